@@ -1,0 +1,63 @@
+package banio
+
+import (
+	"encoding/json"
+	"log/slog"
+	"strconv"
+)
+
+// Built-in actions every connection understands (banio-wire.md §7).
+const (
+	actionSubscribe   = "subscribe"
+	actionUnsubscribe = "unsubscribe"
+	actionPing        = "ping"
+	actionPong        = "pong"
+)
+
+func (c *BanConn) registerBuiltins() {
+	c.Listen(actionSubscribe, c.onSubscribe)
+	c.Listen(actionUnsubscribe, c.onUnsubscribe)
+	c.Listen(actionPing, c.onPing)
+	c.Listen(actionPong, func(*IOMsgRaw) {}) // reading it already proved liveness
+}
+
+// parseTags decodes a subscribe/unsubscribe payload: a JSON array of strings.
+func parseTags(data []byte) ([]string, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	var tags []string
+	err := json.Unmarshal(data, &tags)
+	return tags, err
+}
+
+func (c *BanConn) onSubscribe(msg *IOMsgRaw) {
+	tags, err := parseTags(msg.Data)
+	if err != nil {
+		c.badLog.log(c.log, slog.LevelWarn, "banio: bad subscribe payload", "err", err)
+		return
+	}
+	if _, refused := c.subscribe(tags, c.cfg.maxSubs); refused > 0 {
+		c.badLog.log(c.log, slog.LevelWarn, "banio: subscription limit reached", "refused", refused, "limit", c.cfg.maxSubs)
+	}
+}
+
+func (c *BanConn) onUnsubscribe(msg *IOMsgRaw) {
+	tags, err := parseTags(msg.Data)
+	if err != nil {
+		c.badLog.log(c.log, slog.LevelWarn, "banio: bad unsubscribe payload", "err", err)
+		return
+	}
+	c.DeleteData(tags...)
+}
+
+// onPing answers with the value plus one, unencrypted, as banbot does, so heartbeats
+// work even when the two sides' keys disagree.
+func (c *BanConn) onPing(msg *IOMsgRaw) {
+	n, err := strconv.ParseInt(string(msg.Data), 10, 64)
+	if err != nil {
+		c.badLog.log(c.log, slog.LevelWarn, "banio: ping without an integer", "data", string(msg.Data))
+		return
+	}
+	_ = c.send(actionPong, strconv.AppendInt(nil, n+1, 10), true, true, writeQueued)
+}

@@ -1,0 +1,302 @@
+package banio
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// ClientIO is a BanConn that dialed a server and keeps the connection alive: it pings,
+// notices a silent server, and reconnects with jittered exponential backoff. After a
+// reconnect it repeats the handshake and its subscriptions by itself, then calls
+// ReInitConn. Messages written while it reconnects are queued (bounded) and sent on the
+// new connection; waits pending when the connection dropped fail with ErrConnClosed.
+type ClientIO struct {
+	*BanConn
+	Addr string
+	// ReInitConn, if set, is called on its own goroutine after every reconnect, once
+	// subscriptions have been restored. Set it before RunForever.
+	ReInitConn func()
+
+	subsMu sync.Mutex
+	subs   map[string]struct{} // what this client subscribed to, for reconnects
+
+	getValMu sync.Mutex // serialises GetVal: replies are keyed by the value's key
+
+	handshake chan error // cap 1: the result of the first welcome
+	runOnce   sync.Once
+}
+
+// DefaultGetValTimeout is GetVal's timeout when it is given 0.
+const DefaultGetValTimeout = 30 * time.Second
+
+// NewClientIO dials addr and says hello. With WithToken it waits for the server to
+// accept the token (up to the handshake timeout) and fails with ErrAuthFailed if it
+// does not. Start reading with `go c.RunForever()`.
+func NewClientIO(addr string, opts ...Option) (*ClientIO, error) {
+	cfg, err := buildConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	c := &ClientIO{Addr: addr, subs: make(map[string]struct{}), handshake: make(chan error, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.handshakeTimeout)
+	defer cancel()
+	nc, err := dial(ctx, &cfg, addr)
+	if err != nil {
+		return nil, err
+	}
+	c.BanConn = newConn(&cfg, nc)
+	c.BanConn.client = c
+	c.fastRecv.Store(cfg.codec == CodecAuto)
+	if err := c.enqueue(c.helloFrame(), writeInline); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	if cfg.token != "" {
+		if err := c.awaitWelcome(nc); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// dial connects to addr with the configured dialer, and TLS when configured.
+func dial(ctx context.Context, cfg *config, addr string) (net.Conn, error) {
+	var nc net.Conn
+	var err error
+	if cfg.dial != nil {
+		nc, err = cfg.dial(ctx, addr)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("banio: dial %s: %w", addr, err)
+	}
+	if cfg.tls == nil {
+		return nc, nil
+	}
+	tcfg := cfg.tls
+	if tcfg.ServerName == "" && !tcfg.InsecureSkipVerify {
+		tcfg = tcfg.Clone()
+		tcfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	tc := tls.Client(nc, tcfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("banio: TLS handshake with %s: %w", addr, err)
+	}
+	return tc, nil
+}
+
+// awaitWelcome reads until the server's welcome, routing anything else normally.
+func (c *ClientIO) awaitWelcome(nc net.Conn) error {
+	_ = nc.SetReadDeadline(time.Now().Add(c.cfg.handshakeTimeout))
+	defer nc.SetReadDeadline(time.Time{})
+	for {
+		msg, err := c.readMsgFrom(nc)
+		if err != nil {
+			if errors.Is(err, ErrBadMessage) {
+				continue
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("%w: no answer to the handshake within %v (not a banfleet server, or wrong AES key?)", ErrAuthFailed, c.cfg.handshakeTimeout)
+			}
+			return fmt.Errorf("banio: handshake: %w", err)
+		}
+		c.route(msg)
+		select {
+		case err := <-c.handshake:
+			return err
+		default:
+		}
+	}
+}
+
+// handshakeDone records the server's welcome.
+func (c *ClientIO) handshakeDone(err error) {
+	select {
+	case c.handshake <- err:
+	default:
+	}
+	if err != nil {
+		c.closeWithError(err)
+	}
+}
+
+// RunForever reads messages and reconnects when the connection is lost, until Close
+// (then it returns nil) or until the reconnect policy gives up or the server refuses the
+// token (then it returns why, and the client is closed).
+func (c *ClientIO) RunForever() error {
+	c.runOnce.Do(func() { go c.pingLoop() })
+	for {
+		nc := c.currentSocket()
+		err := c.readLoop(nc)
+		if c.IsClosed() {
+			if cerr := c.Err(); cerr != nil && !isCleanClose(cerr) && !errors.Is(cerr, ErrServerClosed) {
+				return cerr
+			}
+			return nil
+		}
+		if nc != nil {
+			c.log.Info("banio: connection lost, reconnecting", "err", err)
+			c.socketFailed(nc, err)
+		}
+		if err := c.reconnect(); err != nil {
+			c.closeWithError(err)
+			if errors.Is(err, ErrConnClosed) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// reconnect dials until it succeeds, the policy gives up, or the client is closed.
+func (c *ClientIO) reconnect() error {
+	b := c.cfg.newBackoff()
+	b.Reset()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.handshakeTimeout)
+		go func() { // Close aborts a dial in progress
+			select {
+			case <-c.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		nc, err := dial(ctx, c.cfg, c.Addr)
+		cancel()
+		if err == nil {
+			return c.attach(nc)
+		}
+		if c.IsClosed() {
+			return ErrConnClosed
+		}
+		d := b.NextBackOff()
+		if d == backoff.Stop {
+			return fmt.Errorf("banio: reconnect to %s gave up: %w", c.Addr, err)
+		}
+		c.log.Info("banio: reconnect failed", "err", err, "retry_in", d)
+		timer := time.NewTimer(d)
+		select {
+		case <-timer.C:
+		case <-c.done:
+			timer.Stop()
+			return ErrConnClosed
+		}
+	}
+}
+
+// attach makes nc the client's socket: hello and subscriptions go first, then whatever
+// was queued while disconnected.
+func (c *ClientIO) attach(nc net.Conn) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		_ = nc.Close()
+		return ErrConnClosed
+	}
+	c.nc = nc
+	c.br = bufio.NewReaderSize(nc, readBufferSize)
+	c.mu.Unlock()
+	c.fastSend.Store(false)
+	c.lastRead.Store(time.Now().UnixNano())
+	first := c.helloFrame()
+	if tags := c.subscriptions(); len(tags) > 0 {
+		data, _ := json.Marshal(tags)
+		first, _ = encodeFrameWith(first, c.cfg, actionSubscribe, data, true, false, false)
+	}
+	if !c.attachSocket(nc, first) {
+		_ = nc.Close()
+		return ErrConnClosed
+	}
+	c.log.Info("banio: reconnected")
+	if c.ReInitConn != nil {
+		go c.ReInitConn()
+	}
+	return nil
+}
+
+// trackSubscriptions remembers what this client subscribes to, so a reconnect can
+// restore it.
+func (c *ClientIO) trackSubscriptions(action string, data []byte) {
+	if action != actionSubscribe && action != actionUnsubscribe {
+		return
+	}
+	tags, err := parseTags(data)
+	if err != nil {
+		return
+	}
+	c.subsMu.Lock()
+	defer c.subsMu.Unlock()
+	for _, t := range tags {
+		if action == actionSubscribe {
+			c.subs[t] = struct{}{}
+		} else {
+			delete(c.subs, t)
+		}
+	}
+}
+
+func (c *ClientIO) subscriptions() []string {
+	c.subsMu.Lock()
+	defer c.subsMu.Unlock()
+	tags := make([]string, 0, len(c.subs))
+	for t := range c.subs {
+		tags = append(tags, t)
+	}
+	return tags
+}
+
+// Subscribe asks the server to send this client the broadcasts of tags. Subscriptions
+// are restored after every reconnect.
+func (c *ClientIO) Subscribe(tags ...string) error {
+	return c.WriteMsg(&IOMsg{Action: actionSubscribe, Data: tags})
+}
+
+// Unsubscribe undoes Subscribe.
+func (c *ClientIO) Unsubscribe(tags ...string) error {
+	return c.WriteMsg(&IOMsg{Action: actionUnsubscribe, Data: tags})
+}
+
+// GetVal reads a value from the server's key/value store. timeout is in seconds
+// (0 → DefaultGetValTimeout). The key is sent JSON-quoted, the form banbot's server
+// answers. Concurrent GetVal calls are serialised, because the reply is keyed by the
+// value's key.
+func (c *ClientIO) GetVal(key string, timeout int) (string, error) {
+	d := DefaultGetValTimeout
+	if timeout > 0 {
+		d = time.Duration(timeout) * time.Second
+	}
+	c.getValMu.Lock()
+	defer c.getValMu.Unlock()
+	quoted, _ := json.Marshal(key)
+	c.SetWait(key, 1)
+	if err := c.WriteMsg(&IOMsg{Action: actionGetVal, Data: quoted}); err != nil {
+		c.CloseWaitChan(key)
+		return "", err
+	}
+	res, err := c.WaitResult(context.Background(), key, d)
+	if err != nil {
+		return "", fmt.Errorf("banio: GetVal %q: %w", key, err)
+	}
+	return string(res), nil
+}
+
+// SetVal stores a value in the server's key/value store (Val "" deletes). Like banbot's
+// it is not acknowledged; a later GetVal on this client sees it, because the server
+// handles one connection's messages in order.
+func (c *ClientIO) SetVal(args *KeyValExpire) error {
+	return c.WriteMsg(&IOMsg{Action: actionSetVal, Data: args})
+}

@@ -1,0 +1,207 @@
+package banio
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// IBanConn is what both ends of a BanIO connection offer. Names follow banbot's BanIO.
+type IBanConn interface {
+	WriteMsg(msg *IOMsg) error
+	Write(msg *IOMsgRaw) error
+	ReadMsg() (*IOMsgRaw, error)
+
+	SetData(val any, tags ...string)
+	GetData(key string) (any, bool)
+	PopData(key string) (any, bool)
+	DeleteData(tags ...string)
+
+	SetWait(key string, size int) string
+	GetWaitChan(key string) (chan []byte, bool)
+	CloseWaitChan(key string)
+	SendWaitRes(key string, data any) error
+	WaitResult(ctx context.Context, key string, timeout time.Duration) ([]byte, error)
+
+	GetRemote() string
+	IsClosed() bool
+	RunForever() error
+	Close() error
+}
+
+// BanConn is one BanIO connection: a read loop that decodes frames and routes them (to
+// waits, to the handler goroutine), a writer (writer.go), per-connection data and
+// subscriptions, and pending waits. It is safe for concurrent use.
+//
+// Goroutines: the caller of RunForever reads; a handler goroutine runs handlers in
+// arrival order (started on the first message that needs one); a writer goroutine
+// writes when callers hand it queued frames (started on first need). All end when the
+// connection closes.
+type BanConn struct {
+	cfg    *config
+	log    *slog.Logger
+	server *ServerIO // set on server-side connections
+	client *ClientIO // set on a client's connection
+	remote string
+
+	// mu protects the following fields.
+	mu       sync.Mutex
+	nc       net.Conn // the socket being read; nil while a client reconnects
+	br       *bufio.Reader
+	rbuf     []byte // frame body buffer, reused
+	closed   bool
+	closeErr error
+
+	done chan struct{}  // closed when the connection is closed for good
+	wg   sync.WaitGroup // writer and handler goroutines; they end soon after done closes
+
+	fastSend atomic.Bool  // the peer accepts the fast codec
+	fastRecv atomic.Bool  // we accept the fast codec from the peer
+	authed   atomic.Bool  // server side: the peer presented the token (or none is needed)
+	lastRead atomic.Int64 // unix nanoseconds of the last frame read
+	created  time.Time
+
+	handlers atomic.Pointer[handlerTable]
+	listenMu sync.Mutex // serialises Listen's copy-on-write of handlers
+
+	data  dataStore
+	waits waitTable
+	out   writer
+	in    inbox
+
+	badLog     logLimiter
+	unknownLog logLimiter
+}
+
+const readBufferSize = 4096
+
+// newConn wraps nc. Built-in actions are registered; the caller starts RunForever.
+func newConn(cfg *config, nc net.Conn) *BanConn {
+	c := &BanConn{
+		cfg:     cfg,
+		nc:      nc,
+		br:      bufio.NewReaderSize(nc, readBufferSize),
+		remote:  nc.RemoteAddr().String(),
+		done:    make(chan struct{}),
+		created: time.Now(),
+	}
+	c.log = cfg.logger.With("remote", c.remote)
+	c.lastRead.Store(c.created.UnixNano())
+	c.authed.Store(true) // only a server with a token requires authentication
+	c.handlers.Store(&handlerTable{})
+	c.waits.init(cfg.maxWaits)
+	c.initWriter()
+	c.in.init()
+	c.out.nc = nc
+	c.registerBuiltins()
+	return c
+}
+
+// GetRemote returns the peer's address.
+func (c *BanConn) GetRemote() string { return c.remote }
+
+// IsClosed reports whether the connection was closed for good.
+func (c *BanConn) IsClosed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Done returns a channel closed when the connection is closed for good.
+func (c *BanConn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection closed (nil while open, or after a plain Close).
+func (c *BanConn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeErr
+}
+
+// Close closes the connection for good: queued frames are flushed (bounded by one
+// second), pending waits fail with ErrConnClosed, a client stops reconnecting, and the
+// connection's goroutines end. Close is idempotent.
+func (c *BanConn) Close() error {
+	c.closeWithError(nil)
+	return nil
+}
+
+// closeGrace bounds how long Close spends flushing queued frames.
+const closeGrace = time.Second
+
+func (c *BanConn) closeWithError(err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed, c.closeErr = true, err
+	readSock := c.nc
+	c.mu.Unlock()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.log.Info("banio: closing connection", "err", err)
+	}
+	sock := c.flushAndDetach(closeGrace)
+	if sock != nil {
+		_ = sock.Close()
+	}
+	if readSock != nil && readSock != sock {
+		_ = readSock.Close()
+	}
+	c.waits.failAll(true)
+	close(c.done)
+	if c.server != nil {
+		c.server.forget(c)
+	}
+}
+
+// socketFailed handles the loss of the socket nc: a server-side connection closes; a
+// client's pending waits fail at once and its read loop reconnects.
+func (c *BanConn) socketFailed(nc net.Conn, err error) {
+	if c.client == nil {
+		c.closeWithError(err)
+		return
+	}
+	c.mu.Lock()
+	if c.nc != nc || nc == nil {
+		c.mu.Unlock()
+		return
+	}
+	c.nc = nil
+	c.mu.Unlock()
+	c.detachSocket(nc)
+	_ = nc.Close() // wakes the read loop, which reconnects
+	c.waits.failAll(false)
+}
+
+// currentSocket returns the socket being read (nil while reconnecting).
+func (c *BanConn) currentSocket() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nc
+}
+
+// RunForever reads and routes messages until the connection ends. On a server-side
+// connection it returns when the peer goes away (nil for a clean close). A ClientIO
+// overrides it to reconnect.
+func (c *BanConn) RunForever() error {
+	err := c.readLoop(c.currentSocket())
+	c.closeWithError(err)
+	if isCleanClose(err) {
+		return nil
+	}
+	return err
+}
+
+// isCleanClose tells an orderly end (EOF, our own Close) from a failure.
+func isCleanClose(err error) bool {
+	return err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, ErrConnClosed)
+}

@@ -1,0 +1,155 @@
+package banio
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// handlerTable maps actions to handlers. It is immutable once published: Listen copies
+// it, so the read path looks handlers up without a lock.
+type handlerTable struct {
+	exact    map[string]ConnCB
+	prefixes []prefixHandler // longest first
+}
+
+type prefixHandler struct {
+	prefix string
+	cb     ConnCB
+}
+
+// lookup returns the handler for action: an exact match wins, else the longest
+// registered prefix of action (banbot picks a random matching prefix instead).
+func (t *handlerTable) lookup(action string) ConnCB {
+	if cb, ok := t.exact[action]; ok {
+		return cb
+	}
+	for _, p := range t.prefixes {
+		if strings.HasPrefix(action, p.prefix) {
+			return p.cb
+		}
+	}
+	return nil
+}
+
+// Listen registers cb for every action equal to or starting with prefix. It is safe at
+// any time, also while messages arrive. A nil cb removes the registration.
+func (c *BanConn) Listen(prefix string, cb ConnCB) {
+	c.listenMu.Lock()
+	defer c.listenMu.Unlock()
+	old := c.handlers.Load()
+	next := &handlerTable{exact: make(map[string]ConnCB, len(old.exact)+1)}
+	for k, v := range old.exact {
+		next.exact[k] = v
+	}
+	if cb == nil {
+		delete(next.exact, prefix)
+	} else {
+		next.exact[prefix] = cb
+	}
+	for k, v := range next.exact {
+		next.prefixes = append(next.prefixes, prefixHandler{k, v})
+	}
+	sort.Slice(next.prefixes, func(i, j int) bool {
+		a, b := next.prefixes[i].prefix, next.prefixes[j].prefix
+		if len(a) != len(b) {
+			return len(a) > len(b)
+		}
+		return a < b
+	})
+	c.handlers.Store(next)
+}
+
+// inbox queues received messages for the connection's handler goroutine, so that the
+// read loop never waits for a handler (and `__res__` results are delivered at once)
+// while handlers still see messages one at a time in arrival order.
+type inbox struct {
+	mu      sync.Mutex
+	queue   []*IOMsgRaw
+	bytes   int
+	running bool
+	wake    chan struct{} // cap 1
+	room    chan struct{} // closed when the queue drains; nil when nobody waits
+}
+
+func (q *inbox) init() { q.wake = make(chan struct{}, 1) }
+
+// push queues msg for the handlers. When the queue is past its byte bound it waits for
+// the handlers to catch up (which pushes back on the peer through TCP).
+func (c *BanConn) push(msg *IOMsgRaw) {
+	q := &c.in
+	q.mu.Lock()
+	for q.bytes > 0 && q.bytes+len(msg.Data) > c.cfg.maxInbox {
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.mu.Unlock()
+		select {
+		case <-room:
+		case <-c.done:
+			return
+		}
+		q.mu.Lock()
+	}
+	q.queue = append(q.queue, msg)
+	q.bytes += len(msg.Data)
+	if !q.running {
+		q.running = true
+		c.wg.Add(1)
+		go c.handleLoop()
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// handleLoop is the handler goroutine.
+func (c *BanConn) handleLoop() {
+	defer c.wg.Done()
+	q := &c.in
+	var batch []*IOMsgRaw
+	for {
+		select {
+		case <-q.wake:
+		case <-c.done:
+			return
+		}
+		q.mu.Lock()
+		batch, q.queue = q.queue, batch[:0]
+		q.bytes = 0
+		if q.room != nil {
+			close(q.room)
+			q.room = nil
+		}
+		q.mu.Unlock()
+		for i, msg := range batch {
+			if c.IsClosed() {
+				return
+			}
+			c.dispatch(msg)
+			batch[i] = nil
+		}
+	}
+}
+
+// dispatch runs the handler for msg, turning a panic into a log line: one bad handler
+// must not take the process down (banbot's do).
+func (c *BanConn) dispatch(msg *IOMsgRaw) {
+	cb := c.handlers.Load().lookup(msg.Action)
+	if cb == nil {
+		c.unknownLog.log(c.log, slog.LevelWarn, "banio: no handler for action, message dropped", "action", msg.Action)
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("banio: handler panicked", "action", msg.Action, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	cb(msg)
+}

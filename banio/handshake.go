@@ -1,0 +1,102 @@
+package banio
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// The capability handshake between banfleet peers. A client sends actionHello right
+// after connecting, before anything else; a banfleet server answers actionWelcome. A
+// banbot server has no handler for actionHello: it logs and drops it and never answers,
+// so the client simply keeps banbot's zlib format. A banbot client never says hello, so
+// a banfleet server keeps zlib for it. The same exchange carries the shared token.
+//
+// The server starts sending the fast codec right after its welcome; the client, once it
+// has read the welcome. Each side accepts the fast codec from the moment the peer may
+// send it: the client from its hello on, the server from reading the hello.
+const (
+	actionHello   = "__hello__"
+	actionWelcome = "__welcome__"
+	helloVersion  = 1
+	codecFast     = "s2" // payloads tagged raw or s2 (compress.go)
+	codecZlib     = "zlib"
+)
+
+type helloMsg struct {
+	V      int      `json:"v"`
+	Codecs []string `json:"codecs,omitempty"`
+	Token  string   `json:"token,omitempty"`
+}
+
+type welcomeMsg struct {
+	V     int    `json:"v"`
+	Codec string `json:"codec,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// helloFrame is the client's first frame on every socket.
+func (c *BanConn) helloFrame() []byte {
+	h := helloMsg{V: helloVersion, Token: c.cfg.token}
+	if c.cfg.codec == CodecAuto {
+		h.Codecs = []string{codecFast}
+	}
+	data, _ := json.Marshal(h)
+	frame, _ := encodeFrameWith(nil, c.cfg, actionHello, data, true, false, false)
+	return frame
+}
+
+// onHello runs on the server's read loop, so the connection is authenticated before
+// the next frame is looked at.
+func (c *BanConn) onHello(msg *IOMsgRaw) {
+	if c.server == nil {
+		return
+	}
+	var h helloMsg
+	if err := json.Unmarshal(msg.Data, &h); err != nil {
+		c.badLog.log(c.log, 0, "banio: bad hello", "err", err)
+		return
+	}
+	if c.cfg.token != "" && subtle.ConstantTimeCompare([]byte(h.Token), []byte(c.cfg.token)) != 1 {
+		c.log.Warn("banio: wrong token, closing")
+		c.sendWelcome(welcomeMsg{V: helloVersion, Error: "authentication failed"})
+		c.closeWithError(fmt.Errorf("%w: wrong token", ErrAuthFailed))
+		return
+	}
+	c.authed.Store(true)
+	codec := codecZlib
+	if c.cfg.codec == CodecAuto && slices.Contains(h.Codecs, codecFast) {
+		codec = codecFast
+		c.fastRecv.Store(true)
+	}
+	c.sendWelcome(welcomeMsg{V: helloVersion, Codec: codec})
+	if codec == codecFast {
+		c.fastSend.Store(true)
+	}
+}
+
+func (c *BanConn) sendWelcome(w welcomeMsg) {
+	data, _ := json.Marshal(w)
+	_ = c.send(actionWelcome, data, true, false, writeInline)
+}
+
+// onWelcome runs on the client's read loop.
+func (c *BanConn) onWelcome(msg *IOMsgRaw) {
+	if c.client == nil {
+		return
+	}
+	var w welcomeMsg
+	if err := json.Unmarshal(msg.Data, &w); err != nil {
+		c.badLog.log(c.log, 0, "banio: bad welcome", "err", err)
+		return
+	}
+	if w.Error != "" {
+		c.client.handshakeDone(fmt.Errorf("%w: server says: %s", ErrAuthFailed, w.Error))
+		return
+	}
+	if w.Codec == codecFast && c.cfg.codec == CodecAuto {
+		c.fastSend.Store(true)
+	}
+	c.client.handshakeDone(nil)
+}

@@ -1,0 +1,51 @@
+package banio
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"unsafe"
+)
+
+// IOMsg is a message to send. Data is marshalled as banbot does: a string or []byte
+// travels as-is, nil travels as no data at all, anything else as JSON (without HTML
+// escaping, as banbot's encoder writes it).
+type IOMsg struct {
+	Action    string
+	Data      any
+	NoEncrypt bool // send Data unencrypted even when an AES key is configured
+}
+
+// IOMsgRaw is a received message, or one whose Data is already marshalled. Data is
+// decrypted and decompressed: exactly the bytes the sender marshalled.
+type IOMsgRaw struct {
+	Action    string
+	Data      []byte
+	NoEncrypt bool
+}
+
+// ConnCB handles one received message. It runs on the connection's handler goroutine,
+// one message at a time in arrival order; a handler that wants concurrency starts its
+// own goroutine. msg and msg.Data belong to the handler.
+type ConnCB = func(msg *IOMsgRaw)
+
+// marshalData turns IOMsg.Data into bytes. present is false only for a nil Data,
+// which travels as an absent field.
+func marshalData(v any) (data []byte, present bool, err error) {
+	switch d := v.(type) {
+	case nil:
+		return nil, false, nil
+	case string:
+		// Read-only view of the string: the bytes are only compressed or copied.
+		return unsafe.Slice(unsafe.StringData(d), len(d)), true, nil
+	case []byte:
+		return d, true, nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, false, fmt.Errorf("banio: marshal %T: %w", v, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), true, nil
+}

@@ -1,0 +1,103 @@
+package banio
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Encoding a message for the wire: marshal (message.go) → compress (compress.go) →
+// encrypt (crypto.go) → frame (codec.go), into pooled buffers.
+
+// bufPool holds frame and scratch buffers.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= maxKeptBuffer {
+		*b = (*b)[:0]
+		bufPool.Put(b)
+	}
+}
+
+// WriteMsg marshals and sends msg. It is safe from any goroutine. It returns once the
+// frame is written or queued; it waits (up to the write timeout) only when the write
+// queue is full, and fails with ErrConnClosed on a closed connection.
+func (c *BanConn) WriteMsg(msg *IOMsg) error {
+	data, present, err := marshalData(msg.Data)
+	if err != nil {
+		return err
+	}
+	return c.send(msg.Action, data, present, msg.NoEncrypt, writeInline)
+}
+
+// Write sends a message whose Data is already marshalled (it is compressed and
+// encrypted like WriteMsg's). A nil Data travels as no data.
+func (c *BanConn) Write(msg *IOMsgRaw) error {
+	return c.send(msg.Action, msg.Data, msg.Data != nil, msg.NoEncrypt, writeInline)
+}
+
+// send encodes and enqueues one message.
+func (c *BanConn) send(action string, data []byte, present, noEncrypt bool, mode writeMode) error {
+	if c.IsClosed() {
+		return ErrConnClosed
+	}
+	if c.client != nil {
+		c.client.trackSubscriptions(action, data)
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	frame, err := encodeFrameWith((*buf)[:0], c.cfg, action, data, present, noEncrypt, c.fastSend.Load())
+	*buf = frame
+	if err != nil {
+		return err
+	}
+	return c.enqueue(frame, mode)
+}
+
+// encodeFrameWith appends the frame for one message to dst, encoded for cfg's key and
+// the given codec. Broadcast shares it to encode once for many connections.
+func encodeFrameWith(dst []byte, cfg *config, action string, data []byte, present, noEncrypt, fast bool) ([]byte, error) {
+	start := len(dst)
+	if !present {
+		dst = appendFrame(dst, action, nil, noEncrypt)
+		return checkFrameSize(dst, start, cfg)
+	}
+	encrypt := cfg.aead != nil && !noEncrypt
+	if fast && !encrypt && len(data) < rawBelow {
+		// Small payload between banfleet peers: written straight into the frame.
+		n := 1 + len(data)
+		dst = appendFrameHead(dst, action, n, noEncrypt)
+		dst = append(dst, tagRaw)
+		dst = append(dst, data...)
+		return appendFrameTail(dst, action, n, noEncrypt), nil
+	}
+	scratch := getBuf()
+	defer putBuf(scratch)
+	comp := (*scratch)[:0]
+	if fast {
+		comp = appendFast(comp, data)
+	} else {
+		comp = appendZlib(comp, data)
+	}
+	*scratch = comp
+	n := len(comp)
+	if encrypt {
+		n += gcmOverhead
+	}
+	dst = appendFrameHead(dst, action, n, noEncrypt)
+	if encrypt {
+		dst = appendSeal(dst, cfg.aead, comp)
+	} else {
+		dst = append(dst, comp...)
+	}
+	dst = appendFrameTail(dst, action, n, noEncrypt)
+	return checkFrameSize(dst, start, cfg)
+}
+
+func checkFrameSize(dst []byte, start int, cfg *config) ([]byte, error) {
+	if body := len(dst) - start - 4; body > cfg.maxFrame {
+		return dst[:start], fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, body, cfg.maxFrame)
+	}
+	return dst, nil
+}

@@ -1,0 +1,212 @@
+package banio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Request/response by key (banio-wire.md §8): SetWait registers a channel under a key,
+// the peer answers with SendWaitRes(key, …) (action "__res__"+key), the read loop offers
+// the result to the channel without blocking, and WaitResult takes it. Unlike banbot,
+// a wait fails at once when its connection (for a client: its socket) is lost, and the
+// read loop never sends on a closed channel.
+
+// waitTable holds a connection's pending waits.
+type waitTable struct {
+	mu    sync.Mutex
+	m     map[string]*waiter
+	down  chan struct{} // closed when the current socket is lost; new waits get a fresh one
+	limit int
+	log   logLimiter
+}
+
+type waiter struct {
+	ch       chan []byte
+	down     chan struct{}
+	overflow bool // set (under the table lock) before ch is closed for overflow
+}
+
+func (t *waitTable) init(limit int) {
+	t.m = make(map[string]*waiter)
+	t.down = make(chan struct{})
+	t.limit = limit
+}
+
+// failAll fails every pending wait (their socket is gone). Waits registered afterwards
+// belong to the next socket, unless final: then they fail at once too.
+func (t *waitTable) failAll(final bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.down == closedChan {
+		return
+	}
+	close(t.down)
+	if final {
+		t.down = closedChan
+	} else {
+		t.down = make(chan struct{})
+	}
+}
+
+// closedChan is the "down" channel of a connection closed for good.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// deliver offers a result to the wait registered under key. A wait whose buffer is full
+// is closed and fails with ErrWaitOverflow; a result for an unknown key is dropped.
+func (t *waitTable) deliver(key string, data []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := t.m[key]
+	if w == nil || w.overflow {
+		return
+	}
+	select {
+	case w.ch <- data:
+	default:
+		w.overflow = true
+		close(w.ch)
+	}
+}
+
+// SetWait registers a wait under key with room for size results (at least 1) and
+// returns the key. key "" makes a new unique key (UUID-shaped). Registering a key that
+// is already waiting replaces it; the older waiter fails.
+func (c *BanConn) SetWait(key string, size int) string {
+	if key == "" {
+		key = newWaitKey()
+	}
+	size = max(size, 1)
+	t := &c.waits
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.m[key]
+	if old == nil && len(t.m) >= t.limit {
+		t.log.log(c.log, slog.LevelWarn, "banio: too many pending waits, SetWait refused", "limit", t.limit)
+		return key
+	}
+	if old != nil && !old.overflow {
+		old.overflow = true
+		close(old.ch)
+	}
+	t.m[key] = &waiter{ch: make(chan []byte, size), down: t.down}
+	return key
+}
+
+// GetWaitChan returns the channel results for key arrive on.
+func (c *BanConn) GetWaitChan(key string) (chan []byte, bool) {
+	c.waits.mu.Lock()
+	defer c.waits.mu.Unlock()
+	if w := c.waits.m[key]; w != nil {
+		return w.ch, true
+	}
+	return nil, false
+}
+
+// CloseWaitChan removes the wait for key; a WaitResult blocked on it fails.
+func (c *BanConn) CloseWaitChan(key string) {
+	t := &c.waits
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if w := t.m[key]; w != nil {
+		if !w.overflow {
+			w.overflow = true
+			close(w.ch)
+		}
+		delete(t.m, key)
+	}
+}
+
+// SendWaitRes answers the peer's wait key with data (marshalled like IOMsg.Data).
+func (c *BanConn) SendWaitRes(key string, data any) error {
+	return c.WriteMsg(&IOMsg{Action: resPrefix + key, Data: data})
+}
+
+// WaitResult waits for the result registered under key and removes the wait. It ends
+// with the result, or an error: ctx's error, ErrTimeout after timeout (0 = no timeout
+// beyond ctx), ErrConnClosed as soon as the connection drops, ErrNoWait for an unknown
+// key, ErrWaitOverflow when more results came than the wait could hold.
+func (c *BanConn) WaitResult(ctx context.Context, key string, timeout time.Duration) ([]byte, error) {
+	t := &c.waits
+	t.mu.Lock()
+	w := t.m[key]
+	t.mu.Unlock()
+	if w == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNoWait, key)
+	}
+	defer t.remove(key, w)
+	var timeoutC <-chan time.Time
+	if timeout > 0 {
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		timeoutC = timer.C
+	}
+	select {
+	case data, ok := <-w.ch:
+		return resultOf(key, data, ok)
+	case <-w.down:
+		select { // a result that raced with the loss still counts
+		case data, ok := <-w.ch:
+			return resultOf(key, data, ok)
+		default:
+		}
+		return nil, fmt.Errorf("%w: waiting for %q", ErrConnClosed, key)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-timeoutC:
+		return nil, fmt.Errorf("%w: waiting for %q after %v", ErrTimeout, key, timeout)
+	}
+}
+
+func resultOf(key string, data []byte, ok bool) ([]byte, error) {
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrWaitOverflow, key)
+	}
+	return data, nil
+}
+
+func (t *waitTable) remove(key string, w *waiter) {
+	t.mu.Lock()
+	if t.m[key] == w {
+		delete(t.m, key)
+	}
+	t.mu.Unlock()
+}
+
+// Wait keys: UUID-shaped strings made from a random per-process prefix and a counter.
+// Unique like a UUID v4 for this process's lifetime, without a crypto/rand read and a
+// UUID formatting per request.
+var (
+	waitKeyPrefix [10]byte
+	waitKeySeq    atomic.Uint64
+)
+
+func init() { _, _ = rand.Read(waitKeyPrefix[:]) }
+
+func newWaitKey() string {
+	var b [16]byte
+	copy(b[:10], waitKeyPrefix[:])
+	n := waitKeySeq.Add(1)
+	for i := 15; i >= 10; i-- {
+		b[i] = byte(n)
+		n >>= 8
+	}
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], b[10:16])
+	return string(s[:])
+}

@@ -1,0 +1,267 @@
+package banio
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// The write path. Every frame of a connection goes through one writer. Callers encode
+// their frame on their own goroutine (compression and encryption run in parallel), then
+// hand it to the writer:
+//
+//   - if nobody is writing, the caller becomes the owner and writes its frame straight
+//     to the socket (lowest latency for a lone caller, no goroutine switch);
+//   - otherwise the frame is appended to the pending buffer, and whoever owns the socket
+//     writes everything pending in one syscall when its current write returns.
+//
+// An inline owner writes once; if more piled up meanwhile it hands ownership to the
+// connection's writer goroutine, so no caller is kept writing for others. Broadcast
+// never writes inline: a slow subscriber must not stall it.
+type writer struct {
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when owner is released
+	nc      net.Conn  // the socket frames go to; nil while disconnected or closed
+	pending []byte    // frames waiting for the owner
+	spare   []byte    // the other half of the double buffer
+	owner   bool      // a goroutine holds the right to write to nc
+	closing bool      // Close has begun: no new frames
+	running bool      // the writer goroutine has been started
+	room    chan struct{}
+	wake    chan struct{} // cap 1: ownership handed to the writer goroutine
+}
+
+// maxKeptBuffer: buffers that grew past this for one huge frame are not kept.
+const maxKeptBuffer = 1 << 20
+
+// writeMode says how a frame may be written.
+type writeMode int
+
+const (
+	writeInline  writeMode = iota // the caller may write to the socket itself
+	writeQueued                   // append and let the owner or writer goroutine write
+	writeNoBlock                  // like writeQueued, and a full queue is a slow consumer
+)
+
+func (c *BanConn) initWriter() {
+	c.out.cond.L = &c.out.mu
+	c.out.wake = make(chan struct{}, 1)
+}
+
+// enqueue sends one encoded frame. It waits at most the write timeout for room in a
+// full queue (writeNoBlock cuts the connection instead). The frame is copied or written
+// before enqueue returns; the caller may reuse it.
+func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
+	w := &c.out
+	w.mu.Lock()
+	var deadline time.Time
+	for len(w.pending) > 0 && len(w.pending)+len(frame) > c.cfg.maxPending {
+		if w.closing {
+			w.mu.Unlock()
+			return ErrConnClosed
+		}
+		if mode == writeNoBlock {
+			// Cut the slow consumer without waiting for its stuck socket: the
+			// broadcaster must not stall. Later frames are refused at once.
+			w.closing = true
+			w.mu.Unlock()
+			go c.closeWithError(ErrSlowConsumer)
+			return ErrSlowConsumer
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(c.cfg.writeTimeout)
+		}
+		if w.room == nil {
+			w.room = make(chan struct{})
+		}
+		room := w.room
+		w.mu.Unlock()
+		timer := time.NewTimer(time.Until(deadline))
+		select {
+		case <-room:
+			timer.Stop()
+		case <-timer.C:
+			return ErrTimeout
+		case <-c.done:
+			timer.Stop()
+			return ErrConnClosed
+		}
+		w.mu.Lock()
+	}
+	if w.closing {
+		w.mu.Unlock()
+		return ErrConnClosed
+	}
+	if w.owner || w.nc == nil || mode != writeInline || len(w.pending) > 0 {
+		w.pending = append(w.pending, frame...)
+		if !w.owner && w.nc != nil {
+			w.owner = true
+			c.kickLocked()
+		}
+		w.mu.Unlock()
+		return nil
+	}
+	// Nobody writes and nothing waits: write this frame ourselves, without copying it.
+	w.owner = true
+	nc := w.nc
+	w.mu.Unlock()
+	c.writeBatch(nc, frame, true)
+	return nil
+}
+
+// kickLocked hands ownership to the writer goroutine, starting it on first use (an idle
+// connection costs no writer goroutine). w.mu must be held and w.owner set.
+func (c *BanConn) kickLocked() {
+	w := &c.out
+	if !w.running {
+		w.running = true
+		c.wg.Add(1)
+		go c.writeLoop()
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop is the writer goroutine: it writes whatever is pending each time ownership
+// is handed to it.
+func (c *BanConn) writeLoop() {
+	defer c.wg.Done()
+	w := &c.out
+	for {
+		select {
+		case <-w.wake:
+		case <-c.done:
+			return
+		}
+		w.mu.Lock()
+		if w.nc == nil || len(w.pending) == 0 {
+			c.releaseLocked()
+			w.mu.Unlock()
+			continue
+		}
+		nc, buf := w.nc, w.takeLocked()
+		w.mu.Unlock()
+		c.writeBatch(nc, buf, false)
+	}
+}
+
+// takeLocked swaps the double buffer and wakes writers waiting for room.
+func (w *writer) takeLocked() []byte {
+	buf := w.pending
+	w.pending, w.spare = w.spare[:0], nil
+	if w.room != nil {
+		close(w.room)
+		w.room = nil
+	}
+	return buf
+}
+
+// releaseLocked gives up ownership.
+func (c *BanConn) releaseLocked() {
+	c.out.owner = false
+	c.out.cond.Broadcast()
+}
+
+// writeBatch writes buf while owning the socket, then keeps writing what piled up
+// meanwhile (the writer goroutine) or hands it to the writer goroutine (an inline
+// caller). On a socket error the socket is dropped; for a client, pending frames
+// survive for the next socket.
+func (c *BanConn) writeBatch(nc net.Conn, buf []byte, inline bool) {
+	w := &c.out
+	for {
+		if c.cfg.writeTimeout > 0 {
+			_ = nc.SetWriteDeadline(time.Now().Add(c.cfg.writeTimeout))
+		}
+		_, err := nc.Write(buf)
+		w.mu.Lock()
+		if !inline && cap(buf) <= maxKeptBuffer && w.spare == nil {
+			w.spare = buf[:0]
+		}
+		if err != nil && w.nc == nc {
+			w.nc = nil
+			c.releaseLocked()
+			w.mu.Unlock()
+			c.socketFailed(nc, err)
+			return
+		}
+		if w.nc == nil || len(w.pending) == 0 || w.closing {
+			c.releaseLocked()
+			w.mu.Unlock()
+			return
+		}
+		if inline {
+			c.kickLocked()
+			w.mu.Unlock()
+			return
+		}
+		nc, buf, inline = w.nc, w.takeLocked(), false
+		w.mu.Unlock()
+	}
+}
+
+// attachSocket makes nc the socket frames go to, sending first frames (the handshake
+// and subscriptions of a reconnecting client) ahead of anything queued meanwhile. It
+// reports false when the connection is closing.
+func (c *BanConn) attachSocket(nc net.Conn, first []byte) bool {
+	w := &c.out
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closing {
+		return false
+	}
+	if len(first) > 0 {
+		w.pending = append(first, w.pending...)
+	}
+	w.nc = nc
+	if !w.owner && len(w.pending) > 0 {
+		w.owner = true
+		c.kickLocked()
+	}
+	return true
+}
+
+// detachSocket forgets nc if it is still the current socket.
+func (c *BanConn) detachSocket(nc net.Conn) {
+	w := &c.out
+	w.mu.Lock()
+	if w.nc == nc {
+		w.nc = nil
+	}
+	w.mu.Unlock()
+}
+
+// pendingBytes reports how much is queued for writing.
+func (c *BanConn) pendingBytes() int {
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	return len(c.out.pending)
+}
+
+// flushAndDetach is Close's part of the write path: stop taking frames, wait for the
+// current owner (its write is bounded by the deadline set here), write what is pending,
+// and return the socket for closing.
+func (c *BanConn) flushAndDetach(grace time.Duration) net.Conn {
+	w := &c.out
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closing = true
+	if w.room != nil {
+		close(w.room)
+		w.room = nil
+	}
+	nc := w.nc
+	if nc != nil {
+		_ = nc.SetWriteDeadline(time.Now().Add(grace))
+	}
+	for w.owner {
+		w.cond.Wait()
+	}
+	nc = w.nc // a failed write may have dropped it meanwhile
+	if nc != nil && len(w.pending) > 0 {
+		_, _ = nc.Write(w.pending)
+	}
+	w.nc, w.pending, w.spare = nil, nil, nil
+	return nc
+}
