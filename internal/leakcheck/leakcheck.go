@@ -61,17 +61,13 @@ func snapshot() map[string]string {
 	return out
 }
 
-// ignorable filters goroutines owned by the runtime and the test framework.
+// ignorable filters goroutines that belong to the runtime or the test framework.
 func ignorable(stack string) bool {
 	for _, s := range []string{
-		"testing.(*T).Run", "testing.tRunner", "testing.runTests", "testing.(*M).",
-		"runtime.goexit", "leakcheck.snapshot", "os/signal.signal_recv", "runtime.ensureSigM",
-		"go.opentelemetry.io/otel/sdk/trace.(*batchSpanProcessor)",
+		"testing.tRunner", "testing.(*T).Run", "testing.(*M).", "os/signal.signal_recv",
+		"runtime.ensureSigM", "leakcheck.snapshot",
 	} {
-		if strings.Contains(stack, s) && !strings.Contains(stack, "created by github.com/banfleet") {
-			if s == "runtime.goexit" {
-				continue
-			}
+		if strings.Contains(stack, s) {
 			return true
 		}
 	}
