@@ -1,0 +1,175 @@
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/internal/envelope"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// runAttempt sends one attempt of j to w and waits for the reply: SetWait → WriteMsg →
+// WaitResult, the BanIO request/response pattern. The wait key carries the attempt
+// number, so a reply from an older attempt (a worker that came back after its job was
+// re-dispatched) finds no wait and is dropped by banio.
+func (m *Master) runAttempt(j *job, w *workerState, attempt int) {
+	j.span.AddEvent("dispatched", trace.WithAttributes(
+		AttrAttempt.Int(attempt), AttrWorkerID.String(w.info.ID)))
+	key := j.id + "#" + strconv.Itoa(attempt)
+	conn := w.conn
+	conn.SetWait(key, 1)
+	buf := envelope.AppendJob(make([]byte, 0, 64+len(j.payload)), &envelope.Job{
+		ID: j.id, Type: j.typ, Key: key, Attempt: attempt, Deadline: j.deadline(), Trace: j.trace, Payload: j.payload,
+	})
+	var data []byte
+	err := conn.WriteMsg(&banio.IOMsg{Action: JobAction(j.typ), Data: buf})
+	if err == nil {
+		data, err = conn.WaitResult(j.ctx, key, 0)
+	} else {
+		conn.CloseWaitChan(key)
+	}
+	if err != nil {
+		m.attemptFailed(j, w, attempt, err)
+		return
+	}
+	rep, derr := envelope.DecodeReply(data)
+	if derr == nil && rep.Attempt != attempt {
+		derr = fmt.Errorf("reply for attempt %d, want %d", rep.Attempt, attempt)
+	}
+	if derr != nil {
+		m.opts.logger.Warn("dispatch: bad reply from worker", "worker", w.info.ID, "job", j.id, "err", derr)
+		m.attemptFailed(j, w, attempt, fmt.Errorf("%w: bad reply: %v", ErrWorkerLost, derr))
+		return
+	}
+	m.attemptReplied(j, w, rep)
+}
+
+// release frees w's slot for j and dispatches what waits for it. m.mu must be held.
+func (m *Master) releaseLocked(j *job, w *workerState) {
+	if _, ok := w.running[j]; ok {
+		delete(w.running, j)
+		w.inflight--
+	}
+	m.pumpLocked(w.info.Types)
+}
+
+// attemptFailed handles an attempt that got no reply: the job's context ended (cancel
+// on the worker, resolve with the context's error) or the worker was lost (retry).
+func (m *Master) attemptFailed(j *job, w *workerState, attempt int, err error) {
+	if j.ctx.Err() != nil {
+		m.mu.Lock()
+		m.releaseLocked(j, w)
+		m.mu.Unlock()
+		m.sendCancel(w, j.id, attempt)
+		m.resolve(j, nil, contextError(j.ctx))
+		return
+	}
+	if errors.Is(err, banio.ErrConnClosed) || errors.Is(err, ErrWorkerLost) {
+		err = fmt.Errorf("%w: %s (%s) during attempt %d: %v", ErrWorkerLost, w.info.ID, w.conn.GetRemote(), attempt, err)
+	}
+	m.retryOrFail(j, w, err, true, "worker_lost")
+}
+
+// attemptReplied handles a worker's reply.
+func (m *Master) attemptReplied(j *job, w *workerState, rep *envelope.Reply) {
+	switch rep.Kind {
+	case envelope.KindOK:
+		m.mu.Lock()
+		m.releaseLocked(j, w)
+		m.mu.Unlock()
+		m.resolve(j, rep.Payload, nil)
+	case envelope.KindHandedBack:
+		m.retryOrFail(j, w, nil, false, "handed_back") // costs no attempt
+	default:
+		rerr := &RemoteError{Message: rep.Message, Code: rep.Code, Retryable: rep.Retryable, WorkerID: w.info.ID, Attempt: rep.Attempt}
+		if rep.Kind != envelope.KindRemote {
+			rerr.Message = fmt.Sprintf("unexpected reply kind %d: %s", rep.Kind, rep.Message)
+			rerr.Retryable = false
+		}
+		if !rerr.Retryable {
+			m.mu.Lock()
+			m.releaseLocked(j, w)
+			m.mu.Unlock()
+			m.resolve(j, nil, rerr)
+			return
+		}
+		m.retryOrFail(j, w, rerr, true, "retry")
+	}
+}
+
+// retryOrFail frees w's slot and queues j again, or resolves it with err when its
+// attempts are spent. A spent attempt (lost worker, retryable error) waits a backoff
+// pause first; a hand-back is re-dispatched at once and costs nothing.
+func (m *Master) retryOrFail(j *job, w *workerState, err error, spend bool, event string) {
+	m.mu.Lock()
+	m.releaseLocked(j, w)
+	if j.state == stateResolved {
+		m.mu.Unlock()
+		return
+	}
+	if spend {
+		j.spent++
+	}
+	if spend && j.spent >= j.maxAttempts {
+		m.mu.Unlock()
+		m.resolve(j, nil, fmt.Errorf("after %d attempts: %w", j.spent, err))
+		return
+	}
+	j.lastErr = err
+	j.state = stateBackoff
+	delay := time.Duration(0)
+	if spend {
+		delay = m.backoff(j.spent)
+	}
+	m.mu.Unlock()
+	m.retried.Add(1)
+	attrs := []attribute.KeyValue{AttrAttempt.Int(j.attempt), AttrWorkerID.String(w.info.ID)}
+	if err != nil {
+		attrs = append(attrs, attribute.String("error", err.Error()))
+	}
+	j.span.AddEvent(event, trace.WithAttributes(attrs...))
+	if delay == 0 {
+		m.requeue(j)
+		return
+	}
+	time.AfterFunc(delay, func() { m.requeue(j) })
+}
+
+// requeue puts a job that was backing off at the front of its queue.
+func (m *Master) requeue(j *job) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if j.state != stateBackoff {
+		return // resolved meanwhile (cancelled, master closed)
+	}
+	if w := m.pickLocked(j.typ); w != nil {
+		m.startLocked(j, w)
+		return
+	}
+	j.state = stateQueued
+	m.queueLocked(j.typ).pushFront(j)
+}
+
+// backoff is the pause before the next attempt: base·2^(spent−1), capped, ±25 % jitter.
+func (m *Master) backoff(spent int) time.Duration {
+	d := m.opts.retryBackoff
+	for i := 1; i < spent && d < m.opts.maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, m.opts.maxBackoff)
+	if d <= 0 {
+		return 0
+	}
+	return d*3/4 + rand.N(d/2+1)
+}
+
+// sendCancel tells the worker to cancel an attempt it is running.
+func (m *Master) sendCancel(w *workerState, id string, attempt int) {
+	_ = w.conn.WriteMsg(&banio.IOMsg{Action: ActionCancel, Data: CancelMsg{ID: id, Attempt: attempt}})
+}
+

@@ -1,0 +1,153 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/internal/envelope"
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Client submits jobs to a remote Master over banio: caller → master → worker → master
+// → caller. It reconnects by itself; calls in flight when the connection drops fail with
+// an error wrapping banio.ErrConnClosed (the master cancels their jobs).
+type Client struct {
+	io   *banio.ClientIO
+	opts options
+
+	// mu protects tickets: submitted jobs that may receive progress reports.
+	mu      sync.Mutex
+	tickets map[string]*Ticket
+
+	runDone chan struct{}
+}
+
+// NewClient connects to the master at addr with banio options (token, AES key, TLS…)
+// and the global tracing configuration.
+func NewClient(addr string, opts ...banio.Option) (*Client, error) {
+	return NewClientWithOptions(addr, opts)
+}
+
+// NewClientWithOptions is NewClient with dispatch options as well (WithTracerProvider,
+// WithPropagator, WithLogger).
+func NewClientWithOptions(addr string, bopts []banio.Option, opts ...Option) (*Client, error) {
+	io, err := banio.NewClientIO(addr, bopts...)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{io: io, opts: buildOptions(opts), tickets: make(map[string]*Ticket), runDone: make(chan struct{})}
+	io.Listen(ActionProgress, c.onProgress)
+	go func() {
+		defer close(c.runDone)
+		_ = io.RunForever()
+	}()
+	return c, nil
+}
+
+// Submit sends a job to the master and returns its Ticket. Cancelling ctx cancels the
+// job on the master and its worker.
+func (c *Client) Submit(ctx context.Context, job Job) (*Ticket, error) {
+	ctx, span, key, err := c.send(ctx, &job)
+	if err != nil {
+		return nil, err
+	}
+	t := newTicket(job.ID)
+	c.mu.Lock()
+	c.tickets[job.ID] = t
+	c.mu.Unlock()
+	go func() {
+		result, err := c.await(ctx, span, job.ID, key)
+		c.mu.Lock()
+		delete(c.tickets, job.ID)
+		c.mu.Unlock()
+		t.resolve(result, err)
+	}()
+	return t, nil
+}
+
+// Call runs a job on the fleet and returns its result.
+func (c *Client) Call(ctx context.Context, jobType string, payload any) ([]byte, error) {
+	job := Job{Type: jobType, Payload: payload}
+	ctx, span, key, err := c.send(ctx, &job)
+	if err != nil {
+		return nil, err
+	}
+	return c.await(ctx, span, job.ID, key)
+}
+
+// send opens the "submit" span and writes the submission.
+func (c *Client) send(ctx context.Context, job *Job) (context.Context, trace.Span, string, error) {
+	if job.Type == "" {
+		return ctx, nil, "", fmt.Errorf("%w: empty job type", ErrBadJob)
+	}
+	payload, err := marshalPayload(job.Payload)
+	if err != nil {
+		return ctx, nil, "", err
+	}
+	if job.ID == "" {
+		job.ID = uuid.NewString()
+	}
+	ctx, span := c.opts.tracing.tracer.Start(ctx, "submit "+job.Type,
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(AttrJobID.String(job.ID), AttrJobType.String(job.Type)))
+	key := c.io.SetWait("", 1)
+	data := envelope.AppendSubmit(make([]byte, 0, 96+len(payload)), &envelope.Submit{
+		ID: job.ID, Type: job.Type, Key: key, Timeout: job.Timeout, MaxAttempts: job.MaxAttempts,
+		Trace: c.opts.tracing.inject(ctx), Payload: payload,
+	})
+	if err := c.io.WriteMsg(&banio.IOMsg{Action: ActionSubmit, Data: data}); err != nil {
+		c.io.CloseWaitChan(key)
+		err = fmt.Errorf("dispatch: submit: %w", err)
+		endSpan(span, err)
+		return ctx, nil, "", err
+	}
+	return ctx, span, key, nil
+}
+
+// await waits for the master's reply; when ctx ends first it cancels the job remotely.
+func (c *Client) await(ctx context.Context, span trace.Span, id, key string) ([]byte, error) {
+	data, err := c.io.WaitResult(ctx, key, 0)
+	if err != nil {
+		if ctx.Err() != nil {
+			_ = c.io.WriteMsg(&banio.IOMsg{Action: ActionCancel, Data: CancelMsg{ID: id}})
+			err = fmt.Errorf("dispatch: job %s: %w", id, ctx.Err())
+		} else {
+			err = fmt.Errorf("dispatch: job %s: %w", id, err)
+		}
+		endSpan(span, err)
+		return nil, err
+	}
+	rep, err := envelope.DecodeReply(data)
+	if err != nil {
+		err = fmt.Errorf("%w: reply from master: %v", ErrBadJob, err)
+		endSpan(span, err)
+		return nil, err
+	}
+	result, err := errorFromReply(rep)
+	endSpan(span, err)
+	return result, err
+}
+
+func (c *Client) onProgress(msg *banio.IOMsgRaw) {
+	var p ProgressMsg
+	if json.Unmarshal(msg.Data, &p) != nil {
+		return
+	}
+	c.mu.Lock()
+	t := c.tickets[p.ID]
+	c.mu.Unlock()
+	if t != nil {
+		t.report(Progress{Done: p.Done, Total: p.Total, Message: p.Message, Attempt: p.Attempt, WorkerID: p.WorkerID})
+	}
+}
+
+// Close closes the connection; calls in flight fail.
+func (c *Client) Close() error {
+	err := c.io.Close()
+	<-c.runDone
+	return err
+}

@@ -1,0 +1,65 @@
+package dispatch
+
+import (
+	"encoding/json"
+	"log/slog"
+	"sync"
+
+	"github.com/banfleet/banfleet/banio"
+)
+
+// initConn adds the master's handlers to a new connection, which may be a worker, a
+// remote Client, or both.
+func (m *Master) initConn(c *banio.BanConn) {
+	var lim badInput
+	c.Listen(ActionRegister, func(msg *banio.IOMsgRaw) {
+		var info WorkerInfo
+		if err := json.Unmarshal(msg.Data, &info); err != nil || info.ID == "" {
+			lim.log(m.opts.logger, c, "bad worker registration", err)
+			return
+		}
+		m.register(c, info)
+	})
+	c.Listen(ActionDrain, func(*banio.IOMsgRaw) { m.drain(c) })
+	c.Listen(ActionProgress, func(msg *banio.IOMsgRaw) {
+		var p ProgressMsg
+		if err := json.Unmarshal(msg.Data, &p); err != nil {
+			lim.log(m.opts.logger, c, "bad progress report", err)
+			return
+		}
+		m.progress(c, p)
+	})
+	r := &remoteCaller{m: m, conn: c}
+	c.Listen(ActionSubmit, r.onSubmit)
+	c.Listen(ActionCancel, r.onCancel)
+	go func() {
+		<-c.Done()
+		m.forgetWorker(c)
+		r.connClosed()
+	}()
+}
+
+// progress forwards a worker's report to the job's ticket, if the report comes from the
+// worker running the job's current attempt.
+func (m *Master) progress(c *banio.BanConn, p ProgressMsg) {
+	m.mu.Lock()
+	j := m.jobs[p.ID]
+	ok := j != nil && j.state == stateRunning && j.attempt == p.Attempt && j.worker != nil && j.worker.conn == c
+	var workerID string
+	if ok {
+		workerID = j.worker.info.ID
+	}
+	m.mu.Unlock()
+	if ok {
+		j.ticket.report(Progress{Done: p.Done, Total: p.Total, Message: p.Message, Attempt: p.Attempt, WorkerID: workerID})
+	}
+}
+
+// badInput logs malformed control messages at most once per connection.
+type badInput struct{ once sync.Once }
+
+func (b *badInput) log(l *slog.Logger, c *banio.BanConn, what string, err error) {
+	b.once.Do(func() {
+		l.Warn("dispatch: "+what+" (further ones from this connection are not logged)", "remote", c.GetRemote(), "err", err)
+	})
+}

@@ -1,0 +1,120 @@
+package dispatch_test
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/worker"
+)
+
+// fleet is a master on loopback plus the workers a test starts.
+type fleet struct {
+	t      testing.TB
+	srv    *banio.ServerIO
+	master *dispatch.Master
+	addr   string
+	wg     sync.WaitGroup
+}
+
+// newFleet starts a master. Heartbeats are short so lost workers are noticed fast.
+func newFleet(t testing.TB, opts ...dispatch.Option) *fleet {
+	t.Helper()
+	srv := banio.NewBanServer("", "test-master", banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
+	opts = append([]dispatch.Option{dispatch.WithRetryBackoff(time.Millisecond, 10*time.Millisecond)}, opts...)
+	m := dispatch.NewMaster(srv, opts...)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fleet{t: t, srv: srv, master: m, addr: ln.Addr().String()}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		_ = srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		_ = m.Close()
+		_ = srv.Close()
+		f.wg.Wait()
+	})
+	return f
+}
+
+// runningWorker is a worker started by a test, with a way to stop it.
+type runningWorker struct {
+	w      *worker.Worker
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// stop drains the worker and waits for Run to return.
+func (rw *runningWorker) stop() error {
+	rw.cancel()
+	return <-rw.done
+}
+
+// startWorker runs a worker with handlers until the test ends; it waits until the
+// master has registered it.
+func (f *fleet) startWorker(addr string, handlers map[string]worker.Handler, opts ...worker.Option) *runningWorker {
+	f.t.Helper()
+	if addr == "" {
+		addr = f.addr
+	}
+	opts = append([]worker.Option{worker.WithBanIO(
+		banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond),
+		banio.WithReconnectBackoff(fastBackoff),
+	), worker.WithDrainGrace(2 * time.Second)}, opts...)
+	w := worker.New(addr, opts...)
+	for typ, h := range handlers {
+		w.Handle(typ, h)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rw := &runningWorker{w: w, cancel: cancel, done: make(chan error, 1)}
+	before := f.registered(w.ID())
+	go func() { rw.done <- w.Run(ctx) }()
+	f.t.Cleanup(func() { _ = rw.stopIfRunning() })
+	waitFor(f.t, "worker registered", func() bool { return f.registered(w.ID()) > before })
+	return rw
+}
+
+func (rw *runningWorker) stopIfRunning() error {
+	rw.cancel()
+	select {
+	case err := <-rw.done:
+		rw.done <- err
+		return err
+	case <-time.After(10 * time.Second):
+		return context.DeadlineExceeded
+	}
+}
+
+// registered counts the master's registrations of worker id (a reconnect adds one).
+func (f *fleet) registered(id string) int {
+	n := 0
+	for _, w := range f.master.Workers() {
+		if w.ID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s. Used only where no
+// event exists to wait on (the master's registry).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func echo(ctx context.Context, job *worker.Job) (any, error) { return job.Payload, nil }

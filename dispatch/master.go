@@ -1,0 +1,241 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/banfleet/banfleet/banio"
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Master routes jobs to the workers connected to a banio ServerIO. Create it with
+// NewMaster before the server starts serving. It is safe for concurrent use.
+//
+// The dispatch path: Submit → a free capable worker is chosen (route.go), or the job
+// waits in its type's FIFO (queue.go) → runAttempt (attempt.go) sends the envelope with
+// SetWait → WriteMsg → WaitResult on the worker's connection → the reply resolves the
+// Ticket, or the job is queued again (worker lost, retryable error, handed back).
+type Master struct {
+	srv  *banio.ServerIO
+	opts options
+
+	// mu protects the following fields and the mu-guarded fields of every job and
+	// workerState.
+	mu      sync.Mutex
+	workers []*workerState // in registration order, for round-robin on ties
+	byConn  map[*banio.BanConn]*workerState
+	queues  map[string]*fifo
+	jobs    map[string]*job // unresolved jobs by ID
+	rr      int
+	closed  bool
+
+	done, failed, retried atomic.Uint64
+	meter                 rateMeter
+}
+
+// NewMaster makes a Master on srv. It adds its handlers to every connection srv
+// accepts from now on (chaining any InitConn already set), so call it before
+// srv.Serve.
+func NewMaster(srv *banio.ServerIO, opts ...Option) *Master {
+	m := &Master{
+		srv:    srv,
+		opts:   buildOptions(opts),
+		byConn: make(map[*banio.BanConn]*workerState),
+		queues: make(map[string]*fifo),
+		jobs:   make(map[string]*job),
+	}
+	prev := srv.InitConn
+	srv.InitConn = func(c *banio.BanConn) {
+		if prev != nil {
+			prev(c)
+		}
+		m.initConn(c)
+	}
+	return m
+}
+
+// Submit queues job and returns its Ticket at once. ctx governs the job itself:
+// cancelling it cancels the job wherever it is (queued, or running on a worker). With
+// no capable worker free the job waits in its type's FIFO; when that is full Submit
+// fails with ErrQueueFull.
+func (m *Master) Submit(ctx context.Context, job Job) (*Ticket, error) {
+	payload, err := marshalPayload(job.Payload)
+	if err != nil {
+		return nil, err
+	}
+	return m.submit(ctx, job, payload, nil)
+}
+
+// Call submits a job and waits for its result.
+func (m *Master) Call(ctx context.Context, jobType string, payload any) ([]byte, error) {
+	t, err := m.Submit(ctx, Job{Type: jobType, Payload: payload})
+	if err != nil {
+		return nil, err
+	}
+	return t.Wait(ctx)
+}
+
+// submit is Submit with the payload marshalled. onResolve, if set, is attached to the
+// ticket before the job can resolve (remote submissions reply from it).
+func (m *Master) submit(ctx context.Context, spec Job, payload []byte, onResolve func([]byte, error)) (*Ticket, error) {
+	if spec.Type == "" {
+		return nil, fmt.Errorf("%w: empty job type", ErrBadJob)
+	}
+	if spec.ID == "" {
+		spec.ID = uuid.NewString()
+	}
+	timeout := spec.Timeout
+	if timeout <= 0 {
+		timeout = m.opts.defaultTimeout
+	}
+	attempts := spec.MaxAttempts
+	if attempts <= 0 {
+		attempts = m.opts.maxAttempts
+	}
+	ctx, span := m.opts.tracing.tracer.Start(ctx, "dispatch "+spec.Type,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(AttrJobID.String(spec.ID), AttrJobType.String(spec.Type)))
+	j := &job{
+		id:          spec.ID,
+		typ:         spec.Type,
+		payload:     payload,
+		maxAttempts: attempts,
+		ticket:      newTicket(spec.ID),
+		span:        span,
+		trace:       m.opts.tracing.inject(ctx),
+	}
+	j.ticket.onResolve = onResolve
+	jobCtx := context.WithoutCancel(ctx)
+	jobCtx, j.cancel = context.WithCancel(jobCtx)
+	if timeout > 0 {
+		jobCtx, j.cancel = withTimeout(jobCtx, j.cancel, timeout)
+	}
+	j.ctx = jobCtx
+	stopCaller := context.AfterFunc(ctx, func() { j.cancel() })
+	stopJob := context.AfterFunc(jobCtx, func() { m.jobContextDone(j) })
+	j.stopWatch = func() bool { stopCaller(); return stopJob() }
+
+	m.mu.Lock()
+	err := m.admitLocked(j)
+	m.mu.Unlock()
+	if err != nil {
+		j.stopWatch()
+		j.cancel()
+		endSpan(span, err)
+		return nil, err
+	}
+	return j.ticket, nil
+}
+
+// withTimeout layers a timeout on ctx; the returned cancel releases both.
+func withTimeout(ctx context.Context, parent context.CancelFunc, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, func() { cancel(); parent() }
+}
+
+// admitLocked registers j and dispatches or queues it.
+func (m *Master) admitLocked(j *job) error {
+	if m.closed {
+		return ErrClosed
+	}
+	if _, dup := m.jobs[j.id]; dup {
+		return fmt.Errorf("%w: %q", ErrDuplicateID, j.id)
+	}
+	if w := m.pickLocked(j.typ); w != nil {
+		m.jobs[j.id] = j
+		m.startLocked(j, w)
+		return nil
+	}
+	q := m.queueLocked(j.typ)
+	if q.n >= m.opts.queueLimit {
+		return fmt.Errorf("%w: %d jobs of type %q waiting, no capable worker free", ErrQueueFull, q.n, j.typ)
+	}
+	m.jobs[j.id] = j
+	j.state = stateQueued
+	q.push(j)
+	return nil
+}
+
+func (m *Master) queueLocked(typ string) *fifo {
+	q := m.queues[typ]
+	if q == nil {
+		q = &fifo{}
+		m.queues[typ] = q
+	}
+	return q
+}
+
+// jobContextDone runs when a job's context ends (caller cancelled, or timeout). A
+// queued or backing-off job resolves here; a running one is resolved by its attempt,
+// which also tells the worker to stop.
+func (m *Master) jobContextDone(j *job) {
+	m.mu.Lock()
+	switch j.state {
+	case stateQueued:
+		m.queues[j.typ].removed()
+	case stateBackoff:
+	default:
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Unlock()
+	m.resolve(j, nil, contextError(j.ctx))
+}
+
+// contextError is the job context's error, with its cause when there is one.
+func contextError(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, err) {
+		return fmt.Errorf("%w: %v", err, cause)
+	}
+	return fmt.Errorf("dispatch: job %w", err)
+}
+
+// resolve settles a job exactly once: the ticket, the counters, the span.
+func (m *Master) resolve(j *job, result []byte, err error) {
+	m.mu.Lock()
+	if j.state == stateResolved {
+		m.mu.Unlock()
+		return
+	}
+	j.state = stateResolved
+	if m.jobs[j.id] == j {
+		delete(m.jobs, j.id)
+	}
+	m.mu.Unlock()
+	j.stopWatch()
+	j.cancel()
+	if err != nil {
+		m.failed.Add(1)
+	} else {
+		m.done.Add(1)
+		m.meter.tick()
+	}
+	endSpan(j.span, err)
+	j.ticket.resolve(result, err)
+}
+
+// Close fails every unresolved job with ErrClosed and refuses new ones. Running jobs are
+// cancelled on their workers. It does not close the ServerIO.
+func (m *Master) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	jobs := make([]*job, 0, len(m.jobs))
+	for _, j := range m.jobs {
+		jobs = append(jobs, j)
+	}
+	m.mu.Unlock()
+	for _, j := range jobs {
+		m.resolve(j, nil, ErrClosed)
+	}
+	return nil
+}

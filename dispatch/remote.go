@@ -1,0 +1,165 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+
+	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/internal/envelope"
+)
+
+// remoteCaller is the master's side of one connection's remote submissions
+// (dispatch.Client): it submits on the caller's behalf, forwards progress, and replies
+// with the outcome. Jobs of a caller whose connection closes are cancelled.
+type remoteCaller struct {
+	m    *Master
+	conn *banio.BanConn
+	lim  badInput
+
+	// mu protects the following fields.
+	mu     sync.Mutex
+	ctx    context.Context // cancelled when the connection closes; made on first use
+	cancel context.CancelFunc
+	jobs   map[string]context.CancelFunc
+	closed bool
+}
+
+func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
+	s, err := envelope.DecodeSubmit(msg.Data)
+	if err != nil {
+		r.lim.log(r.m.opts.logger, r.conn, "bad submission", err)
+		return
+	}
+	ctx, cancel, ok := r.track(s.ID)
+	if !ok {
+		r.reply(s.Key, nil, ErrClosed)
+		return
+	}
+	ctx = r.m.opts.tracing.extract(ctx, s.Trace)
+	spec := Job{ID: s.ID, Type: s.Type, Timeout: s.Timeout, MaxAttempts: s.MaxAttempts}
+	t, err := r.m.submit(ctx, spec, s.Payload, func(result []byte, err error) {
+		r.untrack(s.ID)
+		cancel()
+		r.reply(s.Key, result, err)
+	})
+	if err != nil {
+		r.untrack(s.ID)
+		cancel()
+		r.reply(s.Key, nil, err)
+		return
+	}
+	t.onReport(func(p Progress) {
+		_ = r.conn.WriteMsg(&banio.IOMsg{Action: ActionProgress, Data: ProgressMsg{
+			ID: s.ID, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
+	})
+}
+
+// track registers a remote job's cancel function under its ID.
+func (r *remoteCaller) track(id string) (context.Context, context.CancelFunc, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, nil, false
+	}
+	if r.ctx == nil {
+		r.ctx, r.cancel = context.WithCancel(context.Background())
+		r.jobs = make(map[string]context.CancelFunc)
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	if id != "" {
+		r.jobs[id] = cancel
+	}
+	return ctx, cancel, true
+}
+
+func (r *remoteCaller) untrack(id string) {
+	r.mu.Lock()
+	delete(r.jobs, id)
+	r.mu.Unlock()
+}
+
+func (r *remoteCaller) onCancel(msg *banio.IOMsgRaw) {
+	var c CancelMsg
+	if err := json.Unmarshal(msg.Data, &c); err != nil {
+		r.lim.log(r.m.opts.logger, r.conn, "bad cancel", err)
+		return
+	}
+	r.mu.Lock()
+	cancel := r.jobs[c.ID]
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// connClosed cancels every job this connection submitted.
+func (r *remoteCaller) connClosed() {
+	r.mu.Lock()
+	r.closed = true
+	cancel := r.cancel
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// reply sends a job's outcome to the remote caller.
+func (r *remoteCaller) reply(key string, result []byte, err error) {
+	rep := replyFor(result, err)
+	_ = r.conn.SendWaitRes(key, envelope.AppendReply(nil, rep))
+}
+
+// replyFor encodes an outcome for the wire; errorFromReply is its inverse.
+func replyFor(result []byte, err error) *envelope.Reply {
+	var re *RemoteError
+	switch {
+	case err == nil:
+		return &envelope.Reply{Kind: envelope.KindOK, Payload: result}
+	case errors.As(err, &re):
+		return &envelope.Reply{Kind: envelope.KindRemote, Attempt: re.Attempt, Retryable: re.Retryable, Code: re.Code, Message: re.Message, WorkerID: re.WorkerID}
+	case errors.Is(err, ErrWorkerLost):
+		return &envelope.Reply{Kind: envelope.KindWorkerLost, Message: err.Error()}
+	case errors.Is(err, ErrQueueFull):
+		return &envelope.Reply{Kind: envelope.KindQueueFull, Message: err.Error()}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &envelope.Reply{Kind: envelope.KindDeadline, Message: err.Error()}
+	case errors.Is(err, context.Canceled):
+		return &envelope.Reply{Kind: envelope.KindCanceled, Message: err.Error()}
+	default:
+		return &envelope.Reply{Kind: envelope.KindRejected, Message: err.Error()}
+	}
+}
+
+// remoteFailure is an error that crossed the wire: it keeps the master's message and
+// matches the sentinel it stood for with errors.Is.
+type remoteFailure struct {
+	msg  string
+	kind error
+}
+
+func (e *remoteFailure) Error() string { return e.msg }
+func (e *remoteFailure) Unwrap() error { return e.kind }
+
+// errorFromReply turns a master's reply into the caller's result or error.
+func errorFromReply(rep *envelope.Reply) ([]byte, error) {
+	var kind error
+	switch rep.Kind {
+	case envelope.KindOK:
+		return rep.Payload, nil
+	case envelope.KindRemote:
+		return nil, &RemoteError{Message: rep.Message, Code: rep.Code, Retryable: rep.Retryable, WorkerID: rep.WorkerID, Attempt: rep.Attempt}
+	case envelope.KindWorkerLost:
+		kind = ErrWorkerLost
+	case envelope.KindQueueFull:
+		kind = ErrQueueFull
+	case envelope.KindDeadline:
+		kind = context.DeadlineExceeded
+	case envelope.KindCanceled:
+		kind = context.Canceled
+	default:
+		kind = ErrBadJob
+	}
+	return nil, &remoteFailure{msg: rep.Message, kind: kind}
+}

@@ -1,0 +1,110 @@
+package dispatch
+
+import (
+	"context"
+	"sync"
+)
+
+// Progress is a progress report from the handler running a job
+// (worker.Job.Progress).
+type Progress struct {
+	Done, Total int64
+	Message     string
+	Attempt     int
+	WorkerID    string
+}
+
+// Ticket is the caller's handle on a submitted job. It resolves exactly once, with the
+// job's result or its error.
+type Ticket struct {
+	id   string
+	done chan struct{}
+
+	// mu protects the following fields.
+	mu       sync.Mutex
+	resolved bool
+	result   []byte
+	err      error
+	progress chan Progress
+	onResolve func(result []byte, err error) // called once, after resolution
+	forward   func(Progress)                 // also receives progress reports
+}
+
+func newTicket(id string) *Ticket {
+	return &Ticket{id: id, done: make(chan struct{}), progress: make(chan Progress, DefaultProgressBuf)}
+}
+
+// ID returns the job's RequestID.
+func (t *Ticket) ID() string { return t.id }
+
+// Done is closed when the ticket resolves.
+func (t *Ticket) Done() <-chan struct{} { return t.done }
+
+// Wait blocks until the job ends or ctx does. Ending ctx only stops the waiting; the job
+// goes on (cancel the context given to Submit to cancel the job). The result is the
+// handler's result as it marshalled it ([]byte and string raw, else JSON).
+func (t *Ticket) Wait(ctx context.Context) ([]byte, error) {
+	select {
+	case <-t.done:
+		return t.result, t.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Progress returns the channel progress reports arrive on. It is closed when the ticket
+// resolves. Reports are never allowed to block the job: when the reader falls behind,
+// the oldest unread report is dropped for the newest.
+func (t *Ticket) Progress() <-chan Progress { return t.progress }
+
+// resolve settles the ticket; only the first call counts. It reports whether it did.
+func (t *Ticket) resolve(result []byte, err error) bool {
+	t.mu.Lock()
+	if t.resolved {
+		t.mu.Unlock()
+		return false
+	}
+	t.resolved, t.result, t.err = true, result, err
+	close(t.progress)
+	close(t.done)
+	cb := t.onResolve
+	t.mu.Unlock()
+	if cb != nil {
+		cb(result, err)
+	}
+	return true
+}
+
+// report delivers a progress report without blocking on the reader.
+func (t *Ticket) report(p Progress) {
+	t.mu.Lock()
+	if t.resolved {
+		t.mu.Unlock()
+		return
+	}
+	for {
+		select {
+		case t.progress <- p:
+		default:
+			select { // full: drop the oldest report
+			case <-t.progress:
+			default:
+			}
+			continue
+		}
+		break
+	}
+	forward := t.forward
+	t.mu.Unlock()
+	if forward != nil {
+		forward(p)
+	}
+}
+
+// onReport sets a function that also receives every progress report (remote callers
+// forward reports with it).
+func (t *Ticket) onReport(fn func(Progress)) {
+	t.mu.Lock()
+	t.forward = fn
+	t.mu.Unlock()
+}

@@ -1,0 +1,78 @@
+package dispatch
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Tracing stays at the edges: spans are opened here and in package worker, never in
+// banio. The trace context crosses each hop inside the envelope.
+
+// ScopeName is the instrumentation scope of banfleet's spans.
+const ScopeName = "github.com/banfleet/banfleet/dispatch"
+
+// Span attribute keys.
+const (
+	AttrJobID    = attribute.Key("banfleet.job.id")
+	AttrJobType  = attribute.Key("banfleet.job.type")
+	AttrAttempt  = attribute.Key("banfleet.job.attempt")
+	AttrWorkerID = attribute.Key("banfleet.worker.id")
+)
+
+type tracing struct {
+	provider   trace.TracerProvider
+	propagator propagation.TextMapPropagator
+	tracer     trace.Tracer
+}
+
+func (t *tracing) init() {
+	if t.provider == nil {
+		t.provider = otel.GetTracerProvider()
+	}
+	if t.propagator == nil {
+		t.propagator = DefaultPropagator()
+	}
+	t.tracer = t.provider.Tracer(ScopeName)
+}
+
+// DefaultPropagator is the global propagator, or W3C TraceContext + Baggage when the
+// global one propagates nothing (OpenTelemetry's default), so that traces connect
+// across hops without configuration.
+func DefaultPropagator() propagation.TextMapPropagator {
+	if p := otel.GetTextMapPropagator(); len(p.Fields()) > 0 {
+		return p
+	}
+	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+}
+
+// inject returns ctx's trace context as envelope entries (nil when there is none).
+func (t *tracing) inject(ctx context.Context) map[string]string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return nil
+	}
+	carrier := propagation.MapCarrier{}
+	t.propagator.Inject(ctx, carrier)
+	return carrier
+}
+
+// extract returns ctx carrying the remote span context from envelope entries.
+func (t *tracing) extract(ctx context.Context, m map[string]string) context.Context {
+	if len(m) == 0 {
+		return ctx
+	}
+	return t.propagator.Extract(ctx, propagation.MapCarrier(m))
+}
+
+// endSpan records err (if any) and ends span.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}

@@ -1,0 +1,283 @@
+// Package envelope encodes what dispatch and worker put inside banio messages: the job a
+// master sends a worker, the reply that comes back, and the submission a remote client
+// sends a master. The layout is binary so that a multi-megabyte payload travels as its
+// own bytes, after a small header, with no base64 or JSON escaping. docs/protocol.md
+// describes it byte by byte.
+//
+// Every envelope starts with a version byte. Strings and byte strings are a uvarint
+// length followed by the bytes; integers are uvarints (zig-zag varints where negative
+// values make sense). The payload is whatever follows the header, to the end.
+package envelope
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Version is the envelope format version this package writes and reads.
+const Version = 1
+
+// ErrMalformed is wrapped by every decoding error.
+var ErrMalformed = errors.New("envelope: malformed")
+
+// maxStrings bounds how many trace-context entries a header may carry.
+const maxTraceEntries = 32
+
+// Job is what the master sends a worker as action "job:<type>".
+type Job struct {
+	ID       string
+	Type     string
+	Key      string // the wait key the worker answers with SendWaitRes
+	Attempt  int    // dispatch sequence number, 1 for the first
+	Deadline time.Time
+	Trace    map[string]string // W3C trace context (traceparent, tracestate, baggage)
+	Payload  []byte
+}
+
+// Reply kinds: what ended a job.
+const (
+	KindOK         byte = 0 // Payload is the result
+	KindRemote     byte = 1 // the handler failed: Code, Message, Retryable
+	KindHandedBack byte = 2 // the worker is draining and did not run the job
+	KindWorkerLost byte = 3 // (master → client) every attempt lost its worker
+	KindQueueFull  byte = 4 // (master → client) the type's queue is full
+	KindDeadline   byte = 5 // (master → client) the job's timeout passed
+	KindCanceled   byte = 6 // (master → client) the job was cancelled
+	KindRejected   byte = 7 // (master → client) refused: malformed, duplicate id, closed
+)
+
+// Reply answers a Job (worker → master) or a Submit (master → client).
+type Reply struct {
+	Attempt   int
+	Kind      byte
+	Retryable bool
+	Code      string
+	Message   string
+	WorkerID  string
+	Payload   []byte
+}
+
+// Submit is what a remote client sends the master as action "fleet.submit".
+type Submit struct {
+	ID          string
+	Type        string
+	Key         string // the client's wait key for the Reply
+	Timeout     time.Duration
+	MaxAttempts int
+	Trace       map[string]string
+	Payload     []byte
+}
+
+// AppendJob appends the encoding of j to dst.
+func AppendJob(dst []byte, j *Job) []byte {
+	dst = append(dst, Version)
+	dst = appendString(dst, j.ID)
+	dst = appendString(dst, j.Type)
+	dst = appendString(dst, j.Key)
+	dst = binary.AppendUvarint(dst, uint64(max(j.Attempt, 0)))
+	var deadline int64
+	if !j.Deadline.IsZero() {
+		deadline = j.Deadline.UnixMilli()
+	}
+	dst = binary.AppendVarint(dst, deadline)
+	dst = appendTrace(dst, j.Trace)
+	return append(dst, j.Payload...)
+}
+
+// DecodeJob decodes a Job. Payload aliases data.
+func DecodeJob(data []byte) (*Job, error) {
+	r := reader{p: data}
+	r.version()
+	j := &Job{ID: r.string(), Type: r.string(), Key: r.string(), Attempt: r.int()}
+	if ms := r.varint(); ms != 0 {
+		j.Deadline = time.UnixMilli(ms)
+	}
+	j.Trace = r.trace()
+	j.Payload = r.rest()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if j.ID == "" || j.Type == "" || j.Key == "" {
+		return nil, fmt.Errorf("%w: job without id, type or key", ErrMalformed)
+	}
+	return j, nil
+}
+
+// AppendReply appends the encoding of r to dst.
+func AppendReply(dst []byte, r *Reply) []byte {
+	dst = append(dst, Version)
+	dst = binary.AppendUvarint(dst, uint64(max(r.Attempt, 0)))
+	dst = append(dst, r.Kind)
+	flags := byte(0)
+	if r.Retryable {
+		flags = 1
+	}
+	dst = append(dst, flags)
+	dst = appendString(dst, r.Code)
+	dst = appendString(dst, r.Message)
+	dst = appendString(dst, r.WorkerID)
+	return append(dst, r.Payload...)
+}
+
+// DecodeReply decodes a Reply. Payload aliases data.
+func DecodeReply(data []byte) (*Reply, error) {
+	r := reader{p: data}
+	r.version()
+	rep := &Reply{Attempt: r.int(), Kind: r.byte()}
+	rep.Retryable = r.byte()&1 != 0
+	rep.Code, rep.Message, rep.WorkerID = r.string(), r.string(), r.string()
+	rep.Payload = r.rest()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if rep.Kind > KindRejected {
+		return nil, fmt.Errorf("%w: unknown reply kind %d", ErrMalformed, rep.Kind)
+	}
+	return rep, nil
+}
+
+// AppendSubmit appends the encoding of s to dst.
+func AppendSubmit(dst []byte, s *Submit) []byte {
+	dst = append(dst, Version)
+	dst = appendString(dst, s.ID)
+	dst = appendString(dst, s.Type)
+	dst = appendString(dst, s.Key)
+	dst = binary.AppendUvarint(dst, uint64(max(s.Timeout.Milliseconds(), 0)))
+	dst = binary.AppendUvarint(dst, uint64(max(s.MaxAttempts, 0)))
+	dst = appendTrace(dst, s.Trace)
+	return append(dst, s.Payload...)
+}
+
+// DecodeSubmit decodes a Submit. Payload aliases data.
+func DecodeSubmit(data []byte) (*Submit, error) {
+	r := reader{p: data}
+	r.version()
+	s := &Submit{ID: r.string(), Type: r.string(), Key: r.string()}
+	s.Timeout = time.Duration(r.int()) * time.Millisecond
+	s.MaxAttempts = r.int()
+	s.Trace = r.trace()
+	s.Payload = r.rest()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if s.Type == "" || s.Key == "" {
+		return nil, fmt.Errorf("%w: submission without type or reply key", ErrMalformed)
+	}
+	return s, nil
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func appendTrace(dst []byte, m map[string]string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(m)))
+	for k, v := range m {
+		dst = appendString(dst, k)
+		dst = appendString(dst, v)
+	}
+	return dst
+}
+
+// reader decodes with sticky errors: after the first error every read returns zero.
+type reader struct {
+	p   []byte
+	err error
+}
+
+func (r *reader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: bad or truncated %s", ErrMalformed, what)
+	}
+	r.p = nil
+}
+
+func (r *reader) version() {
+	if len(r.p) == 0 {
+		r.fail("version")
+		return
+	}
+	if r.p[0] != Version {
+		r.err = fmt.Errorf("%w: version %d, want %d", ErrMalformed, r.p[0], Version)
+		r.p = nil
+		return
+	}
+	r.p = r.p[1:]
+}
+
+func (r *reader) byte() byte {
+	if len(r.p) == 0 {
+		r.fail("byte")
+		return 0
+	}
+	b := r.p[0]
+	r.p = r.p[1:]
+	return b
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.p)
+	if n <= 0 {
+		r.fail("integer")
+		return 0
+	}
+	r.p = r.p[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.p)
+	if n <= 0 {
+		r.fail("integer")
+		return 0
+	}
+	r.p = r.p[n:]
+	return v
+}
+
+// int reads a uvarint that must fit a non-negative int32.
+func (r *reader) int() int {
+	v := r.uvarint()
+	if v > 1<<31-1 {
+		r.fail("integer (out of range)")
+		return 0
+	}
+	return int(v)
+}
+
+func (r *reader) string() string {
+	n := r.uvarint()
+	if n > uint64(len(r.p)) {
+		r.fail("string")
+		return ""
+	}
+	s := string(r.p[:n])
+	r.p = r.p[n:]
+	return s
+}
+
+func (r *reader) trace() map[string]string {
+	n := r.uvarint()
+	if n == 0 {
+		return nil
+	}
+	if n > maxTraceEntries {
+		r.fail("trace context (too many entries)")
+		return nil
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k := r.string()
+		m[k] = r.string()
+	}
+	return m
+}
+
+func (r *reader) rest() []byte {
+	p := r.p
+	r.p = nil
+	return p
+}

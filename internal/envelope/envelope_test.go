@@ -1,0 +1,73 @@
+package envelope
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestJobRoundTrip(t *testing.T) {
+	in := &Job{ID: "j1", Type: "echo", Key: "j1:2", Attempt: 2, Deadline: time.UnixMilli(1700000000123),
+		Trace:   map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		Payload: bytes.Repeat([]byte{0xff}, 1<<20)}
+	out, err := DecodeJob(AppendJob(nil, in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ID != in.ID || out.Type != in.Type || out.Key != in.Key || out.Attempt != 2 ||
+		!out.Deadline.Equal(in.Deadline) || out.Trace["traceparent"] != in.Trace["traceparent"] || !bytes.Equal(out.Payload, in.Payload) {
+		t.Fatalf("round trip changed the job: %+v", out)
+	}
+	if n := len(AppendJob(nil, in)) - len(in.Payload); n > 120 {
+		t.Fatalf("header of %d bytes for a 1 MiB payload; payload must travel as-is", n)
+	}
+}
+
+func TestReplyAndSubmitRoundTrip(t *testing.T) {
+	rep := &Reply{Attempt: 3, Kind: KindRemote, Retryable: true, Code: "E42", Message: "boom", WorkerID: "w1", Payload: []byte("x")}
+	got, err := DecodeReply(AppendReply(nil, rep))
+	if err != nil || got.Attempt != 3 || got.Kind != KindRemote || !got.Retryable || got.Code != "E42" ||
+		got.Message != "boom" || got.WorkerID != "w1" || string(got.Payload) != "x" {
+		t.Fatalf("reply round trip: %+v, %v", got, err)
+	}
+	sub := &Submit{ID: "id", Type: "t", Key: "k", Timeout: 1500 * time.Millisecond, MaxAttempts: 4, Payload: []byte("p")}
+	gs, err := DecodeSubmit(AppendSubmit(nil, sub))
+	if err != nil || gs.ID != "id" || gs.Type != "t" || gs.Key != "k" || gs.Timeout != sub.Timeout || gs.MaxAttempts != 4 || string(gs.Payload) != "p" {
+		t.Fatalf("submit round trip: %+v, %v", gs, err)
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	good := AppendJob(nil, &Job{ID: "a", Type: "b", Key: "c", Attempt: 1})
+	cases := map[string][]byte{
+		"empty":       nil,
+		"version":     {9, 1, 'a'},
+		"truncated":   good[:3],
+		"huge string": {Version, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"no id":       AppendJob(nil, &Job{Type: "b", Key: "c"}),
+	}
+	for name, data := range cases {
+		if _, err := DecodeJob(data); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: got %v, want ErrMalformed", name, err)
+		}
+	}
+	if _, err := DecodeReply([]byte{Version, 1, 99, 0, 0, 0, 0}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("unknown kind: got %v", err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(AppendJob(nil, &Job{ID: "a", Type: "b", Key: "c", Attempt: 1, Trace: map[string]string{"k": "v"}, Payload: []byte("x")}))
+	f.Add(AppendReply(nil, &Reply{Attempt: 1, Kind: KindRemote, Code: "c", Message: "m"}))
+	f.Add(AppendSubmit(nil, &Submit{ID: "a", Type: "b", Key: "c", Timeout: time.Second}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if j, err := DecodeJob(data); err == nil {
+			if _, err := DecodeJob(AppendJob(nil, j)); err != nil {
+				t.Fatalf("re-encoded job does not decode: %v", err)
+			}
+		}
+		_, _ = DecodeReply(data)
+		_, _ = DecodeSubmit(data)
+	})
+}

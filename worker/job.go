@@ -1,0 +1,73 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/dispatch"
+)
+
+// Job is one job as a handler sees it.
+type Job struct {
+	ID       string
+	Type     string
+	Payload  []byte // as the caller sent it: []byte/string raw, anything else JSON
+	Attempt  int    // 1 for the first dispatch; higher after a lost worker or a retry
+	Deadline time.Time
+
+	conn     *banio.ClientIO
+	workerID string
+}
+
+// Handler runs a job. Its result travels raw when it is []byte or string, else as
+// JSON. An error becomes a *dispatch.RemoteError for the caller; wrap it with
+// Retryable to have the master try again elsewhere, or return an *Error for a code.
+// ctx ends at the job's deadline, on cancellation by the caller, and when a draining
+// worker's grace period is over.
+type Handler func(ctx context.Context, job *Job) (any, error)
+
+// Progress reports how far the job got. It never blocks the handler for long: reports
+// are fire-and-forget, and a master or caller that reads them slowly drops old ones.
+func (j *Job) Progress(done, total int64, msg string) {
+	_ = j.conn.WriteMsg(&banio.IOMsg{Action: dispatch.ActionProgress, Data: dispatch.ProgressMsg{
+		ID: j.ID, Attempt: j.Attempt, Done: done, Total: total, Message: msg, WorkerID: j.workerID}})
+}
+
+// Decode unmarshals a JSON payload into v.
+func (j *Job) Decode(v any) error {
+	if err := json.Unmarshal(j.Payload, v); err != nil {
+		return fmt.Errorf("worker: job %s payload: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Error is a handler error with an application code and a retry hint.
+type Error struct {
+	Code      string
+	Retryable bool
+	Err       error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Code != "" {
+		return e.Code + ": " + e.Err.Error()
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable marks err as worth retrying on another attempt.
+func Retryable(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return &Error{Code: e.Code, Retryable: true, Err: e.Err}
+	}
+	return &Error{Retryable: true, Err: err}
+}

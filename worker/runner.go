@@ -1,0 +1,210 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+
+	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/internal/envelope"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Why a job's context was cancelled by the worker itself.
+var (
+	errHandedBack       = errors.New("worker: draining, job handed back to the master")
+	errCanceledByMaster = errors.New("worker: job cancelled by the master")
+	errConnectionEnded  = errors.New("worker: connection to the master ended")
+)
+
+// runningJob is a job this worker has accepted and not yet answered.
+type runningJob struct {
+	attempt int
+	cancel  context.CancelCauseFunc
+}
+
+// badEnvelopeLog logs the first malformed job envelope only.
+var badEnvelopeLog sync.Once
+
+// onJob runs on the connection's handler goroutine: it decodes the envelope and starts
+// the job on its own goroutine, so the next message is not held up.
+func (w *Worker) onJob(msg *banio.IOMsgRaw) {
+	env, err := envelope.DecodeJob(msg.Data)
+	if err != nil {
+		badEnvelopeLog.Do(func() { w.log.Warn("worker: malformed job envelope dropped", "action", msg.Action, "err", err) })
+		return
+	}
+	h := w.handlers[env.Type]
+	if h == nil {
+		w.reply(env, &envelope.Reply{Kind: envelope.KindRemote, Code: "no_handler", Message: "worker has no handler for job type " + env.Type})
+		return
+	}
+	w.mu.Lock()
+	draining := w.draining
+	if !draining {
+		w.jobs.Add(1)
+	}
+	w.mu.Unlock()
+	if draining {
+		w.reply(env, &envelope.Reply{Kind: envelope.KindHandedBack})
+		return
+	}
+	go w.execute(env, h)
+}
+
+// execute runs one job and answers the master.
+func (w *Worker) execute(env *envelope.Job, h Handler) {
+	defer w.jobs.Done()
+	ctx := context.Background()
+	if len(env.Trace) > 0 {
+		ctx = w.propagator.Extract(ctx, propagation.MapCarrier(env.Trace))
+	}
+	ctx, span := w.tracer.Start(ctx, "execute "+env.Type,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(dispatch.AttrJobID.String(env.ID), dispatch.AttrJobType.String(env.Type),
+			dispatch.AttrAttempt.Int(env.Attempt), dispatch.AttrWorkerID.String(w.id)))
+	defer span.End()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if !env.Deadline.IsZero() {
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadline(ctx, env.Deadline)
+		defer stop()
+	}
+	w.mu.Lock()
+	w.running[env.ID] = &runningJob{attempt: env.Attempt, cancel: cancel}
+	conn := w.conn
+	w.mu.Unlock()
+	defer w.forget(env.ID, env.Attempt)
+
+	rep := w.run(ctx, h, &Job{ID: env.ID, Type: env.Type, Payload: env.Payload, Attempt: env.Attempt, Deadline: env.Deadline, conn: conn, workerID: w.id})
+	if rep.Kind != envelope.KindOK {
+		span.SetStatus(codes.Error, rep.Message)
+		if rep.Kind == envelope.KindHandedBack {
+			span.AddEvent("handed_back")
+		} else {
+			span.RecordError(errors.New(rep.Message))
+		}
+	}
+	w.reply(env, rep)
+}
+
+// run calls the handler once a slot is free and turns its outcome (or panic) into a
+// reply.
+func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep *envelope.Reply) {
+	select {
+	case w.slots <- struct{}{}:
+		defer func() { <-w.slots }()
+	case <-ctx.Done():
+		return replyForContext(ctx)
+	}
+	if w.isDraining() && ctx.Err() == nil && context.Cause(ctx) == nil {
+		// Accepted before the drain began but never started: hand it back now.
+		return &envelope.Reply{Kind: envelope.KindHandedBack}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("worker: handler panicked", "type", job.Type, "job", job.ID, "panic", r, "stack", string(debug.Stack()))
+			rep = &envelope.Reply{Kind: envelope.KindRemote, Code: "panic", Message: fmt.Sprintf("handler panicked: %v", r)}
+		}
+	}()
+	result, err := h(ctx, job)
+	if err != nil {
+		if ctx.Err() != nil {
+			if r := replyForContext(ctx); r.Kind == envelope.KindHandedBack {
+				return r
+			}
+		}
+		var e *Error
+		rep = &envelope.Reply{Kind: envelope.KindRemote, Message: err.Error()}
+		if errors.As(err, &e) {
+			rep.Code, rep.Retryable = e.Code, e.Retryable
+		}
+		return rep
+	}
+	payload, err := marshalResult(result)
+	if err != nil {
+		return &envelope.Reply{Kind: envelope.KindRemote, Code: "bad_result", Message: err.Error()}
+	}
+	return &envelope.Reply{Kind: envelope.KindOK, Payload: payload}
+}
+
+// replyForContext explains a job whose context ended before it could finish.
+func replyForContext(ctx context.Context) *envelope.Reply {
+	if errors.Is(context.Cause(ctx), errHandedBack) {
+		return &envelope.Reply{Kind: envelope.KindHandedBack}
+	}
+	return &envelope.Reply{Kind: envelope.KindRemote, Code: "canceled", Message: context.Cause(ctx).Error()}
+}
+
+func marshalResult(v any) ([]byte, error) {
+	switch r := v.(type) {
+	case nil:
+		return nil, nil
+	case []byte:
+		return r, nil
+	case string:
+		return []byte(r), nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("worker: marshal result %T: %w", v, err)
+	}
+	return b, nil
+}
+
+// reply answers the master's wait for this attempt.
+func (w *Worker) reply(env *envelope.Job, rep *envelope.Reply) {
+	rep.Attempt, rep.WorkerID = env.Attempt, w.id
+	w.mu.Lock()
+	conn := w.conn
+	w.mu.Unlock()
+	if err := conn.SendWaitRes(env.Key, envelope.AppendReply(make([]byte, 0, 32+len(rep.Payload)), rep)); err != nil {
+		w.log.Warn("worker: reply not sent", "job", env.ID, "err", err)
+	}
+}
+
+func (w *Worker) forget(id string, attempt int) {
+	w.mu.Lock()
+	if rj := w.running[id]; rj != nil && rj.attempt == attempt {
+		delete(w.running, id)
+	}
+	w.mu.Unlock()
+}
+
+// onCancel cancels a running job at the master's request.
+func (w *Worker) onCancel(msg *banio.IOMsgRaw) {
+	var c dispatch.CancelMsg
+	if json.Unmarshal(msg.Data, &c) != nil {
+		return
+	}
+	w.mu.Lock()
+	rj := w.running[c.ID]
+	w.mu.Unlock()
+	if rj != nil && (c.Attempt == 0 || c.Attempt == rj.attempt) {
+		rj.cancel(errCanceledByMaster)
+	}
+}
+
+// cancelAll cancels every running job with cause.
+func (w *Worker) cancelAllWith(cause error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, rj := range w.running {
+		rj.cancel(cause)
+	}
+}
+
+func (w *Worker) cancelAll() { w.cancelAllWith(errConnectionEnded) }
+
+func (w *Worker) isDraining() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.draining
+}

@@ -1,0 +1,171 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/dispatch"
+	"github.com/cenkalti/backoff/v4"
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Worker connects to a master, announces the job types it handles and its capacity, and
+// runs jobs. Configure it with Handle before Run.
+type Worker struct {
+	addr           string
+	id, name       string
+	capacity       int
+	labels         map[string]string
+	grace          time.Duration
+	banioOpts      []banio.Option
+	newBackoff     func() backoff.BackOff
+	log            *slog.Logger
+	tracerProvider trace.TracerProvider
+	propagator     propagation.TextMapPropagator
+	tracer         trace.Tracer
+
+	handlers map[string]Handler
+
+	// mu protects the following fields.
+	mu       sync.Mutex
+	conn     *banio.ClientIO
+	running  map[string]*runningJob // by job ID
+	draining bool
+	slots    chan struct{} // capacity semaphore
+	jobs     sync.WaitGroup
+}
+
+// New makes a worker for the master at masterAddr.
+func New(masterAddr string, opts ...Option) *Worker {
+	host, _ := os.Hostname()
+	w := &Worker{
+		addr:     masterAddr,
+		id:       uuid.NewString(),
+		name:     host,
+		capacity: defaultCapacity(),
+		grace:    DefaultDrainGrace,
+		log:      slog.New(slog.DiscardHandler),
+		handlers: make(map[string]Handler),
+		running:  make(map[string]*runningJob),
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(w)
+		}
+	}
+	if w.tracerProvider == nil {
+		w.tracerProvider = otel.GetTracerProvider()
+	}
+	if w.propagator == nil {
+		w.propagator = dispatch.DefaultPropagator()
+	}
+	w.tracer = w.tracerProvider.Tracer(dispatch.ScopeName)
+	w.slots = make(chan struct{}, w.capacity)
+	return w
+}
+
+// ID returns the worker's id as the master knows it.
+func (w *Worker) ID() string { return w.id }
+
+// Handle registers h for jobType. Call it before Run.
+func (w *Worker) Handle(jobType string, h Handler) { w.handlers[jobType] = h }
+
+// Run connects (retrying until ctx ends), serves jobs until ctx ends, then drains: it
+// tells the master to send nothing more, lets running jobs finish within the grace
+// period, hands the rest back to the master, and closes the connection. It returns nil
+// after a drain, or the error that ended the connection for good (a refused token, say).
+func (w *Worker) Run(ctx context.Context) error {
+	if len(w.handlers) == 0 {
+		return errors.New("worker: no handlers registered")
+	}
+	conn, err := w.connect(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // shut down before the master answered: nothing to drain
+		}
+		return err
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- conn.RunForever() }()
+	select {
+	case <-ctx.Done():
+		w.drain(conn)
+		<-runErr
+		return nil
+	case err := <-runErr:
+		w.cancelAll()
+		w.jobs.Wait()
+		return fmt.Errorf("worker: connection ended: %w", err)
+	}
+}
+
+// connect dials the master until it answers or ctx ends.
+func (w *Worker) connect(ctx context.Context) (*banio.ClientIO, error) {
+	var b backoff.BackOff = backoff.NewExponentialBackOff(backoff.WithMaxInterval(10*time.Second), backoff.WithMaxElapsedTime(0))
+	if w.newBackoff != nil {
+		b = w.newBackoff()
+	}
+	b = backoff.WithContext(b, ctx)
+	var conn *banio.ClientIO
+	err := backoff.RetryNotify(func() error {
+		c, err := banio.NewClientIO(w.addr, w.banioOpts...)
+		if errors.Is(err, banio.ErrAuthFailed) || errors.Is(err, banio.ErrInvalidAESKey) {
+			return backoff.Permanent(err)
+		}
+		conn = c
+		return err
+	}, b, func(err error, d time.Duration) {
+		w.log.Warn("worker: cannot reach master, retrying", "addr", w.addr, "err", err, "in", d)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("worker: connect to %s: %w", w.addr, err)
+	}
+	w.mu.Lock()
+	w.conn = conn
+	w.mu.Unlock()
+	for typ := range w.handlers {
+		conn.Listen(dispatch.JobAction(typ), w.onJob)
+	}
+	conn.Listen(dispatch.ActionCancel, w.onCancel)
+	conn.ReInitConn = w.register
+	w.register()
+	return conn, nil
+}
+
+// register announces the worker and subscribes to its job types (banio restores the
+// subscriptions after a reconnect; the announcement is repeated by ReInitConn).
+func (w *Worker) register() {
+	types := make([]string, 0, len(w.handlers))
+	actions := make([]string, 0, len(w.handlers))
+	for typ := range w.handlers {
+		types = append(types, typ)
+		actions = append(actions, dispatch.JobAction(typ))
+	}
+	info := dispatch.WorkerInfo{ID: w.id, Name: w.name, Capacity: w.capacity, Labels: w.labels, Types: types}
+	data, _ := json.Marshal(info)
+	w.mu.Lock()
+	conn, draining := w.conn, w.draining
+	w.mu.Unlock()
+	if err := conn.Subscribe(actions...); err != nil {
+		w.log.Warn("worker: subscribe failed", "err", err)
+	}
+	if err := conn.WriteMsg(&banio.IOMsg{Action: dispatch.ActionRegister, Data: data}); err != nil {
+		w.log.Warn("worker: register failed", "err", err)
+	}
+	if draining {
+		_ = conn.WriteMsg(&banio.IOMsg{Action: dispatch.ActionDrain})
+	}
+}
