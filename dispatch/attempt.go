@@ -172,4 +172,3 @@ func (m *Master) backoff(spent int) time.Duration {
 func (m *Master) sendCancel(w *workerState, id string, attempt int) {
 	_ = w.conn.WriteMsg(&banio.IOMsg{Action: ActionCancel, Data: CancelMsg{ID: id, Attempt: attempt}})
 }
-

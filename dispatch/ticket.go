@@ -21,11 +21,11 @@ type Ticket struct {
 	done chan struct{}
 
 	// mu protects the following fields.
-	mu       sync.Mutex
-	resolved bool
-	result   []byte
-	err      error
-	progress chan Progress
+	mu        sync.Mutex
+	resolved  bool
+	result    []byte
+	err       error
+	progress  chan Progress
 	onResolve func(result []byte, err error) // called once, after resolution
 	forward   func(Progress)                 // also receives progress reports
 }
