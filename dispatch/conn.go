@@ -29,6 +29,8 @@ func (m *Master) initConn(c *banio.BanConn) {
 		}
 		m.progress(c, p)
 	})
+	c.Listen(ActionBlobGet, func(msg *banio.IOMsgRaw) { m.onBlobGet(c, msg) })
+	c.Listen(ActionBlobPut, func(msg *banio.IOMsgRaw) { m.onBlobPut(c, msg) })
 	r := &remoteCaller{m: m, conn: c}
 	c.Listen(ActionSubmit, r.onSubmit)
 	c.Listen(ActionCancel, r.onCancel)

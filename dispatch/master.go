@@ -36,6 +36,7 @@ type Master struct {
 
 	done, failed, retried atomic.Uint64
 	meter                 rateMeter
+	blobs                 blobStore
 }
 
 // NewMaster makes a Master on srv. It adds its handlers to every connection srv

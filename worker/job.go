@@ -21,6 +21,7 @@ type Job struct {
 
 	conn     *banio.ClientIO
 	workerID string
+	worker   *Worker
 }
 
 // Handler runs a job. Its result travels raw when it is []byte or string, else as

@@ -83,7 +83,7 @@ func (w *Worker) execute(env *envelope.Job, h Handler) {
 	w.mu.Unlock()
 	defer w.forget(env.ID, env.Attempt)
 
-	rep := w.run(ctx, h, &Job{ID: env.ID, Type: env.Type, Payload: env.Payload, Attempt: env.Attempt, Deadline: env.Deadline, conn: conn, workerID: w.id})
+	rep := w.run(ctx, h, &Job{ID: env.ID, Type: env.Type, Payload: env.Payload, Attempt: env.Attempt, Deadline: env.Deadline, conn: conn, workerID: w.id, worker: w})
 	if rep.Kind != envelope.KindOK {
 		span.SetStatus(codes.Error, rep.Message)
 		if rep.Kind == envelope.KindHandedBack {

@@ -35,6 +35,7 @@ type Worker struct {
 	tracer         trace.Tracer
 
 	handlers map[string]Handler
+	blobs    blobCache
 
 	// mu protects the following fields.
 	mu       sync.Mutex
@@ -57,6 +58,7 @@ func New(masterAddr string, opts ...Option) *Worker {
 		log:      slog.New(slog.DiscardHandler),
 		handlers: make(map[string]Handler),
 		running:  make(map[string]*runningJob),
+		blobs:    blobCache{limit: DefaultBlobCacheBytes},
 	}
 	for _, o := range opts {
 		if o != nil {

@@ -1,0 +1,128 @@
+package dispatch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/banfleet/banfleet/banio"
+)
+
+// Blobs ship a large input once per worker instead of once per job: the master stores
+// it under its SHA-256, jobs carry only the hash, and a worker fetches a blob the first
+// time one of its jobs asks for it (worker.Job.Blob) and caches it.
+
+// Blob actions (docs/protocol.md).
+const (
+	// ActionBlobGet (worker → master, JSON BlobRequest): the master answers the reply
+	// key with a status byte (1 found, 0 missing) followed by the blob's bytes.
+	ActionBlobGet = "fleet.blob.get"
+	// ActionBlobPut (client → master, raw bytes; reply key in the action after a '|'):
+	// store a blob; the master answers with its hash.
+	ActionBlobPut = "fleet.blob.put|"
+)
+
+// BlobRequest asks the master for a blob.
+type BlobRequest struct {
+	Hash  string `json:"hash"`
+	Reply string `json:"reply"` // the requester's wait key
+}
+
+// BlobHash is the content address of data: "sha256:" and the hex digest.
+func BlobHash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// blobStore holds the master's blobs.
+type blobStore struct {
+	mu     sync.RWMutex
+	blobs  map[string][]byte
+	served atomic.Uint64
+}
+
+// PutBlob stores data on the master and returns its hash for jobs to refer to. Storing
+// the same bytes twice keeps one copy. data must not be modified afterwards.
+func (m *Master) PutBlob(data []byte) string {
+	h := BlobHash(data)
+	m.blobs.mu.Lock()
+	if m.blobs.blobs == nil {
+		m.blobs.blobs = make(map[string][]byte)
+	}
+	m.blobs.blobs[h] = data
+	m.blobs.mu.Unlock()
+	return h
+}
+
+// DeleteBlob forgets a blob; workers that cached it keep their copy.
+func (m *Master) DeleteBlob(hash string) {
+	m.blobs.mu.Lock()
+	delete(m.blobs.blobs, hash)
+	m.blobs.mu.Unlock()
+}
+
+// BlobsServed counts blob downloads the master has answered.
+func (m *Master) BlobsServed() uint64 { return m.blobs.served.Load() }
+
+func (m *Master) blob(hash string) ([]byte, bool) {
+	m.blobs.mu.RLock()
+	defer m.blobs.mu.RUnlock()
+	b, ok := m.blobs.blobs[hash]
+	return b, ok
+}
+
+// onBlobGet answers a worker's download.
+func (m *Master) onBlobGet(c *banio.BanConn, msg *banio.IOMsgRaw) {
+	var req BlobRequest
+	if err := json.Unmarshal(msg.Data, &req); err != nil || req.Reply == "" {
+		m.opts.logger.Warn("dispatch: bad blob request", "remote", c.GetRemote(), "err", err)
+		return
+	}
+	// The reply is one status byte (1 found, 0 missing) and the blob: banio delivers
+	// an empty message as nil, so emptiness cannot say "missing".
+	data, ok := m.blob(req.Hash)
+	reply := []byte{0}
+	if ok {
+		m.blobs.served.Add(1)
+		reply = append(append(make([]byte, 0, 1+len(data)), 1), data...)
+	}
+	_ = c.Write(&banio.IOMsgRaw{Action: "__res__" + req.Reply, Data: reply})
+}
+
+// onBlobPut stores a blob uploaded by a remote client and answers with its hash.
+func (m *Master) onBlobPut(c *banio.BanConn, msg *banio.IOMsgRaw) {
+	reply := strings.TrimPrefix(msg.Action, ActionBlobPut)
+	if reply == "" {
+		return
+	}
+	data := msg.Data
+	if data == nil {
+		data = []byte{}
+	}
+	_ = c.SendWaitRes(reply, m.PutBlob(data))
+}
+
+// PutBlob uploads data to the master and returns its hash.
+func (c *Client) PutBlob(ctx context.Context, data []byte) (string, error) {
+	key := c.io.SetWait("", 1)
+	if data == nil {
+		data = []byte{}
+	}
+	if err := c.io.Write(&banio.IOMsgRaw{Action: ActionBlobPut + key, Data: data}); err != nil {
+		c.io.CloseWaitChan(key)
+		return "", fmt.Errorf("dispatch: upload blob: %w", err)
+	}
+	res, err := c.io.WaitResult(ctx, key, 0)
+	if err != nil {
+		return "", fmt.Errorf("dispatch: upload blob: %w", err)
+	}
+	if want := BlobHash(data); string(res) != want {
+		return "", fmt.Errorf("dispatch: upload blob: master stored %q, want %q", res, want)
+	}
+	return string(res), nil
+}
