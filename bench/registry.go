@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Entry registers one system under test. Its Name is what -systems selects,
+// what the report prints, and what the ratios section refers to.
+type Entry struct {
+	// Name is unique, lower-case, without spaces or commas.
+	Name string
+	// Unit names one op of this system, singular: "call" (the default when
+	// empty) for request/reply systems, "delivery" for a broadcast that
+	// counts messages delivered to subscribers. Ratios are computed only
+	// between systems with the same unit.
+	Unit string
+	// About is one line saying what the system measures; it is printed
+	// under the report.
+	About string
+	// New returns a fresh, not yet started System. It is called once per
+	// repeat of every case.
+	New func() System
+}
+
+// unit returns e.Unit, or "call" when it is empty.
+func (e Entry) unit() string {
+	if e.Unit == "" {
+		return "call"
+	}
+	return e.Unit
+}
+
+// registry lists every system the harness knows, in report order. To add a
+// system, append an Entry here; its implementation lives in its own
+// sys_<name>.go file.
+var registry = []Entry{
+	{
+		Name:  "rawtcp-pingpong",
+		About: "one caller, strict ping-pong, 4-byte length framing, one TCP connection: the latency floor",
+		New:   func() System { return newPingPong() },
+	},
+	{
+		Name:  "rawtcp-mux",
+		About: "many callers over one TCP connection, request ids, one coalescing writer and one reader per side: the throughput floor",
+		New:   func() System { return newMux() },
+	},
+	{
+		Name:  "netrpc",
+		About: "standard library net/rpc (gob) over one TCP connection, one shared *rpc.Client",
+		New:   func() System { return newNetRPC() },
+	},
+	{
+		Name:  "grpc",
+		About: "gRPC unary calls over one ClientConn (HTTP/2), insecure, pass-through bytes codec",
+		New:   func() System { return newGRPC() },
+	},
+	{
+		Name:  "nats-w1",
+		About: "embedded nats-server, callers share one client connection, 1 responder connection in a queue group (broker hop)",
+		New:   func() System { return newNATS(1) },
+	},
+	{
+		Name:  "nats-w4",
+		About: "embedded nats-server, callers share one client connection, 4 responder connections in a queue group (broker hop)",
+		New:   func() System { return newNATS(4) },
+	},
+}
+
+// selectSystems returns the registry entries named in list (a comma
+// separated list, or "all"/"" for every entry), in registry order.
+func selectSystems(list string) ([]Entry, error) {
+	list = strings.TrimSpace(list)
+	if list == "" || list == "all" {
+		return registry, nil
+	}
+	want := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if _, ok := lookupEntry(name); !ok {
+			return nil, fmt.Errorf("unknown system %q (known: %s)", name, strings.Join(entryNames(), ", "))
+		}
+		want[name] = true
+	}
+	var out []Entry
+	for _, e := range registry {
+		if want[e.Name] {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-systems %q selects no system", list)
+	}
+	return out, nil
+}
+
+// lookupEntry finds a registry entry by name.
+func lookupEntry(name string) (Entry, bool) {
+	for _, e := range registry {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// entryNames lists the registered system names in registry order.
+func entryNames() []string {
+	names := make([]string, len(registry))
+	for i, e := range registry {
+		names[i] = e.Name
+	}
+	return names
+}
