@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -77,6 +78,15 @@ func (m *Master) attemptFailed(j *job, w *workerState, attempt int, err error) {
 
 // attemptReplied handles a worker's reply.
 func (m *Master) attemptReplied(j *job, w *workerState, rep *envelope.Reply) {
+	if rep.Kind != envelope.KindOK && j.ctx.Err() != nil {
+		// The job's context ended (timeout, cancellation) and the worker noticed
+		// first: the caller gets the context's error, as if the master had.
+		m.mu.Lock()
+		m.releaseLocked(j, w)
+		m.mu.Unlock()
+		m.resolve(j, nil, contextError(j.ctx))
+		return
+	}
 	switch rep.Kind {
 	case envelope.KindOK:
 		m.mu.Lock()
@@ -85,6 +95,17 @@ func (m *Master) attemptReplied(j *job, w *workerState, rep *envelope.Reply) {
 		m.resolve(j, rep.Payload, nil)
 	case envelope.KindHandedBack:
 		m.retryOrFail(j, w, nil, false, "handed_back") // costs no attempt
+	case envelope.KindDeadline, envelope.KindCanceled:
+		// The worker's context for the job ended on its own (its copy of the deadline
+		// fired first): the job is over, not retried.
+		m.mu.Lock()
+		m.releaseLocked(j, w)
+		m.mu.Unlock()
+		cause := context.DeadlineExceeded
+		if rep.Kind == envelope.KindCanceled {
+			cause = context.Canceled
+		}
+		m.resolve(j, nil, fmt.Errorf("dispatch: job %s on worker %s: %w", j.id, w.info.ID, cause))
 	default:
 		rerr := &RemoteError{Message: rep.Message, Code: rep.Code, Retryable: rep.Retryable, WorkerID: w.info.ID, Attempt: rep.Attempt}
 		if rep.Kind != envelope.KindRemote {

@@ -25,8 +25,15 @@ var (
 
 // runningJob is a job this worker has accepted and not yet answered.
 type runningJob struct {
+	cancel     context.CancelCauseFunc
+	generation int // the connection it came on (see Worker.register)
+}
+
+// jobKey names one attempt of a job: a re-dispatched job may come back to the same
+// worker while its older attempt still runs.
+type jobKey struct {
+	id      string
 	attempt int
-	cancel  context.CancelCauseFunc
 }
 
 // badEnvelopeLog logs the first malformed job envelope only.
@@ -77,11 +84,12 @@ func (w *Worker) execute(env *envelope.Job, h Handler) {
 		ctx, stop = context.WithDeadline(ctx, env.Deadline)
 		defer stop()
 	}
+	key := jobKey{env.ID, env.Attempt}
 	w.mu.Lock()
-	w.running[env.ID] = &runningJob{attempt: env.Attempt, cancel: cancel}
+	w.running[key] = &runningJob{cancel: cancel, generation: w.generation}
 	conn := w.conn
 	w.mu.Unlock()
-	defer w.forget(env.ID, env.Attempt)
+	defer w.forget(key)
 
 	rep := w.run(ctx, h, &Job{ID: env.ID, Type: env.Type, Payload: env.Payload, Attempt: env.Attempt, Deadline: env.Deadline, conn: conn, workerID: w.id, worker: w})
 	if rep.Kind != envelope.KindOK {
@@ -116,15 +124,16 @@ func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep *envelope.Re
 	}()
 	result, err := h(ctx, job)
 	if err != nil {
-		if ctx.Err() != nil {
-			if r := replyForContext(ctx); r.Kind == envelope.KindHandedBack {
-				return r
-			}
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return replyForContext(ctx)
 		}
 		var e *Error
 		rep = &envelope.Reply{Kind: envelope.KindRemote, Message: err.Error()}
 		if errors.As(err, &e) {
 			rep.Code, rep.Retryable = e.Code, e.Retryable
+			if e.Err != nil && e == err {
+				rep.Message = e.Err.Error() // the code travels in its own field
+			}
 		}
 		return rep
 	}
@@ -137,10 +146,15 @@ func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep *envelope.Re
 
 // replyForContext explains a job whose context ended before it could finish.
 func replyForContext(ctx context.Context) *envelope.Reply {
-	if errors.Is(context.Cause(ctx), errHandedBack) {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, errHandedBack):
 		return &envelope.Reply{Kind: envelope.KindHandedBack}
+	case errors.Is(cause, context.DeadlineExceeded):
+		return &envelope.Reply{Kind: envelope.KindDeadline, Message: cause.Error()}
+	default:
+		return &envelope.Reply{Kind: envelope.KindCanceled, Message: cause.Error()}
 	}
-	return &envelope.Reply{Kind: envelope.KindRemote, Code: "canceled", Message: context.Cause(ctx).Error()}
 }
 
 func marshalResult(v any) ([]byte, error) {
@@ -170,11 +184,9 @@ func (w *Worker) reply(env *envelope.Job, rep *envelope.Reply) {
 	}
 }
 
-func (w *Worker) forget(id string, attempt int) {
+func (w *Worker) forget(key jobKey) {
 	w.mu.Lock()
-	if rj := w.running[id]; rj != nil && rj.attempt == attempt {
-		delete(w.running, id)
-	}
+	delete(w.running, key)
 	w.mu.Unlock()
 }
 
@@ -185,14 +197,25 @@ func (w *Worker) onCancel(msg *banio.IOMsgRaw) {
 		return
 	}
 	w.mu.Lock()
-	rj := w.running[c.ID]
-	w.mu.Unlock()
-	if rj != nil && (c.Attempt == 0 || c.Attempt == rj.attempt) {
-		rj.cancel(errCanceledByMaster)
+	defer w.mu.Unlock()
+	for key, rj := range w.running {
+		if key.id == c.ID && (c.Attempt == 0 || c.Attempt == key.attempt) {
+			rj.cancel(errCanceledByMaster)
+		}
 	}
 }
 
-// cancelAll cancels every running job with cause.
+// cancelStale cancels jobs that came on an earlier connection: the master re-dispatched
+// them when that connection dropped and will ignore their replies.
+func (w *Worker) cancelStaleLocked() {
+	for _, rj := range w.running {
+		if rj.generation < w.generation {
+			rj.cancel(errConnectionEnded)
+		}
+	}
+}
+
+// cancelAllWith cancels every running job with cause.
 func (w *Worker) cancelAllWith(cause error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

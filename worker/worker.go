@@ -38,12 +38,13 @@ type Worker struct {
 	blobs    blobCache
 
 	// mu protects the following fields.
-	mu       sync.Mutex
-	conn     *banio.ClientIO
-	running  map[string]*runningJob // by job ID
-	draining bool
-	slots    chan struct{} // capacity semaphore
-	jobs     sync.WaitGroup
+	mu         sync.Mutex
+	conn       *banio.ClientIO
+	running    map[jobKey]*runningJob
+	generation int // counts connections to the master; see register
+	draining   bool
+	slots      chan struct{} // capacity semaphore
+	jobs       sync.WaitGroup
 }
 
 // New makes a worker for the master at masterAddr.
@@ -57,7 +58,7 @@ func New(masterAddr string, opts ...Option) *Worker {
 		grace:    DefaultDrainGrace,
 		log:      slog.New(slog.DiscardHandler),
 		handlers: make(map[string]Handler),
-		running:  make(map[string]*runningJob),
+		running:  make(map[jobKey]*runningJob),
 		blobs:    blobCache{limit: DefaultBlobCacheBytes},
 	}
 	for _, o := range opts {
@@ -160,6 +161,8 @@ func (w *Worker) register() {
 	data, _ := json.Marshal(info)
 	w.mu.Lock()
 	conn, draining := w.conn, w.draining
+	w.generation++
+	w.cancelStaleLocked()
 	w.mu.Unlock()
 	if err := conn.Subscribe(actions...); err != nil {
 		w.log.Warn("worker: subscribe failed", "err", err)
