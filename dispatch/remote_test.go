@@ -11,7 +11,9 @@ import (
 	"github.com/banfleet/banfleet/worker"
 )
 
-func newClient(t *testing.T, addr string) *dispatch.Client {
+func newClient(t *testing.T, addr string) *dispatch.Client { return newClientB(t, addr) }
+
+func newClientB(t testing.TB, addr string) *dispatch.Client {
 	t.Helper()
 	c, err := dispatch.NewClient(addr)
 	if err != nil {

@@ -1,0 +1,148 @@
+package dispatch_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/worker"
+)
+
+// blobLen is a handler that fetches the blob named by the payload and returns its
+// length.
+func blobLen(ctx context.Context, j *worker.Job) (any, error) {
+	b, err := j.Blob(ctx, string(j.Payload))
+	if err != nil {
+		return nil, err
+	}
+	return strconv.Itoa(len(b)), nil
+}
+
+func TestBlobShippedOncePerWorker(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	for range 2 {
+		f.startWorker("", map[string]worker.Handler{"len": blobLen}, worker.WithConcurrency(4))
+	}
+	data := bytes.Repeat([]byte("ohlcv"), 200_000) // 1 MB
+	hash := f.master.PutBlob(data)
+	if hash != dispatch.BlobHash(data) {
+		t.Fatalf("PutBlob = %s", hash)
+	}
+	jobs := make([]dispatch.Job, 500)
+	for i := range jobs {
+		jobs[i] = dispatch.Job{Type: "len", Payload: hash}
+	}
+	s, err := dispatch.StartSweep(context.Background(), f.master, jobs, dispatch.SweepOptions{MaxInFlight: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for r := range s.Results() {
+		if r.Err != nil || string(r.Result) != strconv.Itoa(len(data)) {
+			t.Fatalf("job %d: %q %v", r.Index, r.Result, r.Err)
+		}
+		n++
+	}
+	if n != len(jobs) {
+		t.Fatalf("%d results, want %d", n, len(jobs))
+	}
+	if served := f.master.BlobsServed(); served != 2 {
+		t.Fatalf("blob served %d times for 500 jobs on 2 workers, want 2", served)
+	}
+	if _, err := f.master.Call(context.Background(), "len", "sha256:missing"); err == nil {
+		t.Fatal("a missing blob must fail the job")
+	}
+}
+
+func TestClientPutBlob(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	f.startWorker("", map[string]worker.Handler{"len": blobLen})
+	c := newClient(t, f.addr)
+	hash, err := c.PutBlob(context.Background(), []byte("remote data"))
+	if err != nil || hash != dispatch.BlobHash([]byte("remote data")) {
+		t.Fatalf("PutBlob: %s %v", hash, err)
+	}
+	if res, err := c.Call(context.Background(), "len", hash); err != nil || string(res) != "11" {
+		t.Fatalf("job using an uploaded blob: %q %v", res, err)
+	}
+}
+
+func TestSweepJournalSkipsFinishedJobs(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	var runs atomic.Int64
+	f.startWorker("", map[string]worker.Handler{"sq": func(ctx context.Context, j *worker.Job) (any, error) {
+		runs.Add(1)
+		n, _ := strconv.Atoi(string(j.Payload))
+		if n == 7 {
+			return nil, errors.New("seven fails")
+		}
+		return strconv.Itoa(n * n), nil
+	}}, worker.WithConcurrency(4))
+	jobs := make([]dispatch.Job, 50)
+	for i := range jobs {
+		jobs[i] = dispatch.Job{ID: fmt.Sprintf("sq-%d", i), Type: "sq", Payload: strconv.Itoa(i)}
+	}
+	journal := filepath.Join(t.TempDir(), "sweep.journal")
+	collect := func() (map[int]string, int, dispatch.SweepProgress) {
+		s, err := dispatch.StartSweep(context.Background(), f.master, jobs, dispatch.SweepOptions{MaxInFlight: 8, Journal: journal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, replayed := map[int]string{}, 0
+		for r := range s.Results() {
+			if r.Err == nil {
+				got[r.Index] = string(r.Result)
+			}
+			if r.Replayed {
+				replayed++
+			}
+		}
+		return got, replayed, s.Progress()
+	}
+	first, replayed, p := collect()
+	if len(first) != 49 || replayed != 0 || p.Done != 49 || p.Failed != 1 || p.Total != 50 || runs.Load() != 50 {
+		t.Fatalf("first run: %d results, %d replayed, progress %+v, %d runs", len(first), replayed, p, runs.Load())
+	}
+	second, replayed, _ := collect()
+	if replayed != 49 || runs.Load() != 51 { // only the failed job runs again
+		t.Fatalf("rerun: %d replayed, %d runs in all", replayed, runs.Load())
+	}
+	for i, v := range first {
+		if second[i] != v {
+			t.Fatalf("job %d: %q then %q", i, v, second[i])
+		}
+	}
+}
+
+func TestSweepStopsEarly(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	f.startWorker("", map[string]worker.Handler{"fail": func(context.Context, *worker.Job) (any, error) {
+		return nil, errors.New("bad")
+	}}, worker.WithConcurrency(1))
+	jobs := make([]dispatch.Job, 1000)
+	for i := range jobs {
+		jobs[i] = dispatch.Job{Type: "fail"}
+	}
+	s, err := dispatch.StartSweep(context.Background(), f.master, jobs, dispatch.SweepOptions{MaxInFlight: 2, StopOnError: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range s.Results() {
+		n++
+	}
+	if n >= len(jobs) || s.Err() == nil {
+		t.Fatalf("StopOnError: %d results, err %v", n, s.Err())
+	}
+}
