@@ -19,8 +19,10 @@ import (
 // number, so a reply from an older attempt (a worker that came back after its job was
 // re-dispatched) finds no wait and is dropped by banio.
 func (m *Master) runAttempt(j *job, w *workerState, attempt int) {
-	j.span.AddEvent("dispatched", trace.WithAttributes(
-		AttrAttempt.Int(attempt), AttrWorkerID.String(w.info.ID)))
+	if j.span.IsRecording() {
+		j.span.AddEvent("dispatched", trace.WithAttributes(
+			AttrAttempt.Int(attempt), AttrWorkerID.String(w.info.ID)))
+	}
 	key := j.id + "#" + strconv.Itoa(attempt)
 	conn := w.conn
 	conn.SetWait(key, 1)

@@ -49,13 +49,19 @@ func newFleet(t testing.TB, opts ...dispatch.Option) *fleet {
 type runningWorker struct {
 	w      *worker.Worker
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when Run returned
+	err    error         // what Run returned
 }
 
 // stop drains the worker and waits for Run to return.
 func (rw *runningWorker) stop() error {
 	rw.cancel()
-	return <-rw.done
+	select {
+	case <-rw.done:
+		return rw.err
+	case <-time.After(10 * time.Second):
+		return context.DeadlineExceeded
+	}
 }
 
 // startWorker runs a worker with handlers until the test ends; it waits until the
@@ -74,23 +80,15 @@ func (f *fleet) startWorker(addr string, handlers map[string]worker.Handler, opt
 		w.Handle(typ, h)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rw := &runningWorker{w: w, cancel: cancel, done: make(chan error, 1)}
+	rw := &runningWorker{w: w, cancel: cancel, done: make(chan struct{})}
 	before := f.registered(w.ID())
-	go func() { rw.done <- w.Run(ctx) }()
-	f.t.Cleanup(func() { _ = rw.stopIfRunning() })
+	go func() {
+		defer close(rw.done)
+		rw.err = w.Run(ctx)
+	}()
+	f.t.Cleanup(func() { _ = rw.stop() })
 	waitFor(f.t, "worker registered", func() bool { return f.registered(w.ID()) > before })
 	return rw
-}
-
-func (rw *runningWorker) stopIfRunning() error {
-	rw.cancel()
-	select {
-	case err := <-rw.done:
-		rw.done <- err
-		return err
-	case <-time.After(10 * time.Second):
-		return context.DeadlineExceeded
-	}
 }
 
 // registered counts the master's registrations of worker id (a reconnect adds one).

@@ -111,15 +111,11 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, onResolve
 		trace:       m.opts.tracing.inject(ctx),
 	}
 	j.ticket.onResolve = onResolve
-	jobCtx := context.WithoutCancel(ctx)
-	jobCtx, j.cancel = context.WithCancel(jobCtx)
+	j.ctx, j.cancel = context.WithCancel(ctx) // the caller's cancellation reaches the job
 	if timeout > 0 {
-		jobCtx, j.cancel = withTimeout(jobCtx, j.cancel, timeout)
+		j.ctx, j.cancel = withTimeout(j.ctx, j.cancel, timeout)
 	}
-	j.ctx = jobCtx
-	stopCaller := context.AfterFunc(ctx, func() { j.cancel() })
-	stopJob := context.AfterFunc(jobCtx, func() { m.jobContextDone(j) })
-	j.stopWatch = func() bool { stopCaller(); return stopJob() }
+	j.stopWatch = context.AfterFunc(j.ctx, func() { m.jobContextDone(j) })
 
 	m.mu.Lock()
 	err := m.admitLocked(j)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/worker"
@@ -13,9 +14,11 @@ import (
 
 func newClient(t *testing.T, addr string) *dispatch.Client { return newClientB(t, addr) }
 
+// newClientB connects a remote client whose heartbeat matches newFleet's master (the
+// master drops connections silent for longer than its timeout).
 func newClientB(t testing.TB, addr string) *dispatch.Client {
 	t.Helper()
-	c, err := dispatch.NewClient(addr)
+	c, err := dispatch.NewClient(addr, banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +110,10 @@ func TestRemoteProgress(t *testing.T) {
 	}
 	for i := int64(1); i <= 3; i++ {
 		p := recv(t, tk.Progress(), "progress")
+		if p.Done == 0 {
+			_, err := tk.Wait(context.Background())
+			t.Fatalf("progress channel closed: ticket resolved with %v", err)
+		}
 		if p.Done != i || p.Total != 3 {
 			t.Fatalf("progress %+v, want %d/3", p, i)
 		}
@@ -122,7 +129,7 @@ func TestRemoteClientGoneCancelsItsJobs(t *testing.T) {
 	f := newFleet(t)
 	started, ended := make(chan struct{}, 1), make(chan error, 1)
 	f.startWorker("", map[string]worker.Handler{"wait": ctxObserver(started, ended)})
-	c, err := dispatch.NewClient(f.addr)
+	c, err := dispatch.NewClient(f.addr, banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ type Ticket struct {
 }
 
 func newTicket(id string) *Ticket {
-	return &Ticket{id: id, done: make(chan struct{}), progress: make(chan Progress, DefaultProgressBuf)}
+	return &Ticket{id: id, done: make(chan struct{})}
 }
 
 // ID returns the job's RequestID.
@@ -55,7 +55,23 @@ func (t *Ticket) Wait(ctx context.Context) ([]byte, error) {
 // Progress returns the channel progress reports arrive on. It is closed when the ticket
 // resolves. Reports are never allowed to block the job: when the reader falls behind,
 // the oldest unread report is dropped for the newest.
-func (t *Ticket) Progress() <-chan Progress { return t.progress }
+func (t *Ticket) Progress() <-chan Progress {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.progressLocked()
+	return t.progress
+}
+
+// progressLocked makes the progress channel on first use: most jobs never report
+// progress, and a buffered channel per job is most of a job's memory.
+func (t *Ticket) progressLocked() {
+	if t.progress == nil {
+		t.progress = make(chan Progress, DefaultProgressBuf)
+		if t.resolved {
+			close(t.progress)
+		}
+	}
+}
 
 // resolve settles the ticket; only the first call counts. It reports whether it did.
 func (t *Ticket) resolve(result []byte, err error) bool {
@@ -65,7 +81,9 @@ func (t *Ticket) resolve(result []byte, err error) bool {
 		return false
 	}
 	t.resolved, t.result, t.err = true, result, err
-	close(t.progress)
+	if t.progress != nil {
+		close(t.progress)
+	}
 	close(t.done)
 	cb := t.onResolve
 	t.mu.Unlock()
@@ -82,6 +100,7 @@ func (t *Ticket) report(p Progress) {
 		t.mu.Unlock()
 		return
 	}
+	t.progressLocked()
 	for {
 		select {
 		case t.progress <- p:

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
+	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/worker"
@@ -91,7 +93,7 @@ func TestTracingThreeHopsOneTrace(t *testing.T) {
 	rec, tp := newRecorder()
 	f := newFleet(t, dispatch.WithTracerProvider(tp))
 	f.startWorker("", map[string]worker.Handler{"echo": echo}, worker.WithTracerProvider(tp))
-	c, err := dispatch.NewClientWithOptions(f.addr, nil, dispatch.WithTracerProvider(tp))
+	c, err := dispatch.NewClientWithOptions(f.addr, []banio.Option{banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond)}, dispatch.WithTracerProvider(tp))
 	if err != nil {
 		t.Fatal(err)
 	}

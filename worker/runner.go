@@ -76,7 +76,6 @@ func (w *Worker) execute(env *envelope.Job, h Handler) {
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(dispatch.AttrJobID.String(env.ID), dispatch.AttrJobType.String(env.Type),
 			dispatch.AttrAttempt.Int(env.Attempt), dispatch.AttrWorkerID.String(w.id)))
-	defer span.End()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if !env.Deadline.IsZero() {
@@ -100,6 +99,7 @@ func (w *Worker) execute(env *envelope.Job, h Handler) {
 			span.RecordError(errors.New(rep.Message))
 		}
 	}
+	span.End() // before the reply: the caller may inspect the trace as soon as it has it
 	w.reply(env, rep)
 }
 
