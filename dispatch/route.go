@@ -77,6 +77,9 @@ func (m *Master) register(c *banio.BanConn, info WorkerInfo) {
 	info.Capacity = max(info.Capacity, 1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if c.IsClosed() {
+		return // forgetWorker may already have run for this connection
+	}
 	if w := m.byConn[c]; w != nil {
 		w.info = info
 	} else {
