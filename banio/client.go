@@ -21,7 +21,7 @@ import (
 // new connection; waits pending when the connection dropped fail with ErrConnClosed.
 type ClientIO struct {
 	*BanConn
-	Addr string
+	Addr string // the server address, dialed again on every reconnect
 	// ReInitConn, if set, is called on its own goroutine after every reconnect, once
 	// subscriptions have been restored. Set it before RunForever.
 	ReInitConn func()
@@ -142,7 +142,9 @@ func (c *ClientIO) RunForever() error {
 	for {
 		nc := c.currentSocket()
 		err := c.readLoop(nc)
-		if c.IsClosed() {
+		// closing, not IsClosed: Close closes the socket (which ends readLoop) before it
+		// closes done, and a client being closed must not dial again meanwhile.
+		if c.closing() {
 			if cerr := c.Err(); cerr != nil && !isCleanClose(cerr) && !errors.Is(cerr, ErrServerClosed) {
 				return cerr
 			}
@@ -167,6 +169,9 @@ func (c *ClientIO) reconnect() error {
 	b := c.cfg.newBackoff()
 	b.Reset()
 	for {
+		if c.closing() {
+			return ErrConnClosed
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.handshakeTimeout)
 		go func() { // Close aborts a dial in progress
 			select {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"fmt"
+	"unsafe"
 )
 
 // The body of a frame is one gob stream made by a fresh encoder: the definition of the
@@ -132,8 +133,8 @@ func appendFrame(dst []byte, action string, data []byte, noEncrypt bool) []byte 
 }
 
 // wireMsg is IOMsgRaw as it travels: Data is still compressed (and maybe encrypted).
-// Data aliases the frame buffer; decodeBody's caller must copy or consume it before
-// the buffer is reused.
+// Action and Data may alias the frame buffer; decodeBody's caller must copy or consume
+// them before the buffer is reused.
 type wireMsg struct {
 	Action    string
 	Data      []byte
@@ -194,7 +195,9 @@ func decodeFast(body []byte) (wireMsg, bool) {
 				return m, false
 			}
 			if field == fieldAction {
-				m.Action = string(p[:l])
+				if l > 0 { // a view of the body, not a copy (see wireMsg)
+					m.Action = unsafe.String(&p[0], l)
+				}
 			} else {
 				m.Data = p[:l:l]
 			}
@@ -220,7 +223,7 @@ func readUint(p []byte) (uint64, []byte, bool) {
 	if b < 0x80 {
 		return uint64(b), p[1:], true
 	}
-	n := int(-int8(b))
+	n := 256 - int(b) // the negated byte count; 0x80 would overflow an int8 negation
 	if n > 8 || n+1 > len(p) {
 		return 0, p, false
 	}

@@ -13,25 +13,47 @@ import (
 )
 
 // IBanConn is what both ends of a BanIO connection offer. Names follow banbot's BanIO.
+// *BanConn implements it (and so do *ClientIO and the connections of a ServerIO); see
+// BanConn's methods for the details of each.
 type IBanConn interface {
+	// WriteMsg marshals msg.Data (string/[]byte as-is, nil as none, else JSON) and
+	// sends the message.
 	WriteMsg(msg *IOMsg) error
+	// Write sends a message whose Data is already marshalled.
 	Write(msg *IOMsgRaw) error
+	// ReadMsg reads and decodes one message, for callers that drive the read loop
+	// themselves instead of calling RunForever.
 	ReadMsg() (*IOMsgRaw, error)
 
+	// SetData stores val under each tag, locally on this connection.
 	SetData(val any, tags ...string)
+	// GetData returns the value stored under key (subscriptions are stored as true).
 	GetData(key string) (any, bool)
+	// PopData returns and removes the value stored under key.
 	PopData(key string) (any, bool)
+	// DeleteData removes the values stored under tags.
 	DeleteData(tags ...string)
 
+	// SetWait registers a wait for size results under key ("" makes a new unique
+	// key) and returns the key.
 	SetWait(key string, size int) string
+	// GetWaitChan returns the channel the results for key arrive on.
 	GetWaitChan(key string) (chan []byte, bool)
+	// CloseWaitChan removes the wait for key.
 	CloseWaitChan(key string)
+	// SendWaitRes answers the peer's wait key with data (action "__res__"+key).
 	SendWaitRes(key string, data any) error
+	// WaitResult waits for the result for key: it ends with the result, ctx's error,
+	// ErrTimeout, ErrWaitOverflow or, as soon as the connection is lost, ErrConnClosed.
 	WaitResult(ctx context.Context, key string, timeout time.Duration) ([]byte, error)
 
+	// GetRemote returns the peer's address.
 	GetRemote() string
+	// IsClosed reports whether the connection was closed for good.
 	IsClosed() bool
+	// RunForever reads and routes messages until the connection ends.
 	RunForever() error
+	// Close closes the connection for good.
 	Close() error
 }
 
@@ -57,6 +79,10 @@ type BanConn struct {
 	rbuf     []byte // frame body buffer, reused
 	closed   bool
 	closeErr error
+
+	// Owned by the reading goroutine.
+	hdr        [4]byte // frame length header
+	lastAction string  // the last action read (internAction)
 
 	done chan struct{}  // closed when the connection is closed for good
 	wg   sync.WaitGroup // writer and handler goroutines; they end soon after done closes
@@ -114,6 +140,13 @@ func (c *BanConn) IsClosed() bool {
 	default:
 		return false
 	}
+}
+
+// closing reports whether Close has begun (IsClosed turns true only once it is done).
+func (c *BanConn) closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // Done returns a channel closed when the connection is closed for good.

@@ -15,9 +15,9 @@ import (
 // KeyValExpire is a key/value pair with an optional lifetime. Val "" deletes the key.
 // The JSON names are banbot's: "Key", "Val", "expireSecs".
 type KeyValExpire struct {
-	Key        string
-	Val        string
-	ExpireSecs int `json:"expireSecs"`
+	Key        string // the key
+	Val        string // the value; "" deletes the key
+	ExpireSecs int    `json:"expireSecs"` // lifetime in seconds; 0 = no expiry
 }
 
 type kvEntry struct {

@@ -29,13 +29,17 @@ type lockReq struct {
 	Reply string `json:"reply"`
 }
 
-// tryLock takes key for token unless someone else holds it.
+// tryLock takes key for token unless someone else holds it (or the store is full).
 func (s *ServerIO) tryLock(key, token string, ttl time.Duration) bool {
 	kv := &s.kv
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
 	now := time.Now()
-	if e, ok := kv.m[lockPrefix+key]; ok && !e.expired(now.UnixNano()) && e.val != token {
+	e, ok := kv.m[lockPrefix+key]
+	if ok && !e.expired(now.UnixNano()) && e.val != token {
+		return false
+	}
+	if !ok && len(kv.m) >= s.cfg.kvKeys { // locks count against the store's bound
 		return false
 	}
 	kv.m[lockPrefix+key] = kvEntry{val: token, expires: now.Add(ttl).UnixNano()}

@@ -11,17 +11,17 @@ import (
 // travels as-is, nil travels as no data at all, anything else as JSON (without HTML
 // escaping, as banbot's encoder writes it).
 type IOMsg struct {
-	Action    string
-	Data      any
-	NoEncrypt bool // send Data unencrypted even when an AES key is configured
+	Action    string // what the receiver routes on (Listen, Broadcast subscriptions)
+	Data      any    // string/[]byte as-is, nil as no data, anything else as JSON
+	NoEncrypt bool   // send Data unencrypted even when an AES key is configured
 }
 
 // IOMsgRaw is a received message, or one whose Data is already marshalled. Data is
 // decrypted and decompressed: exactly the bytes the sender marshalled.
 type IOMsgRaw struct {
-	Action    string
-	Data      []byte
-	NoEncrypt bool
+	Action    string // the message's action
+	Data      []byte // the payload as the sender marshalled it; empty when none was sent
+	NoEncrypt bool   // the sender sent Data unencrypted
 }
 
 // ConnCB handles one received message. It runs on the connection's handler goroutine,

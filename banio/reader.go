@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,15 +28,30 @@ func (c *BanConn) readLoop(nc net.Conn) error {
 		return ErrConnClosed
 	}
 	for {
-		msg, err := c.readMsgFrom(nc)
-		if err != nil {
-			if errors.Is(err, ErrBadMessage) || errors.Is(err, ErrInflatedTooLarge) {
-				c.badLog.log(c.log, slog.LevelWarn, "banio: dropped undecodable message", "err", err)
-				continue
+		wm, err := c.readWire(nc)
+		if err == nil {
+			if key, ok := strings.CutPrefix(wm.Action, resPrefix); ok && c.authed.Load() {
+				// A result: straight to its wait, without building an IOMsgRaw or
+				// copying the action (key only serves the lookup).
+				var data []byte
+				if data, err = c.decodeData(wm); err == nil {
+					c.waits.deliver(key, data)
+					continue
+				}
+				err = fmt.Errorf("action %q: %w", wm.Action, err)
+			} else {
+				var msg *IOMsgRaw
+				if msg, err = c.finishMsg(wm); err == nil {
+					c.route(msg)
+					continue
+				}
 			}
-			return err
 		}
-		c.route(msg)
+		if errors.Is(err, ErrBadMessage) || errors.Is(err, ErrInflatedTooLarge) {
+			c.badLog.log(c.log, slog.LevelWarn, "banio: dropped undecodable message", "err", err)
+			continue
+		}
+		return err
 	}
 }
 
@@ -52,52 +68,99 @@ func (c *BanConn) ReadMsg() (*IOMsgRaw, error) {
 
 // readMsgFrom reads one frame from nc's buffered reader and decodes it.
 func (c *BanConn) readMsgFrom(nc net.Conn) (*IOMsgRaw, error) {
+	wm, err := c.readWire(nc)
+	if err != nil {
+		return nil, err
+	}
+	return c.finishMsg(wm)
+}
+
+// readWire reads one frame from nc's buffered reader and decodes its gob value. The
+// result aliases the connection's read buffer: it is valid until the next read.
+func (c *BanConn) readWire(nc net.Conn) (wireMsg, error) {
 	c.mu.Lock()
 	br := c.br
 	if c.nc != nc || br == nil {
 		c.mu.Unlock()
-		return nil, ErrConnClosed
+		return wireMsg{}, ErrConnClosed
 	}
 	c.mu.Unlock()
 	body, err := c.readFrame(br)
 	if err != nil {
-		return nil, err
+		return wireMsg{}, err
 	}
 	c.lastRead.Store(time.Now().UnixNano())
-	wm, err := decodeBody(body)
-	if err != nil {
-		return nil, err
-	}
-	msg := &IOMsgRaw{Action: wm.Action, NoEncrypt: wm.NoEncrypt}
-	msg.Data, err = c.decodeData(wm)
+	return decodeBody(body)
+}
+
+// finishMsg turns a wire message into the IOMsgRaw handlers own: Data decrypted and
+// decompressed into its own memory, Action copied out of the read buffer.
+func (c *BanConn) finishMsg(wm wireMsg) (*IOMsgRaw, error) {
+	data, err := c.decodeData(wm)
 	if err != nil {
 		return nil, fmt.Errorf("action %q: %w", wm.Action, err)
 	}
-	return msg, nil
+	return &IOMsgRaw{Action: c.internAction(wm.Action), Data: data, NoEncrypt: wm.NoEncrypt}, nil
+}
+
+// internAction returns a copy of action that does not alias the read buffer, reusing
+// the previous message's copy when the action repeats (as a stream of requests' does).
+// Only the reading goroutine calls it.
+func (c *BanConn) internAction(action string) string {
+	if action != c.lastAction {
+		c.lastAction = strings.Clone(action)
+	}
+	return c.lastAction
 }
 
 // readFrame reads one length-prefixed frame body into the connection's reusable
 // buffer. The size is checked before anything is allocated.
 func (c *BanConn) readFrame(br *bufio.Reader) ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+	hdr := c.hdr[:] // a field: a local array would escape through io.ReadFull
+	if _, err := io.ReadFull(br, hdr); err != nil {
 		return nil, err
 	}
-	n := binary.LittleEndian.Uint32(hdr[:])
+	n := binary.LittleEndian.Uint32(hdr)
 	if uint64(n) > uint64(c.cfg.maxFrame) {
 		return nil, fmt.Errorf("%w: peer announced %d bytes, limit %d", ErrFrameTooLarge, n, c.cfg.maxFrame)
 	}
-	if cap(c.rbuf) < int(n) || cap(c.rbuf) > maxKeptBuffer {
+	if int(n) > maxKeptBuffer {
+		// A large frame: grow the buffer as its bytes arrive, so that a peer announcing
+		// the maximum and sending nothing does not make us allocate the maximum.
+		c.rbuf = nil
+		return readLarge(br, int(n))
+	}
+	if cap(c.rbuf) < int(n) {
 		c.rbuf = make([]byte, n)
 	}
 	body := c.rbuf[:n]
 	if _, err := io.ReadFull(br, body); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("banio: truncated frame: %w", err)
+		return nil, truncated(err)
 	}
 	return body, nil
+}
+
+// readLarge reads an n-byte frame body, doubling its buffer as data arrives.
+func readLarge(br *bufio.Reader, n int) ([]byte, error) {
+	body := make([]byte, 0, maxKeptBuffer)
+	for len(body) < n {
+		if len(body) == cap(body) {
+			body = slices.Grow(body, min(n-len(body), len(body)))
+		}
+		k, err := io.ReadFull(br, body[len(body):min(n, cap(body))])
+		body = body[:len(body)+k]
+		if err != nil {
+			return nil, truncated(err)
+		}
+	}
+	return body, nil
+}
+
+func truncated(err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("banio: truncated frame: %w", err)
 }
 
 // decodeData decrypts and decompresses a message's Data (banio-wire.md §4).

@@ -45,6 +45,11 @@ func (c *BanConn) send(action string, data []byte, present, noEncrypt bool, mode
 	if c.client != nil {
 		c.client.trackSubscriptions(action, data)
 	}
+	if mode == writeInline && (c.in.more.Load() || c.waits.n.Load() > 1) {
+		// A burst is being answered, or several requests are in flight: let the
+		// writer goroutine batch what the other senders add meanwhile.
+		mode = writeQueued
+	}
 	buf := getBuf()
 	defer putBuf(buf)
 	frame, err := encodeFrameWith((*buf)[:0], c.cfg, action, data, present, noEncrypt, c.fastSend.Load())
@@ -70,7 +75,7 @@ func encodeFrameWith(dst []byte, cfg *config, action string, data []byte, presen
 		dst = appendFrameHead(dst, action, n, noEncrypt)
 		dst = append(dst, tagRaw)
 		dst = append(dst, data...)
-		return appendFrameTail(dst, action, n, noEncrypt), nil
+		return checkFrameSize(appendFrameTail(dst, action, n, noEncrypt), start, cfg)
 	}
 	scratch := getBuf()
 	defer putBuf(scratch)

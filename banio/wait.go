@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Request/response by key (banio-wire.md §8): SetWait registers a channel under a key,
@@ -24,12 +25,21 @@ type waitTable struct {
 	down  chan struct{} // closed when the current socket is lost; new waits get a fresh one
 	limit int
 	log   logLimiter
+	n     atomic.Int32 // len(m), readable without the lock
 }
 
 type waiter struct {
-	ch       chan []byte
-	down     chan struct{}
-	overflow bool // set (under the table lock) before ch is closed for overflow
+	ch   chan []byte
+	down chan struct{}
+	err  error // why ch was closed (ErrWaitOverflow, ErrNoWait); set under the table lock
+}
+
+// closeLocked closes w's channel for reason, once. The table lock must be held.
+func (w *waiter) closeLocked(reason error) {
+	if w.err == nil {
+		w.err = reason
+		close(w.ch)
+	}
 }
 
 func (t *waitTable) init(limit int) {
@@ -63,20 +73,19 @@ func (t *waitTable) deliver(key string, data []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := t.m[key]
-	if w == nil || w.overflow {
+	if w == nil || w.err != nil {
 		return
 	}
 	select {
 	case w.ch <- data:
 	default:
-		w.overflow = true
-		close(w.ch)
+		w.closeLocked(ErrWaitOverflow)
 	}
 }
 
 // SetWait registers a wait under key with room for size results (at least 1) and
 // returns the key. key "" makes a new unique key (UUID-shaped). Registering a key that
-// is already waiting replaces it; the older waiter fails.
+// is already waiting replaces it; the older waiter fails with ErrNoWait.
 func (c *BanConn) SetWait(key string, size int) string {
 	if key == "" {
 		key = newWaitKey()
@@ -90,11 +99,11 @@ func (c *BanConn) SetWait(key string, size int) string {
 		t.log.log(c.log, slog.LevelWarn, "banio: too many pending waits, SetWait refused", "limit", t.limit)
 		return key
 	}
-	if old != nil && !old.overflow {
-		old.overflow = true
-		close(old.ch)
+	if old != nil {
+		old.closeLocked(fmt.Errorf("%w: replaced by a new SetWait", ErrNoWait))
 	}
 	t.m[key] = &waiter{ch: make(chan []byte, size), down: t.down}
+	t.n.Store(int32(len(t.m)))
 	return key
 }
 
@@ -108,23 +117,29 @@ func (c *BanConn) GetWaitChan(key string) (chan []byte, bool) {
 	return nil, false
 }
 
-// CloseWaitChan removes the wait for key; a WaitResult blocked on it fails.
+// CloseWaitChan removes the wait for key; a WaitResult blocked on it fails with
+// ErrNoWait.
 func (c *BanConn) CloseWaitChan(key string) {
 	t := &c.waits
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if w := t.m[key]; w != nil {
-		if !w.overflow {
-			w.overflow = true
-			close(w.ch)
-		}
+		w.closeLocked(fmt.Errorf("%w: closed by CloseWaitChan", ErrNoWait))
 		delete(t.m, key)
+		t.n.Store(int32(len(t.m)))
 	}
 }
 
 // SendWaitRes answers the peer's wait key with data (marshalled like IOMsg.Data).
 func (c *BanConn) SendWaitRes(key string, data any) error {
-	return c.WriteMsg(&IOMsg{Action: resPrefix + key, Data: data})
+	d, present, err := marshalData(data)
+	if err != nil {
+		return err
+	}
+	// The action "__res__"+key, built on the stack: send does not keep it.
+	var buf [96]byte
+	a := append(append(buf[:0], resPrefix...), key...)
+	return c.send(unsafe.String(unsafe.SliceData(a), len(a)), d, present, false, writeInline)
 }
 
 // WaitResult waits for the result registered under key and removes the wait. It ends
@@ -142,17 +157,17 @@ func (c *BanConn) WaitResult(ctx context.Context, key string, timeout time.Durat
 	defer t.remove(key, w)
 	var timeoutC <-chan time.Time
 	if timeout > 0 {
-		timer := time.NewTimer(timeout)
-		defer timer.Stop()
+		timer := getTimer(timeout)
+		defer putTimer(timer)
 		timeoutC = timer.C
 	}
 	select {
-	case data, ok := <-w.ch:
-		return resultOf(key, data, ok)
+	case data := <-w.ch:
+		return t.resultOf(key, w, data)
 	case <-w.down:
 		select { // a result that raced with the loss still counts
-		case data, ok := <-w.ch:
-			return resultOf(key, data, ok)
+		case data := <-w.ch:
+			return t.resultOf(key, w, data)
 		default:
 		}
 		return nil, fmt.Errorf("%w: waiting for %q", ErrConnClosed, key)
@@ -163,17 +178,41 @@ func (c *BanConn) WaitResult(ctx context.Context, key string, timeout time.Durat
 	}
 }
 
-func resultOf(key string, data []byte, ok bool) ([]byte, error) {
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrWaitOverflow, key)
+// resultOf is what WaitResult returns after receiving data from w.ch: a wait that was
+// closed meanwhile (overflow, CloseWaitChan, replaced) reports why, even if a result
+// was still buffered, so a caller never mistakes a partial answer for the whole one.
+func (t *waitTable) resultOf(key string, w *waiter, data []byte) ([]byte, error) {
+	t.mu.Lock()
+	err := w.err
+	t.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q", err, key)
 	}
 	return data, nil
+}
+
+// timers pools WaitResult's timers (a Timer is two allocations). Since Go 1.23 a
+// stopped timer delivers no stale value, so a pooled one can simply be Reset.
+var timers sync.Pool
+
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timers.Put(t)
 }
 
 func (t *waitTable) remove(key string, w *waiter) {
 	t.mu.Lock()
 	if t.m[key] == w {
 		delete(t.m, key)
+		t.n.Store(int32(len(t.m)))
 	}
 	t.mu.Unlock()
 }

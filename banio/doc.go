@@ -1,0 +1,123 @@
+// Package banio is banfleet's transport: framed messages over TCP between one server
+// and many clients, wire-compatible with BanIO, the server/client exchange of the
+// banbot trading bot. A banbot process can talk to a banio server or client as if it
+// were another banbot; two banfleet peers additionally negotiate a faster payload
+// codec and may authenticate with a shared token. The byte-level protocol is in
+// docs/protocol.md; this comment explains how the package works.
+//
+// # Messages and frames
+//
+// A message has an Action (a routing string), Data and a NoEncrypt flag. Callers send
+// an IOMsg, whose Data is marshalled as banbot does: a string or []byte as-is, nil as
+// no data at all, anything else as JSON. Handlers receive an IOMsgRaw, whose Data is
+// exactly the bytes the sender marshalled.
+//
+// On the wire each message is one frame: a 4-byte little-endian length, then a gob
+// stream holding the type definition of banbot's IOMsgRaw struct and one value of it.
+// The Data carried in that value is a zlib stream of the payload (banbot requires it),
+// AES-GCM encrypted when a key is configured and NoEncrypt is false. banio writes the
+// constant type definition from bytes and encodes the value by hand (codec.go), and
+// parses the common case by hand on the way in, falling back to encoding/gob for
+// anything else, so that frames from any conforming encoder are accepted. Small
+// payloads are written as zlib stored blocks (no deflate work, still valid zlib);
+// compressors and decompressors are pooled (compress.go).
+//
+// # Roles
+//
+// A ServerIO accepts connections (Serve, RunForever), keeps a key/value store that
+// clients reach with the built-in actions onGetVal and onSetVal, grants atomic locks
+// with a TTL (ClientIO.Lock), and broadcasts: Broadcast sends a message to every
+// connection that subscribed to exactly its action. A ClientIO dials one server and
+// keeps the connection alive across failures. Both ends of a connection are a
+// BanConn, and both can send any action at any time: request/response goes either way.
+//
+// # The read path
+//
+// Each connection has one read loop (RunForever; the caller's goroutine). It reads a
+// frame, checks the announced length against the frame limit before allocating,
+// decodes the gob value, decrypts, decompresses under the inflated-size limit, and
+// routes the message:
+//
+//   - an action "__res__<key>" is a result for a pending wait: the read loop hands it
+//     to the wait itself, so results never queue behind a slow handler;
+//   - the handshake actions (__hello__, __welcome__) are handled on the read loop too,
+//     so that a connection is authenticated before its next frame is looked at;
+//   - everything else is appended to the connection's inbox and the read loop goes
+//     back to reading.
+//
+// A frame whose bytes were read but cannot be decoded (bad gob, bad zlib, wrong AES
+// key, too large once inflated) is logged (rate-limited) and skipped: the length
+// header keeps the stream in sync. A length above the frame limit, or a stream that
+// ends inside a frame, cannot be resynchronised: that one connection is closed.
+//
+// # The dispatch path
+//
+// One handler goroutine per connection (started on first need) takes messages from
+// the inbox and runs their handlers one at a time, in arrival order. Handlers are
+// found with Listen's table: an exact action match wins, else the longest registered
+// prefix. A handler that wants concurrency starts its own goroutine; a panicking
+// handler is logged and the connection carries on. When the inbox holds more than
+// WithMaxInboxBytes the read loop waits for the handlers, which pushes back on the
+// peer through TCP. Built-in handlers answer ping with pong (value + 1, unencrypted),
+// record subscribe/unsubscribe in the connection's data (GetData), and on the server
+// serve the key/value store and locks.
+//
+// # The write path
+//
+// Every frame of a connection goes through one writer (writer.go). WriteMsg encodes the
+// frame on the caller's goroutine (so compression and encryption run in parallel),
+// then: if nobody is writing, the caller writes it to the socket itself; otherwise the
+// frame is appended to a pending buffer that whoever owns the socket writes, together
+// with everything else pending, in one syscall. A caller that wrote inline hands any
+// backlog to the connection's writer goroutine instead of writing for others. The
+// pending buffer is bounded (WithMaxPendingBytes): a writer waits for room up to the
+// write timeout and then fails with ErrTimeout; every socket write has the same
+// deadline. Broadcast encodes a message once per codec, appends it to each subscriber
+// in call order without ever writing inline, and cuts a subscriber whose queue is past
+// its bound (ErrSlowConsumer, counted by ServerIO.SlowConsumers) instead of waiting.
+//
+// # Waits
+//
+// Request/response is by key. SetWait registers a buffered channel under a key ("" for
+// a fresh UUID-shaped one); the request carries the key (in its action or its data);
+// the responder calls SendWaitRes(key, data), which sends "__res__"+key; WaitResult
+// takes the result. WaitResult ends with the result, ctx's error, ErrTimeout,
+// ErrWaitOverflow if more results came than the wait could hold, or ErrConnClosed the
+// moment the connection (for a client: the socket the request went out on) is lost.
+//
+// # Reconnect and heartbeats
+//
+// A client pings every heartbeat interval and treats a server it has heard nothing
+// from for the heartbeat timeout as gone. When its socket fails it fails its pending
+// waits, keeps frames written meanwhile in its (bounded) pending buffer, and redials
+// with jittered exponential backoff (WithReconnectBackoff). On the new socket it first
+// says hello and re-sends its subscriptions, then flushes what was queued, then calls
+// ReInitConn. A server closes connections silent for the heartbeat timeout. Close is
+// final for both: a closed client does not reconnect.
+//
+// # Codec handshake
+//
+// A client's first frame is "__hello__" offering the fast codec (and carrying its
+// token, if any). A banfleet server answers "__welcome__" and from then on both sides
+// may send payloads as a tag byte followed by raw bytes (0x00) or an s2 block (0x01);
+// no zlib stream can start with either byte, so a receiver tells them apart. A banbot
+// server never answers the hello and a banbot client never sends one, so banbot peers
+// always get zlib. WithCodec(CodecZlib) turns the negotiation off.
+//
+// # Security
+//
+// WithAESKey enables banbot's AES-GCM encryption of Data (hex keys of 32, 48 or 64
+// digits; an invalid key is ErrInvalidAESKey, not silence). Only Data is protected;
+// Action and NoEncrypt travel in clear, so for untrusted networks use WithTLS. WithToken
+// sets a shared secret: a server with a token closes any connection that sends
+// anything but a hello with the right token, and drops connections that do not
+// authenticate within the handshake timeout.
+//
+// # Limits
+//
+// Frame size (WithMaxFrameSize, 64 MiB), inflated size (WithMaxInflatedSize, 256 MiB),
+// write queue and inbox per connection (64 MiB each), subscriptions per connection,
+// pending waits per connection, and key/value count and sizes (WithLimits) are all
+// bounded; see the Default constants. A connection's goroutines (read loop, handler
+// goroutine, writer goroutine) all end when it closes.
+package banio

@@ -1,0 +1,280 @@
+package banio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/banfleet/banfleet/internal/leakcheck"
+)
+
+// TestConcurrentWriters: many goroutines write through one connection with a small
+// write queue (so writers wait for room); every message arrives, and each writer's
+// messages arrive in its order.
+func TestConcurrentWriters(t *testing.T) {
+	leakcheck.Check(t)
+	_, addr, conns := startServer(t)
+	c := dialClient(t, addr, WithMaxPendingBytes(16<<10))
+	sc := recv(t, conns, 5*time.Second, "server conn")
+	const writers, each = 16, 150
+	last := make(map[int]int)
+	done := make(chan struct{})
+	var bad []string
+	total := 0
+	sc.Listen("w", func(m *IOMsgRaw) { // handler goroutine only
+		var w, n int
+		fmt.Sscanf(string(m.Data), "%d %d", &w, &n)
+		if prev, ok := last[w]; ok && n != prev+1 || !ok && n != 0 {
+			bad = append(bad, fmt.Sprintf("writer %d: %d after %d", w, n, prev))
+		}
+		last[w] = n
+		if total++; total == writers*each {
+			close(done)
+		}
+	})
+	pad := strings.Repeat("p", 3000)
+	var wg sync.WaitGroup
+	errc := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range each {
+				if err := c.WriteMsg(&IOMsg{Action: "w", Data: fmt.Sprintf("%d %d %s", w, n, pad)}); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	recv(t, done, 30*time.Second, "every message")
+	if len(bad) > 0 {
+		t.Fatalf("order broken: %v", bad[:min(len(bad), 5)])
+	}
+}
+
+// TestWriteToStuckPeer: when the peer stops reading, WriteMsg does not block forever
+// and does not report success for what it could not send.
+func TestWriteToStuckPeer(t *testing.T) {
+	leakcheck.Check(t)
+	rs := startRawServer(t, nil, false) // accepts, never reads
+	c := dialClient(t, rs.addr(), WithWriteTimeout(100*time.Millisecond), WithMaxPendingBytes(256<<10), WithReconnectBackoff(stopAfter(0)))
+	payload := make([]byte, 256<<10)
+	_, _ = rand.Read(payload)
+	start := time.Now()
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		err = c.WriteMsg(&IOMsg{Action: "x", Data: payload})
+	}
+	if err == nil {
+		t.Fatal("1000 writes of 256 KiB to a peer that reads nothing all succeeded")
+	}
+	if !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("got %v, want ErrTimeout or ErrConnClosed", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("took %v", d)
+	}
+}
+
+// TestSendFrameTooLarge: a message above the frame limit is refused by the sender (a
+// peer with the same limit would drop the connection), whichever codec encodes it.
+func TestSendFrameTooLarge(t *testing.T) {
+	leakcheck.Check(t)
+	_, addr, _ := startServer(t, WithMaxFrameSize(4<<10))
+	c := dialClient(t, addr, WithMaxFrameSize(4<<10))
+	mustRoundTrip(t, c, "handshake done") // fast codec from here on
+	if !c.fastSend.Load() {
+		t.Fatal("fast codec not negotiated")
+	}
+	big := make([]byte, 8<<10)
+	_, _ = rand.Read(big)
+	if err := c.WriteMsg(&IOMsg{Action: "x", Data: big}); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("8 KiB payload: %v, want ErrFrameTooLarge", err)
+	}
+	if err := c.WriteMsg(&IOMsg{Action: strings.Repeat("a", 5000), Data: "small"}); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("5000-byte action, small payload: %v, want ErrFrameTooLarge", err)
+	}
+	if err := c.WriteMsg(&IOMsg{Action: strings.Repeat("a", 5000)}); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("5000-byte action, no payload: %v, want ErrFrameTooLarge", err)
+	}
+	mustRoundTrip(t, c, "the connection survived")
+}
+
+// TestOverPipe runs a client and a server-side connection over net.Pipe (no TCP):
+// WrapConn with RunForever, and a client dialing through WithDialer.
+func TestOverPipe(t *testing.T) {
+	leakcheck.Check(t)
+	srv := newServer()
+	t.Cleanup(func() { _ = srv.Close() })
+	a, b := net.Pipe()
+	sc := srv.WrapConn(a)
+	echoHandler(sc)
+	scDone := make(chan error, 1)
+	go func() { scDone <- sc.RunForever() }()
+	used := false
+	c := newClient(t, "pipe", WithDialer(func(context.Context, string) (net.Conn, error) {
+		if used {
+			return nil, errors.New("pipe already used")
+		}
+		used = true
+		return b, nil
+	}), WithReconnectBackoff(stopAfter(0)))
+	run(t, c)
+	for _, p := range []string{"a", string(compressible), strings.Repeat("z", 100<<10)} {
+		mustRoundTrip(t, c, p)
+	}
+	if n := len(srv.Conns()); n != 1 {
+		t.Fatalf("Conns() = %d, want 1", n)
+	}
+	_ = c.Close()
+	if err := recv(t, scDone, 5*time.Second, "server conn to end"); err != nil {
+		t.Fatalf("server conn RunForever: %v", err)
+	}
+}
+
+// TestLargeMessages: multi-megabyte payloads (frames above the reusable read buffer)
+// go through intact in both codecs.
+func TestLargeMessages(t *testing.T) {
+	leakcheck.Check(t)
+	_, addr, _ := startServer(t)
+	big := make([]byte, 5<<20)
+	_, _ = rand.Read(big)
+	for _, codec := range []Codec{CodecAuto, CodecZlib} {
+		c := dialClient(t, addr, WithCodec(codec))
+		mustRoundTrip(t, c, "handshake")
+		mustRoundTrip(t, c, string(big))
+		mustRoundTrip(t, c, "small after large")
+	}
+}
+
+// TestAnnouncedFrameNotPreallocated: a header announcing a large frame whose bytes
+// never come costs memory for what arrived, not for what was announced.
+func TestAnnouncedFrameNotPreallocated(t *testing.T) {
+	stream := binary.LittleEndian.AppendUint32(nil, 60<<20)
+	stream = append(stream, "ten bytes."...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	msgs, _ := decodeStreamErr(t, stream)
+	runtime.ReadMemStats(&after)
+	if len(msgs) != 0 {
+		t.Fatal("decoded a message from a truncated frame")
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d > 8<<20 {
+		t.Fatalf("allocated %d MiB for a 60 MiB announcement with 10 bytes", d>>20)
+	}
+}
+
+// countingConn counts Write calls (syscalls, for a TCP conn).
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+type countingListener struct {
+	net.Listener
+	writes *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{nc, l.writes}, nil
+}
+
+// TestWritesCoalesce: with many callers on one connection, requests and replies leave
+// in batches, not one write syscall per frame, on both sides.
+func TestWritesCoalesce(t *testing.T) {
+	leakcheck.Check(t)
+	var cw, sw atomic.Int64
+	srv := newServer()
+	srv.InitConn = echoHandler
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveOn(t, srv, countingListener{ln, &sw})
+	c := dialClient(t, addr, WithDialer(func(ctx context.Context, a string) (net.Conn, error) {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, "tcp", a)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{nc, &cw}, nil
+	}))
+	mustRoundTrip(t, c, "warm up")
+	cw.Store(0)
+	sw.Store(0)
+	const callers, each = 64, 100
+	var wg sync.WaitGroup
+	errc := make(chan error, callers)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if _, err := roundTrip(c, []byte("0123456789abcdef"), 10*time.Second); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	n := float64(callers * each)
+	perClient, perServer := float64(cw.Load())/n, float64(sw.Load())/n
+	t.Logf("write calls per frame: client %.3f, server %.3f", perClient, perServer)
+	if perClient > 0.5 || perServer > 0.5 {
+		t.Fatalf("write calls per frame: client %.3f, server %.3f; want batches (< 0.5)", perClient, perServer)
+	}
+}
+
+// TestTrimBuffers: write buffers grown by a burst are dropped once the connection is
+// idle, and kept while frames are pending.
+func TestTrimBuffers(t *testing.T) {
+	leakcheck.Check(t)
+	c := pipeConn(t)
+	w := &c.out
+	w.mu.Lock()
+	w.spare = make([]byte, 0, 4*maxKeptBuffer)
+	w.pending = make([]byte, 10, 4*maxKeptBuffer)
+	w.mu.Unlock()
+	c.trimBuffers()
+	w.mu.Lock()
+	if w.pending == nil {
+		t.Fatal("dropped a buffer holding pending frames")
+	}
+	w.pending = w.pending[:0]
+	w.mu.Unlock()
+	c.trimBuffers()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if cap(w.spare) > maxKeptBuffer || cap(w.pending) > maxKeptBuffer {
+		t.Fatalf("kept %d and %d bytes on an idle connection", cap(w.spare), cap(w.pending))
+	}
+}
