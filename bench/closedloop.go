@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +38,8 @@ type loopCaller struct {
 }
 
 // newClosedLoop asks sys for c.Callers Callers and gives each its own
-// payload of c.Size bytes.
-func newClosedLoop(sys System, c Case, grace time.Duration) (*closedLoop, error) {
+// payload of c.Size bytes: a short repeating pattern, or random bytes.
+func newClosedLoop(sys System, c Case, grace time.Duration, random bool) (*closedLoop, error) {
 	l := &closedLoop{grace: grace}
 	for i := 0; i < c.Callers; i++ {
 		caller, err := sys.NewCaller()
@@ -46,8 +47,14 @@ func newClosedLoop(sys System, c Case, grace time.Duration) (*closedLoop, error)
 			return nil, fmt.Errorf("new caller %d of %d: %w", i+1, c.Callers, err)
 		}
 		lc := &loopCaller{id: uint64(i + 1), c: caller, payload: make([]byte, c.Size)}
-		for j := range lc.payload {
-			lc.payload[j] = byte(j*7 + i*13 + 1)
+		if random {
+			var seed [32]byte
+			binary.LittleEndian.PutUint64(seed[:], uint64(i+1))
+			_, _ = rand.NewChaCha8(seed).Read(lc.payload)
+		} else {
+			for j := range lc.payload {
+				lc.payload[j] = byte(j*7 + i*13 + 1)
+			}
 		}
 		l.callers = append(l.callers, lc)
 	}

@@ -29,6 +29,10 @@ type Config struct {
 	// Grace is how long past the end of a window the harness waits for
 	// calls in flight before it cancels them and fails the case.
 	Grace time.Duration
+	// RandomPayload fills every caller's payload with random
+	// (incompressible) bytes instead of the default short repeating
+	// pattern, which compressing transports shrink a lot.
+	RandomPayload bool
 	// Log receives one progress line per window; nil discards them.
 	Log io.Writer
 }
@@ -161,7 +165,7 @@ func runOnce(ctx context.Context, cfg *Config, e Entry, c Case) (rep Repeat, err
 		return Repeat{}, fmt.Errorf("start: %w", err)
 	}
 
-	measure, err := newWindowFunc(sys, c, cfg.Grace)
+	measure, err := newWindowFunc(sys, c, cfg.Grace, cfg.RandomPayload)
 	if err != nil {
 		return Repeat{}, err
 	}
@@ -178,13 +182,13 @@ type windowFunc func(ctx context.Context, d time.Duration) (Sample, error)
 
 // newWindowFunc returns the window runner for sys: its own Measure if it is
 // a Measurer, otherwise closed-loop callers from NewCaller.
-func newWindowFunc(sys System, c Case, grace time.Duration) (windowFunc, error) {
+func newWindowFunc(sys System, c Case, grace time.Duration, random bool) (windowFunc, error) {
 	if m, ok := sys.(Measurer); ok {
 		return func(ctx context.Context, d time.Duration) (Sample, error) {
 			return m.Measure(ctx, c, d)
 		}, nil
 	}
-	loop, err := newClosedLoop(sys, c, grace)
+	loop, err := newClosedLoop(sys, c, grace, random)
 	if err != nil {
 		return nil, err
 	}

@@ -42,6 +42,7 @@ func run(args []string) int {
 	duration := fs.Duration("duration", 3*time.Second, "measured window per repeat")
 	warmup := fs.Duration("warmup", time.Second, "warm-up before each measured window")
 	repeat := fs.Int("repeat", 3, "measured windows per system and case (median reported)")
+	randomPayload := fs.Bool("random-payload", false, "random (incompressible) payloads instead of a short repeating pattern")
 	jsonPath := fs.String("json", "", "also write the report with every raw repeat to this JSON file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file")
@@ -68,7 +69,7 @@ func run(args []string) int {
 		}
 	}
 
-	cfg := Config{Duration: *duration, Warmup: *warmup, Repeat: *repeat, Log: os.Stderr}
+	cfg := Config{Duration: *duration, Warmup: *warmup, Repeat: *repeat, RandomPayload: *randomPayload, Log: os.Stderr}
 	var err error
 	if cfg.Systems, err = selectSystems(*systems); err == nil {
 		if cfg.Callers, err = parseInts("-callers", *callers); err == nil {

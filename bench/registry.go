@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/banfleet/banfleet/banio"
 )
 
 // Entry registers one system under test. Its Name is what -systems selects,
@@ -64,6 +66,32 @@ var registry = []Entry{
 		Name:  "nats-w4",
 		About: "embedded nats-server, callers share one client connection, 4 responder connections in a queue group (broker hop)",
 		New:   func() System { return newNATS(4) },
+	},
+	{
+		Name:  "banio-rtt",
+		About: "banio round trip: one shared ClientIO, SetWait → WriteMsg → server handler SendWaitRes → WaitResult, default options (fast codec negotiated)",
+		New:   func() System { return newBanioRTT() },
+	},
+	{
+		Name:  "banio-rtt-zlib",
+		About: "banio-rtt with WithCodec(CodecZlib) on both sides: banbot's wire format (gob frame + zlib payload)",
+		New:   func() System { return newBanioRTT(banio.WithCodec(banio.CodecZlib)) },
+	},
+	{
+		Name:  "dispatch-w1",
+		About: "one remote dispatch.Client → master (ServerIO + dispatch.Master) → 1 worker (64 slots) → master → client (broker-style hop)",
+		New:   func() System { return newDispatch(1) },
+	},
+	{
+		Name:  "dispatch-w4",
+		About: "the same with 4 workers of 64 slots each",
+		New:   func() System { return newDispatch(4) },
+	},
+	{
+		Name:  "banio-broadcast",
+		Unit:  "delivery",
+		About: "one producer, ServerIO.Broadcast to 4 subscribed ClientIOs, at most 128 messages ahead of the slowest; one op = one message delivered to one subscriber, order checked",
+		New:   func() System { return newBanioBroadcast() },
 	},
 }
 

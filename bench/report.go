@@ -24,6 +24,7 @@ type Settings struct {
 	Warmup   string `json:"warmup"`
 	Duration string `json:"duration"`
 	Repeat   int    `json:"repeat"`
+	Payload  string `json:"payload"` // "pattern" or "random"
 }
 
 // SystemInfo describes one system that was selected for the run.
@@ -43,6 +44,7 @@ func newReport(host HostInfo, cfg Config, results []Result) Report {
 			Warmup:   cfg.Warmup.String(),
 			Duration: cfg.Duration.String(),
 			Repeat:   cfg.Repeat,
+			Payload:  map[bool]string{false: "pattern", true: "random"}[cfg.RandomPayload],
 		},
 		Results: results,
 	}
@@ -63,6 +65,7 @@ func writeMarkdown(w io.Writer, r Report) {
 	fmt.Fprintf(w, "- CPU: %s\n", h.CPUModel)
 	fmt.Fprintf(w, "- each repeat: fresh system, %s warm-up, %s measured; %d repeats per case, median shown\n",
 		r.Settings.Warmup, r.Settings.Duration, r.Settings.Repeat)
+	fmt.Fprintf(w, "- payloads: %s\n", r.Settings.Payload)
 	fmt.Fprintf(w, "- CPU and allocations are of the whole process (clients, servers, broker, harness) divided by ops\n")
 	if r.Interrupted {
 		fmt.Fprintf(w, "- **interrupted**: the results below are incomplete\n")

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/worker"
+)
+
+// dispatchSystem is dispatch-w1 / dispatch-w4: a master (banio.ServerIO +
+// dispatch.Master), `workers` workers with 64 slots each and an echo
+// handler, and ONE remote dispatch.Client shared by all callers. A call is
+// client.Call(ctx, "echo", payload): caller → master → worker → master →
+// caller, two hops through the master, like nats-w1/nats-w4's two hops
+// through the broker.
+type dispatchSystem struct {
+	workers int
+
+	srv     *banServer
+	master  *dispatch.Master
+	stopW   context.CancelFunc
+	runErrs chan error // one Worker.Run result per started worker
+	started int
+	client  *dispatch.Client
+}
+
+// dispatchConcurrency is every worker's capacity: enough that 64 callers
+// never queue at the master even with one worker.
+const dispatchConcurrency = 64
+
+func newDispatch(workers int) *dispatchSystem { return &dispatchSystem{workers: workers} }
+
+// Start starts the master, the workers and the client, and waits until the
+// master knows every worker.
+func (d *dispatchSystem) Start(ctx context.Context) error {
+	srv := banio.NewBanServer(loopback, "bench-master")
+	d.master = dispatch.NewMaster(srv)
+	bs, err := serveBanio(srv)
+	if err != nil {
+		return err
+	}
+	d.srv = bs
+
+	wctx, stop := context.WithCancel(context.Background())
+	d.stopW = stop
+	d.runErrs = make(chan error, d.workers)
+	for i := 0; i < d.workers; i++ {
+		w := worker.New(bs.addr, worker.WithConcurrency(dispatchConcurrency), worker.WithName(fmt.Sprintf("bench-worker-%d", i+1)))
+		w.Handle("echo", func(ctx context.Context, j *worker.Job) (any, error) { return j.Payload, nil })
+		d.started++
+		go func() { d.runErrs <- w.Run(wctx) }()
+	}
+	for d.master.Stats().Workers < d.workers {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d workers registered: %w", d.master.Stats().Workers, d.workers, ctx.Err())
+		case err := <-d.runErrs:
+			d.started--
+			return fmt.Errorf("worker ended before registering: %v", err)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	client, err := dispatch.NewClient(bs.addr)
+	if err != nil {
+		return fmt.Errorf("dispatch client: %w", err)
+	}
+	d.client = client
+	return nil
+}
+
+// NewCaller returns a Caller on the shared client.
+func (d *dispatchSystem) NewCaller() (Caller, error) {
+	if d.client == nil {
+		return nil, errors.New("dispatch: not started")
+	}
+	return &dispatchCaller{client: d.client}, nil
+}
+
+// Close closes the client, drains the workers, then the master and its
+// server.
+func (d *dispatchSystem) Close() error {
+	var errs []error
+	if d.client != nil {
+		errs = append(errs, d.client.Close())
+	}
+	if d.stopW != nil {
+		d.stopW()
+		timeout := time.After(5 * time.Second)
+	wait:
+		for d.started > 0 {
+			select {
+			case err := <-d.runErrs:
+				d.started--
+				if err != nil {
+					errs = append(errs, fmt.Errorf("worker: %w", err))
+				}
+			case <-timeout:
+				errs = append(errs, fmt.Errorf("%d workers still draining after 5s", d.started))
+				break wait
+			}
+		}
+	}
+	if d.master != nil {
+		errs = append(errs, d.master.Close())
+	}
+	if d.srv != nil {
+		errs = append(errs, d.srv.close())
+	}
+	return errors.Join(errs...)
+}
+
+// dispatchCaller is one caller on the shared dispatch.Client.
+type dispatchCaller struct{ client *dispatch.Client }
+
+// Call runs one echo job on the fleet.
+func (c *dispatchCaller) Call(ctx context.Context, payload []byte) ([]byte, error) {
+	return c.client.Call(ctx, "echo", payload)
+}
+
+// Interface checks.
+var _ System = (*dispatchSystem)(nil)
