@@ -1,0 +1,63 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/internal/fleetcli"
+)
+
+// Defaults of the master's flags.
+const (
+	defaultListen = "127.0.0.1:6789"
+	defaultHTTP   = "127.0.0.1:6790"
+)
+
+// config is the master's command line.
+type config struct {
+	Listen      string // banio address
+	HTTP        string // status server address; "" disables it
+	QueueLimit  int
+	MaxAttempts int
+	JobTimeout  time.Duration // default per-job timeout; 0: none
+	Conn        fleetcli.Conn
+	Log         fleetcli.Logging
+	Trace       fleetcli.Tracing
+}
+
+// parseConfig reads args, falling back to BANFLEET_* variables through lookupEnv.
+// Usage and errors go to stderr.
+func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("master", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Listen, "listen", defaultListen, "banio `address` workers and callers connect to (port 0 picks a free one)")
+	fs.StringVar(&c.HTTP, "http", defaultHTTP, "status page `address` (/, /status, /healthz); empty disables it")
+	fs.IntVar(&c.QueueLimit, "queue-limit", dispatch.DefaultQueueLimit, "jobs that may wait for a worker, per job type")
+	fs.IntVar(&c.MaxAttempts, "max-attempts", dispatch.DefaultMaxAttempts, "dispatches of a job before a lost worker or retryable error fails it")
+	fs.DurationVar(&c.JobTimeout, "job-timeout", 0, "timeout of jobs submitted without one (0: none)")
+	c.Conn.RegisterServer(fs)
+	c.Log.Register(fs)
+	c.Trace.Register(fs)
+	fleetcli.SetUsage(fs, "master [flags]")
+	if err := fleetcli.Parse(fs, args, lookupEnv); err != nil {
+		return c, err
+	}
+	if err := c.Conn.Validate(); err != nil {
+		return c, err
+	}
+	switch {
+	case c.Listen == "":
+		return c, fmt.Errorf("-listen must not be empty")
+	case c.QueueLimit < 1:
+		return c, fmt.Errorf("-queue-limit must be at least 1, not %d", c.QueueLimit)
+	case c.MaxAttempts < 1:
+		return c, fmt.Errorf("-max-attempts must be at least 1, not %d", c.MaxAttempts)
+	case c.JobTimeout < 0:
+		return c, fmt.Errorf("-job-timeout must not be negative, not %s", c.JobTimeout)
+	}
+	return c, nil
+}

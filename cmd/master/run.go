@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/dispatch"
+	"go.opentelemetry.io/otel"
+)
+
+// shutdownTimeout bounds each step of the shutdown (HTTP, span flush).
+const shutdownTimeout = 5 * time.Second
+
+// run is the whole program; it returns the exit code.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, lookupEnv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "master:", err)
+		return 2
+	}
+	log := cfg.Log.Logger(stderr)
+	if err := serve(ctx, cfg, stdout, log); err != nil {
+		log.Error("master stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the master until ctx ends, then shuts down in order: the status
+// server, the Master (unresolved jobs fail with dispatch.ErrClosed), the banio
+// server (every connection closes), and finally the span exporter (flushed).
+//
+// Once listening it prints "banfleet master listening on ADDR" and, with a status
+// server, "banfleet master status on http://ADDR/" to stdout: with port 0 these
+// lines are how a script learns the ports.
+func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) (err error) {
+	bopts, err := cfg.Conn.ServerOptions()
+	if err != nil {
+		return err
+	}
+	tp, flush, err := cfg.Trace.Setup(ctx, "banfleet-master")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if ferr := flush(fctx); ferr != nil {
+			log.Warn("flushing spans failed", "err", ferr)
+		}
+	}()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := banio.NewBanServer(ln.Addr().String(), "banfleet-master", append(bopts, banio.WithLogger(log))...)
+	master := dispatch.NewMaster(srv,
+		dispatch.WithQueueLimit(cfg.QueueLimit),
+		dispatch.WithMaxAttempts(cfg.MaxAttempts),
+		dispatch.WithDefaultTimeout(cfg.JobTimeout),
+		dispatch.WithLogger(log),
+		dispatch.WithTracerProvider(tp),
+		dispatch.WithPropagator(otel.GetTextMapPropagator()))
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("master listening", "addr", ln.Addr().String(), "tls", cfg.Conn.TLSEnabled(true),
+		"token", cfg.Conn.Token != "", "aes", cfg.Conn.AESKey != "", "trace", cfg.Trace.Mode)
+	fmt.Fprintf(stdout, "banfleet master listening on %s\n", ln.Addr())
+
+	var httpSrv *http.Server
+	httpErr := make(chan error, 1)
+	if cfg.HTTP != "" {
+		hln, err := net.Listen("tcp", cfg.HTTP)
+		if err != nil {
+			_ = master.Close()
+			_ = srv.Close()
+			<-serveErr
+			return fmt.Errorf("status server: %w", err)
+		}
+		status := newStatusServer(master, ln.Addr().String(), time.Now)
+		httpSrv = &http.Server{Handler: status.handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { httpErr <- httpSrv.Serve(hln) }()
+		log.Info("status server listening", "addr", hln.Addr().String())
+		fmt.Fprintf(stdout, "banfleet master status on http://%s/\n", hln.Addr())
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "cause", context.Cause(ctx))
+	case err = <-serveErr:
+		serveErr <- err
+		err = fmt.Errorf("banio server: %w", err)
+	case err = <-httpErr:
+		err = fmt.Errorf("status server: %w", err)
+	}
+
+	if httpSrv != nil {
+		hctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		if herr := httpSrv.Shutdown(hctx); herr != nil {
+			log.Warn("status server shutdown", "err", herr)
+		}
+		cancel()
+	}
+	_ = master.Close()
+	_ = srv.Close()
+	if serr := <-serveErr; serr != nil && !errors.Is(serr, banio.ErrServerClosed) && err == nil {
+		err = fmt.Errorf("banio server: %w", serr)
+	}
+	log.Info("master closed", "done", master.Stats().Done, "failed", master.Stats().Failed)
+	return err
+}

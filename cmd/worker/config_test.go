@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/banfleet/banfleet/worker"
+)
+
+// env is a fake environment.
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := parseConfig(nil, env(), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Master != "127.0.0.1:6789" || c.Concurrency != runtime.GOMAXPROCS(0) || c.DrainGrace != worker.DefaultDrainGrace ||
+		len(c.Labels) != 0 || c.Name == "" || c.Conn.TLSEnabled(false) || c.Trace.Mode != "none" {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	e := env(
+		"BANFLEET_MASTER", "env-host:1",
+		"BANFLEET_CONCURRENCY", "9",
+		"BANFLEET_LABELS", "region=eu, gpu=a100",
+		"BANFLEET_DRAIN_GRACE", "3s",
+		"BANFLEET_TLS", "true",
+		"BANFLEET_NAME", "from-env",
+	)
+	c, err := parseConfig([]string{"-master", "flag-host:2", "-name", "from-flag"}, e, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Master != "flag-host:2" || c.Name != "from-flag" {
+		t.Errorf("flags must win: master %q name %q", c.Master, c.Name)
+	}
+	if c.Concurrency != 9 || c.DrainGrace != 3*time.Second || !c.Conn.TLSEnabled(false) ||
+		!reflect.DeepEqual(map[string]string(c.Labels), map[string]string{"region": "eu", "gpu": "a100"}) {
+		t.Errorf("environment: %+v", c)
+	}
+}
+
+func TestLabels(t *testing.T) {
+	l := labels{}
+	if err := l.Set("b=2,a=1,,c="); err != nil {
+		t.Fatal(err)
+	}
+	if l.String() != "a=1,b=2,c=" {
+		t.Errorf("String = %q", l.String())
+	}
+	if err := l.Set("x=1"); err != nil || l.String() != "x=1" {
+		t.Errorf("a second Set must replace: %q %v", l.String(), err)
+	}
+	for _, bad := range []string{"novalue", "=v", "a=1,b"} {
+		if err := (labels{}).Set(bad); err == nil {
+			t.Errorf("%q must be refused", bad)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"-master", ""}, {"-concurrency", "0"}, {"-drain-grace", "-1s"}, {"-blob-cache", "0"},
+		{"-labels", "oops"}, {"-trace", "nope"}, {"-heartbeat", "0"}, {"more"},
+	} {
+		if _, err := parseConfig(args, env(), &bytes.Buffer{}); err == nil {
+			t.Errorf("%q must be refused", args)
+		}
+	}
+	var stderr bytes.Buffer
+	if code := run(t.Context(), []string{"-h"}, env(), &stderr); code != 0 || !strings.Contains(stderr.String(), "BANFLEET_DRAIN_GRACE") {
+		t.Errorf("-h: exit %d\n%s", code, &stderr)
+	}
+}

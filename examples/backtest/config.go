@@ -1,0 +1,72 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/banfleet/banfleet/internal/fleetcli"
+)
+
+// Defaults of the example's flags.
+const (
+	defaultSeed     = 42
+	defaultBars     = 8760 // one year of hourly bars
+	defaultWorkers  = 2
+	defaultInFlight = 256
+	defaultTop      = 10
+	defaultReport   = "backtest-report.html"
+)
+
+// config is the example's command line.
+type config struct {
+	DataFile string // CSV of bars; "" → synthetic bars
+	Seed     int64  // synthetic bars' seed
+	Bars     int    // synthetic bars' count
+
+	Master  string // remote master host:port; "" → embedded fleet
+	Workers int    // embedded workers
+	Conn    fleetcli.Conn
+
+	Journal  string
+	InFlight int
+	Top      int
+	Report   string // HTML report file; "" → none
+	Quiet    bool
+}
+
+// parseConfig reads the command line, falling back to BANFLEET_* variables.
+func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("backtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.DataFile, "data", "", "CSV `file` of bars (timestamp,open,high,low,close,volume); default synthetic bars")
+	fs.Int64Var(&c.Seed, "seed", defaultSeed, "seed of the synthetic bars")
+	fs.IntVar(&c.Bars, "bars", defaultBars, "number of synthetic hourly bars")
+	fs.StringVar(&c.Master, "master", "", "run on the fleet of the master at `host:port` (default: an embedded master and workers)")
+	fs.IntVar(&c.Workers, "workers", defaultWorkers, "embedded mode: number of in-process workers")
+	c.Conn.RegisterClient(fs)
+	fs.StringVar(&c.Journal, "journal", "", "sweep journal `file`: finished jobs are recorded and a rerun replays them")
+	fs.IntVar(&c.InFlight, "inflight", defaultInFlight, "jobs submitted and not yet finished")
+	fs.IntVar(&c.Top, "top", defaultTop, "rows of the results table")
+	fs.StringVar(&c.Report, "report", defaultReport, "HTML report `file` (empty: none)")
+	fs.BoolVar(&c.Quiet, "quiet", false, "print neither progress nor the table, only the summary")
+	fleetcli.SetUsage(fs, "go run ./examples/backtest [flags]")
+	if err := fleetcli.Parse(fs, args, lookupEnv); err != nil {
+		return c, err
+	}
+	if err := c.Conn.Validate(); err != nil {
+		return c, err
+	}
+	switch {
+	case c.Workers < 1:
+		return c, fmt.Errorf("-workers must be at least 1, not %d", c.Workers)
+	case c.InFlight < 1:
+		return c, fmt.Errorf("-inflight must be at least 1, not %d", c.InFlight)
+	case c.Top < 0:
+		return c, fmt.Errorf("-top must not be negative, not %d", c.Top)
+	case c.DataFile == "" && c.Bars < 2:
+		return c, fmt.Errorf("-bars must be at least 2, not %d", c.Bars)
+	}
+	return c, nil
+}

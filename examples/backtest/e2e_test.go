@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/examples/backtest/engine"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+// TestEndToEnd builds cmd/master and cmd/worker and runs them as separate processes
+// on loopback, as on separate machines.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemons")
+	}
+	masterBin, workerBin := buildDaemons(t, t.TempDir())
+	t.Run("SweepSurvivesKilledWorker", func(t *testing.T) { testSweepSurvivesKilledWorker(t, masterBin, workerBin) })
+	t.Run("OneTraceAcrossProcesses", func(t *testing.T) { testOneTrace(t, masterBin, workerBin) })
+}
+
+// startMaster runs the master on free ports and returns it with its banio address
+// and status URL.
+func startMaster(t *testing.T, bin string, extra ...string) (p *proc, addr, statusURL string) {
+	t.Helper()
+	args := append([]string{"-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-level", "warn"}, extra...)
+	p = startProc(t, "master", bin, args...)
+	addr = p.awaitLine(t, "banfleet master listening on ")
+	statusURL = p.awaitLine(t, "banfleet master status on ")
+	return p, addr, statusURL
+}
+
+// testSweepSurvivesKilledWorker runs a sweep through a remote Client against a
+// master and two worker processes, kills one worker mid-sweep, and checks that the
+// results are still bit-identical to an in-process run.
+func testSweepSurvivesKilledWorker(t *testing.T, masterBin, workerBin string) {
+	_, addr, statusURL := startMaster(t, masterBin)
+	w1 := startProc(t, "worker-1", workerBin, "-master", addr, "-name", "w1", "-concurrency", "2", "-log-level", "warn")
+	startProc(t, "worker-2", workerBin, "-master", addr, "-name", "w2", "-concurrency", "2", "-log-level", "warn")
+	awaitStatus(t, statusURL, "two workers", func(s masterStatus) bool { return len(s.Workers) == 2 })
+
+	bars := engine.Synthetic(1500, 11)
+	grid := engine.Grid{
+		Fast:  []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 35},
+		Slow:  []int{20, 30, 40, 50, 60, 80, 100, 120},
+		Kinds: []string{engine.KindSMA, engine.KindEMA}, FeeBps: 4, SlippageBps: 2,
+	}
+	want, err := engine.RunAll(bars, grid.Params(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	client, err := dispatch.NewClient(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	killAt := len(want) / 5
+	var received, afterKill atomic.Int64
+	opts := sweepOptions{MaxInFlight: 32, OnResult: func(r dispatch.SweepResult) {
+		switch n := received.Add(1); {
+		case n == int64(killAt):
+			w1.kill()
+		case n > int64(killAt):
+			afterKill.Add(1)
+		}
+	}}
+	got, err := runSweep(ctx, client, func(b []byte) (string, error) { return client.PutBlob(ctx, b) }, bars, grid, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertEqualResults(t, got, want)
+	select {
+	case <-w1.exited:
+	default:
+		t.Fatal("worker 1 is still running")
+	}
+	if afterKill.Load() == 0 {
+		t.Fatal("the kill did not happen mid-sweep")
+	}
+	st := awaitStatus(t, statusURL, "the killed worker to be dropped", func(s masterStatus) bool {
+		return len(s.Workers) == 1 && s.Workers[0].Name == "w2"
+	})
+	if st.Done < uint64(len(want)) {
+		t.Fatalf("master reports %d jobs done, want at least %d", st.Done, len(want))
+	}
+	t.Logf("%d jobs, worker 1 killed after %d results; %d re-dispatches", len(want), killAt, st.Retried)
+}
+
+// testOneTrace calls through the daemons with tracing to stdout and checks that the
+// caller's, the master's and the worker's spans share one trace, and that SIGTERM
+// shuts both daemons down cleanly with their spans flushed.
+func testOneTrace(t *testing.T, masterBin, workerBin string) {
+	if runtime.GOOS == "windows" {
+		t.Skip("needs SIGTERM")
+	}
+	master, addr, statusURL := startMaster(t, masterBin, "-trace", "stdout")
+	wk := startProc(t, "worker", workerBin, "-master", addr, "-trace", "stdout", "-log-level", "warn")
+	awaitStatus(t, statusURL, "the worker", func(s masterStatus) bool { return len(s.Workers) == 1 })
+
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	client, err := dispatch.NewClientWithOptions(addr, nil,
+		dispatch.WithTracerProvider(tp), dispatch.WithPropagator(propagation.TraceContext{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx, span := tp.Tracer("e2e").Start(context.Background(), "e2e root")
+	res, err := client.Call(ctx, "echo", "traced")
+	span.End()
+	if err != nil || string(res) != "traced" {
+		t.Fatalf("echo: %q, %v", res, err)
+	}
+	traceID := span.SpanContext().TraceID().String()
+
+	for _, p := range []*proc{wk, master} {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.wait(t, 20*time.Second); err != nil {
+			t.Fatalf("%s after SIGTERM: %v", p.name, err)
+		}
+	}
+	for _, c := range []struct {
+		p    *proc
+		span string
+	}{{master, `"Name":"dispatch echo"`}, {wk, `"Name":"execute echo"`}} {
+		out := c.p.stdout.String()
+		if !strings.Contains(out, c.span) || !strings.Contains(out, traceID) {
+			t.Errorf("%s's spans lack %s in trace %s:\n%s", c.p.name, c.span, traceID, out)
+		}
+	}
+}
