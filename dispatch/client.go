@@ -51,19 +51,27 @@ func NewClientWithOptions(addr string, bopts []banio.Option, opts ...Option) (*C
 // Submit sends a job to the master and returns its Ticket. Cancelling ctx cancels the
 // job on the master and its worker.
 func (c *Client) Submit(ctx context.Context, job Job) (*Ticket, error) {
-	ctx, span, key, err := c.send(ctx, &job)
-	if err != nil {
-		return nil, err
+	if job.ID == "" {
+		job.ID = uuid.NewString()
 	}
+	// Registered before sending: the first progress report may beat Submit's return.
 	t := newTicket(job.ID)
 	c.mu.Lock()
 	c.tickets[job.ID] = t
 	c.mu.Unlock()
-	go func() {
-		result, err := c.await(ctx, span, job.ID, key)
+	forget := func() {
 		c.mu.Lock()
 		delete(c.tickets, job.ID)
 		c.mu.Unlock()
+	}
+	ctx, span, key, err := c.send(ctx, &job)
+	if err != nil {
+		forget()
+		return nil, err
+	}
+	go func() {
+		result, err := c.await(ctx, span, job.ID, key)
+		forget()
 		t.resolve(result, err)
 	}()
 	return t, nil

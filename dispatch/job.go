@@ -42,6 +42,7 @@ const (
 	stateQueued   jobState = iota // in its type's FIFO
 	stateRunning                  // dispatched to a worker, waiting for the reply
 	stateBackoff                  // waiting to be queued again after a failed attempt
+	stateLeaving                  // its context ended while queued or backing off; resolving
 	stateResolved                 // its ticket has resolved
 )
 
@@ -53,18 +54,18 @@ type job struct {
 	payload     []byte
 	ctx         context.Context // ends on the caller's cancellation or the job's timeout
 	cancel      context.CancelFunc
-	stopWatch   func() bool // stops the context watcher
 	maxAttempts int
 	ticket      *Ticket
 	span        trace.Span
 	trace       map[string]string // the dispatch span's context, for the worker
 
 	// guarded by Master.mu
-	state   jobState
-	attempt int // dispatch sequence number; also tells replies of old attempts apart
-	spent   int // attempts counted against maxAttempts (hand-backs are not)
-	worker  *workerState
-	lastErr error
+	stopWatch func() bool // stops the context watcher; set once the job is admitted
+	state     jobState
+	attempt   int // dispatch sequence number; also tells replies of old attempts apart
+	spent     int // attempts counted against maxAttempts (hand-backs are not)
+	worker    *workerState
+	lastErr   error
 }
 
 // deadline returns the job's deadline, zero if none.

@@ -81,9 +81,9 @@ func (m *Master) Call(ctx context.Context, jobType string, payload any) ([]byte,
 	return t.Wait(ctx)
 }
 
-// submit is Submit with the payload marshalled. onResolve, if set, is attached to the
-// ticket before the job can resolve (remote submissions reply from it).
-func (m *Master) submit(ctx context.Context, spec Job, payload []byte, onResolve func([]byte, error)) (*Ticket, error) {
+// submit is Submit with the payload marshalled. prepare, if set, configures the ticket
+// before the job can report progress or resolve (remote submissions forward both).
+func (m *Master) submit(ctx context.Context, spec Job, payload []byte, prepare func(*Ticket)) (*Ticket, error) {
 	if spec.Type == "" {
 		return nil, fmt.Errorf("%w: empty job type", ErrBadJob)
 	}
@@ -110,18 +110,23 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, onResolve
 		span:        span,
 		trace:       m.opts.tracing.inject(ctx),
 	}
-	j.ticket.onResolve = onResolve
+	if prepare != nil {
+		prepare(j.ticket)
+	}
 	j.ctx, j.cancel = context.WithCancel(ctx) // the caller's cancellation reaches the job
 	if timeout > 0 {
 		j.ctx, j.cancel = withTimeout(j.ctx, j.cancel, timeout)
 	}
-	j.stopWatch = context.AfterFunc(j.ctx, func() { m.jobContextDone(j) })
-
 	m.mu.Lock()
 	err := m.admitLocked(j)
+	if err == nil {
+		// Watch the context only once the job is queued or running: jobContextDone
+		// reads the job's state, and runs at once if the context has already ended.
+		// Set under m.mu because resolve reads it there.
+		j.stopWatch = context.AfterFunc(j.ctx, func() { m.jobContextDone(j) })
+	}
 	m.mu.Unlock()
 	if err != nil {
-		j.stopWatch()
 		j.cancel()
 		endSpan(span, err)
 		return nil, err
@@ -180,6 +185,7 @@ func (m *Master) jobContextDone(j *job) {
 		m.mu.Unlock()
 		return
 	}
+	j.state = stateLeaving // no longer poppable nor requeued
 	m.mu.Unlock()
 	m.resolve(j, nil, contextError(j.ctx))
 }
@@ -204,8 +210,11 @@ func (m *Master) resolve(j *job, result []byte, err error) {
 	if m.jobs[j.id] == j {
 		delete(m.jobs, j.id)
 	}
+	stopWatch := j.stopWatch
 	m.mu.Unlock()
-	j.stopWatch()
+	if stopWatch != nil {
+		stopWatch()
+	}
 	j.cancel()
 	if err != nil {
 		m.failed.Add(1)

@@ -39,21 +39,22 @@ func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
 	}
 	ctx = r.m.opts.tracing.extract(ctx, s.Trace)
 	spec := Job{ID: s.ID, Type: s.Type, Timeout: s.Timeout, MaxAttempts: s.MaxAttempts}
-	t, err := r.m.submit(ctx, spec, s.Payload, func(result []byte, err error) {
-		r.untrack(s.ID)
-		cancel()
-		r.reply(s.Key, result, err)
+	_, err = r.m.submit(ctx, spec, s.Payload, func(t *Ticket) {
+		t.onResolve = func(result []byte, err error) {
+			r.untrack(s.ID)
+			cancel()
+			r.reply(s.Key, result, err)
+		}
+		t.forward = func(p Progress) {
+			_ = r.conn.WriteMsg(&banio.IOMsg{Action: ActionProgress, Data: ProgressMsg{
+				ID: s.ID, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
+		}
 	})
 	if err != nil {
 		r.untrack(s.ID)
 		cancel()
 		r.reply(s.Key, nil, err)
-		return
 	}
-	t.onReport(func(p Progress) {
-		_ = r.conn.WriteMsg(&banio.IOMsg{Action: ActionProgress, Data: ProgressMsg{
-			ID: s.ID, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
-	})
 }
 
 // track registers a remote job's cancel function under its ID.

@@ -227,3 +227,42 @@ func TestConcurrencyBoundedByCapacity(t *testing.T) {
 		t.Fatal("handler context had no deadline although the job had a timeout")
 	}
 }
+
+// Submitting with a context that is already cancelled, or cancelled concurrently, must
+// resolve the ticket with the context's error and never crash the master.
+func TestSubmitWithCancelledContext(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	f.startWorker("", map[string]worker.Handler{"echo": echo}, worker.WithConcurrency(2))
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	var wg sync.WaitGroup
+	for i := range 2000 {
+		typ := "echo"
+		if i%2 == 1 {
+			typ = "nobody" // queued: no worker handles it
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := cancelled
+			if i%3 == 0 { // cancelled while Submit runs
+				c, cancel := context.WithCancel(context.Background())
+				go cancel()
+				ctx = c
+			}
+			tk, err := f.master.Submit(ctx, dispatch.Job{Type: typ, Payload: "x"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := tk.Wait(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("job %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if s := f.master.Stats(); s.Queued != 0 || s.InFlight != 0 || s.Done+s.Failed != 2000 {
+		t.Fatalf("Stats = %+v", s)
+	}
+}

@@ -119,11 +119,3 @@ func (t *Ticket) report(p Progress) {
 		forward(p)
 	}
 }
-
-// onReport sets a function that also receives every progress report (remote callers
-// forward reports with it).
-func (t *Ticket) onReport(fn func(Progress)) {
-	t.mu.Lock()
-	t.forward = fn
-	t.mu.Unlock()
-}
