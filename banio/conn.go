@@ -87,6 +87,7 @@ type BanConn struct {
 	done chan struct{}  // closed when the connection is closed for good
 	wg   sync.WaitGroup // writer and handler goroutines; they end soon after done closes
 
+	sending  atomic.Int32 // goroutines inside send right now
 	fastSend atomic.Bool  // the peer accepts the fast codec
 	fastRecv atomic.Bool  // we accept the fast codec from the peer
 	authed   atomic.Bool  // server side: the peer presented the token (or none is needed)

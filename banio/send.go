@@ -45,8 +45,11 @@ func (c *BanConn) send(action string, data []byte, present, noEncrypt bool, mode
 	if c.client != nil {
 		c.client.trackSubscriptions(action, data)
 	}
-	if mode == writeInline && (c.in.more.Load() || c.waits.n.Load() > 1) {
-		// A burst is being answered, or several requests are in flight: let the
+	concurrent := c.sending.Add(1) > 1
+	defer c.sending.Add(-1)
+	if mode == writeInline && (concurrent || c.in.more.Load() || c.waits.n.Load() > 1 || c.out.recentlyBusy()) {
+		// Other goroutines are sending too, a burst is being answered, several
+		// requests are in flight, or the socket was contended a moment ago: let the
 		// writer goroutine batch what the other senders add meanwhile.
 		mode = writeQueued
 	}

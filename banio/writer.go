@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,8 @@ import (
 // connection's writer goroutine, so no caller is kept writing for others. Broadcast
 // never writes inline: a slow subscriber must not stall it.
 type writer struct {
+	busyAt atomic.Int64 // unix ns when a sender last found the socket owned by another
+
 	mu      sync.Mutex
 	cond    sync.Cond // signalled when owner is released
 	nc      net.Conn  // the socket frames go to; nil while disconnected or closed
@@ -32,6 +35,18 @@ type writer struct {
 	running bool      // the writer goroutine has been started
 	room    chan struct{}
 	wake    chan struct{} // cap 1: ownership handed to the writer goroutine
+}
+
+// busyWindow: for this long after a sender found the socket busy, senders queue their
+// frames for the writer goroutine instead of writing inline, so that a steady stream of
+// requests from many goroutines leaves in few syscalls. A lone caller never finds the
+// socket busy and keeps writing inline, with no goroutine switch.
+const busyWindow = 100 * time.Microsecond
+
+// recentlyBusy reports whether a sender found the socket busy within busyWindow.
+func (w *writer) recentlyBusy() bool {
+	t := w.busyAt.Load()
+	return t != 0 && time.Now().UnixNano()-t < int64(busyWindow)
 }
 
 // maxKeptBuffer: buffers that grew past this are not kept once the connection is idle.
@@ -96,6 +111,9 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 		return ErrConnClosed
 	}
 	if w.owner || w.nc == nil || mode != writeInline || len(w.pending) > 0 {
+		if w.owner {
+			w.busyAt.Store(time.Now().UnixNano())
+		}
 		w.pending = append(w.pending, frame...)
 		if !w.owner && w.nc != nil {
 			w.owner = true
