@@ -26,7 +26,7 @@ func (m *Master) runAttempt(j *job, w *workerState, attempt int) {
 	key := j.id + "#" + strconv.Itoa(attempt)
 	conn := w.conn
 	conn.SetWait(key, 1)
-	buf := envelope.AppendJob(make([]byte, 0, 64+len(j.payload)), &envelope.Job{
+	buf := envelope.AppendJob(make([]byte, 0, envelope.HeaderRoom+len(j.payload)), &envelope.Job{
 		ID: j.id, Type: j.typ, Key: key, Attempt: attempt, Deadline: j.deadline(), Trace: j.trace, Payload: j.payload,
 	})
 	var data []byte

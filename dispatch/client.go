@@ -103,7 +103,7 @@ func (c *Client) send(ctx context.Context, job *Job) (context.Context, trace.Spa
 		trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(AttrJobID.String(job.ID), AttrJobType.String(job.Type)))
 	key := c.io.SetWait("", 1)
-	data := envelope.AppendSubmit(make([]byte, 0, 96+len(payload)), &envelope.Submit{
+	data := envelope.AppendSubmit(make([]byte, 0, envelope.HeaderRoom+len(payload)), &envelope.Submit{
 		ID: job.ID, Type: job.Type, Key: key, Timeout: job.Timeout, MaxAttempts: job.MaxAttempts,
 		Trace: c.opts.tracing.inject(ctx), Payload: payload,
 	})

@@ -109,7 +109,7 @@ func (r *remoteCaller) connClosed() {
 // reply sends a job's outcome to the remote caller.
 func (r *remoteCaller) reply(key string, result []byte, err error) {
 	rep := replyFor(result, err)
-	_ = r.conn.SendWaitRes(key, envelope.AppendReply(nil, rep))
+	_ = r.conn.SendWaitRes(key, envelope.AppendReply(make([]byte, 0, envelope.HeaderRoom+len(rep.Payload)+len(rep.Message)), rep))
 }
 
 // replyFor encodes an outcome for the wire; errorFromReply is its inverse.

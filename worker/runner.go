@@ -179,7 +179,7 @@ func (w *Worker) reply(env *envelope.Job, rep *envelope.Reply) {
 	w.mu.Lock()
 	conn := w.conn
 	w.mu.Unlock()
-	if err := conn.SendWaitRes(env.Key, envelope.AppendReply(make([]byte, 0, 32+len(rep.Payload)), rep)); err != nil {
+	if err := conn.SendWaitRes(env.Key, envelope.AppendReply(make([]byte, 0, envelope.HeaderRoom+len(rep.Payload)+len(rep.Message)), rep)); err != nil {
 		w.log.Warn("worker: reply not sent", "job", env.ID, "err", err)
 	}
 }

@@ -19,6 +19,11 @@ import (
 // Version is the envelope format version this package writes and reads.
 const Version = 1
 
+// HeaderRoom is enough capacity for any usual envelope header (ids, keys, trace
+// context), so a buffer of HeaderRoom+len(payload) is written without regrowing and
+// copying a large payload twice.
+const HeaderRoom = 384
+
 // ErrMalformed is wrapped by every decoding error.
 var ErrMalformed = errors.New("envelope: malformed")
 
