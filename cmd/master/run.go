@@ -13,6 +13,7 @@ import (
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/internal/fleetcli"
 	"go.opentelemetry.io/otel"
 )
 
@@ -53,13 +54,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	defer func() {
-		fctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		if ferr := flush(fctx); ferr != nil {
-			log.Warn("flushing spans failed", "err", ferr)
-		}
-	}()
+	defer fleetcli.FlushSpans(flush, shutdownTimeout, log)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/internal/fleetcli"
 	"github.com/banfleet/banfleet/worker"
 	"go.opentelemetry.io/otel"
 )
@@ -48,13 +49,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		fctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		if ferr := flush(fctx); ferr != nil {
-			log.Warn("flushing spans failed", "err", ferr)
-		}
-	}()
+	defer fleetcli.FlushSpans(flush, shutdownTimeout, log)
 	w := worker.New(cfg.Master,
 		worker.WithID(cfg.ID), // "" keeps the runtime's new UUID
 		worker.WithName(cfg.Name),

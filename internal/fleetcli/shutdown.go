@@ -1,0 +1,32 @@
+package fleetcli
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// ShutdownContext returns a context that ends on the first SIGINT or SIGTERM. After
+// that signal the default handling is restored, so a second one ends the process at
+// once even if the graceful shutdown hangs. Call stop when done.
+func ShutdownContext() (ctx context.Context, stop context.CancelFunc) {
+	ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
+}
+
+// FlushSpans runs a tracing flush (from Tracing.Setup) bounded by timeout, and logs
+// a failure: at exit there is nobody left to return it to.
+func FlushSpans(flush func(context.Context) error, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := flush(ctx); err != nil {
+		log.Warn("flushing spans failed", "err", err)
+	}
+}
