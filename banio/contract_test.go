@@ -594,6 +594,38 @@ func TestSlowHandlerDoesNotDelayResults(t *testing.T) {
 	waitUntil(t, 5*time.Second, "the queued handler", after.Load)
 }
 
+// TestListenInline: an inline handler runs on the read loop, so it is not held up by a
+// blocked handler goroutine; a panic in it is recovered like any handler's.
+func TestListenInline(t *testing.T) {
+	leakcheck.Check(t)
+	_, addr, conns := startServer(t)
+	c := dialClient(t, addr)
+	sc := recv(t, conns, 5*time.Second, "server conn")
+	entered, release := make(chan struct{}), make(chan struct{})
+	inline := make(chan string, 2)
+	c.Listen("block", func(*IOMsgRaw) {
+		close(entered)
+		<-release
+	})
+	c.ListenInline("fast", func(m *IOMsgRaw) {
+		if string(m.Data) == "panic" {
+			panic("inline handler")
+		}
+		inline <- string(m.Data)
+	})
+	for _, m := range []*IOMsg{{Action: "block"}, {Action: "fast", Data: "panic"}, {Action: "fast", Data: "ran"}} {
+		if err := sc.WriteMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recv(t, entered, 5*time.Second, "the handler to block")
+	if got := recv(t, inline, 5*time.Second, "the inline handler"); got != "ran" {
+		t.Fatalf("inline handler got %q", got)
+	}
+	close(release)
+	mustRoundTrip(t, c, "after an inline panic")
+}
+
 // TestHandlerPanic: a panicking handler is logged; the connection keeps working.
 func TestHandlerPanic(t *testing.T) {
 	leakcheck.Check(t)

@@ -58,7 +58,9 @@
 // prefix. A handler that wants concurrency starts its own goroutine; a panicking
 // handler is logged and the connection carries on. When the inbox holds more than
 // WithMaxInboxBytes the read loop waits for the handlers, which pushes back on the
-// peer through TCP. Built-in handlers answer ping with pong (value + 1, unencrypted),
+// peer through TCP. A handler registered with ListenInline instead runs on the read
+// loop as its message arrives, skipping the handoff; it must never block (package
+// worker uses it to start jobs). Built-in handlers answer ping with pong (value + 1, unencrypted),
 // record subscribe/unsubscribe in the connection's data (GetData), and on the server
 // serve the key/value store and locks.
 //

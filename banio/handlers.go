@@ -13,43 +13,67 @@ import (
 // handlerTable maps actions to handlers. It is immutable once published: Listen copies
 // it, so the read path looks handlers up without a lock.
 type handlerTable struct {
-	exact    map[string]ConnCB
+	exact    map[string]handler
 	prefixes []prefixHandler // longest first
+}
+
+// handler is a registered callback; inline ones run on the read loop (ListenInline).
+type handler struct {
+	cb     ConnCB
+	inline bool
 }
 
 type prefixHandler struct {
 	prefix string
-	cb     ConnCB
+	handler
 }
 
-// lookup returns the handler for action: an exact match wins, else the longest
+// find returns the handler for action: an exact match wins, else the longest
 // registered prefix of action (banbot picks a random matching prefix instead).
-func (t *handlerTable) lookup(action string) ConnCB {
-	if cb, ok := t.exact[action]; ok {
-		return cb
+func (t *handlerTable) find(action string) (handler, bool) {
+	if h, ok := t.exact[action]; ok {
+		return h, true
 	}
 	for _, p := range t.prefixes {
 		if strings.HasPrefix(action, p.prefix) {
-			return p.cb
+			return p.handler, true
 		}
 	}
-	return nil
+	return handler{}, false
 }
 
-// Listen registers cb for every action equal to or starting with prefix. It is safe at
-// any time, also while messages arrive. A nil cb removes the registration.
-func (c *BanConn) Listen(prefix string, cb ConnCB) {
+// lookup returns the callback for action, or nil.
+func (t *handlerTable) lookup(action string) ConnCB {
+	h, _ := t.find(action)
+	return h.cb
+}
+
+// Listen registers cb for every action equal to or starting with prefix. cb runs on
+// the connection's handler goroutine, one message at a time in arrival order. It is
+// safe at any time, also while messages arrive. A nil cb removes the registration.
+func (c *BanConn) Listen(prefix string, cb ConnCB) { c.listen(prefix, handler{cb: cb}) }
+
+// ListenInline is Listen for callbacks that never block (they decode, record, or start
+// a goroutine): cb runs on the read loop itself as each message arrives, saving the
+// handoff to the handler goroutine. It runs ahead of messages still waiting for the
+// handler goroutine, so use it only for actions whose order relative to others does not
+// matter. A blocking cb stalls the whole connection.
+func (c *BanConn) ListenInline(prefix string, cb ConnCB) {
+	c.listen(prefix, handler{cb: cb, inline: true})
+}
+
+func (c *BanConn) listen(prefix string, h handler) {
 	c.listenMu.Lock()
 	defer c.listenMu.Unlock()
 	old := c.handlers.Load()
-	next := &handlerTable{exact: make(map[string]ConnCB, len(old.exact)+1)}
+	next := &handlerTable{exact: make(map[string]handler, len(old.exact)+1)}
 	for k, v := range old.exact {
 		next.exact[k] = v
 	}
-	if cb == nil {
+	if h.cb == nil {
 		delete(next.exact, prefix)
 	} else {
-		next.exact[prefix] = cb
+		next.exact[prefix] = h
 	}
 	for k, v := range next.exact {
 		next.prefixes = append(next.prefixes, prefixHandler{k, v})
@@ -151,7 +175,11 @@ func (c *BanConn) handleLoop() {
 // dispatch runs the handler for msg, turning a panic into a log line: one bad handler
 // must not take the process down (banbot's do).
 func (c *BanConn) dispatch(msg *IOMsgRaw) {
-	cb := c.handlers.Load().lookup(msg.Action)
+	c.run(msg, c.handlers.Load().lookup(msg.Action))
+}
+
+// run calls cb for msg, recovering a panic.
+func (c *BanConn) run(msg *IOMsgRaw, cb ConnCB) {
 	if cb == nil {
 		c.unknownLog.log(c.log, slog.LevelWarn, "banio: no handler for action, message dropped", "action", msg.Action)
 		return

@@ -201,6 +201,10 @@ func (c *BanConn) route(msg *IOMsgRaw) {
 		c.refuseUnauthenticated(msg)
 		return
 	}
+	if h, ok := c.handlers.Load().find(msg.Action); ok && h.inline {
+		c.run(msg, h.cb)
+		return
+	}
 	c.push(msg)
 }
 

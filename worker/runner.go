@@ -39,8 +39,8 @@ type jobKey struct {
 // badEnvelopeLog logs the first malformed job envelope only.
 var badEnvelopeLog sync.Once
 
-// onJob runs on the connection's handler goroutine: it decodes the envelope and starts
-// the job on its own goroutine, so the next message is not held up.
+// onJob runs on the read loop (ListenInline): it decodes the envelope and starts the
+// job on its own goroutine, so the next message is not held up.
 func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 	env, err := envelope.DecodeJob(msg.Data)
 	if err != nil {
@@ -52,23 +52,29 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 		w.reply(env, &envelope.Reply{Kind: envelope.KindRemote, Code: "no_handler", Message: "worker has no handler for job type " + env.Type})
 		return
 	}
+	// Registered here, before the job's goroutine starts, so that a cancel that
+	// arrives right behind the job finds it.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	key := jobKey{env.ID, env.Attempt}
 	w.mu.Lock()
 	draining := w.draining
 	if !draining {
 		w.jobs.Add(1)
+		w.running[key] = &runningJob{cancel: cancel, generation: w.generation}
 	}
 	w.mu.Unlock()
 	if draining {
+		cancel(nil)
 		w.reply(env, &envelope.Reply{Kind: envelope.KindHandedBack})
 		return
 	}
-	go w.execute(env, h)
+	go w.execute(ctx, cancel, env, h)
 }
 
 // execute runs one job and answers the master.
-func (w *Worker) execute(env *envelope.Job, h Handler) {
+func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, env *envelope.Job, h Handler) {
 	defer w.jobs.Done()
-	ctx := context.Background()
+	defer cancel(nil)
 	if len(env.Trace) > 0 {
 		ctx = w.propagator.Extract(ctx, propagation.MapCarrier(env.Trace))
 	}
@@ -76,19 +82,15 @@ func (w *Worker) execute(env *envelope.Job, h Handler) {
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(dispatch.AttrJobID.String(env.ID), dispatch.AttrJobType.String(env.Type),
 			dispatch.AttrAttempt.Int(env.Attempt), dispatch.AttrWorkerID.String(w.id)))
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	if !env.Deadline.IsZero() {
 		var stop context.CancelFunc
 		ctx, stop = context.WithDeadline(ctx, env.Deadline)
 		defer stop()
 	}
-	key := jobKey{env.ID, env.Attempt}
 	w.mu.Lock()
-	w.running[key] = &runningJob{cancel: cancel, generation: w.generation}
 	conn := w.conn
 	w.mu.Unlock()
-	defer w.forget(key)
+	defer w.forget(jobKey{env.ID, env.Attempt})
 
 	rep := w.run(ctx, h, &Job{ID: env.ID, Type: env.Type, Payload: env.Payload, Attempt: env.Attempt, Deadline: env.Deadline, conn: conn, workerID: w.id, worker: w})
 	if rep.Kind != envelope.KindOK {

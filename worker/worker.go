@@ -140,7 +140,7 @@ func (w *Worker) connect(ctx context.Context) (*banio.ClientIO, error) {
 	w.conn = conn
 	w.mu.Unlock()
 	for typ := range w.handlers {
-		conn.Listen(dispatch.JobAction(typ), w.onJob)
+		conn.ListenInline(dispatch.JobAction(typ), w.onJob)
 	}
 	conn.Listen(dispatch.ActionCancel, w.onCancel)
 	conn.ReInitConn = w.register
