@@ -17,7 +17,7 @@ import (
 //	go test -run='^$' -bench=. -benchtime=2s -count=3 ./banio/
 //
 // Round trip = SetWait → WriteMsg → server handler → SendWaitRes → WaitResult, the
-// measure DESIGN.md §3 sets targets for.
+// measure the performance targets are set for (docs/benchmarks.md).
 
 // waitKeyLen is the length of SetWait("")'s keys; a request carries its key in front
 // of its payload.

@@ -6,7 +6,7 @@ import (
 	"strconv"
 )
 
-// Built-in actions every connection understands (banio-wire.md §7).
+// Built-in actions every connection understands (docs/protocol.md).
 const (
 	actionSubscribe   = "subscribe"
 	actionUnsubscribe = "unsubscribe"

@@ -8,7 +8,7 @@ import (
 )
 
 // The body of a frame is one gob stream made by a fresh encoder: the definition of the
-// IOMsgRaw struct type, then one value of it (banio-wire.md §3). banbot's decoder is
+// IOMsgRaw struct type, then one value of it (docs/protocol.md). banbot's decoder is
 // fresh per frame, so the definition must be repeated in every frame. Since it never
 // changes, banio writes it from this constant and encodes the value by hand, which
 // costs a few appends instead of a gob.Encoder per frame.

@@ -13,7 +13,7 @@ import (
 )
 
 // Payload encodings. banbot requires every non-empty Data to be a zlib stream
-// (banio-wire.md §4), and a zlib stream's first byte always has 8 in its low nibble.
+// (docs/protocol.md), and a zlib stream's first byte always has 8 in its low nibble.
 // Between banfleet peers that negotiated it (handshake.go), a payload may instead start
 // with one of these tag bytes, which no zlib stream can begin with.
 const (
@@ -33,7 +33,7 @@ const (
 )
 
 // zlibWriters pools compressors: creating one costs ~800 KB of allocations, which is
-// what made banbot GC-bound (banio-wire.md §13.16).
+// what made banbot GC-bound (docs/protocol.md).
 var zlibWriters = sync.Pool{New: func() any {
 	w, _ := zlib.NewWriterLevel(io.Discard, zlib.BestSpeed)
 	return w

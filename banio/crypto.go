@@ -8,7 +8,7 @@ import (
 	"fmt"
 )
 
-// banbot's encryption (banio-wire.md §5): AES-GCM, key = hex-decoded key string,
+// banbot's encryption (docs/protocol.md): AES-GCM, key = hex-decoded key string,
 // Data = nonce(12) || ciphertext || tag(16), no additional data. Only Data is
 // protected; Action and NoEncrypt travel in clear.
 

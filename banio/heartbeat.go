@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Heartbeats (banio-wire.md §9). A client pings every interval (ping → pong, as banbot
+// Heartbeats (docs/protocol.md). A client pings every interval (ping → pong, as banbot
 // does) and treats a server that sent nothing for the timeout as dead: it drops the
 // socket and reconnects. A server closes connections that sent nothing for the timeout.
 // Any frame proves liveness, not only pongs. One goroutine per client and one per

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// The server's key/value store (banio-wire.md §10), shared by all connections. Unlike
+// The server's key/value store (docs/protocol.md), shared by all connections. Unlike
 // banbot's it is safe for concurrent use, bounded, and handles expiry correctly: a set
 // without expiry clears an older expiry, and expired keys are swept.
 

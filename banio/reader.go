@@ -163,7 +163,7 @@ func truncated(err error) error {
 	return fmt.Errorf("banio: truncated frame: %w", err)
 }
 
-// decodeData decrypts and decompresses a message's Data (banio-wire.md §4).
+// decodeData decrypts and decompresses a message's Data (docs/protocol.md).
 func (c *BanConn) decodeData(wm wireMsg) ([]byte, error) {
 	data := wm.Data
 	if len(data) == 0 {

@@ -12,7 +12,7 @@ import (
 	"unsafe"
 )
 
-// Request/response by key (banio-wire.md §8): SetWait registers a channel under a key,
+// Request/response by key (docs/protocol.md): SetWait registers a channel under a key,
 // the peer answers with SendWaitRes(key, …) (action "__res__"+key), the read loop offers
 // the result to the channel without blocking, and WaitResult takes it. Unlike banbot,
 // a wait fails at once when its connection (for a client: its socket) is lost, and the
