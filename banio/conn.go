@@ -79,6 +79,7 @@ type BanConn struct {
 	rbuf     []byte // frame body buffer, reused
 	closed   bool
 	closeErr error
+	onClose  []func() // OnClose hooks
 
 	// Owned by the reading goroutine.
 	hdr        [4]byte // frame length header
@@ -195,6 +196,30 @@ func (c *BanConn) closeWithError(err error) {
 	if c.server != nil {
 		c.server.forget(c)
 	}
+	c.mu.Lock()
+	hooks := c.onClose
+	c.onClose = nil
+	c.mu.Unlock()
+	for _, fn := range hooks {
+		go fn() // never under a lock, never in the way of whoever closed
+	}
+}
+
+// OnClose registers fn to run, on its own goroutine, once the connection is closed for
+// good (for a client: not on a reconnect). Registered after the close, it runs at once.
+// It saves a goroutine per connection blocked on Done.
+func (c *BanConn) OnClose(fn func()) {
+	c.mu.Lock()
+	if !c.closed {
+		c.onClose = append(c.onClose, fn)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	go func() {
+		<-c.done
+		fn()
+	}()
 }
 
 // socketFailed handles the loss of the socket nc: a server-side connection closes; a

@@ -626,6 +626,30 @@ func TestListenInline(t *testing.T) {
 	mustRoundTrip(t, c, "after an inline panic")
 }
 
+// TestOnClose: hooks run once when the connection closes for good, including one
+// registered after the close.
+func TestOnClose(t *testing.T) {
+	leakcheck.Check(t)
+	_, addr, conns := startServer(t)
+	c := dialClient(t, addr)
+	sc := recv(t, conns, 5*time.Second, "server conn")
+	ran := make(chan string, 3)
+	sc.OnClose(func() { ran <- "server" })
+	c.OnClose(func() { ran <- "client" })
+	_ = c.Close()
+	got := map[string]bool{}
+	for range 2 {
+		got[recv(t, ran, 5*time.Second, "a close hook")] = true
+	}
+	if !got["server"] || !got["client"] {
+		t.Fatalf("hooks run: %v", got)
+	}
+	sc.OnClose(func() { ran <- "late" })
+	if late := recv(t, ran, 5*time.Second, "a hook registered after the close"); late != "late" {
+		t.Fatalf("got %q", late)
+	}
+}
+
 // TestHandlerPanic: a panicking handler is logged; the connection keeps working.
 func TestHandlerPanic(t *testing.T) {
 	leakcheck.Check(t)

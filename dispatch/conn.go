@@ -34,11 +34,10 @@ func (m *Master) initConn(c *banio.BanConn) {
 	r := &remoteCaller{m: m, conn: c}
 	c.Listen(ActionSubmit, r.onSubmit)
 	c.Listen(ActionCancel, r.onCancel)
-	go func() {
-		<-c.Done()
+	c.OnClose(func() {
 		m.forgetWorker(c)
 		r.connClosed()
-	}()
+	})
 }
 
 // progress forwards a worker's report to the job's ticket, if the report comes from the
