@@ -8,17 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banfleet/banfleet/internal/fleetcli"
 	"github.com/banfleet/banfleet/worker"
 )
 
 // env is a fake environment.
-func env(kv ...string) func(string) (string, bool) {
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
+var env = fleetcli.MapEnv
 
 func TestConfigDefaults(t *testing.T) {
 	c, err := parseConfig(nil, env(), &bytes.Buffer{})

@@ -9,17 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/banfleet/banfleet/internal/fleetcli"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 )
 
-// env is a fake environment for parseConfig and run.
-func env(kv ...string) func(string) (string, bool) {
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
+// env is a fake environment.
+var env = fleetcli.MapEnv
 
 func TestParseConfig(t *testing.T) {
 	c, err := parseConfig(nil, env(), &bytes.Buffer{})

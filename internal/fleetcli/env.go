@@ -76,3 +76,13 @@ func WriteFlags(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "    \t(default %q; env %s)\n", f.DefValue, EnvName(f.Name))
 	})
 }
+
+// MapEnv is a lookupEnv over fixed pairs (name, value, name, value, …): an environment
+// for tests, and for programs that embed another's configuration.
+func MapEnv(pairs ...string) func(string) (string, bool) {
+	m := make(map[string]string, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
