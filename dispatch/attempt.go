@@ -52,7 +52,16 @@ func (m *Master) runAttempt(j *job, w *workerState, attempt int) {
 	m.attemptReplied(j, w, rep)
 }
 
-// release frees w's slot for j and dispatches what waits for it. m.mu must be held.
+// finish frees w's slot for j and resolves j: the end of an attempt that ends the job.
+func (m *Master) finish(j *job, w *workerState, result []byte, err error) {
+	m.mu.Lock()
+	m.releaseLocked(j, w)
+	m.mu.Unlock()
+	m.resolve(j, result, err)
+}
+
+// releaseLocked frees w's slot for j and dispatches what waits for it. m.mu must be
+// held.
 func (m *Master) releaseLocked(j *job, w *workerState) {
 	if _, ok := w.running[j]; ok {
 		delete(w.running, j)
@@ -65,11 +74,8 @@ func (m *Master) releaseLocked(j *job, w *workerState) {
 // on the worker, resolve with the context's error) or the worker was lost (retry).
 func (m *Master) attemptFailed(j *job, w *workerState, attempt int, err error) {
 	if j.ctx.Err() != nil {
-		m.mu.Lock()
-		m.releaseLocked(j, w)
-		m.mu.Unlock()
 		m.sendCancel(w, j.id, attempt)
-		m.resolve(j, nil, contextError(j.ctx))
+		m.finish(j, w, nil, contextError(j.ctx))
 		return
 	}
 	if errors.Is(err, banio.ErrConnClosed) || errors.Is(err, ErrWorkerLost) {
@@ -83,31 +89,22 @@ func (m *Master) attemptReplied(j *job, w *workerState, rep *envelope.Reply) {
 	if rep.Kind != envelope.KindOK && j.ctx.Err() != nil {
 		// The job's context ended (timeout, cancellation) and the worker noticed
 		// first: the caller gets the context's error, as if the master had.
-		m.mu.Lock()
-		m.releaseLocked(j, w)
-		m.mu.Unlock()
-		m.resolve(j, nil, contextError(j.ctx))
+		m.finish(j, w, nil, contextError(j.ctx))
 		return
 	}
 	switch rep.Kind {
 	case envelope.KindOK:
-		m.mu.Lock()
-		m.releaseLocked(j, w)
-		m.mu.Unlock()
-		m.resolve(j, rep.Payload, nil)
+		m.finish(j, w, rep.Payload, nil)
 	case envelope.KindHandedBack:
 		m.retryOrFail(j, w, nil, false, "handed_back") // costs no attempt
 	case envelope.KindDeadline, envelope.KindCanceled:
 		// The worker's context for the job ended on its own (its copy of the deadline
 		// fired first): the job is over, not retried.
-		m.mu.Lock()
-		m.releaseLocked(j, w)
-		m.mu.Unlock()
 		cause := context.DeadlineExceeded
 		if rep.Kind == envelope.KindCanceled {
 			cause = context.Canceled
 		}
-		m.resolve(j, nil, fmt.Errorf("dispatch: job %s on worker %s: %w", j.id, w.info.ID, cause))
+		m.finish(j, w, nil, fmt.Errorf("dispatch: job %s on worker %s: %w", j.id, w.info.ID, cause))
 	default:
 		rerr := &RemoteError{Message: rep.Message, Code: rep.Code, Retryable: rep.Retryable, WorkerID: w.info.ID, Attempt: rep.Attempt}
 		if rep.Kind != envelope.KindRemote {
@@ -115,10 +112,7 @@ func (m *Master) attemptReplied(j *job, w *workerState, rep *envelope.Reply) {
 			rerr.Retryable = false
 		}
 		if !rerr.Retryable {
-			m.mu.Lock()
-			m.releaseLocked(j, w)
-			m.mu.Unlock()
-			m.resolve(j, nil, rerr)
+			m.finish(j, w, nil, rerr)
 			return
 		}
 		m.retryOrFail(j, w, rerr, true, "retry")
