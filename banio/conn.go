@@ -89,6 +89,7 @@ type BanConn struct {
 	wg   sync.WaitGroup // writer and handler goroutines; they end soon after done closes
 
 	sending  atomic.Int32 // goroutines inside send right now
+	serving  atomic.Int32 // the peer's requests being answered (AddServing)
 	fastSend atomic.Bool  // the peer accepts the fast codec
 	fastRecv atomic.Bool  // we accept the fast codec from the peer
 	authed   atomic.Bool  // server side: the peer presented the token (or none is needed)

@@ -37,6 +37,17 @@ func (c *BanConn) Write(msg *IOMsgRaw) error {
 	return c.send(msg.Action, msg.Data, msg.Data != nil, msg.NoEncrypt, writeInline)
 }
 
+// AddServing counts the peer's requests this side is answering: +1 when one is taken
+// on, −1 once its answer is sent (like sync.WaitGroup.Add). banio cannot tell a request
+// from any other message, so a server that answers from many goroutines says so here.
+// While more than one request is being answered, messages are queued for the
+// connection's writer goroutine, which sends the answers of a burst in a few large
+// writes instead of one syscall each; a lone request's answer is still written inline,
+// with no goroutine switch.
+func (c *BanConn) AddServing(delta int) {
+	c.serving.Add(int32(delta))
+}
+
 // send encodes and enqueues one message.
 func (c *BanConn) send(action string, data []byte, present, noEncrypt bool, mode writeMode) error {
 	if c.IsClosed() {
@@ -47,10 +58,10 @@ func (c *BanConn) send(action string, data []byte, present, noEncrypt bool, mode
 	}
 	concurrent := c.sending.Add(1) > 1
 	defer c.sending.Add(-1)
-	if mode == writeInline && (concurrent || c.in.more.Load() || c.waits.n.Load() > 1 || c.out.recentlyBusy()) {
+	if mode == writeInline && (concurrent || c.in.more.Load() || c.waits.n.Load() > 1 || c.serving.Load() > 1 || c.out.recentlyBusy()) {
 		// Other goroutines are sending too, a burst is being answered, several
-		// requests are in flight, or the socket was contended a moment ago: let the
-		// writer goroutine batch what the other senders add meanwhile.
+		// requests are in flight either way, or the socket was contended a moment
+		// ago: let the writer goroutine batch what the other senders add meanwhile.
 		mode = writeQueued
 	}
 	buf := getBuf()

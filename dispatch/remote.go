@@ -32,6 +32,9 @@ func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
 		r.lim.log(r.m.opts.logger, r.conn, "bad submission", err)
 		return
 	}
+	// Counted until reply, so that the outcomes of concurrent submissions leave in
+	// batches rather than one write each.
+	r.conn.AddServing(1)
 	ctx, cancel, ok := r.track(s.ID)
 	if !ok {
 		r.reply(s.Key, nil, ErrClosed)
@@ -110,6 +113,7 @@ func (r *remoteCaller) connClosed() {
 func (r *remoteCaller) reply(key string, result []byte, err error) {
 	rep := replyFor(result, err)
 	_ = r.conn.SendWaitRes(key, envelope.AppendReply(make([]byte, 0, envelope.HeaderRoom+len(rep.Payload)+len(rep.Message)), rep))
+	r.conn.AddServing(-1)
 }
 
 // replyFor encodes an outcome for the wire; errorFromReply is its inverse.

@@ -57,7 +57,7 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	key := jobKey{env.ID, env.Attempt}
 	w.mu.Lock()
-	draining := w.draining
+	draining, conn := w.draining, w.conn
 	if !draining {
 		w.jobs.Add(1)
 		w.running[key] = &runningJob{cancel: cancel, generation: w.generation}
@@ -68,6 +68,9 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 		w.reply(env, &envelope.Reply{Kind: envelope.KindHandedBack})
 		return
 	}
+	// Counted until its reply is sent, so that the replies of concurrent jobs leave in
+	// batches rather than one write each.
+	conn.AddServing(1)
 	go w.execute(ctx, cancel, env, h)
 }
 
@@ -103,6 +106,7 @@ func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, en
 	}
 	span.End() // before the reply: the caller may inspect the trace as soon as it has it
 	w.reply(env, rep)
+	conn.AddServing(-1)
 }
 
 // run calls the handler once a slot is free and turns its outcome (or panic) into a
