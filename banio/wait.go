@@ -28,17 +28,23 @@ type waitTable struct {
 	n     atomic.Int32 // len(m), readable without the lock
 }
 
+// waiter is one pending wait: a channel that WaitResult takes the result from, or a
+// callback (SetWaitFunc) that receives it.
 type waiter struct {
 	ch   chan []byte
+	fn   func(data []byte, err error)
 	down chan struct{}
 	err  error // why ch was closed (ErrWaitOverflow, ErrNoWait); set under the table lock
 }
 
-// closeLocked closes w's channel for reason, once. The table lock must be held.
+// closeLocked closes w's channel for reason, once. The table lock must be held. A
+// callback wait has no channel: its owner removes it and calls fn instead.
 func (w *waiter) closeLocked(reason error) {
 	if w.err == nil {
 		w.err = reason
-		close(w.ch)
+		if w.ch != nil {
+			close(w.ch)
+		}
 	}
 }
 
@@ -52,15 +58,28 @@ func (t *waitTable) init(limit int) {
 // belong to the next socket, unless final: then they fail at once too.
 func (t *waitTable) failAll(final bool) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.down == closedChan {
+		t.mu.Unlock()
 		return
 	}
+	// Callback waits of the lost socket are told here; channel waits see down close.
+	var lost []*waiter
+	for key, w := range t.m {
+		if w.fn != nil && w.down == t.down {
+			lost = append(lost, w)
+			delete(t.m, key)
+		}
+	}
+	t.n.Store(int32(len(t.m)))
 	close(t.down)
 	if final {
 		t.down = closedChan
 	} else {
 		t.down = make(chan struct{})
+	}
+	t.mu.Unlock()
+	for _, w := range lost {
+		w.fn(nil, ErrConnClosed)
 	}
 }
 
@@ -71,8 +90,15 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // is closed and fails with ErrWaitOverflow; a result for an unknown key is dropped.
 func (t *waitTable) deliver(key string, data []byte) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	w := t.m[key]
+	if w != nil && w.fn != nil {
+		delete(t.m, key)
+		t.n.Store(int32(len(t.m)))
+		t.mu.Unlock()
+		w.fn(data, nil)
+		return
+	}
+	defer t.mu.Unlock()
 	if w == nil || w.err != nil {
 		return
 	}
@@ -90,28 +116,56 @@ func (c *BanConn) SetWait(key string, size int) string {
 	if key == "" {
 		key = newWaitKey()
 	}
-	size = max(size, 1)
-	t := &c.waits
+	_ = c.waits.add(c.log, key, &waiter{ch: make(chan []byte, max(size, 1))})
+	return key
+}
+
+// SetWaitFunc registers a wait under key (a new unique key when key is "") whose
+// result is handed to fn rather than to WaitResult, and returns the key. fn runs exactly
+// once: on the read loop with the first result for key, or with an error when the wait
+// ends without one (ErrConnClosed as soon as the socket drops, on the goroutine that
+// notices; ErrNoWait when CloseWaitChan removes the wait or SetWait replaces it). fn
+// must not block, since the messages behind it wait for it. A caller with many requests
+// in flight saves the goroutine each WaitResult would park. SetWaitFunc fails, without
+// calling fn, on a closed connection or past the pending-waits limit.
+func (c *BanConn) SetWaitFunc(key string, fn func(data []byte, err error)) (string, error) {
+	if key == "" {
+		key = newWaitKey()
+	}
+	return key, c.waits.add(c.log, key, &waiter{fn: fn})
+}
+
+// add registers w under key, replacing (and failing) an older wait.
+func (t *waitTable) add(log *slog.Logger, key string, w *waiter) error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	if w.fn != nil && t.down == closedChan {
+		t.mu.Unlock()
+		return ErrConnClosed
+	}
 	old := t.m[key]
 	if old == nil && len(t.m) >= t.limit {
-		t.log.log(c.log, slog.LevelWarn, "banio: too many pending waits, SetWait refused", "limit", t.limit)
-		return key
+		t.mu.Unlock()
+		t.log.log(log, slog.LevelWarn, "banio: too many pending waits, SetWait refused", "limit", t.limit)
+		return fmt.Errorf("%w: %d pending waits", ErrLimit, t.limit)
 	}
 	if old != nil {
 		old.closeLocked(fmt.Errorf("%w: replaced by a new SetWait", ErrNoWait))
 	}
-	t.m[key] = &waiter{ch: make(chan []byte, size), down: t.down}
+	w.down = t.down
+	t.m[key] = w
 	t.n.Store(int32(len(t.m)))
-	return key
+	t.mu.Unlock()
+	if old != nil && old.fn != nil {
+		old.fn(nil, old.err)
+	}
+	return nil
 }
 
 // GetWaitChan returns the channel results for key arrive on.
 func (c *BanConn) GetWaitChan(key string) (chan []byte, bool) {
 	c.waits.mu.Lock()
 	defer c.waits.mu.Unlock()
-	if w := c.waits.m[key]; w != nil {
+	if w := c.waits.m[key]; w != nil && w.ch != nil {
 		return w.ch, true
 	}
 	return nil, false
@@ -119,14 +173,19 @@ func (c *BanConn) GetWaitChan(key string) (chan []byte, bool) {
 
 // CloseWaitChan removes the wait for key; a WaitResult blocked on it fails with
 // ErrNoWait.
+// A SetWaitFunc callback still pending is called with ErrNoWait.
 func (c *BanConn) CloseWaitChan(key string) {
 	t := &c.waits
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if w := t.m[key]; w != nil {
+	w := t.m[key]
+	if w != nil {
 		w.closeLocked(fmt.Errorf("%w: closed by CloseWaitChan", ErrNoWait))
 		delete(t.m, key)
 		t.n.Store(int32(len(t.m)))
+	}
+	t.mu.Unlock()
+	if w != nil && w.fn != nil {
+		w.fn(nil, w.err)
 	}
 }
 
@@ -151,7 +210,7 @@ func (c *BanConn) WaitResult(ctx context.Context, key string, timeout time.Durat
 	t.mu.Lock()
 	w := t.m[key]
 	t.mu.Unlock()
-	if w == nil {
+	if w == nil || w.ch == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNoWait, key)
 	}
 	defer t.remove(key, w)

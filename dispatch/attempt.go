@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
@@ -14,39 +15,67 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// runAttempt sends one attempt of j to w and waits for the reply: SetWait → WriteMsg →
-// WaitResult, the BanIO request/response pattern. The wait key carries the attempt
-// number, so a reply from an older attempt (a worker that came back after its job was
+// attempt is one dispatch of a job to a worker, from the job's envelope going out to
+// the worker's reply (or the loss of its connection) coming back.
+type attempt struct {
+	m       *Master
+	j       *job
+	w       *workerState
+	n       int          // the job's dispatch sequence number
+	sendErr atomic.Value // error: why the envelope could not be written
+}
+
+// attemptKey is the wait key of attempt n of job id. It carries the attempt number, so
+// a reply from an older attempt (a worker that came back after its job was
 // re-dispatched) finds no wait and is dropped by banio.
-func (m *Master) runAttempt(j *job, w *workerState, attempt int) {
+func attemptKey(id string, n int) string { return id + "#" + strconv.Itoa(n) }
+
+// sendAttempt sends the job's envelope to the worker and leaves the reply to a wait
+// callback: SetWaitFunc → WriteMsg, then done runs on the worker connection's read
+// loop. No goroutine waits for the reply. It runs on a goroutine of its own because the
+// write may wait for room in the worker's queue.
+func (m *Master) sendAttempt(j *job, w *workerState, n int) {
 	if j.span.IsRecording() {
 		j.span.AddEvent("dispatched", trace.WithAttributes(
-			AttrAttempt.Int(attempt), AttrWorkerID.String(w.info.ID)))
+			AttrAttempt.Int(n), AttrWorkerID.String(w.info.ID)))
 	}
-	key := j.id + "#" + strconv.Itoa(attempt)
-	conn := w.conn
-	conn.SetWait(key, 1)
-	buf := envelope.AppendJob(make([]byte, 0, envelope.HeaderRoom+len(j.payload)), &envelope.Job{
-		ID: j.id, Type: j.typ, Key: key, Attempt: attempt, Deadline: j.deadline(), Trace: j.trace, Payload: j.payload,
-	})
-	var data []byte
-	err := conn.WriteMsg(&banio.IOMsg{Action: JobAction(j.typ), Data: buf})
-	if err == nil {
-		data, err = conn.WaitResult(j.ctx, key, 0)
-	} else {
-		conn.CloseWaitChan(key)
-	}
+	a := &attempt{m: m, j: j, w: w, n: n}
+	key, err := w.conn.SetWaitFunc(attemptKey(j.id, n), a.done)
 	if err != nil {
-		m.attemptFailed(j, w, attempt, err)
+		a.done(nil, err)
+		return
+	}
+	if j.ctx.Err() != nil {
+		// Cancelled before the wait existed, so jobContextDone could not end it.
+		w.conn.CloseWaitChan(key)
+		return
+	}
+	buf := envelope.AppendJob(make([]byte, 0, envelope.HeaderRoom+len(j.payload)), &envelope.Job{
+		ID: j.id, Type: j.typ, Key: key, Attempt: n, Deadline: j.deadline(), Trace: j.trace, Payload: j.payload,
+	})
+	if err := w.conn.WriteMsg(&banio.IOMsg{Action: j.action, Data: buf}); err != nil {
+		a.sendErr.Store(err)
+		w.conn.CloseWaitChan(key)
+	}
+}
+
+// done receives the attempt's outcome: the worker's reply, or why none will come.
+func (a *attempt) done(data []byte, err error) {
+	m, j, w := a.m, a.j, a.w
+	if err != nil {
+		if sendErr, ok := a.sendErr.Load().(error); ok {
+			err = sendErr
+		}
+		m.attemptFailed(j, w, a.n, err)
 		return
 	}
 	rep, derr := envelope.DecodeReply(data)
-	if derr == nil && rep.Attempt != attempt {
-		derr = fmt.Errorf("reply for attempt %d, want %d", rep.Attempt, attempt)
+	if derr == nil && rep.Attempt != a.n {
+		derr = fmt.Errorf("reply for attempt %d, want %d", rep.Attempt, a.n)
 	}
 	if derr != nil {
 		m.opts.logger.Warn("dispatch: bad reply from worker", "worker", w.info.ID, "job", j.id, "err", derr)
-		m.attemptFailed(j, w, attempt, fmt.Errorf("%w: bad reply: %v", ErrWorkerLost, derr))
+		m.attemptFailed(j, w, a.n, fmt.Errorf("%w: bad reply: %v", ErrWorkerLost, derr))
 		return
 	}
 	m.attemptReplied(j, w, rep)
@@ -71,7 +100,9 @@ func (m *Master) releaseLocked(j *job, w *workerState) {
 }
 
 // attemptFailed handles an attempt that got no reply: the job's context ended (cancel
-// on the worker, resolve with the context's error) or the worker was lost (retry).
+// on the worker, resolve with the context's error) or the worker was lost (retry). It
+// never runs on a read loop: the errors come from the connection's loss, a write, or
+// CloseWaitChan.
 func (m *Master) attemptFailed(j *job, w *workerState, attempt int, err error) {
 	if j.ctx.Err() != nil {
 		m.sendCancel(w, j.id, attempt)

@@ -51,6 +51,7 @@ const (
 type job struct {
 	id          string
 	typ         string
+	action      string // JobAction(typ), built once
 	payload     []byte
 	ctx         context.Context // ends on the caller's cancellation or the job's timeout
 	cancel      context.CancelFunc

@@ -104,6 +104,7 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, prepare f
 	j := &job{
 		id:          spec.ID,
 		typ:         spec.Type,
+		action:      JobAction(spec.Type),
 		payload:     payload,
 		maxAttempts: attempts,
 		ticket:      newTicket(spec.ID),
@@ -173,14 +174,19 @@ func (m *Master) queueLocked(typ string) *fifo {
 }
 
 // jobContextDone runs when a job's context ends (caller cancelled, or timeout). A
-// queued or backing-off job resolves here; a running one is resolved by its attempt,
-// which also tells the worker to stop.
+// queued or backing-off job resolves here. A running one is resolved by its attempt,
+// which also tells the worker to stop, once its wait is closed here.
 func (m *Master) jobContextDone(j *job) {
 	m.mu.Lock()
 	switch j.state {
 	case stateQueued:
 		m.queues[j.typ].removed()
 	case stateBackoff:
+	case stateRunning:
+		w, key := j.worker, attemptKey(j.id, j.attempt)
+		m.mu.Unlock()
+		w.conn.CloseWaitChan(key) // → attemptFailed
+		return
 	default:
 		m.mu.Unlock()
 		return
@@ -211,11 +217,23 @@ func (m *Master) resolve(j *job, result []byte, err error) {
 		delete(m.jobs, j.id)
 	}
 	stopWatch := j.stopWatch
+	// An attempt still running (Close resolves jobs under way) is ended through its
+	// wait: attemptFailed cancels it on the worker and frees the worker's slot.
+	var running *workerState
+	var key string
+	if w := j.worker; w != nil {
+		if _, ok := w.running[j]; ok {
+			running, key = w, attemptKey(j.id, j.attempt)
+		}
+	}
 	m.mu.Unlock()
 	if stopWatch != nil {
 		stopWatch()
 	}
 	j.cancel()
+	if running != nil {
+		running.conn.CloseWaitChan(key)
+	}
 	if err != nil {
 		m.failed.Add(1)
 	} else {

@@ -49,7 +49,7 @@ func (m *Master) startLocked(j *job, w *workerState) {
 	j.worker = w
 	w.inflight++
 	w.running[j] = struct{}{}
-	go m.runAttempt(j, w, j.attempt)
+	go m.sendAttempt(j, w, j.attempt)
 }
 
 // pumpLocked dispatches queued jobs of the given types while capable workers are free.

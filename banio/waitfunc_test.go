@@ -1,0 +1,126 @@
+package banio
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/banfleet/banfleet/internal/leakcheck"
+)
+
+// outcome is what a SetWaitFunc callback received.
+type outcome struct {
+	data string
+	err  error
+}
+
+// waitFunc registers a callback wait on c that reports to the returned channel, and
+// fails the test if the callback runs more than once.
+func waitFunc(t *testing.T, c *BanConn, key string) (string, <-chan outcome) {
+	t.Helper()
+	ch := make(chan outcome, 2)
+	key, err := c.SetWaitFunc(key, func(data []byte, err error) { ch <- outcome{string(data), err} })
+	if err != nil {
+		t.Fatalf("SetWaitFunc: %v", err)
+	}
+	t.Cleanup(func() {
+		select {
+		case o := <-ch:
+			t.Errorf("callback for %q ran a second time: %+v", key, o)
+		default:
+		}
+	})
+	return key, ch
+}
+
+func TestSetWaitFunc(t *testing.T) {
+	leakcheck.Check(t)
+	_, addr, conns := startServer(t)
+	c := dialClient(t, addr, constantBackoff(time.Hour))
+	sc := recv(t, conns, 5*time.Second, "server conn")
+
+	t.Run("result", func(t *testing.T) {
+		k, ch := waitFunc(t, c.BanConn, "")
+		if err := c.WriteMsg(&IOMsg{Action: "echo", Data: k + "|hi"}); err != nil {
+			t.Fatal(err)
+		}
+		if o := recv(t, ch, 5*time.Second, "callback"); o.err != nil || o.data != "hi" {
+			t.Fatalf("callback got %+v, want \"hi\"", o)
+		}
+		// The wait is gone once answered: a second result is dropped.
+		if _, ok := c.GetWaitChan(k); ok {
+			t.Fatal("GetWaitChan found a callback wait")
+		}
+		if _, err := c.WaitResult(context.Background(), k, time.Second); !errors.Is(err, ErrNoWait) {
+			t.Fatalf("WaitResult on an answered callback wait: %v, want ErrNoWait", err)
+		}
+	})
+	t.Run("CloseWaitChan", func(t *testing.T) {
+		k, ch := waitFunc(t, c.BanConn, "")
+		c.CloseWaitChan(k)
+		if o := recv(t, ch, 5*time.Second, "callback"); !errors.Is(o.err, ErrNoWait) {
+			t.Fatalf("callback got %+v, want ErrNoWait", o)
+		}
+		c.CloseWaitChan(k) // no second call
+	})
+	t.Run("replaced", func(t *testing.T) {
+		k, ch := waitFunc(t, c.BanConn, "")
+		c.SetWait(k, 1)
+		if o := recv(t, ch, 5*time.Second, "callback"); !errors.Is(o.err, ErrNoWait) {
+			t.Fatalf("callback got %+v, want ErrNoWait", o)
+		}
+		c.CloseWaitChan(k)
+	})
+	t.Run("WaitResult does not take a callback wait", func(t *testing.T) {
+		k, ch := waitFunc(t, c.BanConn, "")
+		if _, err := c.WaitResult(context.Background(), k, time.Second); !errors.Is(err, ErrNoWait) {
+			t.Fatalf("WaitResult: %v, want ErrNoWait", err)
+		}
+		c.CloseWaitChan(k)
+		recv(t, ch, 5*time.Second, "callback")
+	})
+	t.Run("server side, connection lost", func(t *testing.T) {
+		_, ch := waitFunc(t, sc, "")
+		_ = c.Close()
+		if o := recv(t, ch, 5*time.Second, "callback"); !errors.Is(o.err, ErrConnClosed) {
+			t.Fatalf("callback got %+v, want ErrConnClosed", o)
+		}
+		if _, err := sc.SetWaitFunc("", func([]byte, error) { t.Error("callback on a closed connection") }); !errors.Is(err, ErrConnClosed) {
+			t.Fatalf("SetWaitFunc on a closed connection: %v, want ErrConnClosed", err)
+		}
+	})
+}
+
+// TestSetWaitFuncClientReconnect: a client's callback waits fail when its socket drops;
+// ones registered afterwards belong to the next socket.
+func TestSetWaitFuncClientReconnect(t *testing.T) {
+	leakcheck.Check(t)
+	_, addr, conns := startServer(t)
+	c := dialClient(t, addr, constantBackoff(10*time.Millisecond))
+	sc := recv(t, conns, 5*time.Second, "server conn")
+	_, ch := waitFunc(t, c.BanConn, "")
+	_ = sc.Close()
+	if o := recv(t, ch, 5*time.Second, "callback"); !errors.Is(o.err, ErrConnClosed) {
+		t.Fatalf("callback got %+v, want ErrConnClosed", o)
+	}
+	recv(t, conns, 5*time.Second, "the client to reconnect")
+	mustRoundTrip(t, c, "after reconnect")
+	k, ch := waitFunc(t, c.BanConn, "")
+	if err := c.WriteMsg(&IOMsg{Action: "echo", Data: k + "|again"}); err != nil {
+		t.Fatal(err)
+	}
+	if o := recv(t, ch, 5*time.Second, "callback"); o.err != nil || o.data != "again" {
+		t.Fatalf("callback got %+v", o)
+	}
+}
+
+func TestSetWaitFuncLimit(t *testing.T) {
+	c := pipeConn(t, WithLimits(0, 1, 0, 0, 0), WithLogger(testLogger()))
+	if _, err := c.SetWaitFunc("a", func([]byte, error) {}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetWaitFunc("b", func([]byte, error) { t.Error("refused callback ran") }); !errors.Is(err, ErrLimit) {
+		t.Fatalf("SetWaitFunc past the limit: %v, want ErrLimit", err)
+	}
+}
