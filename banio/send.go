@@ -58,11 +58,11 @@ func (c *BanConn) send(action string, data []byte, present, noEncrypt bool, mode
 	}
 	concurrent := c.sending.Add(1) > 1
 	defer c.sending.Add(-1)
-	if mode == writeInline && (concurrent || c.in.more.Load() || c.waits.n.Load() > 1 || c.serving.Load() > 1 || c.out.recentlyBusy()) {
+	if mode&writeInline != 0 && (concurrent || c.in.more.Load() || c.waits.n.Load() > 1 || c.serving.Load() > 1 || c.out.recentlyBusy()) {
 		// Other goroutines are sending too, a burst is being answered, several
 		// requests are in flight either way, or the socket was contended a moment
 		// ago: let the writer goroutine batch what the other senders add meanwhile.
-		mode = writeQueued
+		mode &^= writeInline
 	}
 	buf := getBuf()
 	defer putBuf(buf)

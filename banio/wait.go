@@ -195,10 +195,26 @@ func (c *BanConn) SendWaitRes(key string, data any) error {
 	if err != nil {
 		return err
 	}
-	// The action "__res__"+key, built on the stack: send does not keep it.
 	var buf [96]byte
+	return c.send(resAction(&buf, key), d, present, false, writeInline)
+}
+
+// resAction is the action "__res__"+key, built in buf (on the caller's stack: send
+// does not keep it).
+func resAction(buf *[96]byte, key string) string {
 	a := append(append(buf[:0], resPrefix...), key...)
-	return c.send(unsafe.String(unsafe.SliceData(a), len(a)), d, present, false, writeInline)
+	return unsafe.String(unsafe.SliceData(a), len(a))
+}
+
+// SendWaitResNoBlock is SendWaitRes for callers that must not wait, such as a
+// SetWaitFunc callback or a ListenInline handler: it never waits for room in a full
+// write queue, so the read loop it runs on is not held up by a peer that stopped
+// reading. A goroutine of its own waits instead; if the queue stays full for the whole
+// write timeout, the peer is cut as a slow consumer. An idle socket is still written
+// inline.
+func (c *BanConn) SendWaitResNoBlock(key string, data []byte) error {
+	var buf [96]byte
+	return c.send(resAction(&buf, key), data, data != nil, false, writeInline|writeSpill)
 }
 
 // WaitResult waits for the result registered under key and removes the wait. It ends

@@ -2,7 +2,9 @@ package banio
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -122,5 +124,36 @@ func TestSetWaitFuncLimit(t *testing.T) {
 	}
 	if _, err := c.SetWaitFunc("b", func([]byte, error) { t.Error("refused callback ran") }); !errors.Is(err, ErrLimit) {
 		t.Fatalf("SetWaitFunc past the limit: %v, want ErrLimit", err)
+	}
+}
+
+// TestSendWaitResNoBlock: answering a peer that stopped reading never holds up the
+// sender, and what waits for that peer stays bounded: past twice the pending-bytes
+// limit the peer is cut as a slow consumer.
+func TestSendWaitResNoBlock(t *testing.T) {
+	leakcheck.Check(t)
+	_, addr, conns := startServer(t, WithMaxPendingBytes(64<<10), WithWriteTimeout(time.Hour))
+	dialRaw(t, addr, nil) // connects and never reads
+	sc := recv(t, conns, 5*time.Second, "server conn")
+	payload := make([]byte, 64<<10)
+	_, _ = rand.Read(payload) // incompressible: the socket buffers fill up
+	done := make(chan error, 1)
+	go func() {
+		for i := range 256 { // 16 MiB: past any loopback socket buffer
+			if err := sc.SendWaitResNoBlock(strconv.Itoa(i), payload); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	// With an hour's write timeout, a blocking send would hang here.
+	err := recv(t, done, 10*time.Second, "SendWaitResNoBlock calls to return")
+	if !errors.Is(err, ErrSlowConsumer) && !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("SendWaitResNoBlock to a peer that never reads: %v, want ErrSlowConsumer", err)
+	}
+	recv(t, sc.Done(), 10*time.Second, "the slow consumer to be cut")
+	if err := sc.Err(); !errors.Is(err, ErrSlowConsumer) {
+		t.Fatalf("connection ended with %v, want ErrSlowConsumer", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,7 @@ type writer struct {
 	owner   bool      // a goroutine holds the right to write to nc
 	closing bool      // Close has begun: no new frames
 	running bool      // the writer goroutine has been started
+	spilled int       // bytes of writeSpill frames waiting for room on their own goroutines
 	room    chan struct{}
 	wake    chan struct{} // cap 1: ownership handed to the writer goroutine
 }
@@ -52,13 +54,15 @@ func (w *writer) recentlyBusy() bool {
 // maxKeptBuffer: buffers that grew past this are not kept once the connection is idle.
 const maxKeptBuffer = 1 << 20
 
-// writeMode says how a frame may be written.
-type writeMode int
+// writeMode says how a frame may be written: flags, none set = queue it and wait for
+// room in a full queue.
+type writeMode uint8
 
 const (
-	writeInline  writeMode = iota // the caller may write to the socket itself
-	writeQueued                   // append and let the owner or writer goroutine write
-	writeNoBlock                  // like writeQueued, and a full queue is a slow consumer
+	writeQueued  writeMode = 0
+	writeInline  writeMode = 1 << iota // the caller may write to the socket itself
+	writeNoBlock                       // a full queue is a slow consumer: cut the connection
+	writeSpill                         // a full queue: wait for room on a goroutine of its own
 )
 
 func (c *BanConn) initWriter() {
@@ -67,7 +71,8 @@ func (c *BanConn) initWriter() {
 }
 
 // enqueue sends one encoded frame. It waits at most the write timeout for room in a
-// full queue (writeNoBlock cuts the connection instead). The frame is copied or written
+// full queue (writeNoBlock cuts the connection instead, writeSpill leaves the waiting
+// to a goroutine). The frame is copied or written
 // before enqueue returns; the caller may reuse it.
 func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 	w := &c.out
@@ -78,7 +83,15 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 			w.mu.Unlock()
 			return ErrConnClosed
 		}
-		if mode == writeNoBlock {
+		if mode&writeSpill != 0 && w.spilled+len(frame) <= c.cfg.maxPending {
+			// The caller must not wait (a read loop): a goroutine waits instead, with
+			// its own copy of the frame. Answers to different keys need no order.
+			w.spilled += len(frame)
+			w.mu.Unlock()
+			go c.enqueueSpilled(slices.Clone(frame), mode&^(writeSpill|writeInline))
+			return nil
+		}
+		if mode&(writeNoBlock|writeSpill) != 0 {
 			// Cut the slow consumer without waiting for its stuck socket: the
 			// broadcaster must not stall. Later frames are refused at once.
 			w.closing = true
@@ -110,7 +123,7 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 		w.mu.Unlock()
 		return ErrConnClosed
 	}
-	if w.owner || w.nc == nil || mode != writeInline || len(w.pending) > 0 {
+	if w.owner || w.nc == nil || mode&writeInline == 0 || len(w.pending) > 0 {
 		if w.owner {
 			w.busyAt.Store(time.Now().UnixNano())
 		}
@@ -126,7 +139,7 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 	w.owner = true
 	nc := w.nc
 	w.mu.Unlock()
-	if err := c.writeBatch(nc, frame, true); err != nil {
+	if err := c.writeBatch(nc, frame, true, mode&writeSpill != 0); err != nil {
 		// Our own frame did not go out (the socket is dropped; a client reconnects):
 		// say so rather than report a frame lost as sent.
 		var ne net.Error
@@ -136,6 +149,19 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 		return fmt.Errorf("%w: write: %v", ErrConnClosed, err)
 	}
 	return nil
+}
+
+// enqueueSpilled waits for room for a frame whose sender could not. A peer that has
+// not made room within the write timeout is cut: the frame's sender never learns of
+// the failure, and the peer's next frames would only pile up behind it.
+func (c *BanConn) enqueueSpilled(frame []byte, mode writeMode) {
+	err := c.enqueue(frame, mode)
+	c.out.mu.Lock()
+	c.out.spilled -= len(frame)
+	c.out.mu.Unlock()
+	if errors.Is(err, ErrTimeout) {
+		c.closeWithError(ErrSlowConsumer)
+	}
 }
 
 // kickLocked hands ownership to the writer goroutine, starting it on first use (an idle
@@ -175,7 +201,7 @@ func (c *BanConn) writeLoop() {
 		}
 		nc, buf := w.nc, w.takeLocked()
 		w.mu.Unlock()
-		c.writeBatch(nc, buf, false)
+		c.writeBatch(nc, buf, false, false)
 	}
 }
 
@@ -219,22 +245,46 @@ func (c *BanConn) releaseLocked() {
 // meanwhile (the writer goroutine) or hands it to the writer goroutine (an inline
 // caller). On a socket error the socket is dropped; for a client, pending frames
 // survive for the next socket. It returns the error of an inline caller's own write.
-func (c *BanConn) writeBatch(nc net.Conn, buf []byte, inline bool) error {
+//
+// A brief inline write (writeSpill: a caller that must not wait) gives up after
+// briefWrite and leaves the rest of its frame at the head of the queue for the writer
+// goroutine, which waits the full write timeout.
+func (c *BanConn) writeBatch(nc net.Conn, buf []byte, inline, brief bool) error {
 	w := &c.out
 	for {
-		if c.cfg.writeTimeout > 0 {
+		// Under the lock, and not once Close has begun: flushAndDetach's short grace
+		// deadline must not be pushed back by a write starting just after it.
+		w.mu.Lock()
+		switch {
+		case w.closing:
+		case brief:
+			_ = nc.SetWriteDeadline(time.Now().Add(briefWrite))
+		case c.cfg.writeTimeout > 0:
 			_ = nc.SetWriteDeadline(time.Now().Add(c.cfg.writeTimeout))
 		}
-		_, err := nc.Write(buf)
+		w.mu.Unlock()
+		n, err := nc.Write(buf)
 		w.mu.Lock()
+		if brief && err != nil && isTimeout(err) && w.nc == nc && !w.closing {
+			// The peer's socket buffer is full: the writer goroutine finishes it, from
+			// a copy (buf is the caller's).
+			rest := make([]byte, 0, len(buf)-n+len(w.pending))
+			w.pending = append(append(rest, buf[n:]...), w.pending...)
+			c.kickLocked()
+			w.mu.Unlock()
+			return nil
+		}
 		if !inline && w.spare == nil {
 			w.spare = buf[:0] // any size; trimBuffers drops large ones later
 		}
 		if err != nil && w.nc == nc {
 			w.nc = nil
 			c.releaseLocked()
+			closing := w.closing
 			w.mu.Unlock()
-			c.socketFailed(nc, err)
+			if !closing { // else a close is under way, with its own reason
+				c.socketFailed(nc, err)
+			}
 			if inline {
 				return err
 			}
@@ -253,9 +303,18 @@ func (c *BanConn) writeBatch(nc net.Conn, buf []byte, inline bool) error {
 			w.mu.Unlock()
 			return err
 		}
-		nc, buf, inline = w.nc, w.takeLocked(), false
+		nc, buf, inline, brief = w.nc, w.takeLocked(), false, false
 		w.mu.Unlock()
 	}
+}
+
+// briefWrite bounds an inline write for a caller that must not wait.
+const briefWrite = time.Millisecond
+
+// isTimeout reports whether err is a deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // attachSocket makes nc the socket frames go to, sending first frames (the handshake

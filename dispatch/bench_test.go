@@ -60,6 +60,14 @@ func BenchmarkMaster(b *testing.B) {
 
 // BenchmarkClient measures remote calls: client → master → worker → master → client.
 func BenchmarkClient(b *testing.B) {
+	b.Run("workers=1/size=64/callers=1", func(b *testing.B) {
+		f := newFleet(b)
+		f.startWorker("", map[string]worker.Handler{"echo": echoBytes})
+		c := newClientB(b, f.addr)
+		runCallers(b, 1, 64, func(ctx context.Context, p []byte) ([]byte, error) {
+			return c.Call(ctx, "echo", p)
+		})
+	})
 	for _, workers := range []int{1, 4} {
 		for _, size := range []int{64, 64 << 10} {
 			b.Run(fmt.Sprintf("workers=%d/size=%d/callers=64", workers, size), func(b *testing.B) {

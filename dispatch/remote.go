@@ -109,10 +109,12 @@ func (r *remoteCaller) connClosed() {
 	}
 }
 
-// reply sends a job's outcome to the remote caller.
+// reply sends a job's outcome to the remote caller. It often runs on a worker
+// connection's read loop (the attempt's wait callback), so it never waits on a caller
+// that stopped reading: such a caller is cut as a slow consumer instead.
 func (r *remoteCaller) reply(key string, result []byte, err error) {
 	rep := replyFor(result, err)
-	_ = r.conn.SendWaitRes(key, envelope.AppendReply(make([]byte, 0, envelope.HeaderRoom+len(rep.Payload)+len(rep.Message)), rep))
+	_ = r.conn.SendWaitResNoBlock(key, envelope.AppendReply(make([]byte, 0, envelope.HeaderRoom+len(rep.Payload)+len(rep.Message)), rep))
 	r.conn.AddServing(-1)
 }
 
