@@ -32,7 +32,9 @@ func (m *Master) initConn(c *banio.BanConn) {
 	c.Listen(ActionBlobGet, func(msg *banio.IOMsgRaw) { m.onBlobGet(c, msg) })
 	c.Listen(ActionBlobPut, func(msg *banio.IOMsgRaw) { m.onBlobPut(c, msg) })
 	r := &remoteCaller{m: m, conn: c}
-	c.Listen(ActionSubmit, r.onSubmit)
+	// Submissions are taken on the read loop: admitting a job never blocks (a job
+	// is sent by a goroutine of its own, outcomes by SendWaitResNoBlock).
+	c.ListenInline(ActionSubmit, r.onSubmit)
 	c.Listen(ActionCancel, r.onCancel)
 	c.OnClose(func() {
 		m.forgetWorker(c)
