@@ -99,9 +99,7 @@ func (c *Client) send(ctx context.Context, job *Job) (context.Context, trace.Spa
 	if job.ID == "" {
 		job.ID = uuid.NewString()
 	}
-	ctx, span := c.opts.tracing.tracer.Start(ctx, "submit "+job.Type,
-		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(AttrJobID.String(job.ID), AttrJobType.String(job.Type)))
+	ctx, span := c.opts.tracing.submit.Start(ctx, "submit", job.ID, job.Type)
 	key := c.io.SetWait("", 1)
 	data := envelope.AppendSubmit(make([]byte, 0, envelope.HeaderRoom+len(payload)), &envelope.Submit{
 		ID: job.ID, Type: job.Type, Key: key, Timeout: job.Timeout, MaxAttempts: job.MaxAttempts,

@@ -10,7 +10,6 @@ import (
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/google/uuid"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Master routes jobs to the workers connected to a banio ServerIO. Create it with
@@ -98,9 +97,7 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, prepare f
 	if attempts <= 0 {
 		attempts = m.opts.maxAttempts
 	}
-	ctx, span := m.opts.tracing.tracer.Start(ctx, "dispatch "+spec.Type,
-		trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(AttrJobID.String(spec.ID), AttrJobType.String(spec.Type)))
+	ctx, span := m.opts.tracing.dispatch.Start(ctx, "dispatch", spec.ID, spec.Type)
 	j := &job{
 		id:          spec.ID,
 		typ:         spec.Type,

@@ -3,8 +3,8 @@ package dispatch
 import (
 	"context"
 
+	"github.com/banfleet/banfleet/internal/jobspan"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -18,16 +18,17 @@ const ScopeName = "github.com/banfleet/banfleet/dispatch"
 
 // Span attribute keys.
 const (
-	AttrJobID    = attribute.Key("banfleet.job.id")
-	AttrJobType  = attribute.Key("banfleet.job.type")
-	AttrAttempt  = attribute.Key("banfleet.job.attempt")
-	AttrWorkerID = attribute.Key("banfleet.worker.id")
+	AttrJobID    = jobspan.AttrJobID
+	AttrJobType  = jobspan.AttrJobType
+	AttrAttempt  = jobspan.AttrAttempt
+	AttrWorkerID = jobspan.AttrWorkerID
 )
 
 type tracing struct {
 	provider   trace.TracerProvider
 	propagator propagation.TextMapPropagator
-	tracer     trace.Tracer
+	dispatch   *jobspan.Tracer // the master's "dispatch <type>" spans
+	submit     *jobspan.Tracer // a remote client's "submit <type>" spans
 }
 
 func (t *tracing) init() {
@@ -37,7 +38,9 @@ func (t *tracing) init() {
 	if t.propagator == nil {
 		t.propagator = DefaultPropagator()
 	}
-	t.tracer = t.provider.Tracer(ScopeName)
+	tracer := t.provider.Tracer(ScopeName)
+	t.dispatch = jobspan.New(tracer, trace.SpanKindProducer)
+	t.submit = jobspan.New(tracer, trace.SpanKindClient)
 }
 
 // DefaultPropagator is the global propagator, or W3C TraceContext + Baggage when the

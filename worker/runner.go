@@ -13,7 +13,6 @@ import (
 	"github.com/banfleet/banfleet/internal/envelope"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Why a job's context was cancelled by the worker itself.
@@ -81,10 +80,10 @@ func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, en
 	if len(env.Trace) > 0 {
 		ctx = w.propagator.Extract(ctx, propagation.MapCarrier(env.Trace))
 	}
-	ctx, span := w.tracer.Start(ctx, "execute "+env.Type,
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(dispatch.AttrJobID.String(env.ID), dispatch.AttrJobType.String(env.Type),
-			dispatch.AttrAttempt.Int(env.Attempt), dispatch.AttrWorkerID.String(w.id)))
+	ctx, span := w.tracer.Start(ctx, "execute", env.ID, env.Type)
+	if span.IsRecording() {
+		span.SetAttributes(dispatch.AttrAttempt.Int(env.Attempt), dispatch.AttrWorkerID.String(w.id))
+	}
 	if !env.Deadline.IsZero() {
 		var stop context.CancelFunc
 		ctx, stop = context.WithDeadline(ctx, env.Deadline)

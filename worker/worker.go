@@ -12,6 +12,7 @@ import (
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/internal/jobspan"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
@@ -32,7 +33,7 @@ type Worker struct {
 	log            *slog.Logger
 	tracerProvider trace.TracerProvider
 	propagator     propagation.TextMapPropagator
-	tracer         trace.Tracer
+	tracer         *jobspan.Tracer
 
 	handlers map[string]Handler
 	blobs    blobCache
@@ -72,7 +73,7 @@ func New(masterAddr string, opts ...Option) *Worker {
 	if w.propagator == nil {
 		w.propagator = dispatch.DefaultPropagator()
 	}
-	w.tracer = w.tracerProvider.Tracer(dispatch.ScopeName)
+	w.tracer = jobspan.New(w.tracerProvider.Tracer(dispatch.ScopeName), trace.SpanKindConsumer)
 	w.slots = make(chan struct{}, w.capacity)
 	return w
 }

@@ -1,0 +1,64 @@
+// Package jobspan opens the spans of a job's hops (submit, dispatch, execute) without
+// paying for them when nothing records them.
+//
+// With no OpenTelemetry SDK installed, the global tracer's spans record nothing and
+// carry nothing but their parent's context, yet each costs several allocations: at
+// tens of thousands of jobs a second that was a fifth of all allocations. A Tracer
+// notices when its spans are of that kind and then skips them, probing again every
+// probeEvery, so spans start at most that long after an SDK is installed.
+package jobspan
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Span attribute keys (dispatch re-exports them).
+const (
+	AttrJobID    = attribute.Key("banfleet.job.id")
+	AttrJobType  = attribute.Key("banfleet.job.type")
+	AttrAttempt  = attribute.Key("banfleet.job.attempt")
+	AttrWorkerID = attribute.Key("banfleet.worker.id")
+)
+
+// probeEvery is how often an inert tracer is tried again.
+const probeEvery = 100 * time.Millisecond
+
+// Tracer starts spans of one kind.
+type Tracer struct {
+	tracer     trace.Tracer
+	kind       trace.SpanStartOption
+	inertUntil atomic.Int64 // unix ns until which spans are skipped
+	now        func() time.Time
+}
+
+// New wraps tracer for spans of kind.
+func New(tracer trace.Tracer, kind trace.SpanKind) *Tracer {
+	return &Tracer{tracer: tracer, kind: trace.WithSpanKind(kind), now: time.Now}
+}
+
+// Start opens the span "<verb> <jobType>" for a job, with its ID and type as
+// attributes. When the tracer is inert it returns ctx itself, whose span context (if
+// any) propagates exactly as the skipped span's would have, and a span that does
+// nothing. The attributes are set after the start, so a sampler does not see them.
+func (t *Tracer) Start(ctx context.Context, verb, jobID, jobType string) (context.Context, trace.Span) {
+	if until := t.inertUntil.Load(); until != 0 && t.now().UnixNano() < until {
+		return ctx, noop.Span{}
+	}
+	ctx, span := t.tracer.Start(ctx, verb+" "+jobType, t.kind)
+	if span.IsRecording() {
+		span.SetAttributes(AttrJobID.String(jobID), AttrJobType.String(jobType))
+		return ctx, span
+	}
+	// Not recording and no trace at all: no SDK behind the tracer (an SDK gives even
+	// a sampled-out span a valid context).
+	if !span.SpanContext().IsValid() {
+		t.inertUntil.Store(t.now().Add(probeEvery).UnixNano())
+	}
+	return ctx, span
+}

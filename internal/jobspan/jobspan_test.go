@@ -1,0 +1,76 @@
+package jobspan
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// clock is a settable time for probeEvery.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+// TestInertThenRecording: with no SDK behind the global tracer, spans are skipped;
+// once one is installed, spans record again after the next probe.
+func TestInertThenRecording(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	tr := New(otel.GetTracerProvider().Tracer("test"), trace.SpanKindProducer)
+	tr.now = clk.now
+
+	ctx := context.Background()
+	if _, span := tr.Start(ctx, "dispatch", "id-1", "echo"); span.IsRecording() {
+		t.Fatal("a span recorded with no SDK installed")
+	}
+	got, span := tr.Start(ctx, "dispatch", "id-2", "echo")
+	if got != ctx || span.SpanContext().IsValid() {
+		t.Fatalf("inert tracer: got a new context or a valid span (%v)", span.SpanContext())
+	}
+
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	otel.SetTracerProvider(tp)
+
+	if _, span := tr.Start(ctx, "dispatch", "id-3", "echo"); span.IsRecording() {
+		t.Fatal("probed before probeEvery passed")
+	}
+	clk.t = clk.t.Add(probeEvery)
+	_, span = tr.Start(ctx, "dispatch", "id-4", "echo")
+	if !span.IsRecording() {
+		t.Fatal("no span after an SDK was installed and probeEvery passed")
+	}
+	span.End()
+	ended := rec.Ended()
+	if len(ended) != 1 || ended[0].Name() != "dispatch echo" || ended[0].SpanKind() != trace.SpanKindProducer {
+		t.Fatalf("ended spans: %v", ended)
+	}
+	attrs := map[string]string{}
+	for _, kv := range ended[0].Attributes() {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+	}
+	if attrs[string(AttrJobID)] != "id-4" || attrs[string(AttrJobType)] != "echo" {
+		t.Fatalf("attributes: %v", attrs)
+	}
+}
+
+// TestParentContextPropagates: a skipped span leaves the parent's span context in
+// place, which is what the skipped non-recording span would have carried.
+func TestParentContextPropagates(t *testing.T) {
+	tr := New(noop.NewTracerProvider().Tracer("test"), trace.SpanKindClient)
+	tr.Start(context.Background(), "submit", "id", "echo") // marks it inert
+	parent := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled,
+	})
+	ctx := trace.ContextWithSpanContext(context.Background(), parent)
+	got, _ := tr.Start(ctx, "submit", "id", "echo")
+	if sc := trace.SpanContextFromContext(got); !sc.Equal(parent) {
+		t.Fatalf("span context %v, want the parent's %v", sc, parent)
+	}
+}
