@@ -302,6 +302,11 @@ var (
 
 func init() { _, _ = rand.Read(waitKeyPrefix[:]) }
 
+// NewKey returns a new unique key, UUID-shaped: the kind SetWait makes for key "".
+// It is unique among the keys of this process (a random per-process prefix and a
+// counter), which makes a cheap request or job ID.
+func NewKey() string { return newWaitKey() }
+
 func newWaitKey() string {
 	var b [16]byte
 	copy(b[:10], waitKeyPrefix[:])

@@ -8,7 +8,6 @@ import (
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/internal/envelope"
-	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -52,7 +51,7 @@ func NewClientWithOptions(addr string, bopts []banio.Option, opts ...Option) (*C
 // job on the master and its worker.
 func (c *Client) Submit(ctx context.Context, job Job) (*Ticket, error) {
 	if job.ID == "" {
-		job.ID = uuid.NewString()
+		job.ID = banio.NewKey()
 	}
 	// Registered before sending: the first progress report may beat Submit's return.
 	t := newTicket(job.ID)
@@ -96,11 +95,11 @@ func (c *Client) send(ctx context.Context, job *Job) (context.Context, trace.Spa
 	if err != nil {
 		return ctx, nil, "", err
 	}
+	key := c.io.SetWait("", 1)
 	if job.ID == "" {
-		job.ID = uuid.NewString()
+		job.ID = key // unique too: one string for both
 	}
 	ctx, span := c.opts.tracing.submit.Start(ctx, "submit", job.ID, job.Type)
-	key := c.io.SetWait("", 1)
 	data := envelope.AppendSubmit(make([]byte, 0, envelope.HeaderRoom+len(payload)), &envelope.Submit{
 		ID: job.ID, Type: job.Type, Key: key, Timeout: job.Timeout, MaxAttempts: job.MaxAttempts,
 		Trace: c.opts.tracing.inject(ctx), Payload: payload,

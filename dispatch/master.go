@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/google/uuid"
 )
 
 // Master routes jobs to the workers connected to a banio ServerIO. Create it with
@@ -68,7 +67,7 @@ func (m *Master) Submit(ctx context.Context, job Job) (*Ticket, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.submit(ctx, job, payload, nil)
+	return m.submit(ctx, job, payload, nil, "")
 }
 
 // Call submits a job and waits for its result.
@@ -80,14 +79,14 @@ func (m *Master) Call(ctx context.Context, jobType string, payload any) ([]byte,
 	return t.Wait(ctx)
 }
 
-// submit is Submit with the payload marshalled. prepare, if set, configures the ticket
-// before the job can report progress or resolve (remote submissions forward both).
-func (m *Master) submit(ctx context.Context, spec Job, payload []byte, prepare func(*Ticket)) (*Ticket, error) {
+// submit is Submit with the payload marshalled. A remote submission names its caller
+// and the wait key its outcome answers.
+func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *remoteCaller, replyKey string) (*Ticket, error) {
 	if spec.Type == "" {
 		return nil, fmt.Errorf("%w: empty job type", ErrBadJob)
 	}
 	if spec.ID == "" {
-		spec.ID = uuid.NewString()
+		spec.ID = banio.NewKey()
 	}
 	timeout := spec.Timeout
 	if timeout <= 0 {
@@ -101,16 +100,13 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, prepare f
 	j := &job{
 		id:          spec.ID,
 		typ:         spec.Type,
-		action:      JobAction(spec.Type),
 		payload:     payload,
 		maxAttempts: attempts,
 		ticket:      newTicket(spec.ID),
 		span:        span,
 		trace:       m.opts.tracing.inject(ctx),
 	}
-	if prepare != nil {
-		prepare(j.ticket)
-	}
+	j.ticket.remote, j.ticket.replyKey = remote, replyKey
 	j.ctx, j.cancel = context.WithCancel(ctx) // the caller's cancellation reaches the job
 	if timeout > 0 {
 		j.ctx, j.cancel = withTimeout(j.ctx, j.cancel, timeout)
@@ -146,12 +142,13 @@ func (m *Master) admitLocked(j *job) error {
 	if _, dup := m.jobs[j.id]; dup {
 		return fmt.Errorf("%w: %q", ErrDuplicateID, j.id)
 	}
+	q := m.queueLocked(j.typ)
+	j.action = q.action
 	if w := m.pickLocked(j.typ); w != nil {
 		m.jobs[j.id] = j
 		m.startLocked(j, w)
 		return nil
 	}
-	q := m.queueLocked(j.typ)
 	if q.n >= m.opts.queueLimit {
 		return fmt.Errorf("%w: %d jobs of type %q waiting, no capable worker free", ErrQueueFull, q.n, j.typ)
 	}
@@ -164,7 +161,7 @@ func (m *Master) admitLocked(j *job) error {
 func (m *Master) queueLocked(typ string) *fifo {
 	q := m.queues[typ]
 	if q == nil {
-		q = &fifo{}
+		q = &fifo{action: JobAction(typ)}
 		m.queues[typ] = q
 	}
 	return q
@@ -191,6 +188,16 @@ func (m *Master) jobContextDone(j *job) {
 	j.state = stateLeaving // no longer poppable nor requeued
 	m.mu.Unlock()
 	m.resolve(j, nil, contextError(j.ctx))
+}
+
+// cancelRemote cancels a job at the request of the remote caller that submitted it.
+func (m *Master) cancelRemote(r *remoteCaller, id string) {
+	m.mu.Lock()
+	j := m.jobs[id]
+	m.mu.Unlock()
+	if j != nil && j.ticket.remote == r {
+		j.cancel()
+	}
 }
 
 // contextError is the job context's error, with its cause when there is one.

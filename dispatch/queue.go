@@ -4,9 +4,10 @@ package dispatch
 // lazily: they stay in the slice, marked, and are skipped when popped; n counts the live
 // ones, which is what the queue bound and Stats see.
 type fifo struct {
-	jobs []*job
-	head int
-	n    int
+	action string // JobAction of the type, built once
+	jobs   []*job
+	head   int
+	n      int
 }
 
 func (q *fifo) push(j *job) {

@@ -20,9 +20,8 @@ type remoteCaller struct {
 
 	// mu protects the following fields.
 	mu     sync.Mutex
-	ctx    context.Context // cancelled when the connection closes; made on first use
+	ctx    context.Context // parent of this caller's jobs; cancelled when the connection closes
 	cancel context.CancelFunc
-	jobs   map[string]context.CancelFunc
 	closed bool
 }
 
@@ -35,53 +34,41 @@ func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
 	// Counted until reply, so that the outcomes of concurrent submissions leave in
 	// batches rather than one write each.
 	r.conn.AddServing(1)
-	ctx, cancel, ok := r.track(s.ID)
+	ctx, ok := r.context()
 	if !ok {
 		r.reply(s.Key, nil, ErrClosed)
 		return
 	}
 	ctx = r.m.opts.tracing.extract(ctx, s.Trace)
 	spec := Job{ID: s.ID, Type: s.Type, Timeout: s.Timeout, MaxAttempts: s.MaxAttempts}
-	_, err = r.m.submit(ctx, spec, s.Payload, func(t *Ticket) {
-		t.onResolve = func(result []byte, err error) {
-			r.untrack(s.ID)
-			cancel()
-			r.reply(s.Key, result, err)
-		}
-		t.forward = func(p Progress) {
-			_ = r.conn.WriteMsg(&banio.IOMsg{Action: ActionProgress, Data: ProgressMsg{
-				ID: s.ID, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
-		}
-	})
-	if err != nil {
-		r.untrack(s.ID)
-		cancel()
+	if _, err := r.m.submit(ctx, spec, s.Payload, r, s.Key); err != nil {
 		r.reply(s.Key, nil, err)
 	}
 }
 
-// track registers a remote job's cancel function under its ID.
-func (r *remoteCaller) track(id string) (context.Context, context.CancelFunc, bool) {
+// context returns the parent context of this caller's jobs, false once the
+// connection has closed.
+func (r *remoteCaller) context() (context.Context, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return nil, nil, false
+		return nil, false
 	}
 	if r.ctx == nil {
 		r.ctx, r.cancel = context.WithCancel(context.Background())
-		r.jobs = make(map[string]context.CancelFunc)
 	}
-	ctx, cancel := context.WithCancel(r.ctx)
-	if id != "" {
-		r.jobs[id] = cancel
-	}
-	return ctx, cancel, true
+	return r.ctx, true
 }
 
-func (r *remoteCaller) untrack(id string) {
-	r.mu.Lock()
-	delete(r.jobs, id)
-	r.mu.Unlock()
+// resolved sends the outcome of a job this caller submitted (Ticket.resolve).
+func (r *remoteCaller) resolved(t *Ticket, result []byte, err error) {
+	r.reply(t.replyKey, result, err)
+}
+
+// progress forwards a progress report of a job this caller submitted.
+func (r *remoteCaller) progress(t *Ticket, p Progress) {
+	_ = r.conn.WriteMsg(&banio.IOMsg{Action: ActionProgress, Data: ProgressMsg{
+		ID: t.id, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
 }
 
 func (r *remoteCaller) onCancel(msg *banio.IOMsgRaw) {
@@ -90,12 +77,7 @@ func (r *remoteCaller) onCancel(msg *banio.IOMsgRaw) {
 		r.lim.log(r.m.opts.logger, r.conn, "bad cancel", err)
 		return
 	}
-	r.mu.Lock()
-	cancel := r.jobs[c.ID]
-	r.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
+	r.m.cancelRemote(r, c.ID)
 }
 
 // connClosed cancels every job this connection submitted.

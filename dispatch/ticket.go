@@ -25,9 +25,12 @@ type Ticket struct {
 	resolved  bool
 	result    []byte
 	err       error
-	progress  chan Progress
-	onResolve func(result []byte, err error) // called once, after resolution
-	forward   func(Progress)                 // also receives progress reports
+	progress chan Progress
+
+	// Set for a job submitted through a remote Client, before the job can report
+	// progress or resolve: the caller hears of both over its connection.
+	remote   *remoteCaller
+	replyKey string
 }
 
 func newTicket(id string) *Ticket {
@@ -85,10 +88,9 @@ func (t *Ticket) resolve(result []byte, err error) bool {
 		close(t.progress)
 	}
 	close(t.done)
-	cb := t.onResolve
 	t.mu.Unlock()
-	if cb != nil {
-		cb(result, err)
+	if t.remote != nil {
+		t.remote.resolved(t, result, err)
 	}
 	return true
 }
@@ -113,9 +115,8 @@ func (t *Ticket) report(p Progress) {
 		}
 		break
 	}
-	forward := t.forward
 	t.mu.Unlock()
-	if forward != nil {
-		forward(p)
+	if t.remote != nil {
+		t.remote.progress(t, p)
 	}
 }
