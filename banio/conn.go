@@ -71,6 +71,8 @@ type BanConn struct {
 	server *ServerIO // set on server-side connections
 	client *ClientIO // set on a client's connection
 	remote string
+	// loopback: the peer's address is a loopback one, so it runs on this host.
+	loopback bool
 
 	// mu protects the following fields.
 	mu       sync.Mutex
@@ -113,12 +115,13 @@ const readBufferSize = 4096
 // newConn wraps nc. Built-in actions are registered; the caller starts RunForever.
 func newConn(cfg *config, nc net.Conn) *BanConn {
 	c := &BanConn{
-		cfg:     cfg,
-		nc:      nc,
-		br:      bufio.NewReaderSize(nc, readBufferSize),
-		remote:  nc.RemoteAddr().String(),
-		done:    make(chan struct{}),
-		created: time.Now(),
+		cfg:      cfg,
+		nc:       nc,
+		br:       bufio.NewReaderSize(nc, readBufferSize),
+		remote:   nc.RemoteAddr().String(),
+		loopback: isLoopback(nc.RemoteAddr()) && !cfg.compressLocal,
+		done:     make(chan struct{}),
+		created:  time.Now(),
 	}
 	c.log = cfg.logger.With("remote", c.remote)
 	c.lastRead.Store(c.created.UnixNano())
@@ -264,4 +267,10 @@ func (c *BanConn) RunForever() error {
 // isCleanClose tells an orderly end (EOF, our own Close) from a failure.
 func isCleanClose(err error) bool {
 	return err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, ErrConnClosed)
+}
+
+// isLoopback reports whether addr is a loopback IP address.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

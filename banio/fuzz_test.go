@@ -140,21 +140,21 @@ func FuzzRoundTrip(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, fast := range []bool{false, true} {
-				frame, err := encodeFrameWith(nil, &cfg, action, data, true, noEncrypt, fast)
+			for _, codec := range []wireCodec{wireZlib, wireFast, wireRaw} {
+				frame, err := encodeFrameWith(nil, &cfg, action, data, true, noEncrypt, codec)
 				if err != nil {
 					t.Fatal(err)
 				}
 				c := newConn(&cfg, &streamConn{r: bytes.NewReader(frame)})
-				c.fastRecv.Store(fast)
+				c.fastRecv.Store(codec != wireZlib)
 				m, err := c.ReadMsg()
 				if err != nil {
-					t.Fatalf("fast=%v key=%q: %v", fast, key, err)
+					t.Fatalf("codec=%d key=%q: %v", codec, key, err)
 				}
 				if m.Action != action || m.NoEncrypt != noEncrypt || !bytes.Equal(m.Data, data) {
-					t.Fatalf("fast=%v key=%q: got %q %v %d bytes", fast, key, m.Action, m.NoEncrypt, len(m.Data))
+					t.Fatalf("codec=%d key=%q: got %q %v %d bytes", codec, key, m.Action, m.NoEncrypt, len(m.Data))
 				}
-				if !fast {
+				if codec == wireZlib {
 					rm, err := refReadFrame(bytes.NewReader(frame), refKeyNoT(key))
 					if err != nil || rm.Action != action || !bytes.Equal(rm.Data, nilIfEmpty(data)) {
 						t.Fatalf("stdlib reader: %v", err)

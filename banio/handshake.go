@@ -43,7 +43,7 @@ func (c *BanConn) helloFrame() []byte {
 		h.Codecs = []string{codecFast}
 	}
 	data, _ := json.Marshal(h)
-	frame, _ := encodeFrameWith(nil, c.cfg, actionHello, data, true, false, false)
+	frame, _ := encodeFrameWith(nil, c.cfg, actionHello, data, true, false, wireZlib)
 	return frame
 }
 

@@ -22,14 +22,18 @@ func isZlib(d []byte) bool {
 	return len(d) >= 2 && d[0]&0x0f == 8 && (uint16(d[0])<<8|uint16(d[1]))%31 == 0
 }
 
+// compressLocal makes a connection use s2 even though its peer is on this host, as it
+// would across a network.
+func compressLocal() Option { return func(c *config) { c.compressLocal = true } }
+
 // TestHandshakeFastCodec: two banfleet peers negotiate the fast codec. Both sides
 // switch, and every payload after the welcome is tag-prefixed (raw 0x00 or s2 0x01)
 // instead of a zlib stream.
 func TestHandshakeFastCodec(t *testing.T) {
 	leakcheck.Check(t)
-	_, addr, conns := startServer(t)
+	_, addr, conns := startServer(t, compressLocal())
 	var rec recordingDialer
-	c := dialClient(t, addr, WithDialer(rec.dial))
+	c := dialClient(t, addr, WithDialer(rec.dial), compressLocal())
 	sc := recv(t, conns, 5*time.Second, "server conn")
 
 	mustRoundTrip(t, c, "first") // the welcome precedes this reply on the stream
@@ -61,6 +65,33 @@ func TestHandshakeFastCodec(t *testing.T) {
 		t.Fatalf("welcome %+v, err %v", w, err)
 	}
 	checkTagged(t, "server", in[1:], 3)
+}
+
+// TestLoopbackPeersSendRaw: peers on one host send even large, compressible payloads
+// raw: a memory copy is cheaper than compressing and decompressing.
+func TestLoopbackPeersSendRaw(t *testing.T) {
+	leakcheck.Check(t)
+	_, addr, _ := startServer(t)
+	var rec recordingDialer
+	c := dialClient(t, addr, WithDialer(rec.dial))
+	mustRoundTrip(t, c, "handshake done")
+	before, _ := rec.last().streams()
+	mustRoundTrip(t, c, string(compressible))
+	wrote, read := rec.last().streams()
+	for _, f := range append(splitFrames(t, wrote[len(before):]), splitFrames(t, read)...) {
+		if len(f.Data) > len(compressible) && f.Data[0] != tagRaw {
+			t.Fatalf("frame %q: %d bytes with tag %#x, want raw", f.Action, len(f.Data), f.Data[0])
+		}
+	}
+	var big int
+	for _, f := range splitFrames(t, read) {
+		if len(f.Data) > len(compressible) {
+			big++
+		}
+	}
+	if big == 0 {
+		t.Fatal("the echoed payload did not come back raw")
+	}
 }
 
 // mustBody returns the first frame body of a stream.

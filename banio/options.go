@@ -71,6 +71,7 @@ type config struct {
 	heartbeatTimeout  time.Duration
 	handshakeTimeout  time.Duration
 	codec             Codec
+	compressLocal     bool // s2 even to a peer on this host (tests of the s2 path)
 
 	dial       func(ctx context.Context, addr string) (net.Conn, error)
 	newBackoff func() backoff.BackOff

@@ -66,7 +66,7 @@ func (c *BanConn) send(action string, data []byte, present, noEncrypt bool, mode
 	}
 	buf := getBuf()
 	defer putBuf(buf)
-	frame, err := encodeFrameWith((*buf)[:0], c.cfg, action, data, present, noEncrypt, c.fastSend.Load())
+	frame, err := encodeFrameWith((*buf)[:0], c.cfg, action, data, present, noEncrypt, c.sendCodec())
 	*buf = frame
 	if err != nil {
 		return err
@@ -74,17 +74,41 @@ func (c *BanConn) send(action string, data []byte, present, noEncrypt bool, mode
 	return c.enqueue(frame, mode)
 }
 
+// wireCodec is how a connection encodes the payloads it sends.
+type wireCodec uint8
+
+const (
+	wireZlib wireCodec = iota // banbot's format: until the peer accepts the fast codec
+	wireFast                  // tagged, raw below rawBelow and s2 above
+	wireRaw                   // tagged, raw at any size: the peer is on this host
+)
+
+// sendCodec is the codec for this connection's next frame. Between banfleet peers on
+// one host (a loopback address), payloads go raw at any size: there the network is a
+// memory copy, cheaper than compressing, and s2 decodes highly compressible data at
+// only a few GB/s.
+func (c *BanConn) sendCodec() wireCodec {
+	switch {
+	case !c.fastSend.Load():
+		return wireZlib
+	case c.loopback:
+		return wireRaw
+	default:
+		return wireFast
+	}
+}
+
 // encodeFrameWith appends the frame for one message to dst, encoded for cfg's key and
 // the given codec. Broadcast shares it to encode once for many connections.
-func encodeFrameWith(dst []byte, cfg *config, action string, data []byte, present, noEncrypt, fast bool) ([]byte, error) {
+func encodeFrameWith(dst []byte, cfg *config, action string, data []byte, present, noEncrypt bool, codec wireCodec) ([]byte, error) {
 	start := len(dst)
 	if !present {
 		dst = appendFrame(dst, action, nil, noEncrypt)
 		return checkFrameSize(dst, start, cfg)
 	}
 	encrypt := cfg.aead != nil && !noEncrypt
-	if fast && !encrypt && len(data) < rawBelow {
-		// Small payload between banfleet peers: written straight into the frame.
+	if codec != wireZlib && !encrypt && (codec == wireRaw || len(data) < rawBelow) {
+		// Raw payload between banfleet peers: written straight into the frame.
 		n := 1 + len(data)
 		dst = appendFrameHead(dst, action, n, noEncrypt)
 		dst = append(dst, tagRaw)
@@ -94,10 +118,13 @@ func encodeFrameWith(dst []byte, cfg *config, action string, data []byte, presen
 	scratch := getBuf()
 	defer putBuf(scratch)
 	comp := (*scratch)[:0]
-	if fast {
-		comp = appendFast(comp, data)
-	} else {
+	switch codec {
+	case wireZlib:
 		comp = appendZlib(comp, data)
+	case wireRaw:
+		comp = append(append(comp, tagRaw), data...)
+	default:
+		comp = appendFast(comp, data)
 	}
 	*scratch = comp
 	n := len(comp)

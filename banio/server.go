@@ -231,8 +231,8 @@ func (s *ServerIO) Broadcast(msg *IOMsg) error {
 	if err != nil {
 		return err
 	}
-	var frames [2][]byte // zlib, fast; built on first need
-	var bufs [2]*[]byte
+	var frames [3][]byte // by wireCodec; built on first need
+	var bufs [3]*[]byte
 	defer func() {
 		for _, b := range bufs {
 			if b != nil {
@@ -244,14 +244,11 @@ func (s *ServerIO) Broadcast(msg *IOMsg) error {
 		if _, ok := c.GetData(msg.Action); !ok {
 			continue
 		}
-		fast := c.fastSend.Load()
-		i := 0
-		if fast {
-			i = 1
-		}
+		codec := c.sendCodec()
+		i := int(codec)
 		if frames[i] == nil {
 			bufs[i] = getBuf()
-			frames[i], err = encodeFrameWith((*bufs[i])[:0], &s.cfg, msg.Action, data, present, msg.NoEncrypt, fast)
+			frames[i], err = encodeFrameWith((*bufs[i])[:0], &s.cfg, msg.Action, data, present, msg.NoEncrypt, codec)
 			*bufs[i] = frames[i]
 			if err != nil {
 				return err

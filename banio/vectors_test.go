@@ -230,7 +230,7 @@ func TestVectorsOurEncoderStdlibReader(t *testing.T) {
 			t.Fatal(err)
 		}
 		data := v.decoded(t)
-		frame, err := encodeFrameWith(nil, &cfg, v.Action, data, v.present(), v.NoEncrypt, false)
+		frame, err := encodeFrameWith(nil, &cfg, v.Action, data, v.present(), v.NoEncrypt, wireZlib)
 		if err != nil {
 			t.Fatalf("%s: encode: %v", v.Name, err)
 		}
