@@ -220,7 +220,7 @@ func (c *ClientIO) attach(nc net.Conn) error {
 	first := c.helloFrame()
 	if tags := c.subscriptions(); len(tags) > 0 {
 		data, _ := json.Marshal(tags)
-		first, _ = encodeFrameWith(first, c.cfg, actionSubscribe, data, true, false, wireZlib)
+		first, _ = encodeFrameWith(first, c.cfg, actionSubscribe, data, nil, true, false, wireZlib)
 	}
 	if !c.attachSocket(nc, first) {
 		_ = nc.Close()

@@ -141,7 +141,7 @@ func FuzzRoundTrip(f *testing.F) {
 				t.Fatal(err)
 			}
 			for _, codec := range []wireCodec{wireZlib, wireFast, wireRaw} {
-				frame, err := encodeFrameWith(nil, &cfg, action, data, true, noEncrypt, codec)
+				frame, err := encodeFrameWith(nil, &cfg, action, data, nil, true, noEncrypt, codec)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -43,7 +43,7 @@ func (c *BanConn) helloFrame() []byte {
 		h.Codecs = []string{codecFast}
 	}
 	data, _ := json.Marshal(h)
-	frame, _ := encodeFrameWith(nil, c.cfg, actionHello, data, true, false, wireZlib)
+	frame, _ := encodeFrameWith(nil, c.cfg, actionHello, data, nil, true, false, wireZlib)
 	return frame
 }
 
@@ -78,7 +78,7 @@ func (c *BanConn) onHello(msg *IOMsgRaw) {
 
 func (c *BanConn) sendWelcome(w welcomeMsg) {
 	data, _ := json.Marshal(w)
-	_ = c.send(actionWelcome, data, true, false, writeInline)
+	_ = c.send(actionWelcome, data, nil, true, false, writeInline)
 }
 
 // onWelcome runs on the client's read loop.

@@ -29,23 +29,32 @@ type IOMsgRaw struct {
 // own goroutine. msg and msg.Data belong to the handler.
 type ConnCB = func(msg *IOMsgRaw)
 
-// marshalData turns IOMsg.Data into bytes. present is false only for a nil Data,
-// which travels as an absent field.
-func marshalData(v any) (data []byte, present bool, err error) {
+// Parts is message data in two pieces, sent as their concatenation without building
+// it first: a small header in front of a large payload, say, without copying the
+// payload into a new slice.
+type Parts struct {
+	Head, Body []byte
+}
+
+// marshalData turns IOMsg.Data into bytes: data, followed by tail for Parts. present is
+// false only for a nil Data, which travels as an absent field.
+func marshalData(v any) (data, tail []byte, present bool, err error) {
 	switch d := v.(type) {
 	case nil:
-		return nil, false, nil
+		return nil, nil, false, nil
 	case string:
 		// Read-only view of the string: the bytes are only compressed or copied.
-		return unsafe.Slice(unsafe.StringData(d), len(d)), true, nil
+		return unsafe.Slice(unsafe.StringData(d), len(d)), nil, true, nil
 	case []byte:
-		return d, true, nil
+		return d, nil, true, nil
+	case Parts:
+		return d.Head, d.Body, true, nil
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return nil, false, fmt.Errorf("banio: marshal %T: %w", v, err)
+		return nil, nil, false, fmt.Errorf("banio: marshal %T: %w", v, err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), true, nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil, true, nil
 }

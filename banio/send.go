@@ -24,17 +24,17 @@ func putBuf(b *[]byte) {
 // frame is written or queued; it waits (up to the write timeout) only when the write
 // queue is full, and fails with ErrConnClosed on a closed connection.
 func (c *BanConn) WriteMsg(msg *IOMsg) error {
-	data, present, err := marshalData(msg.Data)
+	data, tail, present, err := marshalData(msg.Data)
 	if err != nil {
 		return err
 	}
-	return c.send(msg.Action, data, present, msg.NoEncrypt, writeInline)
+	return c.send(msg.Action, data, tail, present, msg.NoEncrypt, writeInline)
 }
 
 // Write sends a message whose Data is already marshalled (it is compressed and
 // encrypted like WriteMsg's). A nil Data travels as no data.
 func (c *BanConn) Write(msg *IOMsgRaw) error {
-	return c.send(msg.Action, msg.Data, msg.Data != nil, msg.NoEncrypt, writeInline)
+	return c.send(msg.Action, msg.Data, nil, msg.Data != nil, msg.NoEncrypt, writeInline)
 }
 
 // AddServing counts the peer's requests this side is answering: +1 when one is taken
@@ -48,8 +48,8 @@ func (c *BanConn) AddServing(delta int) {
 	c.serving.Add(int32(delta))
 }
 
-// send encodes and enqueues one message.
-func (c *BanConn) send(action string, data []byte, present, noEncrypt bool, mode writeMode) error {
+// send encodes and enqueues one message, whose data is data followed by tail.
+func (c *BanConn) send(action string, data, tail []byte, present, noEncrypt bool, mode writeMode) error {
 	if c.IsClosed() {
 		return ErrConnClosed
 	}
@@ -66,7 +66,7 @@ func (c *BanConn) send(action string, data []byte, present, noEncrypt bool, mode
 	}
 	buf := getBuf()
 	defer putBuf(buf)
-	frame, err := encodeFrameWith((*buf)[:0], c.cfg, action, data, present, noEncrypt, c.sendCodec())
+	frame, err := encodeFrameWith((*buf)[:0], c.cfg, action, data, tail, present, noEncrypt, c.sendCodec())
 	*buf = frame
 	if err != nil {
 		return err
@@ -98,22 +98,31 @@ func (c *BanConn) sendCodec() wireCodec {
 	}
 }
 
-// encodeFrameWith appends the frame for one message to dst, encoded for cfg's key and
-// the given codec. Broadcast shares it to encode once for many connections.
-func encodeFrameWith(dst []byte, cfg *config, action string, data []byte, present, noEncrypt bool, codec wireCodec) ([]byte, error) {
+// encodeFrameWith appends the frame for one message, whose data is data followed by
+// tail, to dst, encoded for cfg's key and the given codec. Broadcast shares it to
+// encode once for many connections.
+func encodeFrameWith(dst []byte, cfg *config, action string, data, tail []byte, present, noEncrypt bool, codec wireCodec) ([]byte, error) {
 	start := len(dst)
 	if !present {
 		dst = appendFrame(dst, action, nil, noEncrypt)
 		return checkFrameSize(dst, start, cfg)
 	}
 	encrypt := cfg.aead != nil && !noEncrypt
-	if codec != wireZlib && !encrypt && (codec == wireRaw || len(data) < rawBelow) {
+	if codec != wireZlib && !encrypt && (codec == wireRaw || len(data)+len(tail) < rawBelow) {
 		// Raw payload between banfleet peers: written straight into the frame.
-		n := 1 + len(data)
+		n := 1 + len(data) + len(tail)
 		dst = appendFrameHead(dst, action, n, noEncrypt)
 		dst = append(dst, tagRaw)
 		dst = append(dst, data...)
+		dst = append(dst, tail...)
 		return checkFrameSize(appendFrameTail(dst, action, n, noEncrypt), start, cfg)
+	}
+	if len(tail) > 0 {
+		// The compressors take one slice: join the two in a pooled buffer.
+		joined := getBuf()
+		defer putBuf(joined)
+		*joined = append(append((*joined)[:0], data...), tail...)
+		data = *joined
 	}
 	scratch := getBuf()
 	defer putBuf(scratch)

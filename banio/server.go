@@ -227,7 +227,7 @@ func (s *ServerIO) Close() error {
 // disconnected (counted by SlowConsumers) instead of stalling the others. The error is
 // only about marshalling; delivery is asynchronous.
 func (s *ServerIO) Broadcast(msg *IOMsg) error {
-	data, present, err := marshalData(msg.Data)
+	data, tail, present, err := marshalData(msg.Data)
 	if err != nil {
 		return err
 	}
@@ -248,7 +248,7 @@ func (s *ServerIO) Broadcast(msg *IOMsg) error {
 		i := int(codec)
 		if frames[i] == nil {
 			bufs[i] = getBuf()
-			frames[i], err = encodeFrameWith((*bufs[i])[:0], &s.cfg, msg.Action, data, present, msg.NoEncrypt, codec)
+			frames[i], err = encodeFrameWith((*bufs[i])[:0], &s.cfg, msg.Action, data, tail, present, msg.NoEncrypt, codec)
 			*bufs[i] = frames[i]
 			if err != nil {
 				return err

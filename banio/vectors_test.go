@@ -230,7 +230,7 @@ func TestVectorsOurEncoderStdlibReader(t *testing.T) {
 			t.Fatal(err)
 		}
 		data := v.decoded(t)
-		frame, err := encodeFrameWith(nil, &cfg, v.Action, data, v.present(), v.NoEncrypt, wireZlib)
+		frame, err := encodeFrameWith(nil, &cfg, v.Action, data, nil, v.present(), v.NoEncrypt, wireZlib)
 		if err != nil {
 			t.Fatalf("%s: encode: %v", v.Name, err)
 		}
@@ -304,7 +304,7 @@ func TestVectorsWriteMsgValues(t *testing.T) {
 		default:
 			t.Fatalf("%s: unknown data kind %q", v.Name, v.DataKind)
 		}
-		data, present, err := marshalData(given)
+		data, _, present, err := marshalData(given)
 		if err != nil {
 			t.Fatalf("%s: marshal: %v", v.Name, err)
 		}

@@ -191,12 +191,12 @@ func (c *BanConn) CloseWaitChan(key string) {
 
 // SendWaitRes answers the peer's wait key with data (marshalled like IOMsg.Data).
 func (c *BanConn) SendWaitRes(key string, data any) error {
-	d, present, err := marshalData(data)
+	d, tail, present, err := marshalData(data)
 	if err != nil {
 		return err
 	}
 	var buf [96]byte
-	return c.send(resAction(&buf, key), d, present, false, writeInline)
+	return c.send(resAction(&buf, key), d, tail, present, false, writeInline)
 }
 
 // resAction is the action "__res__"+key, built in buf (on the caller's stack: send
@@ -212,9 +212,13 @@ func resAction(buf *[96]byte, key string) string {
 // reading. A goroutine of its own waits instead; if the queue stays full for the whole
 // write timeout, the peer is cut as a slow consumer. An idle socket is still written
 // inline.
-func (c *BanConn) SendWaitResNoBlock(key string, data []byte) error {
+func (c *BanConn) SendWaitResNoBlock(key string, data any) error {
+	d, tail, present, err := marshalData(data)
+	if err != nil {
+		return err
+	}
 	var buf [96]byte
-	return c.send(resAction(&buf, key), data, data != nil, false, writeInline|writeSpill)
+	return c.send(resAction(&buf, key), d, tail, present, false, writeInline|writeSpill)
 }
 
 // WaitResult waits for the result registered under key and removes the wait. It ends

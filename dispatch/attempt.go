@@ -50,10 +50,11 @@ func (m *Master) sendAttempt(j *job, w *workerState, n int) {
 		w.conn.CloseWaitChan(key)
 		return
 	}
-	buf := envelope.AppendJob(make([]byte, 0, envelope.HeaderRoom+len(j.payload)), &envelope.Job{
-		ID: j.id, Type: j.typ, Key: key, Attempt: n, Deadline: j.deadline(), Trace: j.trace, Payload: j.payload,
+	head := envelope.AppendJobHeader(make([]byte, 0, envelope.HeaderRoom), &envelope.Job{
+		ID: j.id, Type: j.typ, Key: key, Attempt: n, Deadline: j.deadline(), Trace: j.trace,
 	})
-	if err := w.conn.WriteMsg(&banio.IOMsg{Action: j.action, Data: buf}); err != nil {
+	// The payload follows the header on the wire without being copied behind it here.
+	if err := w.conn.WriteMsg(&banio.IOMsg{Action: j.action, Data: banio.Parts{Head: head, Body: j.payload}}); err != nil {
 		a.sendErr.Store(err)
 		w.conn.CloseWaitChan(key)
 	}

@@ -100,11 +100,11 @@ func (c *Client) send(ctx context.Context, job *Job) (context.Context, trace.Spa
 		job.ID = key // unique too: one string for both
 	}
 	ctx, span := c.opts.tracing.submit.Start(ctx, "submit", job.ID, job.Type)
-	data := envelope.AppendSubmit(make([]byte, 0, envelope.HeaderRoom+len(payload)), &envelope.Submit{
+	head := envelope.AppendSubmitHeader(make([]byte, 0, envelope.HeaderRoom), &envelope.Submit{
 		ID: job.ID, Type: job.Type, Key: key, Timeout: job.Timeout, MaxAttempts: job.MaxAttempts,
-		Trace: c.opts.tracing.inject(ctx), Payload: payload,
+		Trace: c.opts.tracing.inject(ctx),
 	})
-	if err := c.io.WriteMsg(&banio.IOMsg{Action: ActionSubmit, Data: data}); err != nil {
+	if err := c.io.WriteMsg(&banio.IOMsg{Action: ActionSubmit, Data: banio.Parts{Head: head, Body: payload}}); err != nil {
 		c.io.CloseWaitChan(key)
 		err = fmt.Errorf("dispatch: submit: %w", err)
 		endSpan(span, err)

@@ -96,8 +96,15 @@ func (r *remoteCaller) connClosed() {
 // that stopped reading: such a caller is cut as a slow consumer instead.
 func (r *remoteCaller) reply(key string, result []byte, err error) {
 	rep := replyFor(result, err)
-	_ = r.conn.SendWaitResNoBlock(key, envelope.AppendReply(make([]byte, 0, envelope.HeaderRoom+len(rep.Payload)+len(rep.Message)), rep))
+	_ = r.conn.SendWaitResNoBlock(key, replyParts(rep))
 	r.conn.AddServing(-1)
+}
+
+// replyParts is a reply's header and payload, to be sent as one message without copying
+// the payload behind the header.
+func replyParts(rep *envelope.Reply) banio.Parts {
+	head := envelope.AppendReplyHeader(make([]byte, 0, envelope.HeaderRoom+len(rep.Message)), rep)
+	return banio.Parts{Head: head, Body: rep.Payload}
 }
 
 // replyFor encodes an outcome for the wire; errorFromReply is its inverse.

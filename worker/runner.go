@@ -184,7 +184,8 @@ func (w *Worker) reply(env *envelope.Job, rep *envelope.Reply) {
 	w.mu.Lock()
 	conn := w.conn
 	w.mu.Unlock()
-	if err := conn.SendWaitRes(env.Key, envelope.AppendReply(make([]byte, 0, envelope.HeaderRoom+len(rep.Payload)+len(rep.Message)), rep)); err != nil {
+	head := envelope.AppendReplyHeader(make([]byte, 0, envelope.HeaderRoom+len(rep.Message)), rep)
+	if err := conn.SendWaitRes(env.Key, banio.Parts{Head: head, Body: rep.Payload}); err != nil {
 		w.log.Warn("worker: reply not sent", "job", env.ID, "err", err)
 	}
 }

@@ -77,6 +77,12 @@ type Submit struct {
 
 // AppendJob appends the encoding of j to dst.
 func AppendJob(dst []byte, j *Job) []byte {
+	return append(AppendJobHeader(dst, j), j.Payload...)
+}
+
+// AppendJobHeader appends the encoding of j without its payload, which follows it on
+// the wire (sent as banio.Parts, so the payload is never copied into an envelope).
+func AppendJobHeader(dst []byte, j *Job) []byte {
 	dst = append(dst, Version)
 	dst = appendString(dst, j.ID)
 	dst = appendString(dst, j.Type)
@@ -87,8 +93,7 @@ func AppendJob(dst []byte, j *Job) []byte {
 		deadline = j.Deadline.UnixMilli()
 	}
 	dst = binary.AppendVarint(dst, deadline)
-	dst = appendTrace(dst, j.Trace)
-	return append(dst, j.Payload...)
+	return appendTrace(dst, j.Trace)
 }
 
 // DecodeJob decodes a Job. Payload aliases data.
@@ -112,6 +117,12 @@ func DecodeJob(data []byte) (*Job, error) {
 
 // AppendReply appends the encoding of r to dst.
 func AppendReply(dst []byte, r *Reply) []byte {
+	return append(AppendReplyHeader(dst, r), r.Payload...)
+}
+
+// AppendReplyHeader appends the encoding of r without its payload (see
+// AppendJobHeader).
+func AppendReplyHeader(dst []byte, r *Reply) []byte {
 	dst = append(dst, Version)
 	dst = binary.AppendUvarint(dst, uint64(max(r.Attempt, 0)))
 	dst = append(dst, r.Kind)
@@ -122,8 +133,7 @@ func AppendReply(dst []byte, r *Reply) []byte {
 	dst = append(dst, flags)
 	dst = appendString(dst, r.Code)
 	dst = appendString(dst, r.Message)
-	dst = appendString(dst, r.WorkerID)
-	return append(dst, r.Payload...)
+	return appendString(dst, r.WorkerID)
 }
 
 // DecodeReply decodes a Reply. Payload aliases data.
@@ -145,14 +155,19 @@ func DecodeReply(data []byte) (*Reply, error) {
 
 // AppendSubmit appends the encoding of s to dst.
 func AppendSubmit(dst []byte, s *Submit) []byte {
+	return append(AppendSubmitHeader(dst, s), s.Payload...)
+}
+
+// AppendSubmitHeader appends the encoding of s without its payload (see
+// AppendJobHeader).
+func AppendSubmitHeader(dst []byte, s *Submit) []byte {
 	dst = append(dst, Version)
 	dst = appendString(dst, s.ID)
 	dst = appendString(dst, s.Type)
 	dst = appendString(dst, s.Key)
 	dst = binary.AppendUvarint(dst, uint64(max(s.Timeout.Milliseconds(), 0)))
 	dst = binary.AppendUvarint(dst, uint64(max(s.MaxAttempts, 0)))
-	dst = appendTrace(dst, s.Trace)
-	return append(dst, s.Payload...)
+	return appendTrace(dst, s.Trace)
 }
 
 // DecodeSubmit decodes a Submit. Payload aliases data.

@@ -71,3 +71,21 @@ func FuzzDecode(f *testing.F) {
 		_, _ = DecodeSubmit(data)
 	})
 }
+
+// TestHeadersPrefixTheEnvelopes: a header followed by the payload is the whole
+// envelope, which is what lets senders pass the payload to banio without copying it.
+func TestHeadersPrefixTheEnvelopes(t *testing.T) {
+	payload := []byte("the payload")
+	job := &Job{ID: "j", Type: "t", Key: "k", Attempt: 1, Payload: payload}
+	rep := &Reply{Attempt: 1, Kind: KindOK, WorkerID: "w", Payload: payload}
+	sub := &Submit{ID: "j", Type: "t", Key: "k", Timeout: time.Second, Payload: payload}
+	for name, c := range map[string]struct{ head, whole []byte }{
+		"job":    {AppendJobHeader(nil, job), AppendJob(nil, job)},
+		"reply":  {AppendReplyHeader(nil, rep), AppendReply(nil, rep)},
+		"submit": {AppendSubmitHeader(nil, sub), AppendSubmit(nil, sub)},
+	} {
+		if got := append(c.head, payload...); !bytes.Equal(got, c.whole) {
+			t.Errorf("%s: header+payload %x, envelope %x", name, got, c.whole)
+		}
+	}
+}
