@@ -21,10 +21,10 @@ type Ticket struct {
 	done chan struct{}
 
 	// mu protects the following fields.
-	mu        sync.Mutex
-	resolved  bool
-	result    []byte
-	err       error
+	mu       sync.Mutex
+	resolved bool
+	result   []byte
+	err      error
 	progress chan Progress
 
 	// Set for a job submitted through a remote Client, before the job can report
