@@ -90,13 +90,17 @@ type BanConn struct {
 	done chan struct{}  // closed when the connection is closed for good
 	wg   sync.WaitGroup // writer and handler goroutines; they end soon after done closes
 
-	sending  atomic.Int32 // goroutines inside send right now
-	serving  atomic.Int32 // the peer's requests being answered (AddServing)
-	fastSend atomic.Bool  // the peer accepts the fast codec
-	fastRecv atomic.Bool  // we accept the fast codec from the peer
-	authed   atomic.Bool  // server side: the peer presented the token (or none is needed)
-	lastRead atomic.Int64 // unix nanoseconds of the last frame read
-	created  time.Time
+	sending atomic.Int32 // goroutines inside send right now
+	serving atomic.Int32 // the peer's requests being answered (AddServing)
+	// readBurst: the frame being handled has others buffered behind it.
+	readBurst atomic.Bool
+	fastSend  atomic.Bool   // the peer accepts the fast codec
+	fastRecv  atomic.Bool   // we accept the fast codec from the peer
+	authed    atomic.Bool   // server side: the peer presented the token (or none is needed)
+	lastRead  atomic.Int64  // unix ns when frames were last seen arriving (silentFor)
+	reads     atomic.Uint64 // frames read; counted without reading the clock per frame
+	seen      atomic.Uint64 // reads when silentFor last looked
+	created   time.Time
 
 	handlers atomic.Pointer[handlerTable]
 	listenMu sync.Mutex // serialises Listen's copy-on-write of handlers

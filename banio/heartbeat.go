@@ -15,8 +15,16 @@ import (
 // errHeartbeat is why a silent connection was dropped.
 var errHeartbeat = fmt.Errorf("%w: no heartbeat", ErrTimeout)
 
-// silentFor reports how long nothing was read from the connection.
+// silentFor reports how long nothing was read from the connection, as seen from the
+// heartbeat goroutine's ticks: the read loop only counts frames, so that no frame pays
+// for reading the clock. A frame read since the last tick counts as read now, so
+// silence is never overestimated: a silent peer is dropped within one interval after
+// the timeout. Only the connection's one heartbeat goroutine calls it.
 func (c *BanConn) silentFor(now time.Time) time.Duration {
+	if n := c.reads.Load(); n != c.seen.Load() {
+		c.seen.Store(n)
+		c.lastRead.Store(now.UnixNano())
+	}
 	return now.Sub(time.Unix(0, c.lastRead.Load()))
 }
 

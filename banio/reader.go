@@ -10,7 +10,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"time"
 )
 
 // The read path: one goroutine per connection reads frames, decodes them and routes
@@ -89,7 +88,10 @@ func (c *BanConn) readWire(nc net.Conn) (wireMsg, error) {
 	if err != nil {
 		return wireMsg{}, err
 	}
-	c.lastRead.Store(time.Now().UnixNano())
+	c.reads.Add(1)
+	// More frames already buffered: this one is part of a burst, and what inline
+	// handlers send in answer had better be batched (send).
+	c.readBurst.Store(br.Buffered() > 0)
 	return decodeBody(body)
 }
 

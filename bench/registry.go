@@ -73,6 +73,11 @@ var registry = []Entry{
 		New:   func() System { return newBanioRTT() },
 	},
 	{
+		Name:  "banio-rtt-inline",
+		About: "banio-rtt with the echo handler registered by ListenInline (it never blocks), so it runs on the server's read loop instead of its handler goroutine",
+		New:   func() System { return &banioRTT{inline: true} },
+	},
+	{
 		Name:  "banio-rtt-zlib",
 		About: "banio-rtt with WithCodec(CodecZlib) on both sides: banbot's wire format (gob frame + zlib payload)",
 		New:   func() System { return newBanioRTT(banio.WithCodec(banio.CodecZlib)) },

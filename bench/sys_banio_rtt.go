@@ -30,10 +30,11 @@ import (
 // handful of HasPrefix checks. It is also how banbot programs address
 // actions ("job:<type>" in dispatch works the same way).
 type banioRTT struct {
-	opts []banio.Option
-	srv  *banServer
-	cli  *banio.ClientIO
-	run  chan error // RunForever's result
+	opts   []banio.Option
+	inline bool // echo registered with ListenInline
+	srv    *banServer
+	cli    *banio.ClientIO
+	run    chan error // RunForever's result
 }
 
 // banioEchoPrefix starts the action of an echo request; the wait key
@@ -47,10 +48,15 @@ func newBanioRTT(opts ...banio.Option) *banioRTT { return &banioRTT{opts: opts} 
 func (b *banioRTT) Start(ctx context.Context) error {
 	srv := banio.NewBanServer(loopback, "bench-rtt", b.opts...)
 	srv.InitConn = func(c *banio.BanConn) {
-		c.Listen(banioEchoPrefix, func(m *banio.IOMsgRaw) {
+		echo := func(m *banio.IOMsgRaw) {
 			// A failed send shows up as the caller's error.
 			_ = c.SendWaitRes(m.Action[len(banioEchoPrefix):], m.Data)
-		})
+		}
+		if b.inline {
+			c.ListenInline(banioEchoPrefix, echo)
+		} else {
+			c.Listen(banioEchoPrefix, echo)
+		}
 	}
 	bs, err := serveBanio(srv)
 	if err != nil {
