@@ -74,9 +74,15 @@
 // backlog to the connection's writer goroutine instead of writing for others. The
 // pending buffer is bounded (WithMaxPendingBytes): a writer waits for room up to the
 // write timeout and then fails with ErrTimeout; every socket write has the same
-// deadline. Broadcast encodes a message once per codec, appends it to each subscriber
-// in call order without ever writing inline, and cuts a subscriber whose queue is past
-// its bound (ErrSlowConsumer, counted by ServerIO.SlowConsumers) instead of waiting.
+// deadline. Senders queue for the writer goroutine instead of writing inline whenever a
+// burst is likely: several goroutines sending, a handler answering one of several
+// messages read together, several waits pending, or several of the peer's requests
+// being answered (AddServing). Broadcast encodes a message once per codec, appends it
+// to each subscriber in call order without ever writing inline, and cuts a subscriber
+// whose queue is past its bound (ErrSlowConsumer, counted by ServerIO.SlowConsumers)
+// instead of waiting. SendWaitResNoBlock never waits for room either: a goroutine of
+// its own does, for callers on a read loop. Parts sends a header and a payload as one
+// message without joining them first.
 //
 // # Waits
 //
@@ -86,11 +92,14 @@
 // takes the result. WaitResult ends with the result, ctx's error, ErrTimeout,
 // ErrWaitOverflow if more results came than the wait could hold, or ErrConnClosed the
 // moment the connection (for a client: the socket the request went out on) is lost.
+// SetWaitFunc hands the result to a callback on the read loop instead, for callers
+// with many requests in flight that should not park a goroutine for each.
 //
 // # Reconnect and heartbeats
 //
 // A client pings every heartbeat interval and treats a server it has heard nothing
-// from for the heartbeat timeout as gone. When its socket fails it fails its pending
+// from for the heartbeat timeout as gone (silence is checked on the heartbeat ticks,
+// so it is noticed within one interval after the timeout). When its socket fails it fails its pending
 // waits, keeps frames written meanwhile in its (bounded) pending buffer, and redials
 // with jittered exponential backoff (WithReconnectBackoff). On the new socket it first
 // says hello and re-sends its subscriptions, then flushes what was queued, then calls
@@ -102,7 +111,9 @@
 // A client's first frame is "__hello__" offering the fast codec (and carrying its
 // token, if any). A banfleet server answers "__welcome__" and from then on both sides
 // may send payloads as a tag byte followed by raw bytes (0x00) or an s2 block (0x01);
-// no zlib stream can start with either byte, so a receiver tells them apart. A banbot
+// no zlib stream can start with either byte, so a receiver tells them apart. Peers on
+// one host (a loopback address) send everything raw: copying memory is cheaper there
+// than compressing. A banbot
 // server never answers the hello and a banbot client never sends one, so banbot peers
 // always get zlib. WithCodec(CodecZlib) turns the negotiation off.
 //
