@@ -86,15 +86,18 @@ func (a *attempt) done(data []byte, err error) {
 func (m *Master) finish(j *job, w *workerState, result []byte, err error) {
 	m.mu.Lock()
 	m.releaseLocked(j, w)
+	st, ok := m.resolveLocked(j)
 	m.mu.Unlock()
-	m.resolve(j, result, err)
+	if ok {
+		m.settle(j, st, result, err)
+	}
 }
 
 // releaseLocked frees w's slot for j and dispatches what waits for it. m.mu must be
 // held.
 func (m *Master) releaseLocked(j *job, w *workerState) {
-	if _, ok := w.running[j]; ok {
-		delete(w.running, j)
+	if j.slot == w {
+		j.slot = nil
 		w.inflight--
 	}
 	m.pumpLocked(w.info.Types)

@@ -63,9 +63,10 @@ type job struct {
 	// guarded by Master.mu
 	stopWatch func() bool // stops the context watcher; set once the job is admitted
 	state     jobState
-	attempt   int // dispatch sequence number; also tells replies of old attempts apart
-	spent     int // attempts counted against maxAttempts (hand-backs are not)
-	worker    *workerState
+	attempt   int          // dispatch sequence number; also tells replies of old attempts apart
+	spent     int          // attempts counted against maxAttempts (hand-backs are not)
+	worker    *workerState // of the current or last attempt
+	slot      *workerState // whose capacity the running attempt holds; nil once freed
 	lastErr   error
 }
 

@@ -212,31 +212,43 @@ func contextError(ctx context.Context) error {
 // resolve settles a job exactly once: the ticket, the counters, the span.
 func (m *Master) resolve(j *job, result []byte, err error) {
 	m.mu.Lock()
+	st, ok := m.resolveLocked(j)
+	m.mu.Unlock()
+	if ok {
+		m.settle(j, st, result, err)
+	}
+}
+
+// settlement is what resolveLocked read under m.mu for settle.
+type settlement struct {
+	stopWatch func() bool
+	running   *workerState // the worker whose slot an attempt still holds
+	attempt   int
+}
+
+// resolveLocked marks j resolved and forgets it; false if it already was. m.mu must
+// be held; settle does the rest once it is released.
+func (m *Master) resolveLocked(j *job) (settlement, bool) {
 	if j.state == stateResolved {
-		m.mu.Unlock()
-		return
+		return settlement{}, false
 	}
 	j.state = stateResolved
 	if m.jobs[j.id] == j {
 		delete(m.jobs, j.id)
 	}
-	stopWatch := j.stopWatch
-	// An attempt still running (Close resolves jobs under way) is ended through its
-	// wait: attemptFailed cancels it on the worker and frees the worker's slot.
-	var running *workerState
-	var key string
-	if w := j.worker; w != nil {
-		if _, ok := w.running[j]; ok {
-			running, key = w, attemptKey(j.id, j.attempt)
-		}
-	}
-	m.mu.Unlock()
-	if stopWatch != nil {
-		stopWatch()
+	return settlement{stopWatch: j.stopWatch, running: j.slot, attempt: j.attempt}, true
+}
+
+// settle is the part of resolving a job done outside m.mu.
+func (m *Master) settle(j *job, st settlement, result []byte, err error) {
+	if st.stopWatch != nil {
+		st.stopWatch()
 	}
 	j.cancel()
-	if running != nil {
-		running.conn.CloseWaitChan(key)
+	if st.running != nil {
+		// An attempt still running (Close resolves jobs under way) is ended through
+		// its wait: attemptFailed cancels it on the worker and frees its slot.
+		st.running.conn.CloseWaitChan(attemptKey(j.id, st.attempt))
 	}
 	if err != nil {
 		m.failed.Add(1)

@@ -13,7 +13,6 @@ type workerState struct {
 	info     WorkerInfo
 	inflight int
 	draining bool
-	running  map[*job]struct{}
 }
 
 // capable reports whether w takes jobs of type typ now.
@@ -48,7 +47,7 @@ func (m *Master) startLocked(j *job, w *workerState) {
 	j.attempt++
 	j.worker = w
 	w.inflight++
-	w.running[j] = struct{}{}
+	j.slot = w
 	go m.sendAttempt(j, w, j.attempt)
 }
 
@@ -83,7 +82,7 @@ func (m *Master) register(c *banio.BanConn, info WorkerInfo) {
 	if w := m.byConn[c]; w != nil {
 		w.info = info
 	} else {
-		w = &workerState{conn: c, info: info, running: make(map[*job]struct{})}
+		w = &workerState{conn: c, info: info}
 		m.byConn[c] = w
 		m.workers = append(m.workers, w)
 	}

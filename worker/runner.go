@@ -48,7 +48,7 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 	}
 	h := w.handlers[env.Type]
 	if h == nil {
-		w.reply(env, &envelope.Reply{Kind: envelope.KindRemote, Code: "no_handler", Message: "worker has no handler for job type " + env.Type})
+		w.reply(w.currentConn(), env, &envelope.Reply{Kind: envelope.KindRemote, Code: "no_handler", Message: "worker has no handler for job type " + env.Type})
 		return
 	}
 	// Registered here, before the job's goroutine starts, so that a cancel that
@@ -64,17 +64,17 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 	w.mu.Unlock()
 	if draining {
 		cancel(nil)
-		w.reply(env, &envelope.Reply{Kind: envelope.KindHandedBack})
+		w.reply(conn, env, &envelope.Reply{Kind: envelope.KindHandedBack})
 		return
 	}
 	// Counted until its reply is sent, so that the replies of concurrent jobs leave in
 	// batches rather than one write each.
 	conn.AddServing(1)
-	go w.execute(ctx, cancel, env, h)
+	go w.execute(ctx, cancel, conn, env, h)
 }
 
-// execute runs one job and answers the master.
-func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, env *envelope.Job, h Handler) {
+// execute runs one job and answers the master on conn, the connection it came on.
+func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, conn *banio.ClientIO, env *envelope.Job, h Handler) {
 	defer w.jobs.Done()
 	defer cancel(nil)
 	if len(env.Trace) > 0 {
@@ -89,9 +89,6 @@ func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, en
 		ctx, stop = context.WithDeadline(ctx, env.Deadline)
 		defer stop()
 	}
-	w.mu.Lock()
-	conn := w.conn
-	w.mu.Unlock()
 	defer w.forget(jobKey{env.ID, env.Attempt})
 
 	rep := w.run(ctx, h, &Job{ID: env.ID, Type: env.Type, Payload: env.Payload, Attempt: env.Attempt, Deadline: env.Deadline, conn: conn, workerID: w.id, worker: w})
@@ -104,7 +101,7 @@ func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, en
 		}
 	}
 	span.End() // before the reply: the caller may inspect the trace as soon as it has it
-	w.reply(env, rep)
+	w.reply(conn, env, rep)
 	conn.AddServing(-1)
 }
 
@@ -179,15 +176,19 @@ func marshalResult(v any) ([]byte, error) {
 }
 
 // reply answers the master's wait for this attempt.
-func (w *Worker) reply(env *envelope.Job, rep *envelope.Reply) {
+func (w *Worker) reply(conn *banio.ClientIO, env *envelope.Job, rep *envelope.Reply) {
 	rep.Attempt, rep.WorkerID = env.Attempt, w.id
-	w.mu.Lock()
-	conn := w.conn
-	w.mu.Unlock()
 	head := envelope.AppendReplyHeader(make([]byte, 0, envelope.HeaderRoom+len(rep.Message)), rep)
 	if err := conn.SendWaitRes(env.Key, banio.Parts{Head: head, Body: rep.Payload}); err != nil {
 		w.log.Warn("worker: reply not sent", "job", env.ID, "err", err)
 	}
+}
+
+// currentConn is the connection to the master.
+func (w *Worker) currentConn() *banio.ClientIO {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.conn
 }
 
 func (w *Worker) forget(key jobKey) {
