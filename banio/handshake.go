@@ -78,7 +78,10 @@ func (c *BanConn) onHello(msg *IOMsgRaw) {
 
 func (c *BanConn) sendWelcome(w welcomeMsg) {
 	data, _ := json.Marshal(w)
-	_ = c.send(actionWelcome, data, nil, true, false, writeInline)
+	// Alone: the hello usually arrives together with a worker's first messages,
+	// and queueing the welcome would start a writer goroutine that an otherwise
+	// idle connection keeps for its lifetime.
+	_ = c.send(actionWelcome, data, nil, true, false, writeInline|writeAlone)
 }
 
 // onWelcome runs on the client's read loop.

@@ -58,7 +58,7 @@ func (c *BanConn) send(action string, data, tail []byte, present, noEncrypt bool
 	}
 	concurrent := c.sending.Add(1) > 1
 	defer c.sending.Add(-1)
-	if mode&writeInline != 0 && (concurrent || c.in.more.Load() || c.readBurst.Load() || c.waits.n.Load() > 1 || c.serving.Load() > 1 || c.out.recentlyBusy()) {
+	if mode&(writeInline|writeAlone) == writeInline && (concurrent || c.in.more.Load() || c.readBurst.Load() || c.waits.n.Load() > 1 || c.serving.Load() > 1 || c.out.recentlyBusy()) {
 		// Other goroutines are sending too, a burst is being answered (by the handler
 		// goroutine or by inline handlers), several requests are in flight either
 		// way, or the socket was contended a moment ago: let the writer goroutine

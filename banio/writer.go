@@ -63,6 +63,7 @@ const (
 	writeInline  writeMode = 1 << iota // the caller may write to the socket itself
 	writeNoBlock                       // a full queue is a slow consumer: cut the connection
 	writeSpill                         // a full queue: wait for room on a goroutine of its own
+	writeAlone                         // a one-off frame: inline even in a burst (send)
 )
 
 func (c *BanConn) initWriter() {
