@@ -73,8 +73,8 @@ func (c *BanConn) initWriter() {
 
 // enqueue sends one encoded frame. It waits at most the write timeout for room in a
 // full queue (writeNoBlock cuts the connection instead, writeSpill leaves the waiting
-// to a goroutine). The frame is copied or written
-// before enqueue returns; the caller may reuse it.
+// to a goroutine). The frame is copied or written before enqueue returns; the caller
+// may reuse it.
 func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 	w := &c.out
 	w.mu.Lock()
@@ -143,8 +143,7 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 	if err := c.writeBatch(nc, frame, true, mode&writeSpill != 0); err != nil {
 		// Our own frame did not go out (the socket is dropped; a client reconnects):
 		// say so rather than report a frame lost as sent.
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if isTimeout(err) {
 			return fmt.Errorf("%w: write: %v", ErrTimeout, err)
 		}
 		return fmt.Errorf("%w: write: %v", ErrConnClosed, err)
