@@ -144,3 +144,56 @@ func TestRemoteClientGoneCancelsItsJobs(t *testing.T) {
 	}
 	recv(t, ended, "the master cancels jobs of a caller that went away")
 }
+
+// TestRemoteCancelOnlyFromItsCaller: a cancel naming another connection's job is
+// ignored; the job's own caller can still cancel it.
+func TestRemoteCancelOnlyFromItsCaller(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	started, ended := make(chan struct{}, 1), make(chan error, 1)
+	f.startWorker("", map[string]worker.Handler{"wait": ctxObserver(started, ended)})
+	owner := newClient(t, f.addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tk, err := owner.Submit(ctx, dispatch.Job{ID: "the-job", Type: "wait"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv(t, started, "job start")
+
+	// Another connection names the job in a cancel. The master handles that
+	// connection's messages in order, so once a blob upload sent behind the cancel is
+	// answered, the cancel has been handled.
+	raw, err := banio.NewClientIO(f.addr, banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- raw.RunForever() }()
+	defer func() { _ = raw.Close(); <-runDone }()
+	if err := raw.WriteMsg(&banio.IOMsg{Action: dispatch.ActionCancel, Data: dispatch.CancelMsg{ID: "the-job"}}); err != nil {
+		t.Fatal(err)
+	}
+	key := raw.SetWait("", 1)
+	if err := raw.Write(&banio.IOMsgRaw{Action: dispatch.ActionBlobPut + key, Data: []byte("barrier")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.WaitResult(context.Background(), key, 5*time.Second); err != nil {
+		t.Fatalf("blob upload behind the cancel: %v", err)
+	}
+	// The cancel was handled; had it counted, the job would end soon after (the
+	// master's reaction is asynchronous): give it a moment to show.
+	select {
+	case err := <-ended:
+		t.Fatalf("a stranger's cancel ended the job: %v", err)
+	case <-tk.Done():
+		t.Fatal("a stranger's cancel resolved the job")
+	case <-time.After(200 * time.Millisecond):
+	}
+
+	cancel()
+	if _, err := tk.Wait(context.Background()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the owner's cancel: %v", err)
+	}
+	recv(t, ended, "handler cancelled by its owner")
+}
