@@ -188,6 +188,9 @@ func (s *Sweep) record(r SweepResult) {
 		s.replayed++
 	case r.Err != nil:
 		s.failed++
+		if s.opts.StopOnError && s.err == nil {
+			s.err = fmt.Errorf("dispatch: sweep stopped: job %s: %w", r.ID, r.Err)
+		}
 	default:
 		s.done++
 		if err := s.writeJournalLocked(r); err != nil && s.err == nil {
@@ -196,10 +199,12 @@ func (s *Sweep) record(r SweepResult) {
 		}
 	}
 	s.mu.Unlock()
-	if r.Err != nil && s.opts.StopOnError {
-		s.fail(fmt.Errorf("dispatch: sweep stopped: job %s: %w", r.ID, r.Err))
-	}
+	// Delivered before the sweep stops: the jobs the stop cancels must not reach the
+	// reader ahead of the failure that caused it.
 	s.results <- r
+	if r.Err != nil && s.opts.StopOnError {
+		s.stop()
+	}
 }
 
 // fail records why the sweep ended early and stops it.
