@@ -2,13 +2,14 @@ package jobspan
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
@@ -17,11 +18,27 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-// TestInertThenRecording: with no SDK behind the global tracer, spans are skipped;
-// once one is installed, spans record again after the next probe.
+// switchTracer stands for the global tracer: it delegates to whatever tracer is
+// installed at the moment, as otel's global one does once an SDK is set. (The real
+// global cannot be reset, so a test using it would not survive -count=2.)
+type switchTracer struct {
+	embedded.Tracer
+	cur atomic.Pointer[trace.Tracer]
+}
+
+func (s *switchTracer) set(t trace.Tracer) { s.cur.Store(&t) }
+
+func (s *switchTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	return (*s.cur.Load()).Start(ctx, name, opts...)
+}
+
+// TestInertThenRecording: with no SDK behind the tracer, spans are skipped; once one is
+// installed, spans record again after the next probe.
 func TestInertThenRecording(t *testing.T) {
 	clk := &clock{t: time.Unix(1000, 0)}
-	tr := New(otel.GetTracerProvider().Tracer("test"), trace.SpanKindProducer)
+	st := &switchTracer{}
+	st.set(noop.NewTracerProvider().Tracer("test"))
+	tr := New(st, trace.SpanKindProducer)
 	tr.now = clk.now
 
 	ctx := context.Background()
@@ -36,7 +53,7 @@ func TestInertThenRecording(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	otel.SetTracerProvider(tp)
+	st.set(tp.Tracer("test"))
 
 	if _, span := tr.Start(ctx, "dispatch", "id-3", "echo"); span.IsRecording() {
 		t.Fatal("probed before probeEvery passed")
