@@ -289,6 +289,12 @@ func TestBadInput(t *testing.T) {
 		{"short ciphertext", func(p *rawPeer) { p.write(frame("echo", []byte{1, 2, 3}, false)) }, nil, "too short"},
 		{"unknown action", func(p *rawPeer) { p.send("no-such-action", []byte("x"), true) }, nil, "no handler"},
 		{"zlib bomb", func(p *rawPeer) { p.write(frame("echo", bomb, true)) }, nil, "inflated payload too large"},
+		// Alone: a connection logs its first bad message, then at most one per
+		// interval, and the hello below is handled on the read loop, ahead of the
+		// handler goroutine's subscribe.
+		{"bad subscribe payload", func(p *rawPeer) {
+			p.send("subscribe", []byte(`{"not":"an array"}`), true)
+		}, nil, "bad subscribe payload"},
 		{"bad built-in payloads", func(p *rawPeer) {
 			p.send("subscribe", []byte(`{"not":"an array"}`), true)
 			p.send("ping", []byte("1.5"), true)
@@ -299,7 +305,7 @@ func TestBadInput(t *testing.T) {
 			p.send(actionHello, []byte(`{"v":`), true)
 			p.send(actionWelcome, []byte(`{}`), true)
 			p.send(resPrefix+"nobody", []byte(`x`), true)
-		}, nil, "bad subscribe payload"},
+		}, nil, ""},
 		{"truncated frame then close", func(p *rawPeer) {
 			p.write(append(lengthHeader(100), "only ten b"...))
 			_ = p.nc.(*net.TCPConn).CloseWrite()
