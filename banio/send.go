@@ -31,6 +31,17 @@ func (c *BanConn) WriteMsg(msg *IOMsg) error {
 	return c.send(msg.Action, data, tail, present, msg.NoEncrypt, writeInline)
 }
 
+// WriteMsgNoBlock is WriteMsg for callers that must not wait, such as a read loop: it
+// never waits for room in a full write queue (see SendWaitResNoBlock, whose rules it
+// shares). Frames that had to wait may go out after frames sent later.
+func (c *BanConn) WriteMsgNoBlock(msg *IOMsg) error {
+	data, tail, present, err := marshalData(msg.Data)
+	if err != nil {
+		return err
+	}
+	return c.send(msg.Action, data, tail, present, msg.NoEncrypt, writeInline|writeSpill)
+}
+
 // Write sends a message whose Data is already marshalled (it is compressed and
 // encrypted like WriteMsg's). A nil Data travels as no data.
 func (c *BanConn) Write(msg *IOMsgRaw) error {

@@ -39,7 +39,9 @@ func NewClientWithOptions(addr string, bopts []banio.Option, opts ...Option) (*C
 		return nil, err
 	}
 	c := &Client{io: io, opts: buildOptions(opts), tickets: make(map[string]*Ticket), runDone: make(chan struct{})}
-	io.Listen(ActionProgress, c.onProgress)
+	// On the read loop (onProgress never blocks), so that reports reach a ticket
+	// before the reply that follows them resolves it.
+	io.ListenInline(ActionProgress, c.onProgress)
 	go func() {
 		defer close(c.runDone)
 		_ = io.RunForever()

@@ -21,7 +21,9 @@ func (m *Master) initConn(c *banio.BanConn) {
 		m.register(c, info)
 	})
 	c.Listen(ActionDrain, func(*banio.IOMsgRaw) { m.drain(c) })
-	c.Listen(ActionProgress, func(msg *banio.IOMsgRaw) {
+	// On the read loop, like the attempt's reply (a wait callback): a worker's
+	// reports then reach the ticket before the result that follows them.
+	c.ListenInline(ActionProgress, func(msg *banio.IOMsgRaw) {
 		var p ProgressMsg
 		if err := json.Unmarshal(msg.Data, &p); err != nil {
 			lim.log(m.opts.logger, c, "bad progress report", err)

@@ -203,6 +203,9 @@ func TestTimeoutAndCancelReachTheWorker(t *testing.T) {
 	}
 }
 
+// TestProgressReachesTicketWithoutBlocking: a handler's reports never stall it, and
+// those sent before its result reach the ticket before the result resolves it, for a
+// local and a remote submitter alike.
 func TestProgressReachesTicketWithoutBlocking(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
@@ -212,20 +215,25 @@ func TestProgressReachesTicketWithoutBlocking(t *testing.T) {
 		}
 		return "done", nil
 	}})
-	tk, err := f.master.Submit(context.Background(), dispatch.Job{Type: "steps"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := tk.Wait(context.Background()); err != nil || string(res) != "done" {
-		t.Fatalf("%q %v", res, err)
-	}
-	var last dispatch.Progress
-	n := 0
-	for p := range tk.Progress() { // closed on resolution
-		last, n = p, n+1
-	}
-	if n == 0 || n > dispatch.DefaultProgressBuf || last.Total != 1000 || last.Message != "step" || last.WorkerID == "" {
-		t.Fatalf("progress: %d reports, last %+v", n, last)
+	for name, sub := range map[string]dispatch.Submitter{"local": f.master, "remote": newClient(t, f.addr)} {
+		tk, err := sub.Submit(context.Background(), dispatch.Job{Type: "steps"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := tk.Wait(context.Background()); err != nil || string(res) != "done" {
+			t.Fatalf("%s: %q %v", name, res, err)
+		}
+		var last dispatch.Progress
+		n := 0
+		for p := range tk.Progress() { // closed on resolution
+			last, n = p, n+1
+		}
+		if n == 0 || n > dispatch.DefaultProgressBuf || last.Total != 1000 || last.Message != "step" || last.WorkerID == "" {
+			t.Fatalf("%s: progress: %d reports, last %+v", name, n, last)
+		}
+		if last.Done != 1000 {
+			t.Fatalf("%s: the last report before the result is %d/1000, want the handler's last", name, last.Done)
+		}
 	}
 }
 

@@ -65,9 +65,10 @@ func (r *remoteCaller) resolved(t *Ticket, result []byte, err error) {
 	r.reply(t.replyKey, result, err)
 }
 
-// progress forwards a progress report of a job this caller submitted.
+// progress forwards a progress report of a job this caller submitted. It runs on a
+// worker connection's read loop, so it never waits on the caller.
 func (r *remoteCaller) progress(t *Ticket, p Progress) {
-	_ = r.conn.WriteMsg(&banio.IOMsg{Action: ActionProgress, Data: ProgressMsg{
+	_ = r.conn.WriteMsgNoBlock(&banio.IOMsg{Action: ActionProgress, Data: ProgressMsg{
 		ID: t.id, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
 }
 
