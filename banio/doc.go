@@ -80,8 +80,8 @@
 // being answered (AddServing). Broadcast encodes a message once per codec, appends it
 // to each subscriber in call order without ever writing inline, and cuts a subscriber
 // whose queue is past its bound (ErrSlowConsumer, counted by ServerIO.SlowConsumers)
-// instead of waiting. SendWaitResNoBlock never waits for room either: a goroutine of
-// its own does, for callers on a read loop. Parts sends a header and a payload as one
+// instead of waiting. SendWaitResNoBlock and WriteMsgNoBlock never wait for room
+// either: a goroutine of its own does, for callers on a read loop. Parts sends a header and a payload as one
 // message without joining them first.
 //
 // # Waits
