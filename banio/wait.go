@@ -210,8 +210,9 @@ func resAction(buf *[96]byte, key string) string {
 // SetWaitFunc callback or a ListenInline handler: it never waits for room in a full
 // write queue, so the read loop it runs on is not held up by a peer that stopped
 // reading. A goroutine of its own waits instead; if the queue stays full for the whole
-// write timeout, the peer is cut as a slow consumer. An idle socket is still written
-// inline.
+// write timeout, or more than the queue's bound waits that way, the peer is cut as a
+// slow consumer. A ClientIO is never cut (it reconnects): there the frame fails with
+// ErrLimit, or is dropped and logged. An idle socket is still written inline.
 func (c *BanConn) SendWaitResNoBlock(key string, data any) error {
 	d, tail, present, err := marshalData(data)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -155,5 +156,39 @@ func TestSendWaitResNoBlock(t *testing.T) {
 	recv(t, sc.Done(), 10*time.Second, "the slow consumer to be cut")
 	if err := sc.Err(); !errors.Is(err, ErrSlowConsumer) {
 		t.Fatalf("connection ended with %v, want ErrSlowConsumer", err)
+	}
+}
+
+// TestNoBlockOnAClientIsNeverCut: a ClientIO whose server stopped reading is not closed
+// by a non-blocking send that finds no room (it could be reconnecting); the send fails.
+func TestNoBlockOnAClientIsNeverCut(t *testing.T) {
+	leakcheck.Check(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := ln.Accept() // and never read
+		if err == nil {
+			accepted <- nc
+		}
+	}()
+	c := dialClient(t, ln.Addr().String(), WithMaxPendingBytes(64<<10), WithWriteTimeout(time.Hour))
+	defer func() { (<-accepted).Close() }()
+	payload := make([]byte, 64<<10)
+	_, _ = rand.Read(payload)
+	var sendErr error
+	for range 1024 { // 64 MiB: past any loopback socket buffer, the queue and its overflow
+		if sendErr = c.WriteMsgNoBlock(&IOMsg{Action: "x", Data: payload}); sendErr != nil {
+			break
+		}
+	}
+	if !errors.Is(sendErr, ErrLimit) {
+		t.Fatalf("WriteMsgNoBlock with no room anywhere: %v, want ErrLimit", sendErr)
+	}
+	if c.IsClosed() {
+		t.Fatalf("the client was closed: %v", c.Err())
 	}
 }

@@ -3,6 +3,7 @@ package banio
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
 	"slices"
@@ -92,6 +93,12 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 			go c.enqueueSpilled(slices.Clone(frame), mode&^(writeSpill|writeInline))
 			return nil
 		}
+		if mode&writeSpill != 0 && c.client != nil {
+			// A client is never cut (it reconnects; its queue may be full only
+			// because it is disconnected): the frame fails instead.
+			w.mu.Unlock()
+			return fmt.Errorf("%w: write queue and its overflow are full", ErrLimit)
+		}
 		if mode&(writeNoBlock|writeSpill) != 0 {
 			// Cut the slow consumer without waiting for its stuck socket: the
 			// broadcaster must not stall. Later frames are refused at once.
@@ -153,13 +160,19 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 
 // enqueueSpilled waits for room for a frame whose sender could not. A peer that has
 // not made room within the write timeout is cut: the frame's sender never learns of
-// the failure, and the peer's next frames would only pile up behind it.
+// the failure, and the peer's next frames would only pile up behind it. A client is
+// not cut (its queue may be full because it is reconnecting): the frame is dropped
+// and logged.
 func (c *BanConn) enqueueSpilled(frame []byte, mode writeMode) {
 	err := c.enqueue(frame, mode)
 	c.out.mu.Lock()
 	c.out.spilled -= len(frame)
 	c.out.mu.Unlock()
-	if errors.Is(err, ErrTimeout) {
+	switch {
+	case !errors.Is(err, ErrTimeout):
+	case c.client != nil:
+		c.badLog.log(c.log, slog.LevelWarn, "banio: frame dropped: the write queue stayed full for the write timeout", "bytes", len(frame))
+	default:
 		c.closeWithError(ErrSlowConsumer)
 	}
 }
