@@ -79,8 +79,7 @@ func (c *BanConn) onHello(msg *IOMsgRaw) {
 func (c *BanConn) sendWelcome(w welcomeMsg) {
 	data, _ := json.Marshal(w)
 	// Alone: the hello usually arrives together with a worker's first messages,
-	// and queueing the welcome would start a writer goroutine that an otherwise
-	// idle connection keeps for its lifetime.
+	// and queueing this one-off frame would start a writer goroutine for it.
 	_ = c.send(actionWelcome, data, nil, true, false, writeInline|writeAlone)
 }
 

@@ -41,7 +41,7 @@ func (c *ClientIO) pingLoop() {
 		case <-c.done:
 			return
 		case now := <-ticker.C:
-			c.trimBuffers()
+			c.tidyWriter()
 			nc := c.currentSocket()
 			if nc == nil {
 				continue
@@ -78,7 +78,7 @@ func (s *ServerIO) sweepLoop() {
 
 func (s *ServerIO) sweep(now time.Time) {
 	for _, c := range s.conns() {
-		c.trimBuffers()
+		c.tidyWriter()
 		switch {
 		case s.cfg.heartbeatTimeout > 0 && c.silentFor(now) > s.cfg.heartbeatTimeout:
 			c.closeWithError(errHeartbeat)

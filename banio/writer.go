@@ -36,8 +36,11 @@ type writer struct {
 	closing bool      // Close has begun: no new frames
 	running bool      // the writer goroutine has been started
 	spilled int       // bytes of writeSpill frames waiting for room on their own goroutines
+	batches uint64    // batches taken by the writer goroutine
+	tidied  uint64    // batches when tidyWriter last looked
 	room    chan struct{}
 	wake    chan struct{} // cap 1: ownership handed to the writer goroutine
+	retire  chan struct{} // cap 1: the writer goroutine may end, the connection is idle
 }
 
 // busyWindow: for this long after a sender found the socket busy, senders queue their
@@ -70,6 +73,7 @@ const (
 func (c *BanConn) initWriter() {
 	c.out.cond.L = &c.out.mu
 	c.out.wake = make(chan struct{}, 1)
+	c.out.retire = make(chan struct{}, 1)
 }
 
 // enqueue sends one encoded frame. It waits at most the write timeout for room in a
@@ -193,13 +197,23 @@ func (c *BanConn) kickLocked() {
 }
 
 // writeLoop is the writer goroutine: it writes whatever is pending each time ownership
-// is handed to it.
+// is handed to it, and ends when tidyWriter finds the connection idle (the next burst
+// starts it again), so that idle connections cost no goroutine for writing.
 func (c *BanConn) writeLoop() {
 	defer c.wg.Done()
 	w := &c.out
 	for {
 		select {
 		case <-w.wake:
+		case <-w.retire:
+			w.mu.Lock()
+			if !w.owner && len(w.pending) == 0 {
+				w.running = false // only this goroutine clears it: never two writers
+				w.mu.Unlock()
+				return
+			}
+			w.mu.Unlock()
+			continue // a wake is on its way
 		case <-c.done:
 			return
 		}
@@ -222,6 +236,7 @@ func (c *BanConn) writeLoop() {
 func (w *writer) takeLocked() []byte {
 	buf := w.pending
 	w.pending, w.spare = w.spare[:0], nil
+	w.batches++
 	if w.room != nil {
 		close(w.room)
 		w.room = nil
@@ -229,15 +244,18 @@ func (w *writer) takeLocked() []byte {
 	return buf
 }
 
-// trimBuffers drops write buffers that a burst grew past maxKeptBuffer if nothing is
-// being written. The heartbeat goroutines call it every interval: a busy connection
-// keeps reusing its large buffers (growing them again for every batch was a third of
-// the CPU time of 64 KiB round trips), an idle one gives them back.
-func (c *BanConn) trimBuffers() {
+// tidyWriter is the heartbeat goroutines' housekeeping of the write path, once an
+// interval. A connection that has written nothing through its writer goroutine since
+// the last look gives back buffers a burst grew past maxKeptBuffer and lets the writer
+// goroutine end. A busy connection keeps both: growing buffers again for every batch
+// was a third of the CPU time of 64 KiB round trips.
+func (c *BanConn) tidyWriter() {
 	w := &c.out
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.owner || len(w.pending) > 0 {
+	idle := w.batches == w.tidied && !w.owner && len(w.pending) == 0
+	w.tidied = w.batches
+	if !idle {
 		return
 	}
 	if cap(w.spare) > maxKeptBuffer {
@@ -245,6 +263,12 @@ func (c *BanConn) trimBuffers() {
 	}
 	if cap(w.pending) > maxKeptBuffer {
 		w.pending = nil
+	}
+	if w.running {
+		select {
+		case w.retire <- struct{}{}:
+		default:
+		}
 	}
 }
 

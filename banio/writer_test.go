@@ -254,27 +254,50 @@ func TestWritesCoalesce(t *testing.T) {
 	}
 }
 
-// TestTrimBuffers: write buffers grown by a burst are dropped once the connection is
-// idle, and kept while frames are pending.
-func TestTrimBuffers(t *testing.T) {
+// TestTidyWriter: buffers a burst grew are kept while the connection is busy and given
+// back once it has been idle for a whole interval, when its writer goroutine ends too;
+// the next burst starts a new one.
+func TestTidyWriter(t *testing.T) {
 	leakcheck.Check(t)
-	c := pipeConn(t)
+	_, addr, _ := startServer(t)
+	c := dialClient(t, addr)
+	running := func() bool { c.out.mu.Lock(); defer c.out.mu.Unlock(); return c.out.running }
+	burst := func() {
+		t.Helper()
+		for range 4 { // queued: the writer goroutine sends them
+			if err := c.send("w", []byte("x"), nil, true, false, writeQueued); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustRoundTrip(t, c, "after the burst")
+	}
+	burst()
+	if !running() {
+		t.Fatal("no writer goroutine after a queued burst")
+	}
 	w := &c.out
 	w.mu.Lock()
 	w.spare = make([]byte, 0, 4*maxKeptBuffer)
-	w.pending = make([]byte, 10, 4*maxKeptBuffer)
 	w.mu.Unlock()
-	c.trimBuffers()
+
+	c.tidyWriter() // a batch went out since the last look: busy
 	w.mu.Lock()
-	if w.pending == nil {
-		t.Fatal("dropped a buffer holding pending frames")
+	kept := cap(w.spare)
+	w.mu.Unlock()
+	if kept <= maxKeptBuffer || !running() {
+		t.Fatalf("a busy connection gave back its buffer (%d bytes) or its writer (%v)", kept, running())
 	}
-	w.pending = w.pending[:0]
-	w.mu.Unlock()
-	c.trimBuffers()
+	c.tidyWriter() // nothing since: idle
+	waitUntil(t, 5*time.Second, "the idle writer goroutine to end", func() bool { return !running() })
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if cap(w.spare) > maxKeptBuffer || cap(w.pending) > maxKeptBuffer {
-		t.Fatalf("kept %d and %d bytes on an idle connection", cap(w.spare), cap(w.pending))
+	kept = cap(w.spare)
+	w.mu.Unlock()
+	if kept > maxKeptBuffer {
+		t.Fatalf("an idle connection kept %d bytes", kept)
+	}
+
+	burst() // a new writer goroutine takes over
+	if !running() {
+		t.Fatal("no writer goroutine for the next burst")
 	}
 }
