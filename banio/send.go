@@ -24,22 +24,23 @@ func putBuf(b *[]byte) {
 // frame is written or queued; it waits (up to the write timeout) only when the write
 // queue is full, and fails with ErrConnClosed on a closed connection.
 func (c *BanConn) WriteMsg(msg *IOMsg) error {
-	data, tail, present, err := marshalData(msg.Data)
-	if err != nil {
-		return err
-	}
-	return c.send(msg.Action, data, tail, present, msg.NoEncrypt, writeInline)
+	return c.sendData(msg.Action, msg.Data, msg.NoEncrypt, writeInline)
 }
 
 // WriteMsgNoBlock is WriteMsg for callers that must not wait, such as a read loop: it
 // never waits for room in a full write queue (see SendWaitResNoBlock, whose rules it
 // shares). Frames that had to wait may go out after frames sent later.
 func (c *BanConn) WriteMsgNoBlock(msg *IOMsg) error {
-	data, tail, present, err := marshalData(msg.Data)
+	return c.sendData(msg.Action, msg.Data, msg.NoEncrypt, writeInline|writeSpill)
+}
+
+// sendData marshals v (as IOMsg.Data) and sends it.
+func (c *BanConn) sendData(action string, v any, noEncrypt bool, mode writeMode) error {
+	data, tail, present, err := marshalData(v)
 	if err != nil {
 		return err
 	}
-	return c.send(msg.Action, data, tail, present, msg.NoEncrypt, writeInline|writeSpill)
+	return c.send(action, data, tail, present, noEncrypt, mode)
 }
 
 // Write sends a message whose Data is already marshalled (it is compressed and

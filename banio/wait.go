@@ -191,12 +191,8 @@ func (c *BanConn) CloseWaitChan(key string) {
 
 // SendWaitRes answers the peer's wait key with data (marshalled like IOMsg.Data).
 func (c *BanConn) SendWaitRes(key string, data any) error {
-	d, tail, present, err := marshalData(data)
-	if err != nil {
-		return err
-	}
 	var buf [96]byte
-	return c.send(resAction(&buf, key), d, tail, present, false, writeInline)
+	return c.sendData(resAction(&buf, key), data, false, writeInline)
 }
 
 // resAction is the action "__res__"+key, built in buf (on the caller's stack: send
@@ -214,12 +210,8 @@ func resAction(buf *[96]byte, key string) string {
 // slow consumer. A ClientIO is never cut (it reconnects): there the frame fails with
 // ErrLimit, or is dropped and logged. An idle socket is still written inline.
 func (c *BanConn) SendWaitResNoBlock(key string, data any) error {
-	d, tail, present, err := marshalData(data)
-	if err != nil {
-		return err
-	}
 	var buf [96]byte
-	return c.send(resAction(&buf, key), d, tail, present, false, writeInline|writeSpill)
+	return c.sendData(resAction(&buf, key), data, false, writeInline|writeSpill)
 }
 
 // WaitResult waits for the result registered under key and removes the wait. It ends
