@@ -143,6 +143,28 @@ func recv[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 	}
 }
 
+// concurrently runs fn(0) … fn(n-1) on n goroutines and fails the test with the first
+// error any of them returns.
+func concurrently(t testing.TB, n int, fn func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errc := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(i); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+}
+
 // waitUntil polls cond, for the few states that no event announces (counters).
 func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()

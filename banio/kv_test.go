@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -102,40 +101,27 @@ func TestLockContention(t *testing.T) {
 	srv, addr, _ := startServer(t)
 	clients := []*ClientIO{dialClient(t, addr), dialClient(t, addr), dialClient(t, addr)}
 	const workers, iters = 6, 8
-	var wg sync.WaitGroup
-	errc := make(chan error, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := clients[w%len(clients)]
-			for range iters {
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				token, err := c.Lock(ctx, "counter", 10*time.Second)
-				cancel()
-				if err != nil {
-					errc <- err
-					return
-				}
-				v, err := c.GetVal("counter", 5)
-				if err != nil {
-					errc <- err
-					return
-				}
-				n, _ := strconv.Atoi(v)
-				_ = c.SetVal(&KeyValExpire{Key: "counter", Val: strconv.Itoa(n + 1)})
-				if err := c.Unlock("counter", token); err != nil {
-					errc <- err
-					return
-				}
+	concurrently(t, workers, func(w int) error {
+		c := clients[w%len(clients)]
+		for range iters {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			token, err := c.Lock(ctx, "counter", 10*time.Second)
+			cancel()
+			if err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Fatal(err)
-	}
+			v, err := c.GetVal("counter", 5)
+			if err != nil {
+				return err
+			}
+			n, _ := strconv.Atoi(v)
+			_ = c.SetVal(&KeyValExpire{Key: "counter", Val: strconv.Itoa(n + 1)})
+			if err := c.Unlock("counter", token); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if got := srv.GetVal("counter"); got != strconv.Itoa(workers*iters) {
 		t.Fatalf("counter = %s, want %d", got, workers*iters)
 	}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,25 +41,14 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	})
 	pad := strings.Repeat("p", 3000)
-	var wg sync.WaitGroup
-	errc := make(chan error, writers)
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range each {
-				if err := c.WriteMsg(&IOMsg{Action: "w", Data: fmt.Sprintf("%d %d %s", w, n, pad)}); err != nil {
-					errc <- err
-					return
-				}
+	concurrently(t, writers, func(w int) error {
+		for n := range each {
+			if err := c.WriteMsg(&IOMsg{Action: "w", Data: fmt.Sprintf("%d %d %s", w, n, pad)}); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Fatal(err)
-	}
+		}
+		return nil
+	})
 	recv(t, done, 30*time.Second, "every message")
 	if len(bad) > 0 {
 		t.Fatalf("order broken: %v", bad[:min(len(bad), 5)])
@@ -227,25 +215,14 @@ func TestWritesCoalesce(t *testing.T) {
 	cw.Store(0)
 	sw.Store(0)
 	const callers, each = 64, 100
-	var wg sync.WaitGroup
-	errc := make(chan error, callers)
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				if _, err := roundTrip(c, []byte("0123456789abcdef"), 10*time.Second); err != nil {
-					errc <- err
-					return
-				}
+	concurrently(t, callers, func(int) error {
+		for range each {
+			if _, err := roundTrip(c, []byte("0123456789abcdef"), 10*time.Second); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Fatal(err)
-	}
+		}
+		return nil
+	})
 	n := float64(callers * each)
 	perClient, perServer := float64(cw.Load())/n, float64(sw.Load())/n
 	t.Logf("write calls per frame: client %.3f, server %.3f", perClient, perServer)
