@@ -63,8 +63,8 @@ type IBanConn interface {
 //
 // Goroutines: the caller of RunForever reads; a handler goroutine runs handlers in
 // arrival order (started on the first message that needs one); a writer goroutine
-// writes when callers hand it queued frames (started on first need). All end when the
-// connection closes.
+// writes when callers hand it queued frames (started on first need, ended after a
+// heartbeat interval with nothing to write). All end when the connection closes.
 type BanConn struct {
 	cfg    *config
 	log    *slog.Logger

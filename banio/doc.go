@@ -71,7 +71,9 @@
 // then: if nobody is writing, the caller writes it to the socket itself; otherwise the
 // frame is appended to a pending buffer that whoever owns the socket writes, together
 // with everything else pending, in one syscall. A caller that wrote inline hands any
-// backlog to the connection's writer goroutine instead of writing for others. The
+// backlog to the connection's writer goroutine instead of writing for others; that
+// goroutine is started on first need and ends when a heartbeat interval passes with
+// nothing for it, so an idle connection holds only its read loop. The
 // pending buffer is bounded (WithMaxPendingBytes): a writer waits for room up to the
 // write timeout and then fails with ErrTimeout; every socket write has the same
 // deadline. Senders queue for the writer goroutine instead of writing inline whenever a
