@@ -59,5 +59,5 @@ func (c *BanConn) onPing(msg *IOMsgRaw) {
 		c.badLog.log(c.log, slog.LevelWarn, "banio: ping without an integer", "data", string(msg.Data))
 		return
 	}
-	_ = c.send(actionPong, strconv.AppendInt(nil, n+1, 10), nil, true, true, writeQueued)
+	_ = c.send(actionPong, strconv.AppendInt(nil, n+1, 10), nil, true, true, writeOneOff)
 }

@@ -78,9 +78,9 @@ func (c *BanConn) onHello(msg *IOMsgRaw) {
 
 func (c *BanConn) sendWelcome(w welcomeMsg) {
 	data, _ := json.Marshal(w)
-	// Alone: the hello usually arrives together with a worker's first messages,
-	// and queueing this one-off frame would start a writer goroutine for it.
-	_ = c.send(actionWelcome, data, nil, true, false, writeInline|writeAlone)
+	// The hello usually arrives together with a worker's first messages; queued,
+	// the welcome would start a writer goroutine for one frame.
+	_ = c.send(actionWelcome, data, nil, true, false, writeOneOff)
 }
 
 // onWelcome runs on the client's read loop.

@@ -52,7 +52,7 @@ func (c *ClientIO) pingLoop() {
 				continue
 			}
 			seq++
-			_ = c.send(actionPing, strconv.AppendInt(nil, seq, 10), nil, true, true, writeQueued)
+			_ = c.send(actionPing, strconv.AppendInt(nil, seq, 10), nil, true, true, writeOneOff)
 		}
 	}
 }

@@ -70,6 +70,12 @@ const (
 	writeAlone                         // a one-off frame: inline even in a burst (send)
 )
 
+// writeOneOff is for heartbeats and the welcome: a small frame now and then, written
+// inline (briefly) even amid a burst and never waiting for room, so that it does not
+// start the writer goroutine of an otherwise idle connection (tidyWriter lets that
+// goroutine end only after an interval with nothing to write).
+const writeOneOff = writeInline | writeAlone | writeSpill
+
 func (c *BanConn) initWriter() {
 	c.out.cond.L = &c.out.mu
 	c.out.wake = make(chan struct{}, 1)

@@ -264,8 +264,12 @@ func TestTidyWriter(t *testing.T) {
 	if kept <= maxKeptBuffer || !running() {
 		t.Fatalf("a busy connection gave back its buffer (%d bytes) or its writer (%v)", kept, running())
 	}
-	c.tidyWriter() // nothing since: idle
-	waitUntil(t, 5*time.Second, "the idle writer goroutine to end", func() bool { return !running() })
+	// Nothing since: idle. Each poll is one more interval, should anything have
+	// gone through the writer meanwhile.
+	waitUntil(t, 5*time.Second, "the idle writer goroutine to end", func() bool {
+		c.tidyWriter()
+		return !running()
+	})
 	w.mu.Lock()
 	kept = cap(w.spare)
 	w.mu.Unlock()
@@ -276,5 +280,31 @@ func TestTidyWriter(t *testing.T) {
 	burst() // a new writer goroutine takes over
 	if !running() {
 		t.Fatal("no writer goroutine for the next burst")
+	}
+}
+
+// TestHeartbeatsKeepNoWriterGoroutine: pings and pongs are written inline, so an idle
+// connection with heartbeats going lets both sides' writer goroutines end.
+func TestHeartbeatsKeepNoWriterGoroutine(t *testing.T) {
+	leakcheck.Check(t)
+	hb := WithHeartbeat(20*time.Millisecond, 5*time.Second)
+	_, addr, conns := startServer(t, hb)
+	c := dialClient(t, addr, hb)
+	sc := recv(t, conns, 5*time.Second, "server conn")
+	for range 4 { // start the client's writer goroutine; the echoes start the server's
+		if err := c.send("echo", []byte("k|x"), nil, true, false, writeQueued); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustRoundTrip(t, c, "after the burst")
+	running := func(b *BanConn) bool { b.out.mu.Lock(); defer b.out.mu.Unlock(); return b.out.running }
+	pings := func() uint64 { return sc.reads.Load() } // frames the server read
+	before := pings()
+	waitUntil(t, 5*time.Second, "both writer goroutines to end while heartbeats go on", func() bool {
+		return !running(c.BanConn) && !running(sc)
+	})
+	waitUntil(t, 5*time.Second, "more pings", func() bool { return pings() > before+3 })
+	if running(c.BanConn) || running(sc) {
+		t.Fatalf("a heartbeat restarted a writer goroutine: client %v, server %v", running(c.BanConn), running(sc))
 	}
 }
