@@ -45,13 +45,13 @@ func (m *Master) sendAttempt(j *job, w *workerState, n int) {
 		a.done(nil, err)
 		return
 	}
-	if j.ctx.Err() != nil {
-		// Cancelled before the wait existed, so jobContextDone could not end it.
+	if j.endErr() != nil {
+		// Stopped before the wait existed, so jobStopped could not end it.
 		w.conn.CloseWaitChan(key)
 		return
 	}
 	head := envelope.AppendJobHeader(make([]byte, 0, envelope.HeaderRoom), &envelope.Job{
-		ID: j.id, Type: j.typ, Key: key, Attempt: n, Deadline: j.deadline(), Trace: j.trace,
+		ID: j.id, Type: j.typ, Key: key, Attempt: n, Deadline: j.deadline, Trace: j.trace,
 	})
 	// The payload follows the header on the wire without being copied behind it here.
 	if err := w.conn.WriteMsg(&banio.IOMsg{Action: j.action, Data: banio.Parts{Head: head, Body: j.payload}}); err != nil {
@@ -103,14 +103,14 @@ func (m *Master) releaseLocked(j *job, w *workerState) {
 	m.pumpLocked(w.info.Types)
 }
 
-// attemptFailed handles an attempt that got no reply: the job's context ended (cancel
-// on the worker, resolve with the context's error) or the worker was lost (retry). It
+// attemptFailed handles an attempt that got no reply: the job was stopped (cancel it
+// on the worker, resolve with the stop's reason) or the worker was lost (retry). It
 // never runs on a read loop: the errors come from the connection's loss, a write, or
 // CloseWaitChan.
 func (m *Master) attemptFailed(j *job, w *workerState, attempt int, err error) {
-	if j.ctx.Err() != nil {
+	if err := j.endErr(); err != nil {
 		m.sendCancel(w, j.id, attempt)
-		m.finish(j, w, nil, contextError(j.ctx))
+		m.finish(j, w, nil, err)
 		return
 	}
 	if errors.Is(err, banio.ErrConnClosed) || errors.Is(err, ErrWorkerLost) {
@@ -121,10 +121,10 @@ func (m *Master) attemptFailed(j *job, w *workerState, attempt int, err error) {
 
 // attemptReplied handles a worker's reply.
 func (m *Master) attemptReplied(j *job, w *workerState, rep *envelope.Reply) {
-	if rep.Kind != envelope.KindOK && j.ctx.Err() != nil {
-		// The job's context ended (timeout, cancellation) and the worker noticed
-		// first: the caller gets the context's error, as if the master had.
-		m.finish(j, w, nil, contextError(j.ctx))
+	if err := j.endErr(); rep.Kind != envelope.KindOK && err != nil {
+		// The job was stopped (timeout, cancellation) and the worker noticed first:
+		// the caller gets the stop's reason, as if the master had.
+		m.finish(j, w, nil, err)
 		return
 	}
 	switch rep.Kind {

@@ -203,6 +203,30 @@ func TestTimeoutAndCancelReachTheWorker(t *testing.T) {
 	}
 }
 
+// TestCloseCancelsRunningJobs: Master.Close fails a running job with ErrClosed and
+// stops its handler on the worker.
+func TestCloseCancelsRunningJobs(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	started, ended := make(chan struct{}, 1), make(chan error, 1)
+	f.startWorker("", map[string]worker.Handler{"wait": ctxObserver(started, ended)})
+
+	tk, err := f.master.Submit(context.Background(), dispatch.Job{Type: "wait"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv(t, started, "job start")
+	if err := f.master.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.Wait(context.Background()); !errors.Is(err, dispatch.ErrClosed) {
+		t.Fatalf("running job after Close: %v, want ErrClosed", err)
+	}
+	if cause := recv(t, ended, "handler cancelled by the closing master"); cause == nil {
+		t.Fatal("handler context not cancelled")
+	}
+}
+
 // TestProgressReachesTicketWithoutBlocking: a handler's reports never stall it, and
 // those sent before its result reach the ticket before the result resolves it, for a
 // local and a remote submitter alike.

@@ -3,7 +3,9 @@ package dispatch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -53,15 +55,16 @@ type job struct {
 	typ         string
 	action      string // JobAction(typ), built once
 	payload     []byte
-	ctx         context.Context // ends on the caller's cancellation or the job's timeout
-	cancel      context.CancelFunc
+	deadline    time.Time             // the earlier of the caller's deadline and the timeout; zero if none
+	ended       atomic.Pointer[error] // why the job must stop (see end); nil while it may run
 	maxAttempts int
 	ticket      *Ticket
 	span        trace.Span
 	trace       map[string]string // the dispatch span's context, for the worker
 
 	// guarded by Master.mu
-	stopWatch func() bool // stops the context watcher; set once the job is admitted
+	stopWatch func() bool // stops watching the parent context; set once the job is admitted
+	timer     *time.Timer // fires the job's timeout; set once the job is admitted
 	state     jobState
 	attempt   int          // dispatch sequence number; also tells replies of old attempts apart
 	spent     int          // attempts counted against maxAttempts (hand-backs are not)
@@ -70,8 +73,31 @@ type job struct {
 	lastErr   error
 }
 
-// deadline returns the job's deadline, zero if none.
-func (j *job) deadline() time.Time {
-	d, _ := j.ctx.Deadline()
-	return d
+// A job has no context of its own: a context per job (WithCancel, WithTimeout and an
+// AfterFunc under the caller's) cost a dozen allocations and, for the jobs of a remote
+// caller, contention on the one parent they shared. Instead each way a job can be
+// stopped (its caller's context, its timeout, a remote cancel, its caller's connection
+// closing, its resolution) calls end with its reason.
+
+// Why a job stopped when no caller's context says so.
+var (
+	errJobTimedOut = fmt.Errorf("dispatch: job %w", context.DeadlineExceeded)
+	errJobCanceled = fmt.Errorf("dispatch: job %w", context.Canceled)
+	// A resolved job stops too: Close resolves jobs whose attempts still run, and
+	// those attempts then cancel the job on their workers.
+	errJobSettled = errors.New("dispatch: job already resolved")
+)
+
+// end records why the job must stop. Only the first reason counts; end reports whether
+// it was this one.
+func (j *job) end(reason error) bool {
+	return j.ended.CompareAndSwap(nil, &reason)
+}
+
+// endErr is why the job must stop, nil while it may run.
+func (j *job) endErr() error {
+	if p := j.ended.Load(); p != nil {
+		return *p
+	}
+	return nil
 }

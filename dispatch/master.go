@@ -15,9 +15,10 @@ import (
 // NewMaster before the server starts serving. It is safe for concurrent use.
 //
 // The dispatch path: Submit → a free capable worker is chosen (route.go), or the job
-// waits in its type's FIFO (queue.go) → runAttempt (attempt.go) sends the envelope with
-// SetWait → WriteMsg → WaitResult on the worker's connection → the reply resolves the
-// Ticket, or the job is queued again (worker lost, retryable error, handed back).
+// waits in its type's FIFO (queue.go) → sendAttempt (attempt.go) sends the envelope with
+// SetWaitFunc → WriteMsg on the worker's connection → the reply, handed to the wait's
+// callback on that connection's read loop, resolves the Ticket, or the job is queued
+// again (worker lost, retryable error, handed back).
 type Master struct {
 	srv  *banio.ServerIO
 	opts options
@@ -107,36 +108,36 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		trace:       m.opts.tracing.inject(ctx),
 	}
 	j.ticket.remote, j.ticket.replyKey = remote, replyKey
-	j.ctx, j.cancel = context.WithCancel(ctx) // the caller's cancellation reaches the job
+	j.deadline, _ = ctx.Deadline()
 	if timeout > 0 {
-		j.ctx, j.cancel = withTimeout(j.ctx, j.cancel, timeout)
+		if d := time.Now().Add(timeout); j.deadline.IsZero() || d.Before(j.deadline) {
+			j.deadline = d
+		}
 	}
 	m.mu.Lock()
 	err := m.admitLocked(j)
 	if err == nil {
-		// Watch the context only once the job is queued or running: jobContextDone
-		// reads the job's state, and runs at once if the context has already ended.
-		// Set under m.mu because resolve reads it there.
-		j.stopWatch = context.AfterFunc(j.ctx, func() { m.jobContextDone(j) })
+		// Watched only once the job is queued or running, because jobStopped reads its
+		// state; it runs at once if the context has already ended. Set under m.mu
+		// because resolve reads them there.
+		if ctx.Done() != nil {
+			j.stopWatch = context.AfterFunc(ctx, func() { m.stop(j, contextError(ctx)) })
+		}
+		if timeout > 0 {
+			j.timer = time.AfterFunc(timeout, func() { m.stop(j, errJobTimedOut) })
+		}
 	}
 	m.mu.Unlock()
 	if err != nil {
-		j.cancel()
 		endSpan(span, err)
 		return nil, err
 	}
 	return j.ticket, nil
 }
 
-// withTimeout layers a timeout on ctx; the returned cancel releases both.
-func withTimeout(ctx context.Context, parent context.CancelFunc, d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	return ctx, func() { cancel(); parent() }
-}
-
 // admitLocked registers j and dispatches or queues it.
 func (m *Master) admitLocked(j *job) error {
-	if m.closed {
+	if m.closed || (j.ticket.remote != nil && j.ticket.remote.gone) {
 		return ErrClosed
 	}
 	if _, dup := m.jobs[j.id]; dup {
@@ -167,10 +168,18 @@ func (m *Master) queueLocked(typ string) *fifo {
 	return q
 }
 
-// jobContextDone runs when a job's context ends (caller cancelled, or timeout). A
-// queued or backing-off job resolves here. A running one is resolved by its attempt,
-// which also tells the worker to stop, once its wait is closed here.
-func (m *Master) jobContextDone(j *job) {
+// stop stops a job for reason (its caller's context ended, its timeout fired, its
+// caller cancelled it or went away), unless it was stopped or resolved before.
+func (m *Master) stop(j *job, reason error) {
+	if j.end(reason) {
+		m.jobStopped(j)
+	}
+}
+
+// jobStopped acts on a job's stop. A queued or backing-off job resolves here. A running
+// one is resolved by its attempt, which also tells the worker to stop, once its wait is
+// closed here.
+func (m *Master) jobStopped(j *job) {
 	m.mu.Lock()
 	switch j.state {
 	case stateQueued:
@@ -187,7 +196,7 @@ func (m *Master) jobContextDone(j *job) {
 	}
 	j.state = stateLeaving // no longer poppable nor requeued
 	m.mu.Unlock()
-	m.resolve(j, nil, contextError(j.ctx))
+	m.resolve(j, nil, j.endErr())
 }
 
 // cancelRemote cancels a job at the request of the remote caller that submitted it.
@@ -196,11 +205,11 @@ func (m *Master) cancelRemote(r *remoteCaller, id string) {
 	j := m.jobs[id]
 	m.mu.Unlock()
 	if j != nil && j.ticket.remote == r {
-		j.cancel()
+		m.stop(j, errJobCanceled)
 	}
 }
 
-// contextError is the job context's error, with its cause when there is one.
+// contextError is why the caller's context ended, with its cause when there is one.
 func contextError(ctx context.Context) error {
 	err := ctx.Err()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, err) {
@@ -222,6 +231,7 @@ func (m *Master) resolve(j *job, result []byte, err error) {
 // settlement is what resolveLocked read under m.mu for settle.
 type settlement struct {
 	stopWatch func() bool
+	timer     *time.Timer
 	running   *workerState // the worker whose slot an attempt still holds
 	attempt   int
 }
@@ -236,7 +246,7 @@ func (m *Master) resolveLocked(j *job) (settlement, bool) {
 	if m.jobs[j.id] == j {
 		delete(m.jobs, j.id)
 	}
-	return settlement{stopWatch: j.stopWatch, running: j.slot, attempt: j.attempt}, true
+	return settlement{stopWatch: j.stopWatch, timer: j.timer, running: j.slot, attempt: j.attempt}, true
 }
 
 // settle is the part of resolving a job done outside m.mu.
@@ -244,7 +254,10 @@ func (m *Master) settle(j *job, st settlement, result []byte, err error) {
 	if st.stopWatch != nil {
 		st.stopWatch()
 	}
-	j.cancel()
+	if st.timer != nil {
+		st.timer.Stop()
+	}
+	j.end(errJobSettled)
 	if st.running != nil {
 		// An attempt still running (Close resolves jobs under way) is ended through
 		// its wait: attemptFailed cancels it on the worker and frees its slot.

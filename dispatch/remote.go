@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/internal/envelope"
@@ -12,17 +11,12 @@ import (
 
 // remoteCaller is the master's side of one connection's remote submissions
 // (dispatch.Client): it submits on the caller's behalf, forwards progress, and replies
-// with the outcome. Jobs of a caller whose connection closes are cancelled.
+// with the outcome. Jobs of a caller whose connection closes are stopped.
 type remoteCaller struct {
 	m    *Master
 	conn *banio.BanConn
 	lim  badInput
-
-	// mu protects the following fields.
-	mu     sync.Mutex
-	ctx    context.Context // parent of this caller's jobs; cancelled when the connection closes
-	cancel context.CancelFunc
-	closed bool
+	gone bool // the connection has closed; guarded by Master.mu
 }
 
 func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
@@ -34,30 +28,13 @@ func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
 	// Counted until reply, so that the outcomes of concurrent submissions leave in
 	// batches rather than one write each.
 	r.conn.AddServing(1)
-	ctx, ok := r.context()
-	if !ok {
-		r.reply(s.Key, nil, ErrClosed)
-		return
-	}
-	ctx = r.m.opts.tracing.extract(ctx, s.Trace)
+	// The job's context carries only the caller's span: what can stop a remote job
+	// (a cancel message, the connection closing, its timeout) stops it directly.
+	ctx := r.m.opts.tracing.extract(context.Background(), s.Trace)
 	spec := Job{ID: s.ID, Type: s.Type, Timeout: s.Timeout, MaxAttempts: s.MaxAttempts}
 	if _, err := r.m.submit(ctx, spec, s.Payload, r, s.Key); err != nil {
 		r.reply(s.Key, nil, err)
 	}
-}
-
-// context returns the parent context of this caller's jobs, false once the
-// connection has closed.
-func (r *remoteCaller) context() (context.Context, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, false
-	}
-	if r.ctx == nil {
-		r.ctx, r.cancel = context.WithCancel(context.Background())
-	}
-	return r.ctx, true
 }
 
 // resolved sends the outcome of a job this caller submitted (Ticket.resolve).
@@ -81,14 +58,23 @@ func (r *remoteCaller) onCancel(msg *banio.IOMsgRaw) {
 	r.m.cancelRemote(r, c.ID)
 }
 
-// connClosed cancels every job this connection submitted.
+// connClosed stops every job this connection submitted. Marking the caller gone under
+// the master's lock makes a submission racing the close either be stopped here or be
+// refused by admitLocked. Finding the jobs takes a pass over all unresolved jobs, once
+// per closed caller connection.
 func (r *remoteCaller) connClosed() {
-	r.mu.Lock()
-	r.closed = true
-	cancel := r.cancel
-	r.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	m := r.m
+	var jobs []*job
+	m.mu.Lock()
+	r.gone = true
+	for _, j := range m.jobs {
+		if j.ticket.remote == r {
+			jobs = append(jobs, j)
+		}
+	}
+	m.mu.Unlock()
+	for _, j := range jobs {
+		m.stop(j, errJobCanceled)
 	}
 }
 
