@@ -35,6 +35,27 @@ type waiter struct {
 	fn   func(data []byte, err error)
 	down chan struct{}
 	err  error // why ch was closed (ErrWaitOverflow, ErrNoWait); set under the table lock
+
+	// For reuse (see waiterPool); under the table lock.
+	reusable bool // a one-result wait whose channel never left banio
+	readers  int  // WaitResult calls holding w
+}
+
+// waiterPool reuses one-result waiters, channel included: the waiter and its channel
+// were three of a round trip's allocations. A waiter goes back to the pool only when
+// nothing can reach it any more: out of the table, no WaitResult on it, its channel
+// empty and open, never handed out by GetWaitChan.
+var waiterPool sync.Pool
+
+// newChanWaiter returns a waiter whose channel holds size results.
+func newChanWaiter(size int) *waiter {
+	if size > 1 {
+		return &waiter{ch: make(chan []byte, size)}
+	}
+	if w, ok := waiterPool.Get().(*waiter); ok {
+		return w
+	}
+	return &waiter{ch: make(chan []byte, 1), reusable: true}
 }
 
 // closeLocked closes w's channel for reason, once. The table lock must be held. A
@@ -116,7 +137,7 @@ func (c *BanConn) SetWait(key string, size int) string {
 	if key == "" {
 		key = newWaitKey()
 	}
-	_ = c.waits.add(c.log, key, &waiter{ch: make(chan []byte, max(size, 1))})
+	_ = c.waits.add(c.log, key, newChanWaiter(size))
 	return key
 }
 
@@ -166,6 +187,7 @@ func (c *BanConn) GetWaitChan(key string) (chan []byte, bool) {
 	c.waits.mu.Lock()
 	defer c.waits.mu.Unlock()
 	if w := c.waits.m[key]; w != nil && w.ch != nil {
+		w.reusable = false // the caller may hold the channel for as long as it likes
 		return w.ch, true
 	}
 	return nil, false
@@ -222,11 +244,14 @@ func (c *BanConn) WaitResult(ctx context.Context, key string, timeout time.Durat
 	t := &c.waits
 	t.mu.Lock()
 	w := t.m[key]
+	if w != nil && w.ch != nil {
+		w.readers++
+	}
 	t.mu.Unlock()
 	if w == nil || w.ch == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNoWait, key)
 	}
-	defer t.remove(key, w)
+	defer t.release(key, w)
 	var timeoutC <-chan time.Time
 	if timeout > 0 {
 		timer := getTimer(timeout)
@@ -280,13 +305,23 @@ func putTimer(t *time.Timer) {
 	timers.Put(t)
 }
 
-func (t *waitTable) remove(key string, w *waiter) {
+// release ends a WaitResult on w: the wait is removed, and w is reused if nothing can
+// reach it any more. A result delivered after the one taken (a duplicate answer) or a
+// close rules reuse out, as does another WaitResult still on w.
+func (t *waitTable) release(key string, w *waiter) (reused bool) {
 	t.mu.Lock()
 	if t.m[key] == w {
 		delete(t.m, key)
 		t.n.Store(int32(len(t.m)))
 	}
+	w.readers--
+	reuse := w.reusable && w.readers == 0 && w.err == nil && len(w.ch) == 0
 	t.mu.Unlock()
+	if reuse {
+		w.down = nil
+		waiterPool.Put(w)
+	}
+	return reuse
 }
 
 // Wait keys: UUID-shaped strings made from a random per-process prefix and a counter.

@@ -1,0 +1,119 @@
+package banio
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// newWaitOnlyConn is a BanConn with nothing but its wait table: enough for SetWait,
+// GetWaitChan, CloseWaitChan and WaitResult, with results delivered by hand.
+func newWaitOnlyConn() *BanConn {
+	c := &BanConn{log: testLogger()}
+	c.waits.init(16)
+	return c
+}
+
+// TestWaiterReuse: a one-result waiter goes back to the pool only when nothing can reach
+// it any more, so a reused waiter never hands a caller someone else's result.
+func TestWaiterReuse(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("after its result", func(t *testing.T) {
+		c := newWaitOnlyConn()
+		key := c.SetWait("k", 1)
+		w := c.waits.m[key]
+		w.readers++ // as WaitResult does
+		c.waits.deliver(key, []byte("a"))
+		<-w.ch
+		if !c.waits.release(key, w) {
+			t.Fatal("a waiter nothing can reach was not reused")
+		}
+	})
+
+	t.Run("not with a duplicate answer buffered", func(t *testing.T) {
+		c := newWaitOnlyConn()
+		key := c.SetWait("k", 1)
+		w := c.waits.m[key]
+		w.readers++
+		c.waits.deliver(key, []byte("a"))
+		<-w.ch
+		c.waits.deliver(key, []byte("duplicate")) // after the take, before the release
+		if c.waits.release(key, w) {
+			t.Fatal("a waiter with a result still buffered was reused")
+		}
+	})
+
+	t.Run("not while another WaitResult holds it", func(t *testing.T) {
+		c := newWaitOnlyConn()
+		key := c.SetWait("k", 1)
+		w := c.waits.m[key]
+		w.readers += 2
+		if c.waits.release(key, w) {
+			t.Fatal("reused while a second WaitResult still waits on it")
+		}
+		if !c.waits.release(key, w) {
+			t.Fatal("not reused once the last WaitResult let go")
+		}
+	})
+
+	t.Run("not once its channel was handed out", func(t *testing.T) {
+		c := newWaitOnlyConn()
+		key := c.SetWait("k", 1)
+		if _, ok := c.GetWaitChan(key); !ok {
+			t.Fatal("GetWaitChan found no wait")
+		}
+		w := c.waits.m[key]
+		w.readers++
+		if c.waits.release(key, w) {
+			t.Fatal("a waiter whose channel the caller may hold was reused")
+		}
+	})
+
+	t.Run("not once closed", func(t *testing.T) {
+		c := newWaitOnlyConn()
+		key := c.SetWait("k", 1)
+		w := c.waits.m[key]
+		w.readers++
+		c.CloseWaitChan(key)
+		if c.waits.release(key, w) {
+			t.Fatal("a closed waiter was reused")
+		}
+	})
+
+	t.Run("multi-result waits are never pooled", func(t *testing.T) {
+		c := newWaitOnlyConn()
+		key := c.SetWait("k", 4)
+		w := c.waits.m[key]
+		w.readers++
+		if c.waits.release(key, w) {
+			t.Fatal("a 4-result waiter was pooled")
+		}
+	})
+
+	t.Run("reused waiters carry only their own results", func(t *testing.T) {
+		c := newWaitOnlyConn()
+		for i := range 200 {
+			key := c.SetWait("", 1)
+			want := []byte{byte(i)}
+			if i%3 == 0 {
+				c.waits.deliver(key, want)
+			} else {
+				go c.waits.deliver(key, want)
+			}
+			got, err := c.WaitResult(ctx, key, time.Second)
+			if err != nil || len(got) != 1 || got[0] != want[0] {
+				t.Fatalf("round %d: %v %v, want %v", i, got, err, want)
+			}
+			if i%10 == 0 { // a wait that ends without its result leaves nothing behind
+				key := c.SetWait("", 1)
+				short, cancel := context.WithCancel(ctx)
+				cancel()
+				if _, err := c.WaitResult(short, key, 0); !errors.Is(err, context.Canceled) {
+					t.Fatalf("cancelled wait: %v", err)
+				}
+			}
+		}
+	})
+}
