@@ -40,7 +40,12 @@ var registry = []Entry{
 	{
 		Name:  "rawtcp-pingpong",
 		About: "one caller, strict ping-pong, 4-byte length framing, one TCP connection: the latency floor",
-		New:   func() System { return newPingPong() },
+		New:   func() System { return newPingPong(false) },
+	},
+	{
+		Name:  "rawtcp-handoff",
+		About: "rawtcp-pingpong, but a reader goroutine reads each reply and hands it to the caller over a channel: the price of one goroutine handoff",
+		New:   func() System { return newPingPong(true) },
 	},
 	{
 		Name:  "rawtcp-mux",

@@ -12,13 +12,19 @@ import (
 // pingPong is rawtcp-pingpong: one caller, one TCP connection, strict
 // request/reply alternation with 4-byte length framing, one write syscall
 // per message each way. It is the latency floor of this machine's loopback.
+//
+// With handoff set it is rawtcp-handoff: the same, except that a reader
+// goroutine reads each reply and hands it to the caller over a channel, as a
+// connection shared by many callers must. The difference between the two is
+// the price of one goroutine handoff on this machine.
 type pingPong struct {
-	srv    *tcpServer
-	conn   net.Conn
-	caller *pingPongCaller
+	handoff bool
+	srv     *tcpServer
+	conn    net.Conn
+	caller  *pingPongCaller
 }
 
-func newPingPong() *pingPong { return &pingPong{} }
+func newPingPong(handoff bool) *pingPong { return &pingPong{handoff: handoff} }
 
 // Supports allows exactly one caller: ping-pong has no concurrency by
 // design.
@@ -57,6 +63,10 @@ func (p *pingPong) NewCaller() (Caller, error) {
 		r:    bufio.NewReaderSize(p.conn, 64<<10),
 		cc:   connCanceller{conn: p.conn},
 	}
+	if p.handoff {
+		p.caller.replies = make(chan readReply, 1)
+		go p.caller.readReplies()
+	}
 	return p.caller, nil
 }
 
@@ -84,15 +94,35 @@ type pingPongCaller struct {
 	reply []byte
 	hdr   [lenHeader]byte
 	cc    connCanceller
+
+	replies chan readReply // rawtcp-handoff: what the reader goroutine read
+}
+
+// readReply is one reply (or read error) handed from the reader goroutine.
+type readReply struct {
+	body []byte
+	err  error
 }
 
 // Call writes header and payload with one syscall and reads the echo.
 func (c *pingPongCaller) Call(ctx context.Context, payload []byte) ([]byte, error) {
-	c.cc.watch(ctx)
+	if c.replies == nil {
+		// Not with a reader goroutine: it would fail on the deadline set when a
+		// window's context ends, though no call of it was waiting.
+		c.cc.watch(ctx)
+	}
 	c.wbuf = binary.LittleEndian.AppendUint32(c.wbuf[:0], uint32(len(payload)))
 	c.wbuf = append(c.wbuf, payload...)
 	if _, err := c.conn.Write(c.wbuf); err != nil {
 		return nil, ctxOr(ctx, fmt.Errorf("write request: %w", err))
+	}
+	if c.replies != nil {
+		select {
+		case r := <-c.replies:
+			return r.body, r.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	n, err := readLen(c.r, c.hdr[:])
 	if err != nil {
@@ -103,6 +133,24 @@ func (c *pingPongCaller) Call(ctx context.Context, payload []byte) ([]byte, erro
 		return nil, ctxOr(ctx, fmt.Errorf("read reply: %w", err))
 	}
 	return c.reply, nil
+}
+
+// readReplies is rawtcp-handoff's reader goroutine. It reuses one reply buffer:
+// in strict ping-pong the next reply only comes after the caller has used
+// this one and sent its next request. It ends when the connection fails.
+func (c *pingPongCaller) readReplies() {
+	var buf []byte
+	for {
+		n, err := readLen(c.r, c.hdr[:])
+		if err == nil {
+			buf, err = readBody(c.r, buf, n)
+		}
+		if err != nil {
+			c.replies <- readReply{err: fmt.Errorf("read reply: %w", err)}
+			return
+		}
+		c.replies <- readReply{body: buf}
+	}
 }
 
 // servePingPong echoes framed messages on c until it fails or closes,
