@@ -88,6 +88,11 @@ var registry = []Entry{
 		New:   func() System { return newBanioRTT(banio.WithCodec(banio.CodecZlib)) },
 	},
 	{
+		Name:  "banio-relay-w4",
+		About: "the cheapest broker over banio: a relay forwards each request to 4 echo workers in turn and the answers back, keeping no state (no job record, routing by load, retries, timeouts or tracing): the floor for dispatch-w4",
+		New:   func() System { return newBanioRelay(4) },
+	},
+	{
 		Name:  "dispatch-w1",
 		About: "one remote dispatch.Client → master (ServerIO + dispatch.Master) → 1 worker (64 slots) → master → client (broker-style hop)",
 		New:   func() System { return newDispatch(1) },
