@@ -20,30 +20,43 @@ func newWaitOnlyConn() *BanConn {
 func TestWaiterReuse(t *testing.T) {
 	ctx := context.Background()
 
-	t.Run("after its result", func(t *testing.T) {
-		c := newWaitOnlyConn()
-		key := c.SetWait("k", 1)
-		w := c.waits.m[key]
-		w.readers++ // as WaitResult does
-		c.waits.deliver(key, []byte("a"))
-		<-w.ch
-		if !c.waits.release(key, w) {
-			t.Fatal("a waiter nothing can reach was not reused")
-		}
-	})
-
-	t.Run("not with a duplicate answer buffered", func(t *testing.T) {
-		c := newWaitOnlyConn()
-		key := c.SetWait("k", 1)
-		w := c.waits.m[key]
-		w.readers++
-		c.waits.deliver(key, []byte("a"))
-		<-w.ch
-		c.waits.deliver(key, []byte("duplicate")) // after the take, before the release
-		if c.waits.release(key, w) {
-			t.Fatal("a waiter with a result still buffered was reused")
-		}
-	})
+	// Each case registers a wait for size results, does what WaitResult does before
+	// its release (readers++) and what may happen meanwhile, then releases it.
+	cases := []struct {
+		name   string
+		size   int
+		before func(t *testing.T, c *BanConn, key string, w *waiter)
+		reused bool
+	}{
+		{"after its result", 1, func(t *testing.T, c *BanConn, key string, w *waiter) {
+			c.waits.deliver(key, []byte("a"))
+			<-w.ch
+		}, true},
+		{"not with a duplicate answer buffered", 1, func(t *testing.T, c *BanConn, key string, w *waiter) {
+			c.waits.deliver(key, []byte("a"))
+			<-w.ch
+			c.waits.deliver(key, []byte("duplicate")) // after the take, before the release
+		}, false},
+		{"not once its channel was handed out", 1, func(t *testing.T, c *BanConn, key string, w *waiter) {
+			if _, ok := c.GetWaitChan(key); !ok {
+				t.Fatal("GetWaitChan found no wait")
+			}
+		}, false},
+		{"not once closed", 1, func(t *testing.T, c *BanConn, key string, w *waiter) { c.CloseWaitChan(key) }, false},
+		{"never with room for several results", 4, func(*testing.T, *BanConn, string, *waiter) {}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newWaitOnlyConn()
+			key := c.SetWait("k", tc.size)
+			w := c.waits.m[key]
+			w.readers++
+			tc.before(t, c, key, w)
+			if got := c.waits.release(key, w); got != tc.reused {
+				t.Fatalf("reused = %v, want %v", got, tc.reused)
+			}
+		})
+	}
 
 	t.Run("not while another WaitResult holds it", func(t *testing.T) {
 		c := newWaitOnlyConn()
@@ -55,40 +68,6 @@ func TestWaiterReuse(t *testing.T) {
 		}
 		if !c.waits.release(key, w) {
 			t.Fatal("not reused once the last WaitResult let go")
-		}
-	})
-
-	t.Run("not once its channel was handed out", func(t *testing.T) {
-		c := newWaitOnlyConn()
-		key := c.SetWait("k", 1)
-		if _, ok := c.GetWaitChan(key); !ok {
-			t.Fatal("GetWaitChan found no wait")
-		}
-		w := c.waits.m[key]
-		w.readers++
-		if c.waits.release(key, w) {
-			t.Fatal("a waiter whose channel the caller may hold was reused")
-		}
-	})
-
-	t.Run("not once closed", func(t *testing.T) {
-		c := newWaitOnlyConn()
-		key := c.SetWait("k", 1)
-		w := c.waits.m[key]
-		w.readers++
-		c.CloseWaitChan(key)
-		if c.waits.release(key, w) {
-			t.Fatal("a closed waiter was reused")
-		}
-	})
-
-	t.Run("multi-result waits are never pooled", func(t *testing.T) {
-		c := newWaitOnlyConn()
-		key := c.SetWait("k", 4)
-		w := c.waits.m[key]
-		w.readers++
-		if c.waits.release(key, w) {
-			t.Fatal("a 4-result waiter was pooled")
 		}
 	})
 
