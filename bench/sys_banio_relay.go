@@ -141,7 +141,7 @@ func (r *banioRelay) NewCaller() (Caller, error) {
 	if r.cli == nil {
 		return nil, errors.New("banio-relay: not started")
 	}
-	return &banioRelayCaller{cli: r.cli}, nil
+	return &banioKeyCaller{cli: r.cli, prefix: relayReq}, nil
 }
 
 // Close closes the client and the workers, waits for their read loops, and
@@ -162,19 +162,6 @@ func (r *banioRelay) Close() error {
 		errs = append(errs, r.srv.close())
 	}
 	return errors.Join(errs...)
-}
-
-// banioRelayCaller is one caller on the shared client.
-type banioRelayCaller struct{ cli *banio.ClientIO }
-
-// Call is one request through the relay to a worker and back.
-func (c *banioRelayCaller) Call(ctx context.Context, payload []byte) ([]byte, error) {
-	key := c.cli.SetWait("", 1)
-	if err := c.cli.WriteMsg(&banio.IOMsg{Action: relayReq + key, Data: payload}); err != nil {
-		c.cli.CloseWaitChan(key)
-		return nil, err
-	}
-	return c.cli.WaitResult(ctx, key, 0)
 }
 
 // Interface checks.

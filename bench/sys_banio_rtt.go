@@ -78,7 +78,7 @@ func (b *banioRTT) NewCaller() (Caller, error) {
 	if b.cli == nil {
 		return nil, errors.New("banio-rtt: not started")
 	}
-	return &banioRTTCaller{cli: b.cli}, nil
+	return &banioKeyCaller{cli: b.cli, prefix: banioEchoPrefix}, nil
 }
 
 // Close closes the client, waits for its read loop, and closes the server.
@@ -96,13 +96,17 @@ func (b *banioRTT) Close() error {
 	return errors.Join(errs...)
 }
 
-// banioRTTCaller is one caller on the shared ClientIO.
-type banioRTTCaller struct{ cli *banio.ClientIO }
+// banioKeyCaller is one caller on a shared ClientIO whose requests carry their
+// wait key after prefix in the action (banio-rtt, banio-relay-w4).
+type banioKeyCaller struct {
+	cli    *banio.ClientIO
+	prefix string
+}
 
 // Call is one SetWait → WriteMsg → WaitResult round trip.
-func (c *banioRTTCaller) Call(ctx context.Context, payload []byte) ([]byte, error) {
+func (c *banioKeyCaller) Call(ctx context.Context, payload []byte) ([]byte, error) {
 	key := c.cli.SetWait("", 1)
-	if err := c.cli.WriteMsg(&banio.IOMsg{Action: banioEchoPrefix + key, Data: payload}); err != nil {
+	if err := c.cli.WriteMsg(&banio.IOMsg{Action: c.prefix + key, Data: payload}); err != nil {
 		c.cli.CloseWaitChan(key)
 		return nil, err
 	}
