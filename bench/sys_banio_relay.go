@@ -115,17 +115,21 @@ func (r *banioRelay) initRelayConn(c *banio.BanConn) {
 		} else {
 			r.hellos = append(r.hellos, c)
 		}
-		if r.caller.Load() != nil && len(r.hellos) == r.workers {
+		if r.workerC.Load() == nil && r.caller.Load() != nil && len(r.hellos) == r.workers {
 			ws := r.hellos
 			r.workerC.Store(&ws)
 			close(r.ready)
 		}
 	})
 	c.ListenInline(relayReq, func(m *banio.IOMsgRaw) {
+		wp := r.workerC.Load()
+		if wp == nil {
+			return // not ready: Start has not returned, so no caller sends yet
+		}
 		// Counted until answered, as dispatch does: with many requests in flight
 		// their answers leave in batches.
 		c.AddServing(1)
-		ws := *r.workerC.Load()
+		ws := *wp
 		w := ws[int(r.next.Add(1))%len(ws)]
 		_ = w.WriteMsgNoBlock(&banio.IOMsg{Action: relayJob + m.Action[len(relayReq):], Data: m.Data})
 	})
