@@ -228,6 +228,49 @@ func TestConcurrencyBoundedByCapacity(t *testing.T) {
 	}
 }
 
+// TestWorkerSeesTheEarlierDeadline: the handler's context carries the earlier of the
+// caller's deadline and the job's timeout.
+func TestWorkerSeesTheEarlierDeadline(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	deadlines := make(chan time.Time, 1)
+	f.startWorker("", map[string]worker.Handler{"deadline": func(ctx context.Context, _ *worker.Job) (any, error) {
+		d, _ := ctx.Deadline() // zero if none
+		deadlines <- d
+		return nil, nil
+	}})
+	for _, tc := range []struct {
+		name        string
+		ctxTimeout  time.Duration // 0: no deadline on the caller's context
+		jobTimeout  time.Duration
+		wantWithin  time.Duration // the deadline lies at most this far ahead
+		wantAtLeast time.Duration // and at least this far
+	}{
+		{"caller's deadline only", time.Minute, 0, time.Minute, 50 * time.Second},
+		{"caller's deadline earlier", time.Minute, time.Hour, time.Minute, 50 * time.Second},
+		{"job timeout earlier", time.Hour, time.Minute, time.Minute, 50 * time.Second},
+	} {
+		ctx := context.Background()
+		if tc.ctxTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, tc.ctxTimeout)
+			defer cancel()
+		}
+		start := time.Now()
+		tk, err := f.master.Submit(ctx, dispatch.Job{Type: "deadline", Timeout: tc.jobTimeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tk.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		d := recv(t, deadlines, "the handler's deadline")
+		if d.IsZero() || d.Sub(start) > tc.wantWithin || d.Sub(start) < tc.wantAtLeast {
+			t.Errorf("%s: handler deadline %v after submit, want between %v and %v", tc.name, d.Sub(start), tc.wantAtLeast, tc.wantWithin)
+		}
+	}
+}
+
 // Submitting with a context that is already cancelled, or cancelled concurrently, must
 // resolve the ticket with the context's error and never crash the master.
 func TestSubmitWithCancelledContext(t *testing.T) {
