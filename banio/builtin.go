@@ -17,8 +17,11 @@ const (
 func (c *BanConn) registerBuiltins() {
 	c.Listen(actionSubscribe, c.onSubscribe)
 	c.Listen(actionUnsubscribe, c.onUnsubscribe)
-	c.Listen(actionPing, c.onPing)
-	c.Listen(actionPong, func(*IOMsgRaw) {}) // reading it already proved liveness
+	// Heartbeats are answered on the read loop, never behind the handler goroutine: a
+	// handler busy for longer than the peer's heartbeat timeout must not make the peer
+	// drop a live connection. The pong is a one-off frame, which never waits for room.
+	c.ListenInline(actionPing, c.onPing)
+	c.ListenInline(actionPong, func(*IOMsgRaw) {}) // reading it already proved liveness
 }
 
 // parseTags decodes a subscribe/unsubscribe payload: a JSON array of strings.

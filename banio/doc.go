@@ -60,9 +60,10 @@
 // WithMaxInboxBytes the read loop waits for the handlers, which pushes back on the
 // peer through TCP. A handler registered with ListenInline instead runs on the read
 // loop as its message arrives, skipping the handoff; it must never block (package
-// worker uses it to start jobs). Built-in handlers answer ping with pong (value + 1, unencrypted),
-// record subscribe/unsubscribe in the connection's data (GetData), and on the server
-// serve the key/value store and locks.
+// worker uses it to start jobs). Built-in handlers answer ping with pong (value + 1,
+// unencrypted) on the read loop, so that a busy handler never delays a heartbeat;
+// they record subscribe/unsubscribe in the connection's data (GetData), in order with
+// the other messages, and on the server serve the key/value store and locks.
 //
 // # The write path
 //

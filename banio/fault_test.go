@@ -174,6 +174,39 @@ func TestServerHeartbeat(t *testing.T) {
 	mustRoundTrip(t, c, "still up")
 }
 
+// TestPongsPassABusyHandler: pings are answered on the read loop, so a handler that
+// holds the server's handler goroutine for longer than the client's heartbeat timeout
+// does not make the client drop a live server.
+func TestPongsPassABusyHandler(t *testing.T) {
+	leakcheck.Check(t)
+	srv := newServer(WithHeartbeat(20*time.Millisecond, 150*time.Millisecond))
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	srv.InitConn = func(c *BanConn) {
+		c.Listen("block", func(*IOMsgRaw) {
+			started <- struct{}{}
+			<-release
+		})
+	}
+	addr := serve(t, srv)
+	c := newClient(t, addr, WithHeartbeat(20*time.Millisecond, 150*time.Millisecond))
+	reconnects := make(chan struct{}, 16)
+	c.ReInitConn = func() { reconnects <- struct{}{} }
+	run(t, c)
+	defer close(release)
+	if err := c.WriteMsg(&IOMsg{Action: "block"}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, started, 5*time.Second, "the blocking handler")
+	socket := c.currentSocket()
+	// Every pong is a frame read; while the handler blocks, nothing else is sent. Ten
+	// of them span more than the heartbeat timeout.
+	from := c.reads.Load()
+	waitUntil(t, 5*time.Second, "pongs while the handler blocks", func() bool { return c.reads.Load() >= from+10 })
+	if c.currentSocket() != socket || len(reconnects) > 0 {
+		t.Fatal("the client reconnected to a live server whose handler was busy")
+	}
+}
+
 // TestClientHeartbeat: a client whose server accepts but never answers notices the
 // silence, drops the socket and reconnects.
 func TestClientHeartbeat(t *testing.T) {
