@@ -25,6 +25,9 @@ const (
 	// ActionBlobPut (client → master, raw bytes; reply key in the action after a '|'):
 	// store a blob; the master answers with its hash.
 	ActionBlobPut = "fleet.blob.put|"
+	// ActionBlobDelete (client → master, the hash; reply key in the action after a
+	// '|'): forget a blob; the master answers "1" if it held it, "0" if not.
+	ActionBlobDelete = "fleet.blob.delete|"
 )
 
 // BlobRequest asks the master for a blob.
@@ -59,11 +62,14 @@ func (m *Master) PutBlob(data []byte) string {
 	return h
 }
 
-// DeleteBlob forgets a blob; workers that cached it keep their copy.
-func (m *Master) DeleteBlob(hash string) {
+// DeleteBlob forgets a blob, for every job that refers to it; workers that cached it
+// keep their copy. It reports whether the master held it.
+func (m *Master) DeleteBlob(hash string) bool {
 	m.blobs.mu.Lock()
+	_, held := m.blobs.blobs[hash]
 	delete(m.blobs.blobs, hash)
 	m.blobs.mu.Unlock()
+	return held
 }
 
 // BlobsServed counts blob downloads the master has answered.
@@ -107,6 +113,19 @@ func (m *Master) onBlobPut(c *banio.BanConn, msg *banio.IOMsgRaw) {
 	_ = c.SendWaitRes(reply, m.PutBlob(data))
 }
 
+// onBlobDelete forgets a blob at a remote client's request.
+func (m *Master) onBlobDelete(c *banio.BanConn, msg *banio.IOMsgRaw) {
+	reply := strings.TrimPrefix(msg.Action, ActionBlobDelete)
+	if reply == "" {
+		return
+	}
+	held := "0"
+	if m.DeleteBlob(string(msg.Data)) {
+		held = "1"
+	}
+	_ = c.SendWaitRes(reply, held)
+}
+
 // PutBlob uploads data to the master and returns its hash.
 func (c *Client) PutBlob(ctx context.Context, data []byte) (string, error) {
 	key := c.io.SetWait("", 1)
@@ -125,4 +144,21 @@ func (c *Client) PutBlob(ctx context.Context, data []byte) (string, error) {
 		return "", fmt.Errorf("dispatch: upload blob: master stored %q, want %q", res, want)
 	}
 	return string(res), nil
+}
+
+// DeleteBlob asks the master to forget a blob, as Master.DeleteBlob does: a long-lived
+// master otherwise keeps every blob its clients ever uploaded. It is gone for every
+// job that refers to it, not only this client's; workers that cached it keep their
+// copy. It reports whether the master held the blob.
+func (c *Client) DeleteBlob(ctx context.Context, hash string) (bool, error) {
+	key := c.io.SetWait("", 1)
+	if err := c.io.Write(&banio.IOMsgRaw{Action: ActionBlobDelete + key, Data: []byte(hash)}); err != nil {
+		c.io.CloseWaitChan(key)
+		return false, fmt.Errorf("dispatch: delete blob: %w", err)
+	}
+	res, err := c.io.WaitResult(ctx, key, 0)
+	if err != nil {
+		return false, fmt.Errorf("dispatch: delete blob: %w", err)
+	}
+	return string(res) == "1", nil
 }

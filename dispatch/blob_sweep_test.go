@@ -74,6 +74,18 @@ func TestClientPutBlob(t *testing.T) {
 	if res, err := c.Call(context.Background(), "len", hash); err != nil || string(res) != "11" {
 		t.Fatalf("job using an uploaded blob: %q %v", res, err)
 	}
+
+	// Deleted, it is gone for jobs on a worker that never cached it.
+	if held, err := c.DeleteBlob(context.Background(), hash); err != nil || !held {
+		t.Fatalf("DeleteBlob: held %v, %v", held, err)
+	}
+	if held, err := c.DeleteBlob(context.Background(), hash); err != nil || held {
+		t.Fatalf("DeleteBlob again: held %v, %v; want false", held, err)
+	}
+	f.startWorker("", map[string]worker.Handler{"len2": blobLen})
+	if _, err := c.Call(context.Background(), "len2", hash); err == nil {
+		t.Fatal("a job ran on a deleted blob that its worker never had")
+	}
 }
 
 func TestSweepJournalSkipsFinishedJobs(t *testing.T) {

@@ -33,6 +33,7 @@ func (m *Master) initConn(c *banio.BanConn) {
 	})
 	c.Listen(ActionBlobGet, func(msg *banio.IOMsgRaw) { m.onBlobGet(c, msg) })
 	c.Listen(ActionBlobPut, func(msg *banio.IOMsgRaw) { m.onBlobPut(c, msg) })
+	c.Listen(ActionBlobDelete, func(msg *banio.IOMsgRaw) { m.onBlobDelete(c, msg) })
 	r := &remoteCaller{m: m, conn: c}
 	// Submissions are taken on the read loop: admitting a job never blocks (a job
 	// is sent by a goroutine of its own, outcomes by SendWaitResNoBlock).
