@@ -193,6 +193,12 @@ func (c *BanConn) kickLocked() {
 	w := &c.out
 	if !w.running {
 		w.running = true
+		// A retire sent while the last writer goroutine was already ending is not
+		// for this one: it would end the new goroutine at its first idle moment.
+		select {
+		case <-w.retire:
+		default:
+		}
 		c.wg.Add(1)
 		go c.writeLoop()
 	}

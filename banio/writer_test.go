@@ -277,7 +277,17 @@ func TestTidyWriter(t *testing.T) {
 		t.Fatalf("an idle connection kept %d bytes", kept)
 	}
 
+	// A retire can be left unread when tidyWriter sends it just as the old writer
+	// goroutine is ending on the previous one. It must not end the next goroutine
+	// (without the drain in kickLocked, it did in about half of the runs).
+	w.mu.Lock()
+	select {
+	case w.retire <- struct{}{}:
+	default:
+	}
+	w.mu.Unlock()
 	burst() // a new writer goroutine takes over
+	mustRoundTrip(t, c, "once the new writer goroutine is idle")
 	if !running() {
 		t.Fatal("no writer goroutine for the next burst")
 	}
