@@ -128,15 +128,10 @@ func (m *Master) onBlobDelete(c *banio.BanConn, msg *banio.IOMsgRaw) {
 
 // PutBlob uploads data to the master and returns its hash.
 func (c *Client) PutBlob(ctx context.Context, data []byte) (string, error) {
-	key := c.io.SetWait("", 1)
 	if data == nil {
 		data = []byte{}
 	}
-	if err := c.io.Write(&banio.IOMsgRaw{Action: ActionBlobPut + key, Data: data}); err != nil {
-		c.io.CloseWaitChan(key)
-		return "", fmt.Errorf("dispatch: upload blob: %w", err)
-	}
-	res, err := c.io.WaitResult(ctx, key, 0)
+	res, err := c.askMaster(ctx, ActionBlobPut, data)
 	if err != nil {
 		return "", fmt.Errorf("dispatch: upload blob: %w", err)
 	}
@@ -151,14 +146,20 @@ func (c *Client) PutBlob(ctx context.Context, data []byte) (string, error) {
 // job that refers to it, not only this client's; workers that cached it keep their
 // copy. It reports whether the master held the blob.
 func (c *Client) DeleteBlob(ctx context.Context, hash string) (bool, error) {
-	key := c.io.SetWait("", 1)
-	if err := c.io.Write(&banio.IOMsgRaw{Action: ActionBlobDelete + key, Data: []byte(hash)}); err != nil {
-		c.io.CloseWaitChan(key)
-		return false, fmt.Errorf("dispatch: delete blob: %w", err)
-	}
-	res, err := c.io.WaitResult(ctx, key, 0)
+	res, err := c.askMaster(ctx, ActionBlobDelete, []byte(hash))
 	if err != nil {
 		return false, fmt.Errorf("dispatch: delete blob: %w", err)
 	}
 	return string(res) == "1", nil
+}
+
+// askMaster sends data under actionPrefix followed by a new wait key, the form of the
+// blob actions, and waits for the master's answer to that key.
+func (c *Client) askMaster(ctx context.Context, actionPrefix string, data []byte) ([]byte, error) {
+	key := c.io.SetWait("", 1)
+	if err := c.io.Write(&banio.IOMsgRaw{Action: actionPrefix + key, Data: data}); err != nil {
+		c.io.CloseWaitChan(key)
+		return nil, err
+	}
+	return c.io.WaitResult(ctx, key, 0)
 }
