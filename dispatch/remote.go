@@ -90,8 +90,7 @@ func (r *remoteCaller) reply(key string, result []byte, err error) {
 // replyParts is a reply's header and payload, to be sent as one message without copying
 // the payload behind the header.
 func replyParts(rep *envelope.Reply) banio.Parts {
-	head := envelope.AppendReplyHeader(make([]byte, 0, envelope.HeaderRoom+len(rep.Message)), rep)
-	return banio.Parts{Head: head, Body: rep.Payload}
+	return banio.Parts{Head: envelope.ReplyHeader(rep), Body: rep.Payload}
 }
 
 // replyFor encodes an outcome for the wire; errorFromReply is its inverse.

@@ -178,8 +178,7 @@ func marshalResult(v any) ([]byte, error) {
 // reply answers the master's wait for this attempt.
 func (w *Worker) reply(conn *banio.ClientIO, env *envelope.Job, rep *envelope.Reply) {
 	rep.Attempt, rep.WorkerID = env.Attempt, w.id
-	head := envelope.AppendReplyHeader(make([]byte, 0, envelope.HeaderRoom+len(rep.Message)), rep)
-	if err := conn.SendWaitRes(env.Key, banio.Parts{Head: head, Body: rep.Payload}); err != nil {
+	if err := conn.SendWaitRes(env.Key, banio.Parts{Head: envelope.ReplyHeader(rep), Body: rep.Payload}); err != nil {
 		w.log.Warn("worker: reply not sent", "job", env.ID, "err", err)
 	}
 }

@@ -120,6 +120,12 @@ func AppendReply(dst []byte, r *Reply) []byte {
 	return append(AppendReplyHeader(dst, r), r.Payload...)
 }
 
+// ReplyHeader is the encoding of r without its payload, in a buffer of its own sized
+// for it: the head of a reply sent as banio.Parts.
+func ReplyHeader(r *Reply) []byte {
+	return AppendReplyHeader(make([]byte, 0, HeaderRoom+len(r.Message)), r)
+}
+
 // AppendReplyHeader appends the encoding of r without its payload (see
 // AppendJobHeader).
 func AppendReplyHeader(dst []byte, r *Reply) []byte {

@@ -80,8 +80,10 @@ func TestHeadersPrefixTheEnvelopes(t *testing.T) {
 	rep := &Reply{Attempt: 1, Kind: KindOK, WorkerID: "w", Payload: payload}
 	sub := &Submit{ID: "j", Type: "t", Key: "k", Timeout: time.Second, Payload: payload}
 	for name, c := range map[string]struct{ head, whole []byte }{
-		"job":    {AppendJobHeader(nil, job), AppendJob(nil, job)},
-		"reply":  {AppendReplyHeader(nil, rep), AppendReply(nil, rep)},
+		"job":   {AppendJobHeader(nil, job), AppendJob(nil, job)},
+		"reply": {AppendReplyHeader(nil, rep), AppendReply(nil, rep)},
+		"reply (own buffer)": {ReplyHeader(&Reply{Kind: KindRemote, Message: "a message", Payload: payload}),
+			AppendReply(nil, &Reply{Kind: KindRemote, Message: "a message", Payload: payload})},
 		"submit": {AppendSubmitHeader(nil, sub), AppendSubmit(nil, sub)},
 	} {
 		if got := append(c.head, payload...); !bytes.Equal(got, c.whole) {
