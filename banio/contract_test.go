@@ -469,7 +469,7 @@ func TestSlowConsumer(t *testing.T) {
 	slow := dialRaw(t, addr, nil)
 	_ = slow.nc.(*net.TCPConn).SetReadBuffer(4096)
 	slow.send("subscribe", []byte(`["topic"]`), false)
-	slow.ping(1) // subscribed; from now on it reads nothing
+	slow.barrier() // subscribed; from now on it reads nothing
 
 	payload := make([]byte, 8<<10)
 	payload[8] = ' '              // ends the sequence number: the random bytes may be digits

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -358,9 +359,10 @@ func init() {
 // rawPeer is a bare TCP connection speaking BanIO through the reference codec: what a
 // banbot process (or an attacker) looks like to banio.
 type rawPeer struct {
-	t   testing.TB
-	nc  net.Conn
-	key []byte
+	t        testing.TB
+	nc       net.Conn
+	key      []byte
+	barriers int
 }
 
 func dialRaw(t testing.TB, addr string, key []byte) *rawPeer {
@@ -417,6 +419,18 @@ func (p *rawPeer) ping(n int) {
 	if want := fmt.Sprint(n + 1); string(m.Data) != want || !m.NoEncrypt {
 		p.t.Fatalf("pong = %q NoEncrypt=%v, want %q NoEncrypt=true", m.Data, m.NoEncrypt, want)
 	}
+}
+
+// barrier sends an onGetVal and waits for its answer. The server handles it on the
+// connection's handler goroutine, in order after every message sent before it, so once
+// it is answered they have all been handled. (A ping is no barrier: pings are answered
+// on the read loop, ahead of messages still queued for handlers.)
+func (p *rawPeer) barrier() {
+	p.t.Helper()
+	p.barriers++
+	key := fmt.Sprintf("barrier-%d", p.barriers)
+	p.send("onGetVal", []byte(strconv.Quote(key)), true)
+	p.expect(resPrefix + key)
 }
 
 // expectClosed waits for the server to close the connection (EOF or reset) without

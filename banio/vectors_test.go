@@ -433,7 +433,7 @@ func TestVectorsThroughServer(t *testing.T) {
 	if m := p.expect("pong"); string(m.Data) != "8" {
 		t.Fatalf("pong to the stream's ping 7 = %q, want 8", m.Data)
 	}
-	p.ping(100) // barrier: the stream's subscribe has been handled
+	p.barrier() // the stream's subscribe has been handled
 	if err := srv.Broadcast(&IOMsg{Action: "t1", Data: "tick"}); err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +442,7 @@ func TestVectorsThroughServer(t *testing.T) {
 	}
 
 	p.write(readTestdata(t, "onSetVal.bin"))
-	p.ping(101)
+	p.barrier()
 	var kv KeyValExpire
 	idx := loadVectors(t)
 	for _, v := range idx.Vectors {
