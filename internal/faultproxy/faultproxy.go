@@ -4,9 +4,10 @@
 package faultproxy
 
 import (
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Proxy forwards connections accepted on Addr() to a target address.
@@ -21,6 +22,8 @@ type Proxy struct {
 	closed  bool
 	accepts int
 	wg      sync.WaitGroup
+
+	rate atomic.Int64 // bytes per second per direction and connection; 0: unlimited
 }
 
 // New starts a proxy on 127.0.0.1:0 forwarding to target.
@@ -61,6 +64,10 @@ func (p *Proxy) Refuse(refuse bool) {
 	p.refuse = refuse
 	p.mu.Unlock()
 }
+
+// SetRate limits every forwarded connection, current and future, to bytesPerSec in each
+// direction (0 lifts the limit): a slow link, for tests of large frames over it.
+func (p *Proxy) SetRate(bytesPerSec int) { p.rate.Store(int64(bytesPerSec)) }
 
 // Close stops the proxy and cuts every connection.
 func (p *Proxy) Close() error {
@@ -116,10 +123,37 @@ func (p *Proxy) track(a, b net.Conn) bool {
 	return true
 }
 
-// pipe copies src to dst; when either side ends, both are closed.
+// pipe copies src to dst, at the rate set by SetRate; when either side ends, both are
+// closed.
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 16<<10)
+	start, sent := time.Now(), int64(0)
+	for {
+		chunk := buf
+		rate := p.rate.Load()
+		if rate > 0 {
+			chunk = buf[:min(len(buf), max(int(rate/50), 512))] // ~20 ms of data
+		}
+		n, err := src.Read(chunk)
+		if n > 0 {
+			if _, werr := dst.Write(chunk[:n]); werr != nil {
+				break
+			}
+			if rate > 0 {
+				// Pace: the bytes sent so far may not run ahead of the rate.
+				sent += int64(n)
+				if ahead := time.Duration(sent*int64(time.Second)/rate) - time.Since(start); ahead > 0 {
+					time.Sleep(ahead)
+				}
+			} else {
+				start, sent = time.Now(), 0
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	_ = dst.Close()
 	_ = src.Close()
 	p.mu.Lock()
