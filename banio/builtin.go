@@ -57,6 +57,7 @@ func (c *BanConn) onUnsubscribe(msg *IOMsgRaw) {
 // onPing answers with the value plus one, unencrypted, as banbot does, so heartbeats
 // work even when the two sides' keys disagree.
 func (c *BanConn) onPing(msg *IOMsgRaw) {
+	c.pinger.Store(true)
 	n, err := strconv.ParseInt(string(msg.Data), 10, 64)
 	if err != nil {
 		c.badLog.log(c.log, slog.LevelWarn, "banio: ping without an integer", "data", string(msg.Data))

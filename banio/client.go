@@ -134,6 +134,15 @@ func (c *ClientIO) handshakeDone(err error) {
 	}
 }
 
+// handshakeRefused hands a refusal to a NewClientIO waiting for its welcome, without
+// closing the client: a running client reconnects instead.
+func (c *ClientIO) handshakeRefused(err error) {
+	select {
+	case c.handshake <- err:
+	default:
+	}
+}
+
 // RunForever reads messages and reconnects when the connection is lost, until Close
 // (then it returns nil) or until the reconnect policy gives up or the server refuses the
 // token (then it returns why, and the client is closed).

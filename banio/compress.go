@@ -30,6 +30,11 @@ const (
 	rawBelow = 1024
 	// maxStoredBlock is deflate's limit on one stored block.
 	maxStoredBlock = 65535
+	// maxS2Expansion bounds how much larger than its block an s2 payload may decode.
+	// s2 must allocate the decoded length up front, so without it the claimed length
+	// (up to the inflated-size limit) costs memory and zeroing whatever the peer sent.
+	// appendFast sends data more compressible than this as zlib instead.
+	maxS2Expansion = 256
 )
 
 // zlibWriters pools compressors: creating one costs ~800 KB of allocations, which is
@@ -120,16 +125,39 @@ func inflateZlib(src []byte, limit int) ([]byte, error) {
 		zr = r
 	}
 	defer zlibReaders.Put(zr)
-	out := make([]byte, 0, min(max(len(src)*4, 512), limit+1))
-	buf := bytes.NewBuffer(out)
-	n, err := buf.ReadFrom(io.LimitReader(zr, int64(limit)+1))
+	out, err := readCapped(zr, min(max(len(src)*4, 512), limit+1), limit)
 	if err != nil {
-		return nil, fmt.Errorf("%w: zlib: %v", ErrBadMessage, err)
+		return nil, err
 	}
-	if n > int64(limit) {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrInflatedTooLarge, limit)
+	return out, nil
+}
+
+// readCapped reads r to its end into a buffer that starts at capacity initial and grows
+// by doubling, never past limit+1 bytes: the one byte over the limit is how an oversized
+// stream is told from one exactly at it, without allocating (or inflating) more.
+func readCapped(r io.Reader, initial, limit int) ([]byte, error) {
+	out := make([]byte, 0, min(initial, limit+1))
+	for {
+		if len(out) == cap(out) {
+			if len(out) > limit {
+				return nil, fmt.Errorf("%w: more than %d bytes", ErrInflatedTooLarge, limit)
+			}
+			grown := make([]byte, len(out), min(max(2*cap(out), 512), limit+1))
+			copy(grown, out)
+			out = grown
+		}
+		n, err := r.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if err == io.EOF {
+			if len(out) > limit {
+				return nil, fmt.Errorf("%w: more than %d bytes", ErrInflatedTooLarge, limit)
+			}
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: zlib: %v", ErrBadMessage, err)
+		}
 	}
-	return buf.Bytes(), nil
 }
 
 // inflateStored decodes the common case of a stream made only of stored blocks without
@@ -187,8 +215,13 @@ func appendFast(dst, src []byte) []byte {
 		if need > 0 {
 			dst = growLen(dst, need)
 			enc := s2.Encode(dst[start+1:start+1+need], src)
-			if len(enc) < len(src) {
+			if len(enc) < len(src) && len(src) <= maxS2Expansion*len(enc) {
 				return dst[:start+1+len(enc)]
+			}
+			if len(src) > maxS2Expansion*len(enc) {
+				// Too compressible for the receiver's expansion bound: zlib, whose
+				// inflater grows its output as it goes, carries it instead.
+				return appendZlib(dst[:start], src)
 			}
 		}
 		dst = dst[:start]
@@ -227,6 +260,10 @@ func decodePayload(src []byte, fast bool, limit int) ([]byte, error) {
 			}
 			if n > limit {
 				return nil, fmt.Errorf("%w: more than %d bytes", ErrInflatedTooLarge, limit)
+			}
+			if n > maxS2Expansion*(len(src)-1) {
+				// Checked before allocating n: a 78-byte frame may claim 256 MiB.
+				return nil, fmt.Errorf("%w: s2 block of %d bytes claims %d decoded (more than %d×)", ErrInflatedTooLarge, len(src)-1, n, maxS2Expansion)
 			}
 			out, err := s2.Decode(make([]byte, n), src[1:])
 			if err != nil {

@@ -97,10 +97,18 @@ type BanConn struct {
 	fastSend  atomic.Bool   // the peer accepts the fast codec
 	fastRecv  atomic.Bool   // we accept the fast codec from the peer
 	authed    atomic.Bool   // server side: the peer presented the token (or none is needed)
-	lastRead  atomic.Int64  // unix ns when frames were last seen arriving (silentFor)
-	reads     atomic.Uint64 // frames read; counted without reading the clock per frame
+	lastRead  atomic.Int64  // unix ns when the peer last showed it is alive (silentFor)
+	reads     atomic.Uint64 // messages decoded; counted without reading the clock per frame
 	seen      atomic.Uint64 // reads when silentFor last looked
-	created   time.Time
+	progress  atomic.Uint64 // bytes of large frames read or written so far (readBody, writeChunks)
+	seenProg  atomic.Uint64 // progress when silentFor last looked
+	// pinger: the peer has shown it keeps the connection alive (it said hello or
+	// pinged), so its silence means it is gone (ServerIO.sweep).
+	pinger  atomic.Bool
+	created time.Time
+	// addrKey is the peer's host as counted by the server's connection limits; "" for
+	// a connection the server did not admit through Serve.
+	addrKey string
 
 	handlers atomic.Pointer[handlerTable]
 	listenMu sync.Mutex // serialises Listen's copy-on-write of handlers
@@ -189,7 +197,12 @@ func (c *BanConn) closeWithError(err error) {
 	c.closed, c.closeErr = true, err
 	readSock := c.nc
 	c.mu.Unlock()
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	switch {
+	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+	case errors.Is(err, ErrAuthFailed) && c.server != nil:
+		// Strangers can cause these at will: one line per interval for the server.
+		c.server.authLog.log(c.log, slog.LevelInfo, "banio: closing unauthenticated connection", "err", err)
+	default:
 		c.log.Info("banio: closing connection", "err", err)
 	}
 	sock := c.flushAndDetach(closeGrace)

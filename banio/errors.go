@@ -36,6 +36,11 @@ var (
 	// ErrAuthFailed: the server refused this client's token, or a peer tried to act
 	// before authenticating.
 	ErrAuthFailed = errors.New("banio: authentication failed")
+	// ErrRefused: the server refused the connection: it is at its connection limit,
+	// or this host failed to authenticate too often and is barred for a while. A
+	// running ClientIO retries with its reconnect backoff; NewClientIO with a token
+	// returns it.
+	ErrRefused = errors.New("banio: connection refused by the server")
 	// ErrLimit: a configured bound (subscriptions, pending waits, key/value sizes)
 	// would be exceeded.
 	ErrLimit = errors.New("banio: limit exceeded")

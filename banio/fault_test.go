@@ -321,7 +321,7 @@ func TestBadInput(t *testing.T) {
 		}, nil, "decrypt"},
 		{"short ciphertext", func(p *rawPeer) { p.write(frame("echo", []byte{1, 2, 3}, false)) }, nil, "too short"},
 		{"unknown action", func(p *rawPeer) { p.send("no-such-action", []byte("x"), true) }, nil, "no handler"},
-		{"zlib bomb", func(p *rawPeer) { p.write(frame("echo", bomb, true)) }, nil, "inflated payload too large"},
+		{"zlib bomb", func(p *rawPeer) { p.write(frame("echo", bomb, true)) }, ErrInflatedTooLarge, ""},
 		// Alone: a connection logs its first bad message, then at most one per
 		// interval, and the hello below is handled on the read loop, ahead of the
 		// handler goroutine's subscribe.

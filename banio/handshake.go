@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // The capability handshake between banfleet peers. A client sends actionHello right
@@ -34,6 +35,7 @@ type welcomeMsg struct {
 	V     int    `json:"v"`
 	Codec string `json:"codec,omitempty"`
 	Error string `json:"error,omitempty"`
+	Code  string `json:"code,omitempty"` // why Error: refuseAuth, refuseConnLimit, refuseThrottled
 }
 
 // helloFrame is the client's first frame on every socket.
@@ -48,22 +50,33 @@ func (c *BanConn) helloFrame() []byte {
 }
 
 // onHello runs on the server's read loop, so the connection is authenticated before
-// the next frame is looked at.
+// the next frame is looked at. A hello also says the peer pings (sweep).
 func (c *BanConn) onHello(msg *IOMsgRaw) {
 	if c.server == nil {
 		return
 	}
 	var h helloMsg
 	if err := json.Unmarshal(msg.Data, &h); err != nil {
+		if !c.authed.Load() {
+			c.server.authFailed(c, "bad hello", "err", err)
+			c.closeWithError(fmt.Errorf("%w: bad hello: %v", ErrAuthFailed, err))
+			return
+		}
 		c.badLog.log(c.log, 0, "banio: bad hello", "err", err)
 		return
 	}
 	if c.cfg.token != "" && subtle.ConstantTimeCompare([]byte(h.Token), []byte(c.cfg.token)) != 1 {
-		c.log.Warn("banio: wrong token, closing")
-		c.sendWelcome(welcomeMsg{V: helloVersion, Error: "authentication failed"})
+		c.server.authFailed(c, "wrong token")
+		c.sendWelcome(welcomeMsg{V: helloVersion, Error: "authentication failed", Code: refuseAuth})
 		c.closeWithError(fmt.Errorf("%w: wrong token", ErrAuthFailed))
 		return
 	}
+	if c.cfg.token != "" || c.cfg.tls != nil {
+		if nc := c.currentSocket(); nc != nil {
+			_ = nc.SetReadDeadline(time.Time{}) // set by wrapConn for the handshake
+		}
+	}
+	c.pinger.Store(true)
 	c.authed.Store(true)
 	codec := codecZlib
 	if c.cfg.codec == CodecAuto && slices.Contains(h.Codecs, codecFast) {
@@ -91,6 +104,16 @@ func (c *BanConn) onWelcome(msg *IOMsgRaw) {
 	var w welcomeMsg
 	if err := json.Unmarshal(msg.Data, &w); err != nil {
 		c.badLog.log(c.log, 0, "banio: bad welcome", "err", err)
+		return
+	}
+	if w.Code == refuseConnLimit || w.Code == refuseThrottled {
+		// Not for good: a first connection fails with it, a running client retries
+		// after its backoff.
+		err := fmt.Errorf("%w: server says: %s", ErrRefused, w.Error)
+		c.client.handshakeRefused(err)
+		if nc := c.currentSocket(); nc != nil {
+			c.socketFailed(nc, err)
+		}
 		return
 	}
 	if w.Error != "" {

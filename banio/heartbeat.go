@@ -15,18 +15,26 @@ import (
 // errHeartbeat is why a silent connection was dropped.
 var errHeartbeat = fmt.Errorf("%w: no heartbeat", ErrTimeout)
 
-// silentFor reports how long nothing was read from the connection, as seen from the
-// heartbeat goroutine's ticks: the read loop only counts frames, so that no frame pays
-// for reading the clock. A frame read since the last tick counts as read now, so
-// silence is never overestimated: a silent peer is dropped within one interval after
-// the timeout. Only the connection's one heartbeat goroutine calls it.
+// silentFor reports how long the peer has not shown it is alive, as seen from the
+// heartbeat goroutine's ticks. Alive is a decoded message (a ping, a pong, anything
+// real) or at least minLiveProgress bytes of a large frame still arriving: a zero-length
+// frame, undecodable junk or a trickle of bytes is not. The read loop only counts, so
+// that no frame pays for reading the clock; what was counted since the last tick counts
+// as now, so silence is never overestimated: a silent peer is dropped within one
+// interval after the timeout. Only the connection's one heartbeat goroutine calls it.
 func (c *BanConn) silentFor(now time.Time) time.Duration {
-	if n := c.reads.Load(); n != c.seen.Load() {
+	n, p := c.reads.Load(), c.progress.Load()
+	if n != c.seen.Load() || p-c.seenProg.Load() >= minLiveProgress {
 		c.seen.Store(n)
+		c.seenProg.Store(p)
 		c.lastRead.Store(now.UnixNano())
 	}
 	return now.Sub(time.Unix(0, c.lastRead.Load()))
 }
+
+// minLiveProgress is how many bytes of a frame still arriving prove, per heartbeat
+// interval, that the peer is alive: 4 KiB per 10 s interval, a link of 400 B/s.
+const minLiveProgress = 4 << 10
 
 // pingLoop runs for a client's lifetime.
 func (c *ClientIO) pingLoop() {
@@ -76,15 +84,32 @@ func (s *ServerIO) sweepLoop() {
 	}
 }
 
+// sweep closes the connections that are dead or never became useful:
+//   - a peer that has not authenticated within the handshake timeout (token servers);
+//   - a peer that pings (it said hello, or pinged) and has been silent for the timeout;
+//   - a peer that has sent nothing decodable since it connected, for the timeout.
+//
+// A peer that never pinged but has sent real messages is never closed for silence:
+// banbot's own server keeps such connections, and some banbot clients (its Telegram
+// RPC client) never ping. Closing them would lose their subscriptions without their
+// knowing (banbot reconnects but does not subscribe again).
 func (s *ServerIO) sweep(now time.Time) {
+	timeout := s.cfg.heartbeatTimeout
 	for _, c := range s.conns() {
 		c.tidyWriter()
+		silent := c.silentFor(now)
 		switch {
-		case s.cfg.heartbeatTimeout > 0 && c.silentFor(now) > s.cfg.heartbeatTimeout:
-			c.closeWithError(errHeartbeat)
 		case !c.authed.Load() && now.Sub(c.created) > s.cfg.handshakeTimeout:
 			c.closeWithError(fmt.Errorf("%w: no token within %v", ErrAuthFailed, s.cfg.handshakeTimeout))
+		case timeout > 0 && c.pinger.Load() && silent > timeout:
+			c.closeWithError(errHeartbeat)
+		case timeout > 0 && c.reads.Load() == 0 && silent > timeout:
+			c.closeWithError(errNothingValid)
 		}
 	}
 	s.kv.sweep(now)
+	s.throttle.sweep(now)
 }
+
+// errNothingValid is why a connection that sent nothing decodable was dropped.
+var errNothingValid = fmt.Errorf("%w: nothing decodable received since connecting", ErrTimeout)

@@ -30,7 +30,25 @@ const (
 	DefaultMaxKVKeys         = 1 << 20
 	DefaultMaxKVKeyLen       = 1 << 10
 	DefaultMaxKVValueLen     = 1 << 20
+	// DefaultMaxConns caps the connections a server holds at once (lowered to fit the
+	// process's file descriptor limit, keeping an eighth of it, at least 64, for the
+	// rest: listeners, the status server, files).
+	DefaultMaxConns = 10000
+	// DefaultMaxConnsPerAddr caps the connections from one IP address: enough for a
+	// host running many workers and callers, few enough that one host cannot take
+	// the server's whole connection budget.
+	DefaultMaxConnsPerAddr = 512
+	// DefaultAuthPenalty and DefaultMaxAuthPenalty: each failed authentication from a
+	// host bars it from connecting for a penalty that starts here and doubles per
+	// failure, up to the maximum (4,300 guesses a second become one a minute).
+	DefaultAuthPenalty    = 100 * time.Millisecond
+	DefaultMaxAuthPenalty = time.Minute
 )
+
+// maxHandshakeBytes bounds what a peer that has not authenticated can make the server
+// hold: one frame of at most this size (a hello is about 100 bytes), inflated to at
+// most this size, for at most the handshake timeout.
+const maxHandshakeBytes = 16 << 10
 
 // Codec names the payload encoding a connection uses for what it sends.
 type Codec int
@@ -66,6 +84,11 @@ type config struct {
 	kvKeyLen    int
 	kvValueLen  int
 
+	maxConns        int
+	maxConnsPerHost int
+	authPenalty     time.Duration
+	maxAuthPenalty  time.Duration
+
 	writeTimeout      time.Duration
 	heartbeatInterval time.Duration
 	heartbeatTimeout  time.Duration
@@ -89,6 +112,10 @@ func defaultConfig() config {
 		kvKeys:            DefaultMaxKVKeys,
 		kvKeyLen:          DefaultMaxKVKeyLen,
 		kvValueLen:        DefaultMaxKVValueLen,
+		maxConns:          DefaultMaxConns,
+		maxConnsPerHost:   DefaultMaxConnsPerAddr,
+		authPenalty:       DefaultAuthPenalty,
+		maxAuthPenalty:    DefaultMaxAuthPenalty,
 		writeTimeout:      DefaultWriteTimeout,
 		heartbeatInterval: DefaultHeartbeatInterval,
 		heartbeatTimeout:  DefaultHeartbeatTimeout,
@@ -207,6 +234,27 @@ func setIfPositive(dst *int, v int) {
 	if v > 0 {
 		*dst = v
 	}
+}
+
+// WithMaxConns caps a server's connections, in total and per peer IP address (zero
+// keeps a default). Past either cap a new connection is refused at once: it gets one
+// welcome frame that says why (a banfleet client fails or retries with ErrRefused) and
+// is closed, before it costs more than its socket. The total is lowered to fit the
+// process's file descriptor limit. Connections made with WrapConn are not counted.
+func WithMaxConns(total, perAddr int) Option {
+	return func(c *config) {
+		setIfPositive(&c.maxConns, total)
+		setIfPositive(&c.maxConnsPerHost, perAddr)
+	}
+}
+
+// WithAuthPenalty sets how long a host that failed to authenticate (wrong token, bad
+// hello, acting before the hello) is barred from connecting: base after its first
+// failure, doubling with each further one up to max; a host with no failure for ten
+// minutes starts afresh. A barred host's connections are refused with ErrRefused.
+// base 0 disables the throttle.
+func WithAuthPenalty(base, max time.Duration) Option {
+	return func(c *config) { c.authPenalty, c.maxAuthPenalty = base, max }
 }
 
 // WithCodec chooses whether to negotiate the fast codec with banfleet peers

@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The read path: one goroutine per connection reads frames, decodes them and routes
@@ -20,8 +21,10 @@ import (
 const resPrefix = "__res__"
 
 // readLoop reads from nc until it fails. A frame that cannot be decoded is logged and
-// skipped; a broken length header or an oversized frame ends the loop (the stream cannot
-// be resynchronised).
+// skipped; a broken length header, an oversized frame or a decompression bomb ends the
+// loop (the stream cannot be resynchronised, or the peer is hostile). Before the peer
+// has authenticated, nothing but its hello is decoded: any other action ends the loop
+// with its data still compressed.
 func (c *BanConn) readLoop(nc net.Conn) error {
 	if nc == nil {
 		return ErrConnClosed
@@ -29,11 +32,15 @@ func (c *BanConn) readLoop(nc net.Conn) error {
 	for {
 		wm, err := c.readWire(nc)
 		if err == nil {
-			if key, ok := strings.CutPrefix(wm.Action, resPrefix); ok && c.authed.Load() {
+			if !c.authed.Load() && wm.Action != actionHello {
+				return c.refuseUnauthenticated(wm.Action)
+			}
+			if key, ok := strings.CutPrefix(wm.Action, resPrefix); ok {
 				// A result: straight to its wait, without building an IOMsgRaw or
 				// copying the action (key only serves the lookup).
 				var data []byte
 				if data, err = c.decodeData(wm); err == nil {
+					c.reads.Add(1)
 					c.waits.deliver(key, data)
 					continue
 				}
@@ -46,9 +53,12 @@ func (c *BanConn) readLoop(nc net.Conn) error {
 				}
 			}
 		}
-		if errors.Is(err, ErrBadMessage) || errors.Is(err, ErrInflatedTooLarge) {
+		if errors.Is(err, ErrBadMessage) {
 			c.badLog.log(c.log, slog.LevelWarn, "banio: dropped undecodable message", "err", err)
 			continue
+		}
+		if !c.authed.Load() && isTimeout(err) {
+			return fmt.Errorf("%w: no hello with the token within %v", ErrAuthFailed, c.cfg.handshakeTimeout)
 		}
 		return err
 	}
@@ -88,7 +98,6 @@ func (c *BanConn) readWire(nc net.Conn) (wireMsg, error) {
 	if err != nil {
 		return wireMsg{}, err
 	}
-	c.reads.Add(1)
 	// More frames already buffered: this one is part of a burst, and what inline
 	// handlers send in answer had better be batched (send).
 	c.readBurst.Store(br.Buffered() > 0)
@@ -102,6 +111,7 @@ func (c *BanConn) finishMsg(wm wireMsg) (*IOMsgRaw, error) {
 	if err != nil {
 		return nil, fmt.Errorf("action %q: %w", wm.Action, err)
 	}
+	c.reads.Add(1) // a decoded message: liveness (silentFor)
 	return &IOMsgRaw{Action: c.internAction(wm.Action), Data: data, NoEncrypt: wm.NoEncrypt}, nil
 }
 
@@ -116,13 +126,17 @@ func (c *BanConn) internAction(action string) string {
 }
 
 // readFrame reads one length-prefixed frame body into the connection's reusable
-// buffer. The size is checked before anything is allocated.
+// buffer. The size is checked before anything is allocated; before authentication the
+// limit is the handshake's, so that a stranger can make us hold one small buffer only.
 func (c *BanConn) readFrame(br *bufio.Reader) ([]byte, error) {
 	hdr := c.hdr[:] // a field: a local array would escape through io.ReadFull
 	if _, err := io.ReadFull(br, hdr); err != nil {
 		return nil, err
 	}
 	n := binary.LittleEndian.Uint32(hdr)
+	if !c.authed.Load() && n > maxHandshakeBytes {
+		return nil, fmt.Errorf("%w: peer announced %d bytes before authenticating, limit %d", ErrFrameTooLarge, n, maxHandshakeBytes)
+	}
 	if uint64(n) > uint64(c.cfg.maxFrame) {
 		return nil, fmt.Errorf("%w: peer announced %d bytes, limit %d", ErrFrameTooLarge, n, c.cfg.maxFrame)
 	}
@@ -130,32 +144,78 @@ func (c *BanConn) readFrame(br *bufio.Reader) ([]byte, error) {
 		// A large frame: grow the buffer as its bytes arrive, so that a peer announcing
 		// the maximum and sending nothing does not make us allocate the maximum.
 		c.rbuf = nil
-		return readLarge(br, int(n))
+		return c.readLarge(br, int(n))
 	}
 	if cap(c.rbuf) < int(n) {
 		c.rbuf = make([]byte, n)
 	}
 	body := c.rbuf[:n]
-	if _, err := io.ReadFull(br, body); err != nil {
+	var err error
+	if n > progressChunk {
+		err = c.readBody(br, body)
+	} else {
+		_, err = io.ReadFull(br, body)
+	}
+	if err != nil {
 		return nil, truncated(err)
 	}
 	return body, nil
 }
 
 // readLarge reads an n-byte frame body, doubling its buffer as data arrives.
-func readLarge(br *bufio.Reader, n int) ([]byte, error) {
+func (c *BanConn) readLarge(br *bufio.Reader, n int) ([]byte, error) {
 	body := make([]byte, 0, maxKeptBuffer)
 	for len(body) < n {
 		if len(body) == cap(body) {
 			body = slices.Grow(body, min(n-len(body), len(body)))
 		}
-		k, err := io.ReadFull(br, body[len(body):min(n, cap(body))])
-		body = body[:len(body)+k]
+		end := min(n, cap(body))
+		err := c.readBody(br, body[len(body):end])
 		if err != nil {
 			return nil, truncated(err)
 		}
+		body = body[:end]
 	}
 	return body, nil
+}
+
+// progressChunk is how much of a frame body is read between two reports of progress.
+const progressChunk = 64 << 10
+
+// readBody fills body from br, counting the bytes of a large frame still arriving as
+// they come (silentFor): a large frame over a slow link is a live connection, however long
+// it takes, as long as its bytes keep coming. A server also tells a banfleet peer that it
+// is still reading (keepAliveWhileReading).
+func (c *BanConn) readBody(br *bufio.Reader, body []byte) error {
+	var lastSign time.Time
+	for len(body) > 0 {
+		k := min(len(body), progressChunk)
+		if _, err := io.ReadFull(br, body[:k]); err != nil {
+			return err
+		}
+		c.progress.Add(uint64(k))
+		body = body[k:]
+		if c.server != nil && c.pinger.Load() && c.cfg.heartbeatInterval > 0 {
+			lastSign = c.keepAliveWhileReading(lastSign)
+		}
+	}
+	return nil
+}
+
+// keepAliveWhileReading sends a pong now and then while a large frame arrives. The
+// peer's pings queue behind the frame it is sending, so without these it would hear
+// nothing from us until we have read the whole frame: after its last byte leaves it,
+// the bytes still in the network's buffers can take longer than its heartbeat timeout
+// to arrive over a slow link. A pong is what banfleet peers ignore but count as alive.
+func (c *BanConn) keepAliveWhileReading(last time.Time) time.Time {
+	now := time.Now()
+	if now.Sub(last) < c.cfg.heartbeatInterval {
+		return last
+	}
+	if !last.IsZero() {
+		_ = c.send(actionPong, []byte("0"), nil, true, true, writeOneOff)
+	}
+	return now
 }
 
 func truncated(err error) error {
@@ -165,7 +225,8 @@ func truncated(err error) error {
 	return fmt.Errorf("banio: truncated frame: %w", err)
 }
 
-// decodeData decrypts and decompresses a message's Data (docs/protocol.md).
+// decodeData decrypts and decompresses a message's Data (docs/protocol.md). Before
+// authentication only the hello is decoded, and only up to the handshake's limit.
 func (c *BanConn) decodeData(wm wireMsg) ([]byte, error) {
 	data := wm.Data
 	if len(data) == 0 {
@@ -178,14 +239,18 @@ func (c *BanConn) decodeData(wm wireMsg) ([]byte, error) {
 		}
 		data = plain
 	}
-	return decodePayload(data, c.fastRecv.Load(), c.cfg.maxInflated)
+	limit := c.cfg.maxInflated
+	if !c.authed.Load() {
+		limit = min(limit, maxHandshakeBytes)
+	}
+	return decodePayload(data, c.fastRecv.Load(), limit)
 }
 
 // route delivers one decoded message.
 func (c *BanConn) route(msg *IOMsgRaw) {
 	if key, ok := strings.CutPrefix(msg.Action, resPrefix); ok {
 		if !c.authed.Load() {
-			c.refuseUnauthenticated(msg)
+			c.closeWithError(c.refuseUnauthenticated(msg.Action))
 			return
 		}
 		c.waits.deliver(key, msg.Data)
@@ -200,7 +265,7 @@ func (c *BanConn) route(msg *IOMsgRaw) {
 		return
 	}
 	if !c.authed.Load() {
-		c.refuseUnauthenticated(msg)
+		c.closeWithError(c.refuseUnauthenticated(msg.Action))
 		return
 	}
 	if h, ok := c.handlers.Load().find(msg.Action); ok && h.inline {
@@ -210,8 +275,12 @@ func (c *BanConn) route(msg *IOMsgRaw) {
 	c.push(msg)
 }
 
-// refuseUnauthenticated closes a connection that acted before authenticating.
-func (c *BanConn) refuseUnauthenticated(msg *IOMsgRaw) {
-	c.log.Warn("banio: action before authentication, closing", "action", msg.Action)
-	c.closeWithError(fmt.Errorf("%w: action %q before authentication", ErrAuthFailed, msg.Action))
+// refuseUnauthenticated is the end of a connection that acted before authenticating:
+// the attempt counts against its address (authThrottle), and the log says so at most
+// once an interval for the whole server.
+func (c *BanConn) refuseUnauthenticated(action string) error {
+	if c.server != nil {
+		c.server.authFailed(c, "action before authentication", "action", action)
+	}
+	return fmt.Errorf("%w: action %q before authentication", ErrAuthFailed, action)
 }

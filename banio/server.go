@@ -31,8 +31,16 @@ type ServerIO struct {
 	closed    bool
 	sweeping  bool
 
+	perHost  map[string]int // admitted connections by peer host (connection limits)
+	admitted int            // connections admitted by Serve and not yet forgotten
+	maxConns int            // the total cap in force: WithMaxConns, within the fd limit
+
 	kv            kvStore
+	throttle      authThrottle
+	authLog       logLimiter // failed authentications, for the whole server
+	refuseLog     logLimiter // refused connections, for the whole server
 	slowConsumers atomic.Uint64
+	refused       atomic.Uint64
 }
 
 // NewBanServer makes a server for addr. name appears in logs. Option errors (an
@@ -47,8 +55,11 @@ func NewBanServer(addr, name string, opts ...Option) *ServerIO {
 		done:      make(chan struct{}),
 		all:       make(map[*BanConn]struct{}),
 		listeners: make(map[net.Listener]struct{}),
+		perHost:   make(map[string]int),
 		kv:        kvStore{m: make(map[string]kvEntry)},
 	}
+	s.maxConns = connCap(cfg.maxConns)
+	s.throttle.base, s.throttle.max = cfg.authPenalty, cfg.maxAuthPenalty
 	s.log = cfg.logger.With("server", name)
 	return s
 }
@@ -119,9 +130,15 @@ func (s *ServerIO) Serve(ln net.Listener) error {
 	}
 }
 
-// serveConn runs one accepted connection to its end.
+// serveConn runs one accepted connection to its end, unless the connection limits or
+// the authentication throttle refuse it.
 func (s *ServerIO) serveConn(nc net.Conn) {
-	c := s.WrapConn(nc)
+	host := hostOf(nc.RemoteAddr())
+	if code, reason := s.admit(host); code != "" {
+		s.refuse(nc, host, code, reason)
+		return
+	}
+	c := s.wrapConn(nc, host)
 	if c.IsClosed() {
 		return
 	}
@@ -133,10 +150,21 @@ func (s *ServerIO) serveConn(nc net.Conn) {
 
 // WrapConn makes a server-side BanConn of nc with the server's options and built-in
 // actions, and tracks it for Broadcast and Close. The caller runs it with RunForever.
-func (s *ServerIO) WrapConn(nc net.Conn) *BanConn {
+// Connections wrapped here do not count against the connection limits, which Serve
+// applies to what it accepts.
+func (s *ServerIO) WrapConn(nc net.Conn) *BanConn { return s.wrapConn(nc, "") }
+
+// wrapConn is WrapConn for a connection admitted for host ("" for one not admitted).
+func (s *ServerIO) wrapConn(nc net.Conn, host string) *BanConn {
 	c := newConn(&s.cfg, nc)
 	c.server = s
+	c.addrKey = host
 	c.authed.Store(s.cfg.token == "")
+	if s.cfg.token != "" || s.cfg.tls != nil {
+		// The hello must come within the handshake timeout (and, over TLS, so must the
+		// TLS handshake); onHello lifts the deadline.
+		_ = nc.SetReadDeadline(c.created.Add(s.cfg.handshakeTimeout))
+	}
 	c.Listen(actionGetVal, func(m *IOMsgRaw) { s.onGetVal(c, m) })
 	c.Listen(actionSetVal, func(m *IOMsgRaw) { s.onSetVal(c, m) })
 	c.Listen(actionLock, func(m *IOMsgRaw) { s.onLock(c, m) })
@@ -157,6 +185,9 @@ func (s *ServerIO) WrapConn(nc net.Conn) *BanConn {
 func (s *ServerIO) forget(c *BanConn) {
 	s.mu.Lock()
 	delete(s.all, c)
+	if c.addrKey != "" {
+		s.releaseLocked(c.addrKey)
+	}
 	s.mu.Unlock()
 }
 

@@ -301,18 +301,14 @@ func (c *BanConn) releaseLocked() {
 func (c *BanConn) writeBatch(nc net.Conn, buf []byte, inline, brief bool) error {
 	w := &c.out
 	for {
-		// Under the lock, and not once Close has begun: flushAndDetach's short grace
-		// deadline must not be pushed back by a write starting just after it.
-		w.mu.Lock()
-		switch {
-		case w.closing:
-		case brief:
-			_ = nc.SetWriteDeadline(time.Now().Add(briefWrite))
-		case c.cfg.writeTimeout > 0:
-			_ = nc.SetWriteDeadline(time.Now().Add(c.cfg.writeTimeout))
+		var n int
+		var err error
+		if brief {
+			c.setWriteDeadline(nc, briefWrite)
+			n, err = nc.Write(buf)
+		} else {
+			n, err = c.writeChunks(nc, buf)
 		}
-		w.mu.Unlock()
-		n, err := nc.Write(buf)
 		w.mu.Lock()
 		if brief && err != nil && isTimeout(err) && w.nc == nc && !w.closing {
 			// The peer's socket buffer is full: the writer goroutine finishes it, from
@@ -359,6 +355,46 @@ func (c *BanConn) writeBatch(nc net.Conn, buf []byte, inline, brief bool) error 
 
 // briefWrite bounds an inline write for a caller that must not wait.
 const briefWrite = time.Millisecond
+
+// writeChunk is how much of a batch one write deadline covers. The write timeout bounds
+// a stall, not a frame's size: a 45 MB frame over a 1 MB/s link takes 45 s and
+// succeeds, because each chunk gets the full timeout; a link slower than writeChunk per
+// write timeout (26 KB/s with the default 10 s) counts as stalled.
+const writeChunk = 256 << 10
+
+// writeChunks writes buf to nc one chunk at a time, each under a fresh write deadline.
+// Chunks rather than one long write with its deadline moved on progress: after a
+// timeout a TLS connection cannot be written to again.
+func (c *BanConn) writeChunks(nc net.Conn, buf []byte) (int, error) {
+	written := 0
+	for {
+		c.setWriteDeadline(nc, c.cfg.writeTimeout)
+		n, err := nc.Write(buf[written:min(len(buf), written+writeChunk)])
+		written += n
+		if err != nil || written == len(buf) {
+			return written, err
+		}
+		// A large batch leaving is the peer reading it: liveness (silentFor), since
+		// our own pings cannot overtake the frame being written.
+		c.progress.Add(uint64(n))
+	}
+}
+
+// setWriteDeadline gives nc's next write d, unless Close has begun: flushAndDetach's
+// short grace deadline must not be pushed back by a write starting just after it
+// (hence under the writer's lock).
+func (c *BanConn) setWriteDeadline(nc net.Conn, d time.Duration) {
+	w := &c.out
+	w.mu.Lock()
+	switch {
+	case w.closing:
+	case d > 0:
+		_ = nc.SetWriteDeadline(time.Now().Add(d))
+	default:
+		_ = nc.SetWriteDeadline(time.Time{})
+	}
+	w.mu.Unlock()
+}
 
 // isTimeout reports whether err is a deadline passing.
 func isTimeout(err error) bool {
