@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -82,11 +83,16 @@ func (m *Master) blob(hash string) ([]byte, bool) {
 	return b, ok
 }
 
-// onBlobGet answers a worker's download.
-func (m *Master) onBlobGet(c *banio.BanConn, msg *banio.IOMsgRaw) {
+// onBlobGet answers a worker's download. A malformed request is logged once per
+// connection (lim): a peer that sends nothing else must not flood the log.
+func (m *Master) onBlobGet(c *banio.BanConn, lim *badInput, msg *banio.IOMsgRaw) {
 	var req BlobRequest
-	if err := json.Unmarshal(msg.Data, &req); err != nil || req.Reply == "" {
-		m.opts.logger.Warn("dispatch: bad blob request", "remote", c.GetRemote(), "err", err)
+	err := json.Unmarshal(msg.Data, &req)
+	if err == nil && req.Reply == "" {
+		err = errors.New("no reply key")
+	}
+	if err != nil {
+		lim.log(m.opts.logger, c, "bad blob request", err)
 		return
 	}
 	// The reply is one status byte (1 found, 0 missing) and the blob: banio delivers
