@@ -39,7 +39,10 @@ func TestBadBlobRequestsLoggedOncePerConnection(t *testing.T) {
 	leakcheck.Check(t)
 	var logs logBuffer
 	f := newFleet(t, dispatch.WithLogger(logs.logger()))
-	hash := f.master.PutBlob([]byte("known"))
+	hash, err := f.master.PutBlob([]byte("known"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	conn, err := banio.NewClientIO(f.addr, banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,11 @@ var (
 	ErrDuplicateID = errors.New("dispatch: duplicate job id")
 	// ErrBadJob: the job is malformed (empty type, unmarshalable payload, bad envelope).
 	ErrBadJob = errors.New("dispatch: bad job")
+	// ErrBlobStoreFull: the master's blob store has no room for a new blob within its
+	// budget (WithBlobStoreLimit, default DefaultBlobStoreBytes). Nothing was stored
+	// and nothing held was evicted; delete blobs no job needs any more (DeleteBlob) or
+	// raise the budget.
+	ErrBlobStoreFull = errors.New("dispatch: blob store full")
 )
 
 // RemoteError is what a handler's error becomes for the caller: the worker ran the job

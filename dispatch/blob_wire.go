@@ -1,0 +1,146 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/banfleet/banfleet/banio"
+)
+
+// The blob actions: workers download blobs, remote clients upload and delete them.
+
+// Blob actions (docs/protocol.md).
+const (
+	// ActionBlobGet (worker → master, JSON BlobRequest): the master answers the reply
+	// key with a status byte (1 found, 0 missing) followed by the blob's bytes.
+	ActionBlobGet = "fleet.blob.get"
+	// ActionBlobPut (client → master, raw bytes; reply key in the action after a '|'):
+	// store a blob; the master answers with its hash, or with blobRefused, an error
+	// code, a space and the reason when it refuses the blob.
+	ActionBlobPut = "fleet.blob.put|"
+	// ActionBlobDelete (client → master, the hash; reply key in the action after a
+	// '|'): forget a blob; the master answers "1" if it held it, "0" if not.
+	ActionBlobDelete = "fleet.blob.delete|"
+)
+
+// blobRefused starts the master's answer to an upload it refused: a hash never does.
+const blobRefused = "!"
+
+// Error codes of a refused upload.
+const blobCodeFull = "blob_store_full" // ErrBlobStoreFull
+
+// BlobRequest asks the master for a blob.
+type BlobRequest struct {
+	Hash  string `json:"hash"`
+	Reply string `json:"reply"` // the requester's wait key
+}
+
+// onBlobGet answers a worker's download. A malformed request is logged once per
+// connection (lim): a peer that sends nothing else must not flood the log.
+func (m *Master) onBlobGet(c *banio.BanConn, lim *badInput, msg *banio.IOMsgRaw) {
+	var req BlobRequest
+	err := json.Unmarshal(msg.Data, &req)
+	if err == nil && req.Reply == "" {
+		err = errors.New("no reply key")
+	}
+	if err != nil {
+		lim.log(m.opts.logger, c, "bad blob request", err)
+		return
+	}
+	// The reply is one status byte (1 found, 0 missing) and the blob: banio delivers
+	// an empty message as nil, so emptiness cannot say "missing".
+	data, ok := m.blob(req.Hash)
+	reply := []byte{0}
+	if ok {
+		m.blobs.served.Add(1)
+		reply = append(append(make([]byte, 0, 1+len(data)), 1), data...)
+	}
+	_ = c.Write(&banio.IOMsgRaw{Action: "__res__" + req.Reply, Data: reply})
+}
+
+// onBlobPut stores a blob uploaded by a remote client and answers with its hash, or
+// with why it refused it.
+func (m *Master) onBlobPut(c *banio.BanConn, msg *banio.IOMsgRaw) {
+	reply := strings.TrimPrefix(msg.Action, ActionBlobPut)
+	if reply == "" {
+		return
+	}
+	data := msg.Data
+	if data == nil {
+		data = []byte{}
+	}
+	h, err := m.PutBlob(data)
+	if err != nil {
+		h = blobRefused + blobCodeFull + " " + err.Error()
+	}
+	_ = c.SendWaitRes(reply, h)
+}
+
+// onBlobDelete forgets a blob at a remote client's request.
+func (m *Master) onBlobDelete(c *banio.BanConn, msg *banio.IOMsgRaw) {
+	reply := strings.TrimPrefix(msg.Action, ActionBlobDelete)
+	if reply == "" {
+		return
+	}
+	held := "0"
+	if m.DeleteBlob(string(msg.Data)) {
+		held = "1"
+	}
+	_ = c.SendWaitRes(reply, held)
+}
+
+// PutBlob uploads data to the master and returns its hash. When the master's blob
+// store has no room for it the error wraps ErrBlobStoreFull, as Master.PutBlob's does.
+func (c *Client) PutBlob(ctx context.Context, data []byte) (string, error) {
+	if data == nil {
+		data = []byte{}
+	}
+	res, err := c.askMaster(ctx, ActionBlobPut, data)
+	if err != nil {
+		return "", fmt.Errorf("dispatch: upload blob: %w", err)
+	}
+	if refusal, ok := strings.CutPrefix(string(res), blobRefused); ok {
+		return "", fmt.Errorf("dispatch: upload blob: %w", blobRefusal(refusal))
+	}
+	if want := BlobHash(data); string(res) != want {
+		return "", fmt.Errorf("dispatch: upload blob: master stored %q, want %q", res, want)
+	}
+	return string(res), nil
+}
+
+// blobRefusal is the error of a refused upload ("code reason"), matching the sentinel
+// its code stands for.
+func blobRefusal(refusal string) error {
+	code, reason, _ := strings.Cut(refusal, " ")
+	var kind error
+	if code == blobCodeFull {
+		kind = ErrBlobStoreFull
+	}
+	return &remoteFailure{msg: reason, kind: kind}
+}
+
+// DeleteBlob asks the master to forget a blob, as Master.DeleteBlob does, freeing its
+// bytes of the master's budget. It is gone for every job that refers to it, not only
+// this client's; workers that cached it keep their copy. It reports whether the master
+// held the blob.
+func (c *Client) DeleteBlob(ctx context.Context, hash string) (bool, error) {
+	res, err := c.askMaster(ctx, ActionBlobDelete, []byte(hash))
+	if err != nil {
+		return false, fmt.Errorf("dispatch: delete blob: %w", err)
+	}
+	return string(res) == "1", nil
+}
+
+// askMaster sends data under actionPrefix followed by a new wait key, the form of the
+// blob actions, and waits for the master's answer to that key.
+func (c *Client) askMaster(ctx context.Context, actionPrefix string, data []byte) ([]byte, error) {
+	key := c.io.SetWait("", 1)
+	if err := c.io.Write(&banio.IOMsgRaw{Action: actionPrefix + key, Data: data}); err != nil {
+		c.io.CloseWaitChan(key)
+		return nil, err
+	}
+	return c.io.WaitResult(ctx, key, 0)
+}
