@@ -24,6 +24,12 @@ var (
 	// and nothing held was evicted; delete blobs no job needs any more (DeleteBlob) or
 	// raise the budget.
 	ErrBlobStoreFull = errors.New("dispatch: blob store full")
+	// ErrJobTooLarge: the job's envelope (its payload and a header that grows with
+	// trace context) does not fit one banio frame (banio.WithMaxFrameSize), so it
+	// cannot be sent. It is never retried: no worker could receive it. Ship large
+	// inputs as a blob (PutBlob, and pass its hash) or raise the frame limit on the
+	// master, the workers and the clients alike.
+	ErrJobTooLarge = errors.New("dispatch: job too large")
 )
 
 // RemoteError is what a handler's error becomes for the caller: the worker ran the job

@@ -93,6 +93,9 @@ func replyParts(rep *envelope.Reply) banio.Parts {
 	return banio.Parts{Head: envelope.ReplyHeader(rep), Body: rep.Payload}
 }
 
+// codeJobTooLarge is the Code of a KindRejected reply that stands for ErrJobTooLarge.
+const codeJobTooLarge = "job_too_large"
+
 // replyFor encodes an outcome for the wire; errorFromReply is its inverse.
 func replyFor(result []byte, err error) *envelope.Reply {
 	var re *RemoteError
@@ -105,6 +108,8 @@ func replyFor(result []byte, err error) *envelope.Reply {
 		return &envelope.Reply{Kind: envelope.KindWorkerLost, Message: err.Error()}
 	case errors.Is(err, ErrQueueFull):
 		return &envelope.Reply{Kind: envelope.KindQueueFull, Message: err.Error()}
+	case errors.Is(err, ErrJobTooLarge):
+		return &envelope.Reply{Kind: envelope.KindRejected, Code: codeJobTooLarge, Message: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &envelope.Reply{Kind: envelope.KindDeadline, Message: err.Error()}
 	case errors.Is(err, context.Canceled):
@@ -140,6 +145,11 @@ func errorFromReply(rep *envelope.Reply) ([]byte, error) {
 		kind = context.DeadlineExceeded
 	case envelope.KindCanceled:
 		kind = context.Canceled
+	case envelope.KindRejected:
+		kind = ErrBadJob
+		if rep.Code == codeJobTooLarge {
+			kind = ErrJobTooLarge
+		}
 	default:
 		kind = ErrBadJob
 	}
