@@ -32,13 +32,20 @@ var (
 	ErrJobTooLarge = errors.New("dispatch: job too large")
 )
 
+// CodeResultTooLarge is the RemoteError.Code of a job whose reply does not fit one banio
+// frame on its way back (worker → master, or master → remote Client): the result is
+// lost and the job fails at once, never retried, since it would come out as large
+// again. Return large results by other means (store them, return a reference) or
+// raise banio.WithMaxFrameSize on the master, the workers and the clients alike.
+const CodeResultTooLarge = "result_too_large"
+
 // RemoteError is what a handler's error becomes for the caller: the worker ran the job
 // and the handler reported failure.
 type RemoteError struct {
 	Message   string // the handler's error text
 	Code      string // an application error code, if the handler gave one
 	Retryable bool   // the handler marked the failure as worth retrying
-	WorkerID  string // the worker that ran the failing attempt
+	WorkerID  string // the worker that ran the failing attempt; "" when the master made the error
 	Attempt   int    // which attempt failed
 }
 
@@ -47,6 +54,11 @@ func (e *RemoteError) Error() string {
 	code := ""
 	if e.Code != "" {
 		code = " [" + e.Code + "]"
+	}
+	if e.WorkerID == "" {
+		// Made by the master (CodeResultTooLarge on the way to a Client): no worker
+		// failed.
+		return fmt.Sprintf("dispatch: remote error%s: %s", code, e.Message)
 	}
 	return fmt.Sprintf("dispatch: remote error%s on worker %s (attempt %d): %s", code, e.WorkerID, e.Attempt, e.Message)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/internal/envelope"
@@ -83,8 +84,21 @@ func (r *remoteCaller) connClosed() {
 // that stopped reading: such a caller is cut as a slow consumer instead.
 func (r *remoteCaller) reply(key string, result []byte, err error) {
 	rep := replyFor(result, err)
-	_ = r.conn.SendWaitResNoBlock(key, replyParts(rep))
+	if serr := r.conn.SendWaitResNoBlock(key, replyParts(rep)); errors.Is(serr, banio.ErrFrameTooLarge) {
+		// The reply that reached the master does not fit a frame to the caller (its
+		// header is not the worker's): without an answer the caller would wait
+		// forever. It gets why instead, in a reply that fits.
+		_ = r.conn.SendWaitResNoBlock(key, replyParts(replyTooLarge(rep, serr)))
+	}
 	r.conn.AddServing(-1)
+}
+
+// replyTooLarge is the CodeResultTooLarge error that replaces a reply to a remote caller
+// that failed to send with sendErr.
+func replyTooLarge(rep *envelope.Reply, sendErr error) *envelope.Reply {
+	return &envelope.Reply{Kind: envelope.KindRemote, Code: CodeResultTooLarge, Message: fmt.Sprintf(
+		"the master cannot forward the job's reply (%d-byte result, %d-byte message) to this client: %v; return large results by other means (store them, return a reference) or raise banio.WithMaxFrameSize on master, workers and clients",
+		len(rep.Payload), len(rep.Message), sendErr)}
 }
 
 // replyParts is a reply's header and payload, to be sent as one message without copying
