@@ -15,7 +15,8 @@ import (
 // Blob actions (docs/protocol.md).
 const (
 	// ActionBlobGet (worker → master, JSON BlobRequest): the master answers the reply
-	// key with a status byte (1 found, 0 missing) followed by the blob's bytes.
+	// key with a status byte followed by the blob's bytes (BlobFound), nothing
+	// (BlobMissing), or why it cannot send the blob (BlobUnsendable).
 	ActionBlobGet = "fleet.blob.get"
 	// ActionBlobPut (client → master, raw bytes; reply key in the action after a '|'):
 	// store a blob; the master answers with its hash, or with blobRefused, an error
@@ -31,6 +32,14 @@ const blobRefused = "!"
 
 // Error codes of a refused upload.
 const blobCodeFull = "blob_store_full" // ErrBlobStoreFull
+
+// Status bytes of the master's answer to ActionBlobGet. banio delivers an empty message
+// as nil, so emptiness cannot say "missing".
+const (
+	BlobMissing    byte = 0 // the master does not hold the blob
+	BlobFound      byte = 1 // the blob's bytes follow
+	BlobUnsendable byte = 2 // the blob does not fit a frame; the reason follows as text
+)
 
 // BlobRequest asks the master for a blob.
 type BlobRequest struct {
@@ -50,15 +59,22 @@ func (m *Master) onBlobGet(c *banio.BanConn, lim *badInput, msg *banio.IOMsgRaw)
 		lim.log(m.opts.logger, c, "bad blob request", err)
 		return
 	}
-	// The reply is one status byte (1 found, 0 missing) and the blob: banio delivers
-	// an empty message as nil, so emptiness cannot say "missing".
 	data, ok := m.blob(req.Hash)
-	reply := []byte{0}
-	if ok {
-		m.blobs.served.Add(1)
-		reply = append(append(make([]byte, 0, 1+len(data)), 1), data...)
+	if !ok {
+		_ = c.SendWaitRes(req.Reply, []byte{BlobMissing})
+		return
 	}
-	_ = c.Write(&banio.IOMsgRaw{Action: "__res__" + req.Reply, Data: reply})
+	// The blob follows its status byte on the wire without being copied behind it.
+	err = c.SendWaitRes(req.Reply, banio.Parts{Head: []byte{BlobFound}, Body: data})
+	if errors.Is(err, banio.ErrFrameTooLarge) {
+		// Unanswered, the worker's job would wait out its download timeout.
+		reason := fmt.Sprintf("its %d bytes do not fit a frame (%v); raise banio.WithMaxFrameSize on master and workers, or split the blob", len(data), err)
+		_ = c.SendWaitRes(req.Reply, append([]byte{BlobUnsendable}, reason...))
+		return
+	}
+	if err == nil {
+		m.blobs.served.Add(1)
+	}
 }
 
 // onBlobPut stores a blob uploaded by a remote client and answers with its hash, or

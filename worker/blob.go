@@ -110,7 +110,10 @@ func download(conn *banio.ClientIO, hash string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: fetch blob %s: %w", hash, err)
 	}
-	if len(data) == 0 || data[0] != 1 {
+	switch {
+	case len(data) > 0 && data[0] == dispatch.BlobUnsendable:
+		return nil, fmt.Errorf("worker: blob %s: the master cannot send it: %s", hash, data[1:])
+	case len(data) == 0 || data[0] != dispatch.BlobFound:
 		return nil, fmt.Errorf("worker: blob %s: the master does not have it", hash)
 	}
 	data = data[1:]
