@@ -104,13 +104,20 @@ func (m *Master) releaseLocked(j *job, w *workerState) {
 }
 
 // attemptFailed handles an attempt that got no reply: the job was stopped (cancel it
-// on the worker, resolve with the stop's reason) or the worker was lost (retry). It
-// never runs on a read loop: the errors come from the connection's loss, a write, or
-// CloseWaitChan.
+// on the worker, resolve with the stop's reason), its envelope cannot be sent (resolve
+// with ErrJobTooLarge) or the worker was lost (retry). It never runs on a read loop:
+// the errors come from the connection's loss, a write, or CloseWaitChan.
 func (m *Master) attemptFailed(j *job, w *workerState, attempt int, err error) {
 	if err := j.endErr(); err != nil {
 		m.sendCancel(w, j.id, attempt)
 		m.finish(j, w, nil, err)
+		return
+	}
+	if errors.Is(err, banio.ErrFrameTooLarge) {
+		// Deterministic: the same envelope fits no other worker's frame either, and
+		// this worker is not lost.
+		m.finish(j, w, nil, fmt.Errorf("%w: job %s of type %q: its %d-byte payload and envelope header do not fit a frame (%v); ship large inputs as a blob (PutBlob, pass its hash) or raise banio.WithMaxFrameSize on master, workers and clients",
+			ErrJobTooLarge, j.id, j.typ, len(j.payload), err))
 		return
 	}
 	if errors.Is(err, banio.ErrConnClosed) || errors.Is(err, ErrWorkerLost) {

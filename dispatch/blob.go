@@ -1,39 +1,39 @@
 package dispatch
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/banfleet/banfleet/banio"
 )
 
 // Blobs ship a large input once per worker instead of once per job: the master stores
 // it under its SHA-256, jobs carry only the hash, and a worker fetches a blob the first
 // time one of its jobs asks for it (worker.Job.Blob) and caches it.
+//
+// The master's store has a budget of bytes (WithBlobStoreLimit). A blob that does not
+// fit is refused, never made room for by evicting another: a job may sit in its queue
+// holding nothing but a blob's hash and fetch the blob only once it runs, so an evicted
+// blob would turn an upload that succeeded into jobs failing later, on workers, for a
+// reason their callers never see. A refused upload fails at once, where its caller can
+// delete blobs it no longer needs (DeleteBlob) and try again.
 
-// Blob actions (docs/protocol.md).
-const (
-	// ActionBlobGet (worker → master, JSON BlobRequest): the master answers the reply
-	// key with a status byte (1 found, 0 missing) followed by the blob's bytes.
-	ActionBlobGet = "fleet.blob.get"
-	// ActionBlobPut (client → master, raw bytes; reply key in the action after a '|'):
-	// store a blob; the master answers with its hash.
-	ActionBlobPut = "fleet.blob.put|"
-	// ActionBlobDelete (client → master, the hash; reply key in the action after a
-	// '|'): forget a blob; the master answers "1" if it held it, "0" if not.
-	ActionBlobDelete = "fleet.blob.delete|"
-)
+// DefaultBlobStoreBytes is the default budget of the master's blob store: the bytes of
+// all blobs it holds together (WithBlobStoreLimit). 1 GiB holds the inputs of a few
+// sweeps (bar data, models) with room to spare on a typical master host, and is four
+// times a worker's default blob cache (worker.DefaultBlobCacheBytes).
+const DefaultBlobStoreBytes int64 = 1 << 30
 
-// BlobRequest asks the master for a blob.
-type BlobRequest struct {
-	Hash  string `json:"hash"`
-	Reply string `json:"reply"` // the requester's wait key
+// WithBlobStoreLimit sets the budget of the master's blob store in bytes (default
+// DefaultBlobStoreBytes). PutBlob refuses, with ErrBlobStoreFull, a new blob that
+// would take the blobs held past it. n <= 0 keeps the default.
+func WithBlobStoreLimit(n int64) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.blobStoreBytes = n
+		}
+	}
 }
 
 // BlobHash is the content address of data: "sha256:" and the hex digest.
@@ -42,124 +42,84 @@ func BlobHash(data []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
+// BlobStats is what the master's blob store holds.
+type BlobStats struct {
+	Count  int    `json:"count"`  // blobs held
+	Bytes  int64  `json:"bytes"`  // their bytes together, counted against Limit
+	Limit  int64  `json:"limit"`  // the budget (WithBlobStoreLimit)
+	Served uint64 `json:"served"` // blob downloads answered
+}
+
 // blobStore holds the master's blobs.
 type blobStore struct {
 	mu     sync.RWMutex
 	blobs  map[string][]byte
+	bytes  int64 // the sum of len over blobs
 	served atomic.Uint64
 }
 
 // PutBlob stores data on the master and returns its hash for jobs to refer to. Storing
-// the same bytes twice keeps one copy. data must not be modified afterwards.
-func (m *Master) PutBlob(data []byte) string {
+// the same bytes twice keeps one copy and counts once. data must not be modified
+// afterwards. A new blob that would take the store past its budget is refused with an
+// error wrapping ErrBlobStoreFull; nothing held is evicted to make room.
+func (m *Master) PutBlob(data []byte) (string, error) {
 	h := BlobHash(data)
-	m.blobs.mu.Lock()
-	if m.blobs.blobs == nil {
-		m.blobs.blobs = make(map[string][]byte)
+	limit := m.blobLimit()
+	s := &m.blobs
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, held := s.blobs[h]; held {
+		return h, nil
 	}
-	m.blobs.blobs[h] = data
-	m.blobs.mu.Unlock()
-	return h
+	if size := int64(len(data)); s.bytes+size > limit {
+		return "", fmt.Errorf("%w: a blob of %d bytes does not fit beside the %d bytes of the %d blobs held (budget %d bytes); delete blobs no job needs any more (DeleteBlob) or raise the budget (dispatch.WithBlobStoreLimit)",
+			ErrBlobStoreFull, size, s.bytes, len(s.blobs), limit)
+	}
+	if s.blobs == nil {
+		s.blobs = make(map[string][]byte)
+	}
+	s.blobs[h] = data
+	s.bytes += int64(len(data))
+	return h, nil
 }
 
-// DeleteBlob forgets a blob, for every job that refers to it; workers that cached it
-// keep their copy. It reports whether the master held it.
+// DeleteBlob forgets a blob, for every job that refers to it, and frees its bytes of
+// the store's budget; workers that cached it keep their copy. It reports whether the
+// master held it.
 func (m *Master) DeleteBlob(hash string) bool {
-	m.blobs.mu.Lock()
-	_, held := m.blobs.blobs[hash]
-	delete(m.blobs.blobs, hash)
-	m.blobs.mu.Unlock()
+	s := &m.blobs
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, held := s.blobs[hash]
+	if held {
+		delete(s.blobs, hash)
+		s.bytes -= int64(len(data))
+	}
 	return held
 }
 
 // BlobsServed counts blob downloads the master has answered.
 func (m *Master) BlobsServed() uint64 { return m.blobs.served.Load() }
 
+// BlobStats reports what the blob store holds, for the status page and for tests.
+func (m *Master) BlobStats() BlobStats {
+	s := &m.blobs
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return BlobStats{Count: len(s.blobs), Bytes: s.bytes, Limit: m.blobLimit(), Served: s.served.Load()}
+}
+
+// blobLimit is the store's budget: the option's, or the default when none was given.
+func (m *Master) blobLimit() int64 {
+	if m.opts.blobStoreBytes > 0 {
+		return m.opts.blobStoreBytes
+	}
+	return DefaultBlobStoreBytes
+}
+
 func (m *Master) blob(hash string) ([]byte, bool) {
 	m.blobs.mu.RLock()
 	defer m.blobs.mu.RUnlock()
 	b, ok := m.blobs.blobs[hash]
 	return b, ok
-}
-
-// onBlobGet answers a worker's download.
-func (m *Master) onBlobGet(c *banio.BanConn, msg *banio.IOMsgRaw) {
-	var req BlobRequest
-	if err := json.Unmarshal(msg.Data, &req); err != nil || req.Reply == "" {
-		m.opts.logger.Warn("dispatch: bad blob request", "remote", c.GetRemote(), "err", err)
-		return
-	}
-	// The reply is one status byte (1 found, 0 missing) and the blob: banio delivers
-	// an empty message as nil, so emptiness cannot say "missing".
-	data, ok := m.blob(req.Hash)
-	reply := []byte{0}
-	if ok {
-		m.blobs.served.Add(1)
-		reply = append(append(make([]byte, 0, 1+len(data)), 1), data...)
-	}
-	_ = c.Write(&banio.IOMsgRaw{Action: "__res__" + req.Reply, Data: reply})
-}
-
-// onBlobPut stores a blob uploaded by a remote client and answers with its hash.
-func (m *Master) onBlobPut(c *banio.BanConn, msg *banio.IOMsgRaw) {
-	reply := strings.TrimPrefix(msg.Action, ActionBlobPut)
-	if reply == "" {
-		return
-	}
-	data := msg.Data
-	if data == nil {
-		data = []byte{}
-	}
-	_ = c.SendWaitRes(reply, m.PutBlob(data))
-}
-
-// onBlobDelete forgets a blob at a remote client's request.
-func (m *Master) onBlobDelete(c *banio.BanConn, msg *banio.IOMsgRaw) {
-	reply := strings.TrimPrefix(msg.Action, ActionBlobDelete)
-	if reply == "" {
-		return
-	}
-	held := "0"
-	if m.DeleteBlob(string(msg.Data)) {
-		held = "1"
-	}
-	_ = c.SendWaitRes(reply, held)
-}
-
-// PutBlob uploads data to the master and returns its hash.
-func (c *Client) PutBlob(ctx context.Context, data []byte) (string, error) {
-	if data == nil {
-		data = []byte{}
-	}
-	res, err := c.askMaster(ctx, ActionBlobPut, data)
-	if err != nil {
-		return "", fmt.Errorf("dispatch: upload blob: %w", err)
-	}
-	if want := BlobHash(data); string(res) != want {
-		return "", fmt.Errorf("dispatch: upload blob: master stored %q, want %q", res, want)
-	}
-	return string(res), nil
-}
-
-// DeleteBlob asks the master to forget a blob, as Master.DeleteBlob does: a long-lived
-// master otherwise keeps every blob its clients ever uploaded. It is gone for every
-// job that refers to it, not only this client's; workers that cached it keep their
-// copy. It reports whether the master held the blob.
-func (c *Client) DeleteBlob(ctx context.Context, hash string) (bool, error) {
-	res, err := c.askMaster(ctx, ActionBlobDelete, []byte(hash))
-	if err != nil {
-		return false, fmt.Errorf("dispatch: delete blob: %w", err)
-	}
-	return string(res) == "1", nil
-}
-
-// askMaster sends data under actionPrefix followed by a new wait key, the form of the
-// blob actions, and waits for the master's answer to that key.
-func (c *Client) askMaster(ctx context.Context, actionPrefix string, data []byte) ([]byte, error) {
-	key := c.io.SetWait("", 1)
-	if err := c.io.Write(&banio.IOMsgRaw{Action: actionPrefix + key, Data: data}); err != nil {
-		c.io.CloseWaitChan(key)
-		return nil, err
-	}
-	return c.io.WaitResult(ctx, key, 0)
 }

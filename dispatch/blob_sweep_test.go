@@ -32,9 +32,9 @@ func TestBlobShippedOncePerWorker(t *testing.T) {
 		f.startWorker("", map[string]worker.Handler{"len": blobLen}, worker.WithConcurrency(4))
 	}
 	data := bytes.Repeat([]byte("ohlcv"), 200_000) // 1 MB
-	hash := f.master.PutBlob(data)
-	if hash != dispatch.BlobHash(data) {
-		t.Fatalf("PutBlob = %s", hash)
+	hash, err := f.master.PutBlob(data)
+	if err != nil || hash != dispatch.BlobHash(data) {
+		t.Fatalf("PutBlob = %s, %v", hash, err)
 	}
 	jobs := make([]dispatch.Job, 500)
 	for i := range jobs {

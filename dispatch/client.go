@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -108,7 +109,12 @@ func (c *Client) send(ctx context.Context, job *Job) (context.Context, trace.Spa
 	})
 	if err := c.io.WriteMsg(&banio.IOMsg{Action: ActionSubmit, Data: banio.Parts{Head: head, Body: payload}}); err != nil {
 		c.io.CloseWaitChan(key)
-		err = fmt.Errorf("dispatch: submit: %w", err)
+		if errors.Is(err, banio.ErrFrameTooLarge) {
+			err = fmt.Errorf("%w: job %s of type %q: its %d-byte payload and submission header do not fit a frame (%w); ship large inputs as a blob (PutBlob, pass its hash) or raise banio.WithMaxFrameSize on client, master and workers",
+				ErrJobTooLarge, job.ID, job.Type, len(payload), err)
+		} else {
+			err = fmt.Errorf("dispatch: submit: %w", err)
+		}
 		endSpan(span, err)
 		return ctx, nil, "", err
 	}

@@ -31,7 +31,7 @@ func (m *Master) initConn(c *banio.BanConn) {
 		}
 		m.progress(c, p)
 	})
-	c.Listen(ActionBlobGet, func(msg *banio.IOMsgRaw) { m.onBlobGet(c, msg) })
+	c.Listen(ActionBlobGet, func(msg *banio.IOMsgRaw) { m.onBlobGet(c, &lim, msg) })
 	c.Listen(ActionBlobPut, func(msg *banio.IOMsgRaw) { m.onBlobPut(c, msg) })
 	c.Listen(ActionBlobDelete, func(msg *banio.IOMsgRaw) { m.onBlobDelete(c, msg) })
 	r := &remoteCaller{m: m, conn: c}

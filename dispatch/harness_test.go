@@ -24,7 +24,14 @@ type fleet struct {
 // newFleet starts a master. Heartbeats are short so lost workers are noticed fast.
 func newFleet(t testing.TB, opts ...dispatch.Option) *fleet {
 	t.Helper()
-	srv := banio.NewBanServer("", "test-master", banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
+	return newFleetIO(t, nil, opts...)
+}
+
+// newFleetIO is newFleet with banio options for the master's server (frame limits…).
+func newFleetIO(t testing.TB, bopts []banio.Option, opts ...dispatch.Option) *fleet {
+	t.Helper()
+	bopts = append([]banio.Option{banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond)}, bopts...)
+	srv := banio.NewBanServer("", "test-master", bopts...)
 	opts = append([]dispatch.Option{dispatch.WithRetryBackoff(time.Millisecond, 10*time.Millisecond)}, opts...)
 	m := dispatch.NewMaster(srv, opts...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

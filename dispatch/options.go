@@ -28,6 +28,7 @@ type options struct {
 	maxBackoff     time.Duration
 	logger         *slog.Logger
 	tracing        tracing
+	blobStoreBytes int64 // 0 → DefaultBlobStoreBytes (blob.go)
 }
 
 func defaultOptions() options {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/internal/envelope"
@@ -83,8 +84,21 @@ func (r *remoteCaller) connClosed() {
 // that stopped reading: such a caller is cut as a slow consumer instead.
 func (r *remoteCaller) reply(key string, result []byte, err error) {
 	rep := replyFor(result, err)
-	_ = r.conn.SendWaitResNoBlock(key, replyParts(rep))
+	if serr := r.conn.SendWaitResNoBlock(key, replyParts(rep)); errors.Is(serr, banio.ErrFrameTooLarge) {
+		// The reply that reached the master does not fit a frame to the caller (its
+		// header is not the worker's): without an answer the caller would wait
+		// forever. It gets why instead, in a reply that fits.
+		_ = r.conn.SendWaitResNoBlock(key, replyParts(replyTooLarge(rep, serr)))
+	}
 	r.conn.AddServing(-1)
+}
+
+// replyTooLarge is the CodeResultTooLarge error that replaces a reply to a remote caller
+// that failed to send with sendErr.
+func replyTooLarge(rep *envelope.Reply, sendErr error) *envelope.Reply {
+	return &envelope.Reply{Kind: envelope.KindRemote, Code: CodeResultTooLarge, Message: fmt.Sprintf(
+		"the master cannot forward the job's reply (%d-byte result, %d-byte message) to this client: %v; return large results by other means (store them, return a reference) or raise banio.WithMaxFrameSize on master, workers and clients",
+		len(rep.Payload), len(rep.Message), sendErr)}
 }
 
 // replyParts is a reply's header and payload, to be sent as one message without copying
@@ -92,6 +106,9 @@ func (r *remoteCaller) reply(key string, result []byte, err error) {
 func replyParts(rep *envelope.Reply) banio.Parts {
 	return banio.Parts{Head: envelope.ReplyHeader(rep), Body: rep.Payload}
 }
+
+// codeJobTooLarge is the Code of a KindRejected reply that stands for ErrJobTooLarge.
+const codeJobTooLarge = "job_too_large"
 
 // replyFor encodes an outcome for the wire; errorFromReply is its inverse.
 func replyFor(result []byte, err error) *envelope.Reply {
@@ -105,6 +122,8 @@ func replyFor(result []byte, err error) *envelope.Reply {
 		return &envelope.Reply{Kind: envelope.KindWorkerLost, Message: err.Error()}
 	case errors.Is(err, ErrQueueFull):
 		return &envelope.Reply{Kind: envelope.KindQueueFull, Message: err.Error()}
+	case errors.Is(err, ErrJobTooLarge):
+		return &envelope.Reply{Kind: envelope.KindRejected, Code: codeJobTooLarge, Message: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &envelope.Reply{Kind: envelope.KindDeadline, Message: err.Error()}
 	case errors.Is(err, context.Canceled):
@@ -140,6 +159,11 @@ func errorFromReply(rep *envelope.Reply) ([]byte, error) {
 		kind = context.DeadlineExceeded
 	case envelope.KindCanceled:
 		kind = context.Canceled
+	case envelope.KindRejected:
+		kind = ErrBadJob
+		if rep.Code == codeJobTooLarge {
+			kind = ErrJobTooLarge
+		}
 	default:
 		kind = ErrBadJob
 	}

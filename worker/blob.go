@@ -3,6 +3,7 @@ package worker
 import (
 	"container/list"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -13,6 +14,16 @@ import (
 
 // DefaultBlobCacheBytes bounds the worker's in-memory blob cache.
 const DefaultBlobCacheBytes = 256 << 20
+
+// Errors of Job.Blob that retrying the job cannot cure, for errors.Is: a handler should
+// not mark them Retryable.
+var (
+	// ErrBlobMissing: the master does not hold the blob (never stored, or deleted).
+	ErrBlobMissing = errors.New("worker: blob not held by the master")
+	// ErrBlobUnsendable: the blob is larger than a banio frame
+	// (banio.WithMaxFrameSize), so the master cannot send it.
+	ErrBlobUnsendable = errors.New("worker: blob too large to send")
+)
 
 // WithBlobCache sets how many bytes of blobs the worker keeps (least recently used
 // blobs are dropped first).
@@ -110,8 +121,11 @@ func download(conn *banio.ClientIO, hash string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: fetch blob %s: %w", hash, err)
 	}
-	if len(data) == 0 || data[0] != 1 {
-		return nil, fmt.Errorf("worker: blob %s: the master does not have it", hash)
+	switch {
+	case len(data) > 0 && data[0] == dispatch.BlobUnsendable:
+		return nil, fmt.Errorf("%w: %s: %s", ErrBlobUnsendable, hash, data[1:])
+	case len(data) == 0 || data[0] != dispatch.BlobFound:
+		return nil, fmt.Errorf("%w: %s", ErrBlobMissing, hash)
 	}
 	data = data[1:]
 	if got := dispatch.BlobHash(data); got != hash {

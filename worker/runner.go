@@ -178,9 +178,30 @@ func marshalResult(v any) ([]byte, error) {
 // reply answers the master's wait for this attempt.
 func (w *Worker) reply(conn *banio.ClientIO, env *envelope.Job, rep *envelope.Reply) {
 	rep.Attempt, rep.WorkerID = env.Attempt, w.id
-	if err := conn.SendWaitRes(env.Key, banio.Parts{Head: envelope.ReplyHeader(rep), Body: rep.Payload}); err != nil {
+	err := conn.SendWaitRes(env.Key, banio.Parts{Head: envelope.ReplyHeader(rep), Body: rep.Payload})
+	if errors.Is(err, banio.ErrFrameTooLarge) {
+		// Without an answer the master would hold the job, and its caller wait, until
+		// the job's deadline, or forever. The job fails instead, with why.
+		w.tooLargeLog.Do(func() {
+			w.log.Warn("worker: a reply does not fit a frame; the job fails with "+dispatch.CodeResultTooLarge+" (further ones are not logged)",
+				"type", env.Type, "job", env.ID, "err", err)
+		})
+		rep = replyTooLarge(rep, err)
+		rep.Attempt, rep.WorkerID = env.Attempt, w.id
+		err = conn.SendWaitRes(env.Key, envelope.ReplyHeader(rep))
+	}
+	if err != nil {
 		w.log.Warn("worker: reply not sent", "job", env.ID, "err", err)
 	}
+}
+
+// replyTooLarge is the dispatch.CodeResultTooLarge error that replaces a reply that
+// failed to send with sendErr. It is not retryable: the job would make as large a
+// result again.
+func replyTooLarge(rep *envelope.Reply, sendErr error) *envelope.Reply {
+	return &envelope.Reply{Kind: envelope.KindRemote, Code: dispatch.CodeResultTooLarge, Message: fmt.Sprintf(
+		"the job's reply (%d-byte result, %d-byte message) cannot be sent to the master: %v; return large results by other means (store them, return a reference) or raise banio.WithMaxFrameSize on master, workers and clients",
+		len(rep.Payload), len(rep.Message), sendErr)}
 }
 
 // currentConn is the connection to the master.

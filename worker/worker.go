@@ -35,8 +35,9 @@ type Worker struct {
 	propagator     propagation.TextMapPropagator
 	tracer         *jobspan.Tracer
 
-	handlers map[string]Handler
-	blobs    blobCache
+	handlers    map[string]Handler
+	blobs       blobCache
+	tooLargeLog sync.Once // the first reply that did not fit a frame
 
 	// mu protects the following fields.
 	mu         sync.Mutex

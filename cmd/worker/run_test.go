@@ -102,7 +102,10 @@ func TestServeRunsBuiltinJobs(t *testing.T) {
 
 	// backtest: a real job against a blob.
 	bars := engine.Synthetic(200, 3)
-	hash := m.PutBlob(engine.EncodeBars(bars))
+	hash, err := m.PutBlob(engine.EncodeBars(bars))
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := engine.Params{Fast: 5, Slow: 20, Kind: engine.KindEMA, FeeBps: 4, SlippageBps: 2}
 	res, err := m.Call(ctx, btjob.Type, btjob.Payload{Data: hash, Params: p})
 	if err != nil {

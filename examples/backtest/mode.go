@@ -33,7 +33,7 @@ func sweepEmbedded(ctx context.Context, cfg config, bars []engine.Bar, grid engi
 	desc := fmt.Sprintf("%d embedded workers", cfg.Workers)
 	announce(fmt.Sprintf("%s (master %s)", desc, f.addr))
 	wall := elapsed()
-	results, err := runSweep(ctx, f.master, func(b []byte) (string, error) { return f.master.PutBlob(b), nil }, bars, grid, opts)
+	results, err := runSweep(ctx, f.master, f.master.PutBlob, bars, grid, opts)
 	out := sweepOutcome{results: results, summary: runSummary{
 		Wall: wall(), Fleet: desc, Workers: cfg.Workers, BlobsServed: f.master.BlobsServed(), Embedded: true,
 	}}

@@ -57,7 +57,7 @@ func startTestFleet(t *testing.T, n int, h worker.Handler) *embeddedFleet {
 }
 
 func masterBlob(f *embeddedFleet) func([]byte) (string, error) {
-	return func(b []byte) (string, error) { return f.master.PutBlob(b), nil }
+	return f.master.PutBlob
 }
 
 // assertEqualResults fails unless got and want are bit-identical, in order.

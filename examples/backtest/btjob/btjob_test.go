@@ -161,7 +161,10 @@ func TestHandler(t *testing.T) {
 	m := fleet(t)
 	ctx := context.Background()
 	bars := engine.Synthetic(300, 5)
-	hash := m.PutBlob(engine.EncodeBars(bars))
+	hash, err := m.PutBlob(engine.EncodeBars(bars))
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := engine.Params{Fast: 3, Slow: 30, Kind: engine.KindSMA, FeeBps: 4, SlippageBps: 2}
 
 	for range 3 { // the decoded bars are cached; every run gives the same bits
@@ -181,7 +184,10 @@ func TestHandler(t *testing.T) {
 		t.Errorf("blob served %d times to one worker", m.BlobsServed())
 	}
 
-	notBars := m.PutBlob([]byte("not bars"))
+	notBars, err := m.PutBlob([]byte("not bars"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name      string
 		payload   any
