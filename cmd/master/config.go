@@ -23,6 +23,7 @@ type config struct {
 	QueueLimit  int
 	MaxAttempts int
 	JobTimeout  time.Duration // default per-job timeout; 0: none
+	BlobBytes   int64         // blob store budget
 	Conn        fleetcli.Conn
 	Log         fleetcli.Logging
 	Trace       fleetcli.Tracing
@@ -39,6 +40,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.IntVar(&c.QueueLimit, "queue-limit", dispatch.DefaultQueueLimit, "jobs that may wait for a worker, per job type")
 	fs.IntVar(&c.MaxAttempts, "max-attempts", dispatch.DefaultMaxAttempts, "dispatches of a job before a lost worker or retryable error fails it")
 	fs.DurationVar(&c.JobTimeout, "job-timeout", 0, "timeout of jobs submitted without one (0: none)")
+	fs.Int64Var(&c.BlobBytes, "blob-store-bytes", dispatch.DefaultBlobStoreBytes, "total `bytes` of blobs the master holds; past it uploads are refused (DeleteBlob frees)")
 	c.Conn.RegisterServer(fs)
 	c.Log.Register(fs)
 	c.Trace.Register(fs)
@@ -56,6 +58,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 		return c, fmt.Errorf("-queue-limit must be at least 1, not %d", c.QueueLimit)
 	case c.MaxAttempts < 1:
 		return c, fmt.Errorf("-max-attempts must be at least 1, not %d", c.MaxAttempts)
+	case c.BlobBytes < 1:
+		return c, fmt.Errorf("-blob-store-bytes must be at least 1, not %d", c.BlobBytes)
 	case c.JobTimeout < 0:
 		return c, fmt.Errorf("-job-timeout must not be negative, not %s", c.JobTimeout)
 	}

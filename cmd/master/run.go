@@ -65,6 +65,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 		dispatch.WithQueueLimit(cfg.QueueLimit),
 		dispatch.WithMaxAttempts(cfg.MaxAttempts),
 		dispatch.WithDefaultTimeout(cfg.JobTimeout),
+		dispatch.WithBlobStoreLimit(cfg.BlobBytes),
 		dispatch.WithLogger(log),
 		dispatch.WithTracerProvider(tp),
 		dispatch.WithPropagator(otel.GetTextMapPropagator()))

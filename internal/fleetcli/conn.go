@@ -29,6 +29,10 @@ type Conn struct {
 
 	Heartbeat        time.Duration // how often to ping / check for silent peers
 	HeartbeatTimeout time.Duration // silence after which a peer is dead; 0 disables
+
+	MaxFrameSize    int // bytes of one frame on the wire (banio.WithMaxFrameSize); the same on every peer; 0: default
+	MaxConns        int // server: connections at once (banio.WithMaxConns)
+	MaxConnsPerAddr int // server: connections from one IP address
 }
 
 // RegisterServer adds the master's transport flags to fs.
@@ -37,6 +41,8 @@ func (c *Conn) RegisterServer(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve TLS with this PEM certificate `file` (needs -tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key `file` of -tls-cert")
 	fs.StringVar(&c.TLSCA, "tls-ca", "", "require client certificates signed by this PEM CA `file` (mutual TLS)")
+	fs.IntVar(&c.MaxConns, "max-conns", banio.DefaultMaxConns, "connections held at once (lowered to fit the open-files limit); past it new ones are refused")
+	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", banio.DefaultMaxConnsPerAddr, "connections from one IP address; past it new ones are refused")
 }
 
 // RegisterClient adds a worker's or remote caller's transport flags to fs.
@@ -54,6 +60,7 @@ func (c *Conn) registerCommon(fs *flag.FlagSet) {
 	fs.StringVar(&c.AESKey, "aes-key", "", "banbot-compatible AES-GCM `key` in hex (32, 48 or 64 digits)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", banio.DefaultHeartbeatInterval, "`interval` between pings (clients) and checks for silent peers (master)")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", banio.DefaultHeartbeatTimeout, "silence after which a peer counts as dead (0 disables)")
+	fs.IntVar(&c.MaxFrameSize, "max-frame-size", banio.DefaultMaxFrameSize, "largest frame in `bytes` sent or accepted; give every peer the same value")
 }
 
 // Validate checks the settings without touching files: an AES key banio would
@@ -78,12 +85,24 @@ func (c *Conn) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("-tls-cert and -tls-key go together")
 	}
+	if c.MaxFrameSize != 0 && c.MaxFrameSize < 1<<10 {
+		return fmt.Errorf("-max-frame-size must be at least 1024 bytes, not %d", c.MaxFrameSize)
+	}
+	if c.MaxConns < 0 || c.MaxConnsPerAddr < 0 {
+		return fmt.Errorf("-max-conns and -max-conns-per-addr must not be negative")
+	}
 	return nil
 }
 
 // common is the options both sides share.
 func (c *Conn) common() []banio.Option {
 	opts := []banio.Option{banio.WithHeartbeat(c.Heartbeat, c.HeartbeatTimeout)}
+	if c.MaxFrameSize > 0 {
+		opts = append(opts, banio.WithMaxFrameSize(c.MaxFrameSize))
+	}
+	if c.MaxConns > 0 || c.MaxConnsPerAddr > 0 {
+		opts = append(opts, banio.WithMaxConns(c.MaxConns, c.MaxConnsPerAddr))
+	}
 	if c.Token != "" {
 		opts = append(opts, banio.WithToken(c.Token))
 	}
