@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -169,5 +170,38 @@ func TestRunFailsCleanly(t *testing.T) {
 		if code := run(context.Background(), args, env(), &stdout, &stderr); code != c.code || stderr.Len() == 0 {
 			t.Errorf("%s: exit %d (want %d), stderr %q", c.name, code, c.code, &stderr)
 		}
+	}
+}
+
+// TestRunAtConnectionCap: past -max-conns new connections are refused with a reason,
+// and the status server keeps answering (the cap leaves descriptors for it).
+func TestRunAtConnectionCap(t *testing.T) {
+	leakcheck.Check(t)
+	addr, url, _, _ := startRun(t, true, "-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-max-conns", "2", "-log-level", "error")
+	var held []*banio.ClientIO
+	defer func() {
+		for _, c := range held {
+			_ = c.Close()
+		}
+	}()
+	// A client with a token waits for the master's welcome (a tokenless master sends
+	// one too), so each NewClientIO returns once the master has admitted or refused it.
+	for range 2 {
+		c, err := banio.NewClientIO(addr, banio.WithToken("unused"))
+		if err != nil {
+			t.Fatalf("connection under the cap: %v", err)
+		}
+		held = append(held, c)
+	}
+	if _, err := banio.NewClientIO(addr, banio.WithToken("unused")); !errors.Is(err, banio.ErrRefused) {
+		t.Fatalf("connection past -max-conns 2: %v, want ErrRefused", err)
+	}
+	resp, err := http.Get(url + "healthz")
+	if err != nil {
+		t.Fatalf("/healthz at the cap: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz at the cap: %s", resp.Status)
 	}
 }
