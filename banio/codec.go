@@ -71,20 +71,6 @@ func valueLen(actionLen, dataLen int, noEncrypt bool) int {
 	return n
 }
 
-// frameHeaderLen is the number of bytes appendFrameHead writes before the Data
-// bytes, so a caller can size buffers exactly.
-func frameHeaderLen(action string, dataLen int, noEncrypt bool) int {
-	v := valueLen(len(action), dataLen, noEncrypt)
-	return 4 + len(typeDef) + uintLen(uint64(v)) + v - dataLen - trailerLen(noEncrypt)
-}
-
-func trailerLen(noEncrypt bool) int {
-	if noEncrypt {
-		return 3
-	}
-	return 1
-}
-
 // appendFrameHead appends the length header, the type definition and the value message
 // up to (not including) the dataLen bytes of Data. The caller appends exactly dataLen
 // bytes of Data and then calls appendFrameTail. Splitting the frame this way lets

@@ -433,13 +433,6 @@ func (c *BanConn) detachSocket(nc net.Conn) {
 	w.mu.Unlock()
 }
 
-// pendingBytes reports how much is queued for writing.
-func (c *BanConn) pendingBytes() int {
-	c.out.mu.Lock()
-	defer c.out.mu.Unlock()
-	return len(c.out.pending)
-}
-
 // flushAndDetach is Close's part of the write path: stop taking frames, wait for the
 // current owner (its write is bounded by the deadline set here), write what is pending,
 // and return the socket for closing.

@@ -70,7 +70,7 @@ func TestInertThenRecording(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, kv := range ended[0].Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	if attrs[string(AttrJobID)] != "id-4" || attrs[string(AttrJobType)] != "echo" {
 		t.Fatalf("attributes: %v", attrs)
