@@ -65,6 +65,7 @@ type config struct {
 	kvKeys      int
 	kvKeyLen    int
 	kvValueLen  int
+	budgets     budgetConfig // retained-state byte budgets
 
 	writeTimeout      time.Duration
 	heartbeatInterval time.Duration
@@ -89,6 +90,7 @@ func defaultConfig() config {
 		kvKeys:            DefaultMaxKVKeys,
 		kvKeyLen:          DefaultMaxKVKeyLen,
 		kvValueLen:        DefaultMaxKVValueLen,
+		budgets:           defaultBudgets(),
 		writeTimeout:      DefaultWriteTimeout,
 		heartbeatInterval: DefaultHeartbeatInterval,
 		heartbeatTimeout:  DefaultHeartbeatTimeout,
@@ -227,5 +229,43 @@ func WithReconnectBackoff(newBackoff func() backoff.BackOff) Option {
 		if newBackoff != nil {
 			c.newBackoff = newBackoff
 		}
+	}
+}
+
+// ---- Byte budgets of retained state ----
+//
+// The count limits above bound how many things a peer makes the other side keep, not
+// how large they are; these bound the bytes.
+
+const (
+	// DefaultMaxSubscriptionBytes bounds the bytes of the tags one connection is
+	// subscribed to (keys stored with SetData count too): room for thousands of
+	// banbot- or banfleet-style tags such as "ohlcv_BTC/USDT_1m" or "job:<type>".
+	DefaultMaxSubscriptionBytes = 256 << 10
+	// DefaultMaxTagLen bounds the length of one subscribed tag.
+	DefaultMaxTagLen = 1 << 10
+)
+
+// budgetConfig is the part of config the options below set.
+type budgetConfig struct {
+	subBytes int // bytes of subscribed tags per connection
+	tagLen   int // bytes of one tag
+}
+
+func defaultBudgets() budgetConfig {
+	return budgetConfig{
+		subBytes: DefaultMaxSubscriptionBytes,
+		tagLen:   DefaultMaxTagLen,
+	}
+}
+
+// WithSubscriptionBudget bounds, per connection, the total bytes of subscribed tags
+// and the length of one tag. A subscribe past either is refused (the tags that do not
+// fit) and logged, rate-limited; a subscribe payload that could not fit even if every
+// tag were new is refused before it is parsed. Zero keeps a default.
+func WithSubscriptionBudget(bytes, tagLen int) Option {
+	return func(c *config) {
+		setIfPositive(&c.budgets.subBytes, bytes)
+		setIfPositive(&c.budgets.tagLen, tagLen)
 	}
 }
