@@ -118,3 +118,86 @@ func TestSubscribeRefusedUnparsed(t *testing.T) {
 		t.Fatalf("DataStats = %+v, want the 2 small tags", st)
 	}
 }
+
+// kvHeld adds up the keys and values the store holds, from the map itself.
+func kvHeld(s *ServerIO) int {
+	s.kv.mu.Lock()
+	defer s.kv.mu.Unlock()
+	n := 0
+	for k, e := range s.kv.m {
+		n += len(k) + len(e.val)
+	}
+	return n
+}
+
+// TestKVByteBudget (finding 3b): compressible onSetVal values of up to the value
+// length limit, many times the store's byte budget in all. The store keeps no more
+// than the budget (a lock counts too), refusals are logged once, and updates that
+// shrink a value and deletes still work at the budget.
+func TestKVByteBudget(t *testing.T) {
+	leakcheck.Check(t)
+	const budget, valLen = 256 << 10, 50 << 10
+	logOpt, logs := captureLogs()
+	srv, addr, _ := startServer(t, WithMaxKVBytes(budget), WithLimits(0, 0, 0, 0, valLen), logOpt)
+	c := dialClient(t, addr)
+
+	tok, err := c.Lock(t.Context(), "l", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := srv.KVStats(); st.Bytes != len(lockPrefix+"l")+len(tok) {
+		t.Fatalf("KVStats with one lock = %+v", st)
+	}
+	val := strings.Repeat("v", valLen)
+	const keys = 20 // 4 times the budget
+	for i := range keys {
+		if err := c.SetVal(&KeyValExpire{Key: fmt.Sprint("k", i), Val: val}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.GetVal("k0", 0); err != nil { // handled after every set
+		t.Fatal(err)
+	}
+	st := srv.KVStats()
+	if st.Bytes > budget || st.Bytes != kvHeld(srv) {
+		t.Fatalf("store holds %d bytes (KVStats %+v), budget %d", kvHeld(srv), st, budget)
+	}
+	if want := 1 + budget/(valLen+2); st.Keys != want { // the lock and 5 values
+		t.Fatalf("store holds %d keys, want %d", st.Keys, want)
+	}
+	if got := strings.Count(logs.String(), "onSetVal refused"); got != 1 {
+		t.Fatalf("refusals logged %d times, want once (rate-limited):\n%s", got, logs)
+	}
+
+	_ = c.SetVal(&KeyValExpire{Key: "k0", Val: "small"}) // shrinking is fine at the budget
+	_ = c.SetVal(&KeyValExpire{Key: "k1", Val: ""})
+	if v, _ := c.GetVal("k0", 0); v != "small" {
+		t.Fatalf("k0 = %.10q after shrinking it", v)
+	}
+	if got, want := srv.KVStats().Bytes, st.Bytes-2*valLen-2+len("small"); got != want || got != kvHeld(srv) {
+		t.Fatalf("after shrinking and deleting the store holds %d bytes, want %d", got, want)
+	}
+	srv.SetVal(&KeyValExpire{Key: "k1", Val: val}) // room again
+	if srv.GetVal("k1") != val {
+		t.Fatal("a value that fits again was refused")
+	}
+}
+
+// TestSetValRefusedUnparsed (finding 3b): an onSetVal larger than the key and value
+// limits allow, even JSON-escaped, is refused before it is parsed.
+func TestSetValRefusedUnparsed(t *testing.T) {
+	leakcheck.Check(t)
+	logOpt, logs := captureLogs()
+	srv, addr, _ := startServer(t, WithLimits(0, 0, 0, 16, 1<<10), logOpt)
+	p := dialRaw(t, addr, nil)
+	big := mustJSON(t, KeyValExpire{Key: "k", Val: strings.Repeat("x", 64<<10)})
+	p.send(actionSetVal, big, false)
+	p.send(actionSetVal, mustJSON(t, KeyValExpire{Key: "k2", Val: `<&>` + strings.Repeat("\x01", 1000)}), false)
+	barrier(p)
+	if !logs.contains("onSetVal refused unparsed") {
+		t.Fatalf("oversized onSetVal not refused unparsed:\n%s", logs)
+	}
+	if srv.GetVal("k") != "" || srv.GetVal("k2") == "" {
+		t.Fatalf("k = %.10q, k2 = %.10q: want the oversized one refused, the escaped one that fits stored\n%s", srv.GetVal("k"), srv.GetVal("k2"), logs)
+	}
+}

@@ -31,3 +31,19 @@ func satAdd(a, b int) int {
 	}
 	return a + b
 }
+
+// kvFieldsOverhead bounds what a KeyValExpire or lockReq object holds besides its
+// strings: braces, field names, separators and two int64 values.
+const kvFieldsOverhead = 128
+
+// setValPayloadMax is the longest onSetVal payload whose key and value fit the limits.
+func (c *config) setValPayloadMax() int {
+	return satAdd(satAdd(jsonStringMax(c.kvKeyLen), jsonStringMax(c.kvValueLen)), kvFieldsOverhead)
+}
+
+// lockPayloadMax is the longest __lock__ or __unlock__ payload whose key, token and
+// reply key fit the limits (a token is stored as a value, a reply key is bounded like
+// a key).
+func (c *config) lockPayloadMax() int {
+	return satAdd(satAdd(satMul(2, jsonStringMax(c.kvKeyLen)), jsonStringMax(c.kvValueLen)), kvFieldsOverhead)
+}

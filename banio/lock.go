@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -30,21 +31,23 @@ type lockReq struct {
 }
 
 // tryLock takes key for token unless someone else holds it (or the store is full).
-func (s *ServerIO) tryLock(key, token string, ttl time.Duration) bool {
+func (s *ServerIO) tryLock(key, token string, ttl time.Duration) error {
 	kv := &s.kv
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
 	now := time.Now()
 	e, ok := kv.m[lockPrefix+key]
 	if ok && !e.expired(now.UnixNano()) && e.val != token {
-		return false
+		return errLockBusy
 	}
-	if !ok && len(kv.m) >= s.cfg.kvKeys { // locks count against the store's bound
-		return false
+	if err := s.roomLocked(lockPrefix+key, token); err != nil { // locks count against the store's bounds
+		return err
 	}
-	kv.m[lockPrefix+key] = kvEntry{val: token, expires: now.Add(ttl).UnixNano()}
-	return true
+	kv.put(lockPrefix+key, kvEntry{val: token, expires: now.Add(ttl).UnixNano()})
+	return nil
 }
+
+var errLockBusy = errors.New("banio: lock held by another token")
 
 // unlock releases key if token holds it.
 func (s *ServerIO) unlock(key, token string) bool {
@@ -55,27 +58,52 @@ func (s *ServerIO) unlock(key, token string) bool {
 	if !ok || e.expired(time.Now().UnixNano()) || e.val != token {
 		return false
 	}
-	delete(kv.m, lockPrefix+key)
+	kv.del(lockPrefix + key)
 	return true
 }
 
-func (s *ServerIO) onLock(c *BanConn, msg *IOMsgRaw) {
+// parseLockReq decodes a __lock__ or __unlock__ payload, refusing unparsed one larger
+// than the key, value and reply-key limits allow.
+func (s *ServerIO) parseLockReq(c *BanConn, msg *IOMsgRaw, what string) (lockReq, bool) {
 	var r lockReq
-	if err := json.Unmarshal(msg.Data, &r); err != nil || r.Key == "" || r.Token == "" || r.Reply == "" {
-		c.badLog.log(c.log, slog.LevelWarn, "banio: bad lock request", "err", err)
+	if limit := s.cfg.lockPayloadMax(); len(msg.Data) > limit {
+		c.badLog.log(c.log, slog.LevelWarn, "banio: "+what+" refused unparsed: larger than the key/value length limits allow",
+			"bytes", len(msg.Data), "limit", limit)
+		return r, false
+	}
+	if err := json.Unmarshal(msg.Data, &r); err != nil || r.Reply == "" {
+		c.badLog.log(c.log, slog.LevelWarn, "banio: bad "+what, "err", err)
+		return r, false
+	}
+	return r, true
+}
+
+func (s *ServerIO) onLock(c *BanConn, msg *IOMsgRaw) {
+	r, ok := s.parseLockReq(c, msg, "lock request")
+	if !ok {
+		return
+	}
+	if r.Key == "" || r.Token == "" {
+		c.badLog.log(c.log, slog.LevelWarn, "banio: bad lock request", "err", "no key or no token")
 		return
 	}
 	res := lockBusy
-	if s.checkKV(lockPrefix+r.Key, r.Token) == nil && s.tryLock(r.Key, r.Token, time.Duration(max(r.TTLMs, 1))*time.Millisecond) {
+	err := s.checkKV(lockPrefix+r.Key, r.Token)
+	if err == nil {
+		err = s.tryLock(r.Key, r.Token, time.Duration(max(r.TTLMs, 1))*time.Millisecond)
+	}
+	switch {
+	case err == nil:
 		res = lockOK
+	case !errors.Is(err, errLockBusy):
+		c.badLog.log(c.log, slog.LevelWarn, "banio: lock refused (busy)", "key", logKey(r.Key), "err", err)
 	}
 	_ = c.SendWaitRes(r.Reply, res)
 }
 
 func (s *ServerIO) onUnlock(c *BanConn, msg *IOMsgRaw) {
-	var r lockReq
-	if err := json.Unmarshal(msg.Data, &r); err != nil || r.Reply == "" {
-		c.badLog.log(c.log, slog.LevelWarn, "banio: bad unlock request", "err", err)
+	r, ok := s.parseLockReq(c, msg, "unlock request")
+	if !ok {
 		return
 	}
 	res := "not owner"

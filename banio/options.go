@@ -244,18 +244,24 @@ const (
 	DefaultMaxSubscriptionBytes = 256 << 10
 	// DefaultMaxTagLen bounds the length of one subscribed tag.
 	DefaultMaxTagLen = 1 << 10
+	// DefaultMaxKVBytes bounds the bytes the server's key/value store holds: keys plus
+	// values, locks included. It holds 64 values of the largest size
+	// DefaultMaxKVValueLen allows.
+	DefaultMaxKVBytes = 64 << 20
 )
 
 // budgetConfig is the part of config the options below set.
 type budgetConfig struct {
 	subBytes int // bytes of subscribed tags per connection
 	tagLen   int // bytes of one tag
+	kvBytes  int // bytes held by the key/value store
 }
 
 func defaultBudgets() budgetConfig {
 	return budgetConfig{
 		subBytes: DefaultMaxSubscriptionBytes,
 		tagLen:   DefaultMaxTagLen,
+		kvBytes:  DefaultMaxKVBytes,
 	}
 }
 
@@ -268,4 +274,11 @@ func WithSubscriptionBudget(bytes, tagLen int) Option {
 		setIfPositive(&c.budgets.subBytes, bytes)
 		setIfPositive(&c.budgets.tagLen, tagLen)
 	}
+}
+
+// WithMaxKVBytes bounds the bytes the server's key/value store holds (keys plus
+// values; locks count too), besides the key count and key/value lengths of WithLimits.
+// A set past it is refused and logged, a Lock past it is busy. Zero keeps the default.
+func WithMaxKVBytes(n int) Option {
+	return func(c *config) { setIfPositive(&c.budgets.kvBytes, n) }
 }
