@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -29,13 +30,17 @@ type kvEntry struct {
 type kvStore struct {
 	mu    sync.Mutex
 	m     map[string]kvEntry
-	bytes int // bytes of the keys and values in m
+	bytes int        // bytes of the keys and values in m
+	locks lockQueues // Lock requests waiting for a lock held by another token
 }
 
 // KVStats is a snapshot of what a server's key/value store holds.
 type KVStats struct {
-	Keys  int // entries, locks included; expired ones until read or swept
-	Bytes int // what the store's budget (WithMaxKVBytes) counts: keys and values
+	Keys int // entries, locks included; expired ones until read or swept
+	// Bytes is what the store's budget (WithMaxKVBytes) counts: the bytes of keys and
+	// values, plus the key, token and reply key of every queued Lock request.
+	Bytes       int
+	LockWaiters int // Lock requests queued for a lock another token holds
 }
 
 // KVStats reports what the server's key/value store holds.
@@ -43,14 +48,14 @@ func (s *ServerIO) KVStats() KVStats {
 	kv := &s.kv
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
-	return KVStats{Keys: len(kv.m), Bytes: kv.held()}
+	return KVStats{Keys: len(kv.m), Bytes: kv.held(), LockWaiters: kv.locks.n}
 }
 
 // expired reports whether e has expired at now.
 func (e kvEntry) expired(now int64) bool { return e.expires != 0 && now >= e.expires }
 
 // held is what the byte budget counts. kv.mu must be held.
-func (kv *kvStore) held() int { return kv.bytes }
+func (kv *kvStore) held() int { return kv.bytes + kv.locks.bytes }
 
 // put stores e under key, keeping the byte count. kv.mu must be held.
 func (kv *kvStore) put(key string, e kvEntry) {
@@ -109,6 +114,8 @@ func (s *ServerIO) setVal(args *KeyValExpire) error {
 	if err := s.checkKV(args.Key, args.Val); err != nil {
 		return err
 	}
+	var grants []lockAnswer
+	defer func() { s.sendLockAnswers(grants) }() // after kv.mu is released
 	kv := &s.kv
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
@@ -124,6 +131,13 @@ func (s *ServerIO) setVal(args *KeyValExpire) error {
 		}
 		kv.put(args.Key, e)
 	}
+	// A lock set or deleted as a plain value (as banbot's GetNetLock and DelNetLock
+	// do): its queue must see the change.
+	if lockKey, ok := strings.CutPrefix(args.Key, lockPrefix); ok && len(kv.locks.lines) > 0 {
+		if l := kv.locks.lines[lockKey]; l != nil {
+			s.settleLocked(l, time.Now(), &grants)
+		}
+	}
 	return nil
 }
 
@@ -137,7 +151,7 @@ func (s *ServerIO) GetVal(key string) string {
 		return ""
 	}
 	if e.expired(time.Now().UnixNano()) {
-		kv.del(key)
+		kv.del(key) // an expired lock with waiters is handed over by its queue's timer
 		return ""
 	}
 	return e.val
