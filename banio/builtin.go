@@ -35,17 +35,29 @@ func parseTags(data []byte) ([]string, error) {
 }
 
 func (c *BanConn) onSubscribe(msg *IOMsgRaw) {
+	// Refused unparsed when even all-new tags could not fit what is left of the byte
+	// budget: parsing would copy every tag out first.
+	if room := c.subscribeRoom(); len(msg.Data) > tagsPayloadMax(room, c.cfg.maxSubs) {
+		c.badLog.log(c.log, slog.LevelWarn, "banio: subscribe refused unparsed: larger than the connection's remaining subscription budget allows",
+			"bytes", len(msg.Data), "room", room, "budget", c.cfg.budgets.subBytes, "hint", "raise WithSubscriptionBudget")
+		return
+	}
 	tags, err := parseTags(msg.Data)
 	if err != nil {
 		c.badLog.log(c.log, slog.LevelWarn, "banio: bad subscribe payload", "err", err)
 		return
 	}
-	if _, refused := c.subscribe(tags, c.cfg.maxSubs); refused > 0 {
-		c.badLog.log(c.log, slog.LevelWarn, "banio: subscription limit reached", "refused", refused, "limit", c.cfg.maxSubs)
+	if refused, why := c.subscribe(tags); refused > 0 {
+		c.badLog.log(c.log, slog.LevelWarn, "banio: subscriptions refused", "refused", refused, "of", len(tags), "err", why)
 	}
 }
 
 func (c *BanConn) onUnsubscribe(msg *IOMsgRaw) {
+	if limit := tagsPayloadMax(c.cfg.budgets.subBytes, c.cfg.maxSubs); len(msg.Data) > limit {
+		c.badLog.log(c.log, slog.LevelWarn, "banio: unsubscribe refused unparsed: larger than any set of subscriptions",
+			"bytes", len(msg.Data), "limit", limit)
+		return
+	}
 	tags, err := parseTags(msg.Data)
 	if err != nil {
 		c.badLog.log(c.log, slog.LevelWarn, "banio: bad unsubscribe payload", "err", err)

@@ -26,10 +26,11 @@
 //
 // A ServerIO accepts connections (Serve, RunForever), keeps a key/value store that
 // clients reach with the built-in actions onGetVal and onSetVal, grants atomic locks
-// with a TTL (ClientIO.Lock), and broadcasts: Broadcast sends a message to every
-// connection that subscribed to exactly its action. A ClientIO dials one server and
-// keeps the connection alive across failures. Both ends of a connection are a
-// BanConn, and both can send any action at any time: request/response goes either way.
+// with a TTL to waiters in order of arrival (ClientIO.Lock), and broadcasts: Broadcast
+// sends a message to every connection that subscribed to exactly its action. A
+// ClientIO dials one server and keeps the connection alive across failures. Both ends
+// of a connection are a BanConn, and both can send any action at any time:
+// request/response goes either way.
 //
 // # The read path
 //
@@ -134,6 +135,10 @@
 // Frame size (WithMaxFrameSize, 64 MiB), inflated size (WithMaxInflatedSize, 256 MiB),
 // write queue and inbox per connection (64 MiB each), subscriptions per connection,
 // pending waits per connection, and key/value count and sizes (WithLimits) are all
-// bounded; see the Default constants. A connection's goroutines (read loop, handler
-// goroutine, writer goroutine) all end when it closes.
+// bounded, and so are the bytes of what a peer makes the other side keep: subscribed
+// tags per connection (WithSubscriptionBudget), the server's key/value store, locks
+// included (WithMaxKVBytes), and queued Lock requests (WithLockWaiters); see the
+// Default constants, and KVStats and DataStats for what is held. A built-in action's
+// payload too large to be valid is refused before it is parsed. A connection's
+// goroutines (read loop, handler goroutine, writer goroutine) all end when it closes.
 package banio

@@ -83,6 +83,7 @@ type config struct {
 	kvKeys      int
 	kvKeyLen    int
 	kvValueLen  int
+	budgets     budgetConfig // retained-state byte budgets and the lock queue
 
 	maxConns        int
 	maxConnsPerHost int
@@ -116,6 +117,7 @@ func defaultConfig() config {
 		maxConnsPerHost:   DefaultMaxConnsPerAddr,
 		authPenalty:       DefaultAuthPenalty,
 		maxAuthPenalty:    DefaultMaxAuthPenalty,
+		budgets:           defaultBudgets(),
 		writeTimeout:      DefaultWriteTimeout,
 		heartbeatInterval: DefaultHeartbeatInterval,
 		heartbeatTimeout:  DefaultHeartbeatTimeout,
@@ -274,6 +276,95 @@ func WithReconnectBackoff(newBackoff func() backoff.BackOff) Option {
 	return func(c *config) {
 		if newBackoff != nil {
 			c.newBackoff = newBackoff
+		}
+	}
+}
+
+// ---- Byte budgets of retained state, and the lock queue ----
+//
+// The count limits above bound how many things a peer makes the other side keep, not
+// how large they are; these bound the bytes, and the server's queue of Lock waiters.
+
+const (
+	// DefaultMaxSubscriptionBytes bounds the bytes of the tags one connection is
+	// subscribed to (keys stored with SetData count too): room for thousands of
+	// banbot- or banfleet-style tags such as "ohlcv_BTC/USDT_1m" or "job:<type>".
+	DefaultMaxSubscriptionBytes = 256 << 10
+	// DefaultMaxTagLen bounds the length of one subscribed tag.
+	DefaultMaxTagLen = 1 << 10
+	// DefaultMaxKVBytes bounds the bytes the server's key/value store holds: keys plus
+	// values, locks and queued lock requests included. It holds 64 values of the
+	// largest size DefaultMaxKVValueLen allows.
+	DefaultMaxKVBytes = 64 << 20
+	// DefaultMaxLockWaitersPerKey bounds the Lock requests queued for one key.
+	DefaultMaxLockWaitersPerKey = 1024
+	// DefaultMaxLockWaiters bounds the Lock requests queued on a server in all.
+	DefaultMaxLockWaiters = 16 << 10
+	// DefaultMaxLockWait is how long one queued Lock request waits on the server
+	// before it is answered "retry"; the client then asks again and keeps its place.
+	// It bounds how long a server keeps a request whose client went quiet.
+	DefaultMaxLockWait = 10 * time.Second
+)
+
+// budgetConfig is the part of config the options below set.
+type budgetConfig struct {
+	subBytes      int           // bytes of subscribed tags per connection
+	tagLen        int           // bytes of one tag
+	kvBytes       int           // bytes held by the key/value store
+	waitersPerKey int           // queued Lock requests per key
+	waiters       int           // queued Lock requests in all
+	lockWait      time.Duration // longest wait of one queued Lock request
+}
+
+func defaultBudgets() budgetConfig {
+	return budgetConfig{
+		subBytes:      DefaultMaxSubscriptionBytes,
+		tagLen:        DefaultMaxTagLen,
+		kvBytes:       DefaultMaxKVBytes,
+		waitersPerKey: DefaultMaxLockWaitersPerKey,
+		waiters:       DefaultMaxLockWaiters,
+		lockWait:      DefaultMaxLockWait,
+	}
+}
+
+// WithSubscriptionBudget bounds, per connection, the total bytes of subscribed tags
+// and the length of one tag. A subscribe past either is refused (the tags that do not
+// fit) and logged, rate-limited; a subscribe payload that could not fit even if every
+// tag were new is refused before it is parsed. Zero keeps a default.
+func WithSubscriptionBudget(bytes, tagLen int) Option {
+	return func(c *config) {
+		setIfPositive(&c.budgets.subBytes, bytes)
+		setIfPositive(&c.budgets.tagLen, tagLen)
+	}
+}
+
+// WithMaxKVBytes bounds the bytes the server's key/value store holds (keys plus
+// values; locks and queued lock requests count too), besides the key count and
+// key/value lengths of WithLimits. A set past it is refused and logged, a Lock past it
+// is busy. Zero keeps the default.
+func WithMaxKVBytes(n int) Option {
+	return func(c *config) { setIfPositive(&c.budgets.kvBytes, n) }
+}
+
+// WithLockWaiters bounds the Lock requests a server queues per key and in all. A
+// request past either fails at once with an error wrapping ErrLimit. Zero keeps a
+// default.
+func WithLockWaiters(perKey, total int) Option {
+	return func(c *config) {
+		setIfPositive(&c.budgets.waitersPerKey, perKey)
+		setIfPositive(&c.budgets.waiters, total)
+	}
+}
+
+// WithMaxLockWait sets how long one Lock request waits in the server's queue before
+// it is answered "retry" (a client asks for at most this; a server grants at most
+// this). The client then asks again at once and keeps its place in the queue, so this
+// bounds only how long a server holds a request of a client gone quiet, not how long
+// Lock waits (its context does). Zero or less keeps the default.
+func WithMaxLockWait(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.budgets.lockWait = d
 		}
 	}
 }
