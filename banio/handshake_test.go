@@ -263,6 +263,7 @@ func TestHandshakeBanbotClient(t *testing.T) {
 	p := dialRaw(t, addr, nil)
 	p.send("subscribe", []byte(`["topic","other"]`), false)
 	p.ping(7)
+	p.barrier() // the ping is answered on the read loop, maybe before the subscribe
 	sc := recv(t, conns, 5*time.Second, "server conn")
 	if _, ok := sc.GetData("topic"); !ok {
 		t.Fatal("subscription not recorded")
