@@ -33,6 +33,8 @@ type Conn struct {
 	MaxFrameSize    int // bytes of one frame on the wire (banio.WithMaxFrameSize); the same on every peer; 0: default
 	MaxConns        int // server: connections at once (banio.WithMaxConns)
 	MaxConnsPerAddr int // server: connections from one IP address
+	MaxKVBytes      int // server: bytes of the key/value store (banio.WithMaxKVBytes)
+	MaxSubBytes     int // server: bytes of subscribed tags per connection (banio.WithSubscriptionBudget)
 }
 
 // RegisterServer adds the master's transport flags to fs.
@@ -43,6 +45,8 @@ func (c *Conn) RegisterServer(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCA, "tls-ca", "", "require client certificates signed by this PEM CA `file` (mutual TLS)")
 	fs.IntVar(&c.MaxConns, "max-conns", banio.DefaultMaxConns, "connections held at once (lowered to fit the open-files limit); past it new ones are refused")
 	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", banio.DefaultMaxConnsPerAddr, "connections from one IP address; past it new ones are refused")
+	fs.IntVar(&c.MaxKVBytes, "max-kv-bytes", banio.DefaultMaxKVBytes, "`bytes` of keys and values the key/value store (banbot's onSetVal, locks) holds")
+	fs.IntVar(&c.MaxSubBytes, "max-subscription-bytes", banio.DefaultMaxSubscriptionBytes, "`bytes` of subscribed tags one connection may hold")
 }
 
 // RegisterClient adds a worker's or remote caller's transport flags to fs.
@@ -88,8 +92,8 @@ func (c *Conn) Validate() error {
 	if c.MaxFrameSize != 0 && c.MaxFrameSize < 1<<10 {
 		return fmt.Errorf("-max-frame-size must be at least 1024 bytes, not %d", c.MaxFrameSize)
 	}
-	if c.MaxConns < 0 || c.MaxConnsPerAddr < 0 {
-		return fmt.Errorf("-max-conns and -max-conns-per-addr must not be negative")
+	if c.MaxConns < 0 || c.MaxConnsPerAddr < 0 || c.MaxKVBytes < 0 || c.MaxSubBytes < 0 {
+		return fmt.Errorf("-max-conns, -max-conns-per-addr, -max-kv-bytes and -max-subscription-bytes must not be negative")
 	}
 	return nil
 }
@@ -102,6 +106,12 @@ func (c *Conn) common() []banio.Option {
 	}
 	if c.MaxConns > 0 || c.MaxConnsPerAddr > 0 {
 		opts = append(opts, banio.WithMaxConns(c.MaxConns, c.MaxConnsPerAddr))
+	}
+	if c.MaxKVBytes > 0 {
+		opts = append(opts, banio.WithMaxKVBytes(c.MaxKVBytes))
+	}
+	if c.MaxSubBytes > 0 {
+		opts = append(opts, banio.WithSubscriptionBudget(c.MaxSubBytes, 0))
 	}
 	if c.Token != "" {
 		opts = append(opts, banio.WithToken(c.Token))
