@@ -92,7 +92,7 @@ func FuzzHello(f *testing.F) {
 		`{"v":-1e9,"codecs":[null]}`, `{"token":null}`, `null`, `[]`, `"s2"`, ``, `{`, "{\"token\":\"fuzz-token\x00\"}",
 	} {
 		for mode := range uint8(4) {
-			f.Add([]byte(s), mode)
+			addSeed(f, []byte(s), mode)
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
@@ -157,8 +157,8 @@ func FuzzWelcome(f *testing.F) {
 		`{"v":1,"codec":"s2","error":"x"}`, `{"v":1,"codec":"S2"}`, `{"CODEC":"s2"}`, `{"error":""}`,
 		`{"error":null}`, `{"codec":["s2"]}`, `null`, `[]`, ``, `{"v":1,"codec":"s2"}trailing`,
 	} {
-		f.Add([]byte(s), false)
-		f.Add([]byte(s), true)
+		addSeed(f, []byte(s), false)
+		addSeed(f, []byte(s), true)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, zlibOnly bool) {
 		var opts []Option
@@ -236,7 +236,7 @@ func FuzzBuiltinActions(f *testing.F) {
 		{`{"key":"L","token":"T","reply":"r"}`, `{"key":"L","token":"U","reply":"r"}`, `{"key":"a","reply":"r"}`, `{"reply":""}`},
 	} {
 		for _, s := range seeds {
-			f.Add(uint8(i), []byte(s))
+			addSeed(f, uint8(i), []byte(s))
 		}
 	}
 	// The golden frames' own payloads for these actions.
@@ -253,7 +253,7 @@ func FuzzBuiltinActions(f *testing.F) {
 			if err != nil {
 				f.Fatal(err)
 			}
-			f.Add(uint8(i), data)
+			addSeed(f, uint8(i), data)
 		}
 	}
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
@@ -476,7 +476,7 @@ func FuzzServerStream(f *testing.F) {
 		if g.key != "" {
 			mode = streamAES
 		}
-		f.Add(g.frame, mode)
+		addSeed(f, g.frame, mode)
 	}
 	hello := func(token string) []byte {
 		data, _ := json.Marshal(helloMsg{V: helloVersion, Codecs: []string{codecFast}, Token: token})
@@ -491,20 +491,20 @@ func FuzzServerStream(f *testing.F) {
 	lock := frame(actionLock, `{"key":"a","token":"t","ttl_ms":60000,"reply":"r"}`)
 	getval := frame(actionGetVal, `"lock_a"`)
 	for mode := range uint8(streamModes) {
-		f.Add(stream, mode)
-		f.Add(bytes.Join([][]byte{lock, getval, frame(actionUnlock, `{"key":"a","token":"t","reply":"r"}`)}, nil), mode)
-		f.Add(bytes.Join([][]byte{frame(actionSubscribe, `["a","b","c","d","e","f"]`), frame(actionUnsubscribe, `["a"]`)}, nil), mode)
-		f.Add(bytes.Join([][]byte{raw("ping", "41"), appendFrame(nil, "x", appendFast(nil, compressible), false), raw(resPrefix+"k", "v")}, nil), mode)
-		f.Add(bytes.Join([][]byte{frame(actionSetVal, `{"Key":"n","Val":"v","expireSecs":5}`), frame("unknown", "x")}, nil), mode)
-		f.Add(readTestdata(f, "zero_length_frame.bin"), mode)
-		f.Add([]byte{0xff, 0xff, 0xff, 0xff}, mode)
-		f.Add(lock[:len(lock)-3], mode) // truncated
+		addSeed(f, stream, mode)
+		addSeed(f, bytes.Join([][]byte{lock, getval, frame(actionUnlock, `{"key":"a","token":"t","reply":"r"}`)}, nil), mode)
+		addSeed(f, bytes.Join([][]byte{frame(actionSubscribe, `["a","b","c","d","e","f"]`), frame(actionUnsubscribe, `["a"]`)}, nil), mode)
+		addSeed(f, bytes.Join([][]byte{raw("ping", "41"), appendFrame(nil, "x", appendFast(nil, compressible), false), raw(resPrefix+"k", "v")}, nil), mode)
+		addSeed(f, bytes.Join([][]byte{frame(actionSetVal, `{"Key":"n","Val":"v","expireSecs":5}`), frame("unknown", "x")}, nil), mode)
+		addSeed(f, readTestdata(f, "zero_length_frame.bin"), mode)
+		addSeed(f, []byte{0xff, 0xff, 0xff, 0xff}, mode)
+		addSeed(f, lock[:len(lock)-3], mode) // truncated
 	}
-	f.Add(bytes.Join([][]byte{hello(fuzzToken), lock}, nil), uint8(streamToken))
-	f.Add(bytes.Join([][]byte{hello("wrong"), lock}, nil), uint8(streamToken))
-	f.Add(bytes.Join([][]byte{lock, hello(fuzzToken)}, nil), uint8(streamToken))
-	f.Add(frame(actionWelcome, `{"v":1,"codec":"s2"}`), uint8(streamClient))
-	f.Add(frame(actionWelcome, `{"v":1,"error":"no"}`), uint8(streamClient))
+	addSeed(f, bytes.Join([][]byte{hello(fuzzToken), lock}, nil), uint8(streamToken))
+	addSeed(f, bytes.Join([][]byte{hello("wrong"), lock}, nil), uint8(streamToken))
+	addSeed(f, bytes.Join([][]byte{lock, hello(fuzzToken)}, nil), uint8(streamToken))
+	addSeed(f, frame(actionWelcome, `{"v":1,"codec":"s2"}`), uint8(streamClient))
+	addSeed(f, frame(actionWelcome, `{"v":1,"error":"no"}`), uint8(streamClient))
 
 	leakcheck.Check(f)
 	f.Fuzz(func(t *testing.T, input []byte, mode uint8) {

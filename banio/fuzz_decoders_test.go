@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"encoding/gob"
 	"errors"
+	"flag"
+	"hash/adler32"
 	"io"
 	"runtime"
 	"testing"
@@ -58,6 +60,42 @@ func allocated(fn func()) uint64 {
 }
 
 // ---- Seeds ----
+
+// maxFuzzSeed: under -fuzz, larger seeds stay out of the starting corpus. The fuzzer
+// minimizes every input that finds new coverage, and minimizing one derived from a
+// 1 MiB seed takes the whole minimization budget (60 s) while the workers do nothing
+// else. Plain `go test` runs every seed.
+const maxFuzzSeed = 8 << 10
+
+// addSeed is f.Add, leaving out seeds above maxFuzzSeed bytes while fuzzing.
+func addSeed(f *testing.F, args ...any) {
+	f.Helper()
+	if fl := flag.Lookup("test.fuzz"); fl != nil && fl.Value.String() != "" {
+		for _, a := range args {
+			if b, ok := a.([]byte); ok && len(b) > maxFuzzSeed {
+				return
+			}
+		}
+	}
+	f.Add(args...)
+}
+
+// storedBlocks is a zlib stream of stored deflate blocks of the given sizes (the last
+// final), filled with 's': multi-block streams without 64 KiB blocks.
+func storedBlocks(sizes ...int) []byte {
+	dst := []byte{0x78, 0x01}
+	var all []byte
+	for i, n := range sizes {
+		final := byte(0)
+		if i == len(sizes)-1 {
+			final = 1
+		}
+		dst = append(dst, final, byte(n), byte(n>>8), ^byte(n), ^byte(n>>8))
+		block := bytes.Repeat([]byte{'s'}, n)
+		dst, all = append(dst, block...), append(all, block...)
+	}
+	return binary.BigEndian.AppendUint32(dst, adler32.Checksum(all))
+}
 
 type goldenFrame struct {
 	name  string
@@ -214,19 +252,19 @@ func fallbackBodies(tb testing.TB) [][]byte {
 func FuzzReadFrameLimits(f *testing.F) {
 	for _, g := range goldenFrames(f) {
 		body := uint32(len(g.frame) - 4)
-		f.Add(g.frame, body)   // exactly at the limit
-		f.Add(g.frame, body-1) // one byte over
+		addSeed(f, g.frame, body)   // exactly at the limit
+		addSeed(f, g.frame, body-1) // one byte over
 	}
 	stream := readTestdata(f, "stream_4frames.bin")
-	f.Add(stream, uint32(1<<20))
-	f.Add(readTestdata(f, "zero_length_frame.bin"), uint32(0))
-	f.Add([]byte{}, uint32(1<<20))
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, uint32(0xffffffff)) // max-length header
-	f.Add([]byte{0x05, 0x00}, uint32(16))                     // truncated header
-	f.Add([]byte{0x05, 0x00, 0x00, 0x00, 'a', 'b'}, uint32(16))
+	addSeed(f, stream, uint32(1<<20))
+	addSeed(f, readTestdata(f, "zero_length_frame.bin"), uint32(0))
+	addSeed(f, []byte{}, uint32(1<<20))
+	addSeed(f, []byte{0xff, 0xff, 0xff, 0xff}, uint32(0xffffffff)) // max-length header
+	addSeed(f, []byte{0x05, 0x00}, uint32(16))                     // truncated header
+	addSeed(f, []byte{0x05, 0x00, 0x00, 0x00, 'a', 'b'}, uint32(16))
 	large := binary.LittleEndian.AppendUint32(nil, 3<<20) // a large frame, truncated
-	f.Add(append(large, bytes.Repeat([]byte{'z'}, 5000)...), uint32(4<<20))
-	f.Add(append(frameOf(bytes.Repeat([]byte{1}, maxKeptBuffer+1)), stream...), uint32(2<<20))
+	addSeed(f, append(large, bytes.Repeat([]byte{'z'}, 5000)...), uint32(4<<20))
+	addSeed(f, append(frameOf(bytes.Repeat([]byte{1}, maxKeptBuffer+1)), stream...), uint32(2<<20))
 	f.Fuzz(func(t *testing.T, input []byte, limit uint32) {
 		cfg := defaultConfig()
 		cfg.maxFrame = int(limit % (8<<20 + 1))
@@ -301,13 +339,13 @@ func FuzzReadFrameLimits(f *testing.F) {
 // A decoded message re-encoded by banio decodes on the fast path to itself.
 func FuzzDecodeBody(f *testing.F) {
 	for _, g := range goldenFrames(f) {
-		f.Add(g.frame[4:])
+		addSeed(f, g.frame[4:])
 	}
 	for _, b := range fallbackBodies(f) {
-		f.Add(b)
+		addSeed(f, b)
 	}
-	f.Add([]byte{})
-	f.Add(readTestdata(f, "stream_4frames.bin")[4:]) // a body with frames behind it
+	addSeed(f, []byte{})
+	addSeed(f, readTestdata(f, "stream_4frames.bin")[4:]) // a body with frames behind it
 	f.Fuzz(func(t *testing.T, body []byte) {
 		m, err := decodeBody(body)
 		var ref wireMsg
@@ -377,6 +415,7 @@ func zlibSeeds(tb testing.TB) [][]byte {
 		stdZlib(compressible, stdzlib.NoCompression),
 		stdZlib(make([]byte, 1000), stdzlib.DefaultCompression),
 		stdZlib(make([]byte, 1<<20), stdzlib.BestCompression), // a bomb: ~1 KiB → 1 MiB
+		storedBlocks(3, 0, 5), storedBlocks(0), storedBlocks(1, 2, 3, 4, 5, 6, 7, 8),
 		badSum, badLen, dict, good[:len(good)-2], append(bytes.Clone(good), "trailing"...),
 		[]byte{0x78}, []byte{0x78, 0x9c}, []byte{0x08, 0x1d, 0x01, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01},
 	)
@@ -389,10 +428,10 @@ func zlibSeeds(tb testing.TB) [][]byte {
 // limit+1 bytes.
 func FuzzInflate(f *testing.F) {
 	for _, s := range zlibSeeds(f) {
-		f.Add(s, uint32(1<<20))
-		f.Add(s, uint32(1000))
+		addSeed(f, s, uint32(1<<20))
+		addSeed(f, s, uint32(1000))
 	}
-	f.Add(stdZlib(make([]byte, 1000), 6), uint32(1000)) // 1000 bytes at limit 1000: cap grows to 1024+
+	addSeed(f, stdZlib(make([]byte, 1000), 6), uint32(1000)) // 1000 bytes at limit 1000: cap grows to 1024+
 	f.Fuzz(func(t *testing.T, src []byte, limit uint32) {
 		L := int(limit % (4<<20 + 1))
 		out, err := inflateZlib(src, L)
@@ -454,8 +493,8 @@ func TestInflateAllocationBound(t *testing.T) {
 // s2 header claims.
 func FuzzDecodePayload(f *testing.F) {
 	for _, s := range zlibSeeds(f) {
-		f.Add(s, false, uint32(1<<20))
-		f.Add(s, true, uint32(1<<20))
+		addSeed(f, s, false, uint32(1<<20))
+		addSeed(f, s, true, uint32(1<<20))
 	}
 	large := readTestdata(f, "large_1mib.decoded.bin")
 	for _, p := range [][]byte{
@@ -465,11 +504,11 @@ func FuzzDecodePayload(f *testing.F) {
 		{tagS2}, {tagS2, 0x80}, {0x02, 'x'}, {0xff},
 		s2Claiming(1 << 20),
 	} {
-		f.Add(p, true, uint32(1<<20))
-		f.Add(p, false, uint32(1<<20))
+		addSeed(f, p, true, uint32(1<<20))
+		addSeed(f, p, false, uint32(1<<20))
 	}
-	f.Add(appendFast(nil, compressible), true, uint32(len(compressible)-1))
-	f.Add(s2Claiming(4<<20), true, uint32(4<<20)) // 6 bytes claiming 4 MiB
+	addSeed(f, appendFast(nil, compressible), true, uint32(len(compressible)-1))
+	addSeed(f, s2Claiming(4<<20), true, uint32(4<<20)) // 6 bytes claiming 4 MiB
 	f.Fuzz(func(t *testing.T, src []byte, fast bool, limit uint32) {
 		L := int(limit % (4<<20 + 1))
 		claimed := -1
@@ -580,16 +619,16 @@ func FuzzOpen(f *testing.F) {
 	keyIndex := map[string]uint8{testKey128: 0, testKey192: 1, testKey256: 2}
 	for _, w := range goldenWires(f) {
 		if w.key != "" && !w.noEncrypt {
-			f.Add(w.data, keyIndex[w.key])
+			addSeed(f, w.data, keyIndex[w.key])
 		}
 	}
 	for _, z := range zlibPayloads(f) {
-		f.Add(z, uint8(0))
+		addSeed(f, z, uint8(0))
 	}
-	f.Add([]byte{}, uint8(0))
-	f.Add(make([]byte, gcmOverhead-1), uint8(1))
-	f.Add(make([]byte, gcmOverhead), uint8(2))
-	f.Add(appendFast(nil, compressible), uint8(0))
+	addSeed(f, []byte{}, uint8(0))
+	addSeed(f, make([]byte, gcmOverhead-1), uint8(1))
+	addSeed(f, make([]byte, gcmOverhead), uint8(2))
+	addSeed(f, appendFast(nil, compressible), uint8(0))
 	aeads := fuzzAEADs(f)
 	nonce := []byte("fuzz nonce12")
 	f.Fuzz(func(t *testing.T, data []byte, which uint8) {
