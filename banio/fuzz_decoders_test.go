@@ -424,8 +424,8 @@ func zlibSeeds(tb testing.TB) [][]byte {
 
 // FuzzInflate: inflateZlib decodes exactly what the standard library's zlib reader
 // decodes, never returns more than the limit, refuses what the standard library
-// refuses, and (gated: knownInflateOvergrowth) never holds its output in more than
-// limit+1 bytes.
+// refuses or finds too long, and (gated: knownInflateOvergrowth) never holds its
+// output in more than limit+1 bytes.
 func FuzzInflate(f *testing.F) {
 	for _, s := range zlibSeeds(f) {
 		addSeed(f, s, uint32(1<<20))
@@ -436,13 +436,19 @@ func FuzzInflate(f *testing.F) {
 		L := int(limit % (4<<20 + 1))
 		out, err := inflateZlib(src, L)
 		ref, refTooLarge, rerr := stdInflate(src, L)
+		// Where the standard library refuses, inflateZlib must refuse too, but not
+		// necessarily for the same reason: on a truncated stream the two readers stop
+		// at different points (testdata/fuzz/FuzzInflate/4c2c5b6885a8063d yields
+		// 1208 bytes from compress/flate, 949 from klauspost's, then unexpected EOF),
+		// so at a limit in between one says "too large" and the other "broken".
+		refused := errors.Is(err, ErrBadMessage) || errors.Is(err, ErrInflatedTooLarge)
 		switch {
 		case rerr != nil:
-			if !errors.Is(err, ErrBadMessage) {
+			if !refused {
 				t.Fatalf("the standard library refuses (%v), inflateZlib: %d bytes, %v", rerr, len(out), err)
 			}
 		case refTooLarge:
-			if !errors.Is(err, ErrInflatedTooLarge) {
+			if !refused {
 				t.Fatalf("more than %d bytes, inflateZlib: %d bytes, %v", L, len(out), err)
 			}
 		default:
