@@ -500,6 +500,9 @@ func FuzzServerStream(f *testing.F) {
 		addSeed(f, []byte{0xff, 0xff, 0xff, 0xff}, mode)
 		addSeed(f, lock[:len(lock)-3], mode) // truncated
 	}
+	for _, body := range fallbackBodies(f) { // bodies only encoding/gob decodes
+		addSeed(f, append(frameOf(body), lock...), uint8(streamPlain))
+	}
 	addSeed(f, bytes.Join([][]byte{hello(fuzzToken), lock}, nil), uint8(streamToken))
 	addSeed(f, bytes.Join([][]byte{hello("wrong"), lock}, nil), uint8(streamToken))
 	addSeed(f, bytes.Join([][]byte{lock, hello(fuzzToken)}, nil), uint8(streamToken))
