@@ -57,21 +57,6 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-func FuzzDecode(f *testing.F) {
-	f.Add(AppendJob(nil, &Job{ID: "a", Type: "b", Key: "c", Attempt: 1, Trace: map[string]string{"k": "v"}, Payload: []byte("x")}))
-	f.Add(AppendReply(nil, &Reply{Attempt: 1, Kind: KindRemote, Code: "c", Message: "m"}))
-	f.Add(AppendSubmit(nil, &Submit{ID: "a", Type: "b", Key: "c", Timeout: time.Second}))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if j, err := DecodeJob(data); err == nil {
-			if _, err := DecodeJob(AppendJob(nil, j)); err != nil {
-				t.Fatalf("re-encoded job does not decode: %v", err)
-			}
-		}
-		_, _ = DecodeReply(data)
-		_, _ = DecodeSubmit(data)
-	})
-}
-
 // TestHeadersPrefixTheEnvelopes: a header followed by the payload is the whole
 // envelope, which is what lets senders pass the payload to banio without copying it.
 func TestHeadersPrefixTheEnvelopes(t *testing.T) {

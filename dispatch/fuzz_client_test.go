@@ -1,0 +1,150 @@
+package dispatch_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/internal/envelope"
+	"github.com/banfleet/banfleet/internal/leakcheck"
+)
+
+// FuzzClientReply: what a remote Client decodes from its master, fuzzed. A fake master
+// (one banio server, one Client, for the whole run) answers each submission with a
+// fuzzed progress report and then a fuzzed reply. The report reaches the ticket exactly
+// when it is JSON for this job; the reply becomes the result or the error its kind
+// stands for, and anything that is not a reply envelope an ErrBadJob.
+func FuzzClientReply(f *testing.F) {
+	progress, _ := json.Marshal(dispatch.ProgressMsg{ID: "%ID%", Attempt: 1, Done: 3, Total: 10, Message: "m", WorkerID: "w"})
+	for _, r := range []*envelope.Reply{
+		{Kind: envelope.KindOK, Payload: []byte("result")}, {Kind: envelope.KindOK},
+		{Attempt: 2, Kind: envelope.KindRemote, Retryable: true, Code: "E", Message: "boom", WorkerID: "w"},
+		{Kind: envelope.KindHandedBack}, {Kind: envelope.KindWorkerLost, Message: "lost"}, {Kind: envelope.KindQueueFull},
+		{Kind: envelope.KindDeadline}, {Kind: envelope.KindCanceled}, {Kind: envelope.KindRejected, Message: "dup"},
+	} {
+		f.Add(progress, envelope.AppendReply(nil, r))
+	}
+	for _, p := range []string{`{"id":"%ID%"}`, `{"id":"other","done":1}`, `{"id":"%ID%","done":"x"}`, `null`, ``} {
+		f.Add([]byte(p), []byte{envelope.Version, 0, envelope.KindOK, 0, 0, 0, 0})
+	}
+	f.Add([]byte(nil), []byte{})
+	f.Add([]byte(nil), []byte{envelope.Version, 0, envelope.KindRejected + 1, 0, 0, 0, 0})
+	f.Add([]byte(nil), []byte("not a reply"))
+
+	leakcheck.Check(f)
+	type submission struct {
+		c *banio.BanConn
+		s *envelope.Submit
+	}
+	subs := make(chan submission, 1)
+	var logs masterLog
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv := banio.NewBanServer("", "fake-master", banio.WithLogger(logger), banio.WithHeartbeat(time.Second, 0))
+	srv.InitConn = func(c *banio.BanConn) {
+		c.ListenInline(dispatch.ActionSubmit, func(m *banio.IOMsgRaw) {
+			s, err := envelope.DecodeSubmit(m.Data)
+			if err != nil {
+				panic(fmt.Sprintf("the client sent a submission that does not decode: %v", err))
+			}
+			subs <- submission{c, s}
+		})
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	client, err := dispatch.NewClientWithOptions(ln.Addr().String(), []banio.Option{banio.WithLogger(logger), banio.WithHeartbeat(time.Second, 0)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() {
+		_ = client.Close()
+		_ = srv.Close()
+		<-served
+	})
+
+	n := 0
+	f.Fuzz(func(t *testing.T, progress, reply []byte) {
+		n++
+		id := fmt.Sprint("job-", n)
+		progress = bytes.ReplaceAll(progress, []byte("%ID%"), []byte(id))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		tk, err := client.Submit(context.Background(), dispatch.Job{ID: id, Type: "t", Payload: []byte("p")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports := tk.Progress()
+		var sub submission
+		select {
+		case sub = <-subs:
+		case <-ctx.Done():
+			t.Fatal("no submission")
+		}
+		if sub.s.ID != id || sub.s.Type != "t" || string(sub.s.Payload) != "p" {
+			t.Fatalf("submission %+v", sub.s)
+		}
+		if err := sub.c.Write(&banio.IOMsgRaw{Action: dispatch.ActionProgress, Data: progress}); err != nil {
+			t.Fatal(err)
+		}
+		if err := sub.c.SendWaitRes(sub.s.Key, reply); err != nil {
+			t.Fatal(err)
+		}
+		res, err := tk.Wait(ctx)
+		if p := logs.panics(); p != "" {
+			t.Fatalf("a handler panicked: %s", p)
+		}
+
+		var got []dispatch.Progress
+		for p := range reports { // closed once the ticket resolved
+			got = append(got, p)
+		}
+		var pm dispatch.ProgressMsg
+		if json.Unmarshal(progress, &pm) == nil && pm.ID == id {
+			want := dispatch.Progress{Done: pm.Done, Total: pm.Total, Message: pm.Message, Attempt: pm.Attempt, WorkerID: pm.WorkerID}
+			if len(got) != 1 || got[0] != want {
+				t.Fatalf("progress %q: reports %+v, want %+v", progress, got, want)
+			}
+		} else if len(got) != 0 {
+			t.Fatalf("progress %q for another job reached this one: %+v", progress, got)
+		}
+
+		rep, derr := envelope.DecodeReply(reply)
+		if derr != nil {
+			if !errors.Is(err, dispatch.ErrBadJob) {
+				t.Fatalf("reply %q (%v): %q, %v; want ErrBadJob", reply, derr, res, err)
+			}
+			return
+		}
+		var re *dispatch.RemoteError
+		switch rep.Kind {
+		case envelope.KindOK:
+			if err != nil || !bytes.Equal(res, rep.Payload) {
+				t.Fatalf("reply %+v: %q, %v", rep, res, err)
+			}
+		case envelope.KindRemote:
+			if !errors.As(err, &re) || *re != (dispatch.RemoteError{Message: rep.Message, Code: rep.Code, Retryable: rep.Retryable, WorkerID: rep.WorkerID, Attempt: rep.Attempt}) {
+				t.Fatalf("reply %+v: %v", rep, err)
+			}
+		default:
+			want := map[byte]error{envelope.KindWorkerLost: dispatch.ErrWorkerLost, envelope.KindQueueFull: dispatch.ErrQueueFull,
+				envelope.KindDeadline: context.DeadlineExceeded, envelope.KindCanceled: context.Canceled}[rep.Kind]
+			if want == nil {
+				want = dispatch.ErrBadJob
+			}
+			if !errors.Is(err, want) || res != nil {
+				t.Fatalf("reply %+v: %q, %v; want %v", rep, res, err, want)
+			}
+		}
+	})
+}
