@@ -28,7 +28,7 @@ const (
 	// nanoseconds without a bound, so onSetVal's expireSecs ≳ 7.5e9 (about 237
 	// years) and __lock__'s ttl_ms ≳ 7.5e12 overflow: the value or lock expires at
 	// once (or at a wrapped time). A granted lock is then free for anyone.
-	knownExpiryOverflow = true
+	knownExpiryOverflow = false
 	// knownGetValNullKey: docs/protocol.md §7 says an onGetVal Data that parses as a
 	// JSON string is the quoted key and anything else the raw key; the handler
 	// unmarshals into a string, which also accepts `null` (key "" instead of "null").
@@ -118,7 +118,8 @@ func FuzzHello(f *testing.F) {
 
 		var h helloMsg
 		if err := json.Unmarshal(data, &h); err != nil {
-			if len(frames) != 0 || closed || authed != authedBefore || fastRecv || fastSend {
+			// Unauthenticated, a bad hello is a failed authentication: closed.
+			if len(frames) != 0 || closed != !authedBefore || authed != authedBefore || fastRecv || fastSend {
 				t.Fatalf("bad hello (%v): %d frames, closed %v, authed %v→%v, fast %v/%v", err, len(frames), closed, authedBefore, authed, fastRecv, fastSend)
 			}
 			return
@@ -263,13 +264,13 @@ func FuzzBuiltinActions(f *testing.F) {
 		}
 		srv := NewBanServer("", "fuzz", WithLimits(fuzzMaxSubs, 4, fuzzKVKeys, fuzzKVKeyLen, fuzzKVValLen))
 		srv.SetVal(&KeyValExpire{Key: "k", Val: "v"})
-		if !srv.tryLock("L", "T", time.Hour) {
+		if !tryLockForTest(srv, "L", "T", time.Hour) {
 			t.Fatal("setup: lock")
 		}
 		a, b := net.Pipe()
 		peer := newPeerSink(b)
 		c := srv.WrapConn(a)
-		c.subscribe([]string{"a", "b"}, fuzzMaxSubs)
+		c.subscribe([]string{"a", "b"})
 		kvBefore := kvSnapshot(srv)
 
 		c.handlers.Load().lookup(action)(&IOMsgRaw{Action: action, Data: data})
@@ -367,7 +368,7 @@ func FuzzBuiltinActions(f *testing.F) {
 			if frames[0].Action != resPrefix+r.Reply || string(frames[0].Data) != want {
 				t.Fatalf("lock %+v answered %q %q, want %q", r, frames[0].Action, frames[0].Data, want)
 			}
-			if want == lockOK && r.TTLMs >= 1000 && srv.tryLock(r.Key, r.Token+"-other", time.Millisecond) {
+			if want == lockOK && r.TTLMs >= 1000 && tryLockForTest(srv, r.Key, r.Token+"-other", time.Millisecond) {
 				violated(t, knownExpiryOverflow && r.TTLMs > 1e12,
 					"lock %q granted for %d ms is free for another token at once", r.Key, r.TTLMs)
 			}
@@ -624,4 +625,10 @@ func doneOf[T any](ch <-chan T) <-chan struct{} {
 	done := make(chan struct{})
 	go func() { <-ch; close(done) }()
 	return done
+}
+
+// tryLockForTest takes key for token without waiting, as a __lock__ without wait_ms.
+func tryLockForTest(srv *ServerIO, key, token string, ttl time.Duration) bool {
+	res, _, _ := srv.lock(nil, &lockReq{Key: key, Token: token, TTLMs: max(ttl.Milliseconds(), 1), Reply: "r"}, time.Now())
+	return res == lockOK
 }

@@ -51,6 +51,23 @@ func (s *ServerIO) KVStats() KVStats {
 	return KVStats{Keys: len(kv.m), Bytes: kv.held(), LockWaiters: kv.locks.n}
 }
 
+// maxLifetime caps key and lock lifetimes: now plus more than this would overflow the
+// int64 nanoseconds expiries are kept in (and expire at once, or at a wrapped time).
+const maxLifetime = 100 * 365 * 24 * time.Hour
+
+// secondsDuration is n seconds, saturating instead of overflowing.
+func secondsDuration(n int) time.Duration {
+	if n > int(maxLifetime/time.Second) {
+		return maxLifetime
+	}
+	return time.Duration(n) * time.Second
+}
+
+// expiryAt is when something living d from now expires, d capped at maxLifetime.
+func expiryAt(now time.Time, d time.Duration) int64 {
+	return now.Add(min(d, maxLifetime)).UnixNano()
+}
+
 // expired reports whether e has expired at now.
 func (e kvEntry) expired(now int64) bool { return e.expires != 0 && now >= e.expires }
 
@@ -127,7 +144,7 @@ func (s *ServerIO) setVal(args *KeyValExpire) error {
 		}
 		e := kvEntry{val: args.Val}
 		if args.ExpireSecs > 0 {
-			e.expires = time.Now().Add(time.Duration(args.ExpireSecs) * time.Second).UnixNano()
+			e.expires = expiryAt(time.Now(), secondsDuration(args.ExpireSecs))
 		}
 		kv.put(args.Key, e)
 	}

@@ -91,7 +91,7 @@ func (s *ServerIO) onUnlock(c *BanConn, msg *IOMsgRaw) {
 // full); a held lock queues a waiting request. It returns the answer ("" when queued),
 // the grants that settling an expired holder made, and why a request was refused.
 func (s *ServerIO) lock(c *BanConn, r *lockReq, now time.Time) (res string, grants []lockAnswer, why error) {
-	ttl := time.Duration(max(r.TTLMs, 1)) * time.Millisecond
+	ttl := time.Duration(min(max(r.TTLMs, 1), maxLifetime.Milliseconds())) * time.Millisecond
 	wait := min(time.Duration(max(r.WaitMs, 0))*time.Millisecond, s.cfg.budgets.lockWait)
 	err := s.checkKV(lockPrefix+r.Key, r.Token)
 	if err == nil && len(r.Reply) > s.cfg.kvKeyLen {
@@ -115,7 +115,7 @@ func (s *ServerIO) lock(c *BanConn, r *lockReq, now time.Time) (res string, gran
 		if err := s.roomLocked(lockPrefix+r.Key, r.Token); err != nil {
 			return lockBusy, grants, err // the store is full: busy, as when it is held
 		}
-		e = kvEntry{val: r.Token, expires: now.Add(ttl).UnixNano()}
+		e = kvEntry{val: r.Token, expires: expiryAt(now, ttl)}
 		kv.put(lockPrefix+r.Key, e)
 		if l != nil && !l.dead {
 			s.armLocked(l, e, now)

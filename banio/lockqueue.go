@@ -233,7 +233,7 @@ func (s *ServerIO) settleLocked(l *lockLine, now time.Time, out *[]lockAnswer) {
 			return
 		}
 		kv.locks.removeLocked(w) // frees at least what the grant takes (waiterBytes)
-		kv.put(l.storeKey, kvEntry{val: w.token, expires: now.Add(w.ttl).UnixNano()})
+		kv.put(l.storeKey, kvEntry{val: w.token, expires: expiryAt(now, w.ttl)})
 		if w.reply != "" {
 			*out = append(*out, lockAnswer{conn: w.conn, reply: w.reply, res: lockOK, key: l.key, token: w.token})
 		}
