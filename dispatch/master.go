@@ -183,7 +183,7 @@ func (m *Master) jobStopped(j *job) {
 	m.mu.Lock()
 	switch j.state {
 	case stateQueued:
-		m.queues[j.typ].removed()
+		m.queues[j.typ].remove(j)
 	case stateBackoff:
 	case stateRunning:
 		w, key := j.worker, attemptKey(j.id, j.attempt)
@@ -241,6 +241,9 @@ type settlement struct {
 func (m *Master) resolveLocked(j *job) (settlement, bool) {
 	if j.state == stateResolved {
 		return settlement{}, false
+	}
+	if j.state == stateQueued {
+		m.queues[j.typ].remove(j) // Close resolves queued jobs too
 	}
 	j.state = stateResolved
 	if m.jobs[j.id] == j {

@@ -60,10 +60,8 @@ func (m *Master) pumpLocked(types []string) {
 			if w == nil {
 				break
 			}
-			j := q.pop()
-			if j == nil {
-				break
-			}
+			j := q.head
+			q.remove(j)
 			m.startLocked(j, w)
 		}
 	}
