@@ -11,7 +11,6 @@ package dispatch
 // n counts what is linked: the queue bound and Stats read it. All fields, and the
 // links of the jobs in it, are guarded by Master.mu.
 type fifo struct {
-	action     string // JobAction of the type, built once
 	head, tail *job
 	n          int
 }
