@@ -52,21 +52,23 @@ func RoutableWorkers(m *Master, typ string) []string {
 func IndexError(m *Master) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var bytes int64
 	for name, jt := range m.types {
 		if jt.name != name {
 			return fmt.Errorf("type %q filed under %q", jt.name, name)
 		}
-		n := 0
+		n, size := 0, int64(0)
 		var prev *job
 		for j := jt.queue.head; j != nil; j = j.qnext {
 			if j.qprev != prev || j.state != stateQueued || j.typ != name {
 				return fmt.Errorf("type %q: job %s badly linked or not queued (state %d)", name, j.id, j.state)
 			}
-			n, prev = n+1, j
+			n, size, prev = n+1, size+j.queuedSize(), j
 		}
-		if jt.queue.tail != prev || jt.queue.n != n {
-			return fmt.Errorf("type %q: %d jobs linked, counted %d", name, n, jt.queue.n)
+		if jt.queue.tail != prev || jt.queue.n != n || jt.queue.bytes != size {
+			return fmt.Errorf("type %q: %d jobs of %d bytes linked, counted %d of %d", name, n, size, jt.queue.n, jt.queue.bytes)
 		}
+		bytes += size
 		if n == 0 && len(jt.serving) == 0 {
 			return fmt.Errorf("type %q kept with nothing queued and nobody serving it", name)
 		}
@@ -78,6 +80,9 @@ func IndexError(m *Master) error {
 				return fmt.Errorf("type %q with %d queued: wrong place %d in a class's waiting list", name, n, l.waitAt)
 			}
 		}
+	}
+	if bytes != m.queuedBytes {
+		return fmt.Errorf("queues hold %d bytes, counted %d", bytes, m.queuedBytes)
 	}
 	members := map[*workerClass]int{}
 	for _, w := range m.workers {

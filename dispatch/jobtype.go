@@ -45,6 +45,7 @@ func (m *Master) enqueueLocked(jt *jobType, j *job, front bool) {
 	} else {
 		jt.queue.push(j)
 	}
+	m.queuedBytes += j.queuedSize()
 	if jt.queue.n == 1 {
 		jt.startWaiting()
 	}
@@ -53,6 +54,7 @@ func (m *Master) enqueueLocked(jt *jobType, j *job, front bool) {
 // dequeueLocked unlinks j, queued on jt: popped for a worker, or leaving.
 func (m *Master) dequeueLocked(jt *jobType, j *job) {
 	jt.queue.remove(j)
+	m.queuedBytes -= j.queuedSize()
 	if jt.queue.n == 0 {
 		jt.stopWaiting()
 		m.dropIfIdleLocked(jt)

@@ -25,15 +25,16 @@ type Master struct {
 
 	// mu protects the following fields and the mu-guarded fields of every job,
 	// workerState, jobType and workerClass.
-	mu         sync.Mutex
-	workers    []*workerState // in registration order
-	byConn     map[*banio.BanConn]*workerState
-	types      map[string]*jobType     // the types served or queued (jobtype.go)
-	classes    map[string]*workerClass // by classKey of their type sets (class.go)
-	jobs       map[string]*job         // unresolved jobs by ID
-	picks      uint64                  // jobs given to workers, the clock of workerState.lastPick
-	routeSteps int                     // classes and waiting types routing looked at; tests bound it
-	closed     bool
+	mu          sync.Mutex
+	workers     []*workerState // in registration order
+	byConn      map[*banio.BanConn]*workerState
+	types       map[string]*jobType     // the types served or queued (jobtype.go)
+	classes     map[string]*workerClass // by classKey of their type sets (class.go)
+	jobs        map[string]*job         // unresolved jobs by ID
+	queuedBytes int64                   // queuedSize of all queued jobs, for WithQueueBytesTotal
+	picks       uint64                  // jobs given to workers, the clock of workerState.lastPick
+	routeSteps  int                     // classes and waiting types routing looked at; tests bound it
+	closed      bool
 
 	done, failed, retried atomic.Uint64
 	meter                 rateMeter
@@ -64,8 +65,9 @@ func NewMaster(srv *banio.ServerIO, opts ...Option) *Master {
 
 // Submit queues job and returns its Ticket at once. ctx governs the job itself:
 // cancelling it cancels the job wherever it is (queued, or running on a worker). With
-// no capable worker free the job waits in its type's FIFO; when that is full Submit
-// fails with ErrQueueFull.
+// no capable worker free the job waits in its type's FIFO; when that is full, in jobs
+// or in bytes (WithQueueLimit, WithQueueBytesPerType, WithQueueBytesTotal), Submit fails
+// with an error that wraps ErrQueueFull and says which bound it met.
 func (m *Master) Submit(ctx context.Context, job Job) (*Ticket, error) {
 	payload, err := marshalPayload(job.Payload)
 	if err != nil {
@@ -153,9 +155,9 @@ func (m *Master) admitLocked(j *job) error {
 		m.startLocked(j, w)
 		return nil
 	}
-	if jt.queue.n >= m.opts.queueLimit {
+	if err := m.roomLocked(jt, j); err != nil {
 		m.dropIfIdleLocked(jt)
-		return fmt.Errorf("%w: %d jobs of type %q waiting, no capable worker free", ErrQueueFull, jt.queue.n, j.typ)
+		return err
 	}
 	m.jobs[j.id] = j
 	j.state = stateQueued

@@ -8,11 +8,12 @@ package dispatch
 // entries at all, pushFront is O(1) too, and linking costs no allocation, where a slice
 // grows by copying and a bound on dead entries still keeps that many payloads alive.
 //
-// n counts what is linked: the queue bound and Stats read it. All fields, and the
-// links of the jobs in it, are guarded by Master.mu.
+// n and bytes count what is linked: the queue bounds, Stats and the byte budgets read
+// them. All fields, and the links of the jobs in it, are guarded by Master.mu.
 type fifo struct {
 	head, tail *job
 	n          int
+	bytes      int64 // queuedSize of the jobs linked
 }
 
 // push queues j behind the others.
@@ -25,6 +26,7 @@ func (q *fifo) push(j *job) {
 	}
 	q.tail = j
 	q.n++
+	q.bytes += j.queuedSize()
 }
 
 // pushFront queues j ahead of the others (a retried or handed-back job has waited
@@ -38,6 +40,7 @@ func (q *fifo) pushFront(j *job) {
 	}
 	q.head = j
 	q.n++
+	q.bytes += j.queuedSize()
 }
 
 // remove unlinks j, which must be in q: the oldest when a worker takes it
@@ -55,4 +58,12 @@ func (q *fifo) remove(j *job) {
 	}
 	j.qprev, j.qnext = nil, nil
 	q.n--
+	q.bytes -= j.queuedSize()
+}
+
+// queuedSize is what j counts against the queue byte budgets while it waits: the bytes
+// its submitter chose (payload, ID, type) and QueuedJobOverhead for the master's record
+// of it, so that many empty jobs are bounded as well as a few large ones.
+func (j *job) queuedSize() int64 {
+	return int64(len(j.payload)+len(j.id)+len(j.typ)) + QueuedJobOverhead
 }
