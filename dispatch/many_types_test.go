@@ -3,7 +3,10 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +50,91 @@ func TestRoutingCostIndependentOfAnnouncedTypes(t *testing.T) {
 	}
 	if err := dispatch.IndexError(f.master); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// logRecorder keeps the messages of the records logged through it.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *logRecorder) WithGroup(string) slog.Handler            { return r }
+func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	var b strings.Builder
+	b.WriteString(rec.Message)
+	rec.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	r.mu.Lock()
+	r.msgs = append(r.msgs, b.String())
+	r.mu.Unlock()
+	return nil
+}
+
+// matching returns the messages that contain s.
+func (r *logRecorder) matching(s string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, m := range r.msgs {
+		if strings.Contains(m, s) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestRegistrationOverTypeLimitRefused: a worker announcing more job types than the
+// master allows is not registered, and the refusal is logged once per connection,
+// saying why and how to raise the limit.
+func TestRegistrationOverTypeLimitRefused(t *testing.T) {
+	leakcheck.Check(t)
+	logs := &logRecorder{}
+	const limit = 4
+	f := newFleet(t, dispatch.WithMaxWorkerTypes(limit), dispatch.WithLogger(slog.New(logs)))
+	raw, err := banio.NewClientIO(f.addr, banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- raw.RunForever() }()
+	defer func() { _ = raw.Close(); <-runDone }()
+	announce := func(id string, types int) {
+		t.Helper()
+		info := dispatch.WorkerInfo{ID: id, Capacity: 1}
+		for i := range types {
+			info.Types = append(info.Types, fmt.Sprintf("t%d", i))
+		}
+		if err := raw.WriteMsg(&banio.IOMsg{Action: dispatch.ActionRegister, Data: info}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	announce("too-many", limit+1)
+	announce("too-many", 100_000)
+	// The master handles a connection's messages in order: once a blob upload sent
+	// behind the announcements is answered, they have been handled.
+	key := raw.SetWait("", 1)
+	if err := raw.Write(&banio.IOMsgRaw{Action: dispatch.ActionBlobPut + key, Data: []byte("barrier")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.WaitResult(context.Background(), key, 5*time.Second); err != nil {
+		t.Fatalf("blob upload behind the announcements: %v", err)
+	}
+	if ws := f.master.Workers(); len(ws) != 0 {
+		t.Fatalf("workers %+v registered, want none", ws)
+	}
+	refusals := logs.matching("registration refused")
+	if len(refusals) != 1 || !strings.Contains(refusals[0], "too-many") || !strings.Contains(refusals[0], "WithMaxWorkerTypes") {
+		t.Fatalf("refusals logged: %q, want one naming the worker and the option", refusals)
+	}
+	announce("fits", limit)
+	waitFor(t, "the registration within the limit", func() bool { return f.registered("fits") == 1 })
+	if got := dispatch.RoutableWorkers(f.master, "t0"); !slices.Equal(got, []string{"fits"}) {
+		t.Fatalf("routable for t0: %v", got)
 	}
 }
 

@@ -25,6 +25,11 @@ const (
 	// DefaultQueueBytesTotal bounds the bytes waiting in all queues together: 1 GiB,
 	// which a master host can be expected to spare, however many types share it.
 	DefaultQueueBytesTotal = 1 << 30
+	// DefaultMaxWorkerTypes bounds the job types one worker may announce: 1,024, far
+	// more than a worker binary registers handlers for, and few enough that indexing a
+	// registration stays cheap. banio bounds a connection's subscriptions (one per
+	// type) at 10,000 anyway.
+	DefaultMaxWorkerTypes = 1024
 )
 
 // QueuedJobOverhead is what a queued job counts against the queue byte budgets on top
@@ -43,6 +48,7 @@ type options struct {
 	queueLimit     int
 	queueBytesType int64
 	queueBytesAll  int64
+	maxWorkerTypes int
 	retryBackoff   time.Duration
 	maxBackoff     time.Duration
 	logger         *slog.Logger
@@ -55,6 +61,7 @@ func defaultOptions() options {
 		queueLimit:     DefaultQueueLimit,
 		queueBytesType: DefaultQueueBytesPerType,
 		queueBytesAll:  DefaultQueueBytesTotal,
+		maxWorkerTypes: DefaultMaxWorkerTypes,
 		retryBackoff:   DefaultRetryBackoff,
 		maxBackoff:     DefaultMaxBackoff,
 		logger:         slog.New(slog.DiscardHandler),
@@ -113,6 +120,17 @@ func WithQueueBytesTotal(n int64) Option {
 	return func(o *options) {
 		if n > 0 {
 			o.queueBytesAll = n
+		}
+	}
+}
+
+// WithMaxWorkerTypes bounds the job types one worker may announce (default
+// DefaultMaxWorkerTypes). A registration that names more is refused, and logged once
+// per connection.
+func WithMaxWorkerTypes(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.maxWorkerTypes = n
 		}
 	}
 }

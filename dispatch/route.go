@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/banfleet/banfleet/banio"
@@ -85,14 +86,21 @@ func (m *Master) pumpLocked(c *workerClass) {
 
 // register records a worker's announcement (again after a reconnect: a new connection
 // is a new worker to the master; its old connection's jobs were re-dispatched). A
-// second announcement on the same connection replaces the first.
-func (m *Master) register(c *banio.BanConn, info WorkerInfo) {
+// second announcement on the same connection replaces the first. One that names more
+// job types than WithMaxWorkerTypes allows is refused and changes nothing: a truncated
+// list would leave some of the types the worker subscribed to unserved with no sign of
+// it, and which ones would be arbitrary.
+func (m *Master) register(c *banio.BanConn, info WorkerInfo) error {
+	if len(info.Types) > m.opts.maxWorkerTypes {
+		return fmt.Errorf("worker %q announces %d job types, more than the %d a worker may (raise the master's limit with WithMaxWorkerTypes, or split the worker)",
+			info.ID, len(info.Types), m.opts.maxWorkerTypes)
+	}
 	info.Remote = c.GetRemote()
 	info.Capacity = max(info.Capacity, 1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c.IsClosed() {
-		return // forgetWorker may already have run for this connection
+		return nil // forgetWorker may already have run for this connection
 	}
 	class := m.classLocked(info.Types)
 	w := m.byConn[c]
@@ -115,6 +123,7 @@ func (m *Master) register(c *banio.BanConn, info WorkerInfo) {
 	}
 	m.opts.logger.Info("dispatch: worker registered", "id", info.ID, "name", info.Name, "capacity", info.Capacity, "types", info.Types)
 	m.pumpLocked(class)
+	return nil
 }
 
 // drain stops routing new jobs to the worker on c.
