@@ -98,9 +98,8 @@ func (m *Master) finish(j *job, w *workerState, result []byte, err error) {
 func (m *Master) releaseLocked(j *job, w *workerState) {
 	if j.slot == w {
 		j.slot = nil
-		w.inflight--
+		m.slotFreedLocked(w)
 	}
-	m.pumpLocked(w.info.Types)
 }
 
 // attemptFailed handles an attempt that got no reply: the job was stopped (cancel it
@@ -206,12 +205,13 @@ func (m *Master) requeue(j *job) {
 	if j.state != stateBackoff {
 		return // resolved meanwhile (cancelled, master closed)
 	}
-	if w := m.pickLocked(j.typ); w != nil {
+	jt := m.typeLocked(j.typ)
+	if w := m.pickLocked(jt); w != nil {
 		m.startLocked(j, w)
 		return
 	}
 	j.state = stateQueued
-	m.queueLocked(j.typ).pushFront(j)
+	m.enqueueLocked(jt, j, true)
 }
 
 // backoff is the pause before the next attempt: base·2^(spent−1), capped, ±25 % jitter.

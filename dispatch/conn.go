@@ -11,14 +11,18 @@ import (
 // initConn adds the master's handlers to a new connection, which may be a worker, a
 // remote Client, or both.
 func (m *Master) initConn(c *banio.BanConn) {
-	var lim badInput
+	var lim, refused badInput
 	c.Listen(ActionRegister, func(msg *banio.IOMsgRaw) {
 		var info WorkerInfo
 		if err := json.Unmarshal(msg.Data, &info); err != nil || info.ID == "" {
 			lim.log(m.opts.logger, c, "bad worker registration", err)
 			return
 		}
-		m.register(c, info)
+		// Its own limiter: a refusal is what an operator must see, even after some
+		// other malformed message from the same connection was logged.
+		if err := m.register(c, info); err != nil {
+			refused.log(m.opts.logger, c, "worker registration refused", err)
+		}
 	})
 	c.Listen(ActionDrain, func(*banio.IOMsgRaw) { m.drain(c) })
 	// On the read loop, like the attempt's reply (a wait callback): a worker's

@@ -7,8 +7,10 @@ import (
 
 // Sentinel errors, for errors.Is.
 var (
-	// ErrQueueFull: no capable worker was free and the job type's queue is at its
-	// bound. Submit returns it at once; retry later or raise WithQueueLimit.
+	// ErrQueueFull: no capable worker was free and the job's queue is at one of its
+	// bounds: jobs per type, bytes per type, or bytes in all queues. Submit returns it
+	// at once, saying which; retry later, or raise WithQueueLimit,
+	// WithQueueBytesPerType or WithQueueBytesTotal.
 	ErrQueueFull = errors.New("dispatch: queue full")
 	// ErrWorkerLost: every attempt of the job lost its worker (connection cut, missed
 	// heartbeats, process killed) and MaxAttempts is spent.

@@ -71,6 +71,8 @@ type job struct {
 	worker    *workerState // of the current or last attempt
 	slot      *workerState // whose capacity the running attempt holds; nil once freed
 	lastErr   error
+	qprev     *job // neighbours in its type's queue while queued (queue.go)
+	qnext     *job
 }
 
 // A job has no context of its own: a context per job (WithCancel, WithTimeout and an

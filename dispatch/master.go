@@ -23,15 +23,18 @@ type Master struct {
 	srv  *banio.ServerIO
 	opts options
 
-	// mu protects the following fields and the mu-guarded fields of every job and
-	// workerState.
-	mu      sync.Mutex
-	workers []*workerState // in registration order, for round-robin on ties
-	byConn  map[*banio.BanConn]*workerState
-	queues  map[string]*fifo
-	jobs    map[string]*job // unresolved jobs by ID
-	rr      int
-	closed  bool
+	// mu protects the following fields and the mu-guarded fields of every job,
+	// workerState, jobType and workerClass.
+	mu          sync.Mutex
+	workers     []*workerState // in registration order
+	byConn      map[*banio.BanConn]*workerState
+	types       map[string]*jobType     // the types served or queued (jobtype.go)
+	classes     map[string]*workerClass // by classKey of their type sets (class.go)
+	jobs        map[string]*job         // unresolved jobs by ID
+	queuedBytes int64                   // queuedSize of all queued jobs, for WithQueueBytesTotal
+	picks       uint64                  // jobs given to workers, the clock of workerState.lastPick
+	routeSteps  int                     // classes and waiting types routing looked at; tests bound it
+	closed      bool
 
 	done, failed, retried atomic.Uint64
 	meter                 rateMeter
@@ -43,11 +46,12 @@ type Master struct {
 // srv.Serve.
 func NewMaster(srv *banio.ServerIO, opts ...Option) *Master {
 	m := &Master{
-		srv:    srv,
-		opts:   buildOptions(opts),
-		byConn: make(map[*banio.BanConn]*workerState),
-		queues: make(map[string]*fifo),
-		jobs:   make(map[string]*job),
+		srv:     srv,
+		opts:    buildOptions(opts),
+		byConn:  make(map[*banio.BanConn]*workerState),
+		types:   make(map[string]*jobType),
+		classes: make(map[string]*workerClass),
+		jobs:    make(map[string]*job),
 	}
 	prev := srv.InitConn
 	srv.InitConn = func(c *banio.BanConn) {
@@ -61,8 +65,9 @@ func NewMaster(srv *banio.ServerIO, opts ...Option) *Master {
 
 // Submit queues job and returns its Ticket at once. ctx governs the job itself:
 // cancelling it cancels the job wherever it is (queued, or running on a worker). With
-// no capable worker free the job waits in its type's FIFO; when that is full Submit
-// fails with ErrQueueFull.
+// no capable worker free the job waits in its type's FIFO; when that is full, in jobs
+// or in bytes (WithQueueLimit, WithQueueBytesPerType, WithQueueBytesTotal), Submit fails
+// with an error that wraps ErrQueueFull and says which bound it met.
 func (m *Master) Submit(ctx context.Context, job Job) (*Ticket, error) {
 	payload, err := marshalPayload(job.Payload)
 	if err != nil {
@@ -143,29 +148,21 @@ func (m *Master) admitLocked(j *job) error {
 	if _, dup := m.jobs[j.id]; dup {
 		return fmt.Errorf("%w: %q", ErrDuplicateID, j.id)
 	}
-	q := m.queueLocked(j.typ)
-	j.action = q.action
-	if w := m.pickLocked(j.typ); w != nil {
+	jt := m.typeLocked(j.typ)
+	j.action = jt.action
+	if w := m.pickLocked(jt); w != nil {
 		m.jobs[j.id] = j
 		m.startLocked(j, w)
 		return nil
 	}
-	if q.n >= m.opts.queueLimit {
-		return fmt.Errorf("%w: %d jobs of type %q waiting, no capable worker free", ErrQueueFull, q.n, j.typ)
+	if err := m.roomLocked(jt, j); err != nil {
+		m.dropIfIdleLocked(jt)
+		return err
 	}
 	m.jobs[j.id] = j
 	j.state = stateQueued
-	q.push(j)
+	m.enqueueLocked(jt, j, false)
 	return nil
-}
-
-func (m *Master) queueLocked(typ string) *fifo {
-	q := m.queues[typ]
-	if q == nil {
-		q = &fifo{action: JobAction(typ)}
-		m.queues[typ] = q
-	}
-	return q
 }
 
 // stop stops a job for reason (its caller's context ended, its timeout fired, its
@@ -183,7 +180,7 @@ func (m *Master) jobStopped(j *job) {
 	m.mu.Lock()
 	switch j.state {
 	case stateQueued:
-		m.queues[j.typ].removed()
+		m.unqueueLocked(j)
 	case stateBackoff:
 	case stateRunning:
 		w, key := j.worker, attemptKey(j.id, j.attempt)
@@ -241,6 +238,9 @@ type settlement struct {
 func (m *Master) resolveLocked(j *job) (settlement, bool) {
 	if j.state == stateResolved {
 		return settlement{}, false
+	}
+	if j.state == stateQueued {
+		m.unqueueLocked(j) // Close resolves queued jobs too
 	}
 	j.state = stateResolved
 	if m.jobs[j.id] == j {

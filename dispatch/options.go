@@ -15,7 +15,29 @@ const (
 	DefaultRetryBackoff = 100 * time.Millisecond
 	DefaultMaxBackoff   = 5 * time.Second
 	DefaultProgressBuf  = 16
+
+	// DefaultQueueBytesPerType bounds the bytes waiting for a worker in one job type's
+	// queue (see QueuedJobOverhead for what a job counts): 256 MiB, four of banio's
+	// largest frames, so that one type nobody serves cannot take the master's memory,
+	// while a full queue of DefaultQueueLimit jobs with payloads of 1.5 KiB still fits.
+	// Larger inputs belong in blobs (PutBlob), which jobs refer to by hash.
+	DefaultQueueBytesPerType = 256 << 20
+	// DefaultQueueBytesTotal bounds the bytes waiting in all queues together: 1 GiB,
+	// which a master host can be expected to spare, however many types share it.
+	DefaultQueueBytesTotal = 1 << 30
+	// DefaultMaxWorkerTypes bounds the job types one worker may announce: 1,024, far
+	// more than a worker binary registers handlers for, and few enough that indexing a
+	// registration stays cheap. banio bounds a connection's subscriptions (one per
+	// type) at 10,000 anyway.
+	DefaultMaxWorkerTypes = 1024
 )
+
+// QueuedJobOverhead is what a queued job counts against the queue byte budgets on top
+// of its payload, ID and type bytes: about what the master's record of a queued job
+// costs (job, ticket, map entry, and its timeout timer and context watch: measured at
+// 0.5 to 0.9 KiB), so that the budgets bound the memory of many small jobs as well as
+// of a few large ones.
+const QueuedJobOverhead = 1024
 
 // Option configures a Master or a Client.
 type Option func(*options)
@@ -24,6 +46,9 @@ type options struct {
 	maxAttempts    int
 	defaultTimeout time.Duration
 	queueLimit     int
+	queueBytesType int64
+	queueBytesAll  int64
+	maxWorkerTypes int
 	retryBackoff   time.Duration
 	maxBackoff     time.Duration
 	logger         *slog.Logger
@@ -33,11 +58,14 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		maxAttempts:  DefaultMaxAttempts,
-		queueLimit:   DefaultQueueLimit,
-		retryBackoff: DefaultRetryBackoff,
-		maxBackoff:   DefaultMaxBackoff,
-		logger:       slog.New(slog.DiscardHandler),
+		maxAttempts:    DefaultMaxAttempts,
+		queueLimit:     DefaultQueueLimit,
+		queueBytesType: DefaultQueueBytesPerType,
+		queueBytesAll:  DefaultQueueBytesTotal,
+		maxWorkerTypes: DefaultMaxWorkerTypes,
+		retryBackoff:   DefaultRetryBackoff,
+		maxBackoff:     DefaultMaxBackoff,
+		logger:         slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -71,6 +99,39 @@ func WithQueueLimit(n int) Option {
 	return func(o *options) {
 		if n > 0 {
 			o.queueLimit = n
+		}
+	}
+}
+
+// WithQueueBytesPerType bounds the bytes waiting for a worker in one job type's queue:
+// each job's payload, ID and type plus QueuedJobOverhead (default
+// DefaultQueueBytesPerType). A job that would pass it is refused with an error
+// wrapping ErrQueueFull.
+func WithQueueBytesPerType(n int64) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.queueBytesType = n
+		}
+	}
+}
+
+// WithQueueBytesTotal bounds the bytes waiting for a worker in all queues together,
+// counted as for WithQueueBytesPerType (default DefaultQueueBytesTotal).
+func WithQueueBytesTotal(n int64) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.queueBytesAll = n
+		}
+	}
+}
+
+// WithMaxWorkerTypes bounds the job types one worker may announce (default
+// DefaultMaxWorkerTypes). A registration that names more is refused, and logged once
+// per connection.
+func WithMaxWorkerTypes(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.maxWorkerTypes = n
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/banfleet/banfleet/banio"
@@ -13,30 +14,26 @@ type workerState struct {
 	info     WorkerInfo
 	inflight int
 	draining bool
+	class    *workerClass // the workers announcing the same types; nil once forgotten
+	heapAt   int          // index in class.free; -1 while not routable (draining, closed)
+	lastPick uint64       // Master.picks when last given a job: round-robin on ties
 }
 
-// capable reports whether w takes jobs of type typ now.
-func (w *workerState) capable(typ string) bool {
-	return !w.draining && w.inflight < w.info.Capacity && slices.Contains(w.info.Types, typ) && !w.conn.IsClosed()
-}
-
-// pickLocked chooses the least-loaded capable worker (in-flight / capacity), taking
-// turns among equally loaded ones. nil when none is free.
-func (m *Master) pickLocked(typ string) *workerState {
-	n := len(m.workers)
+// pickLocked chooses the least-loaded worker free to take a job of jt (in-flight /
+// capacity), taking turns among equally loaded ones; nil when none is free. It looks
+// at the heap top of each class serving jt: O(classes serving the type), whatever the
+// number of types or workers.
+func (m *Master) pickLocked(jt *jobType) *workerState {
 	var best *workerState
-	for i := range n {
-		w := m.workers[(m.rr+i)%n]
-		if !w.capable(typ) {
+	for _, l := range jt.serving {
+		m.routeSteps++
+		w := l.class.free.top()
+		if w == nil || w.inflight >= w.info.Capacity {
 			continue
 		}
-		// Compare loads as fractions without floats: a/b < c/d ⇔ a·d < c·b.
-		if best == nil || w.inflight*best.info.Capacity < best.inflight*w.info.Capacity {
+		if best == nil || routesBefore(w, best) {
 			best = w
 		}
-	}
-	if best != nil {
-		m.rr++
 	}
 	return best
 }
@@ -48,46 +45,85 @@ func (m *Master) startLocked(j *job, w *workerState) {
 	j.worker = w
 	w.inflight++
 	j.slot = w
+	m.picks++
+	w.lastPick = m.picks
+	if w.heapAt >= 0 {
+		w.class.free.fix(w.heapAt)
+	}
 	go m.sendAttempt(j, w, j.attempt)
 }
 
-// pumpLocked dispatches queued jobs of the given types while capable workers are free.
-func (m *Master) pumpLocked(types []string) {
-	for _, typ := range types {
-		q := m.queues[typ]
-		for q != nil && q.n > 0 {
-			w := m.pickLocked(typ)
-			if w == nil {
-				break
-			}
-			j := q.pop()
-			if j == nil {
-				break
-			}
-			m.startLocked(j, w)
+// slotFreedLocked gives back one of w's slots and fills it from the queues. Only w's
+// load changed, and no other worker of its class took the waiting jobs (they were
+// full, else pumping would have given them one), so only its class needs pumping.
+func (m *Master) slotFreedLocked(w *workerState) {
+	w.inflight--
+	if w.heapAt >= 0 {
+		w.class.free.fix(w.heapAt)
+		m.pumpLocked(w.class)
+	}
+}
+
+// pumpLocked gives queued jobs of c's types to c's free workers, taking turns among the
+// types that have queued jobs (c.waiting); it never looks at the others. Only c's
+// workers need looking at: pumping keeps every other worker serving a waiting type
+// full (a job waits only when pickLocked found no worker free for it, and a slot freed
+// or added anywhere is pumped at once), so a free worker of c is the least loaded for
+// any of them.
+func (m *Master) pumpLocked(c *workerClass) {
+	for len(c.waiting) > 0 {
+		w := c.free.top()
+		if w == nil || w.inflight >= w.info.Capacity {
+			return
 		}
+		jt := c.nextWaiting()
+		m.routeSteps++
+		j := jt.queue.head
+		m.dequeueLocked(jt, j)
+		m.startLocked(j, w)
 	}
 }
 
 // register records a worker's announcement (again after a reconnect: a new connection
-// is a new worker to the master; its old connection's jobs were re-dispatched).
-func (m *Master) register(c *banio.BanConn, info WorkerInfo) {
+// is a new worker to the master; its old connection's jobs were re-dispatched). A
+// second announcement on the same connection replaces the first. One that names more
+// job types than WithMaxWorkerTypes allows is refused and changes nothing: a truncated
+// list would leave some of the types the worker subscribed to unserved with no sign of
+// it, and which ones would be arbitrary.
+func (m *Master) register(c *banio.BanConn, info WorkerInfo) error {
+	if len(info.Types) > m.opts.maxWorkerTypes {
+		return fmt.Errorf("worker %q announces %d job types, more than the %d a worker may (raise the master's limit with WithMaxWorkerTypes, or split the worker)",
+			info.ID, len(info.Types), m.opts.maxWorkerTypes)
+	}
 	info.Remote = c.GetRemote()
 	info.Capacity = max(info.Capacity, 1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c.IsClosed() {
-		return // forgetWorker may already have run for this connection
+		return nil // forgetWorker may already have run for this connection
 	}
-	if w := m.byConn[c]; w != nil {
-		w.info = info
-	} else {
-		w = &workerState{conn: c, info: info}
+	class := m.classLocked(info.Types)
+	w := m.byConn[c]
+	switch {
+	case w == nil:
+		m.picks++
+		w = &workerState{conn: c, info: info, heapAt: -1, lastPick: m.picks}
 		m.byConn[c] = w
 		m.workers = append(m.workers, w)
+		m.joinLocked(w, class)
+	case w.class == class:
+		w.info = info
+		if w.heapAt >= 0 {
+			class.free.fix(w.heapAt) // its capacity may have changed
+		}
+	default:
+		m.leaveLocked(w) // after classLocked, which may share the old class's types
+		w.info = info
+		m.joinLocked(w, class)
 	}
 	m.opts.logger.Info("dispatch: worker registered", "id", info.ID, "name", info.Name, "capacity", info.Capacity, "types", info.Types)
-	m.pumpLocked(info.Types)
+	m.pumpLocked(class)
+	return nil
 }
 
 // drain stops routing new jobs to the worker on c.
@@ -96,6 +132,9 @@ func (m *Master) drain(c *banio.BanConn) {
 	defer m.mu.Unlock()
 	if w := m.byConn[c]; w != nil {
 		w.draining = true
+		if w.heapAt >= 0 {
+			w.class.free.remove(w.heapAt)
+		}
 	}
 }
 
@@ -110,5 +149,6 @@ func (m *Master) forgetWorker(c *banio.BanConn) {
 	}
 	delete(m.byConn, c)
 	m.workers = slices.DeleteFunc(m.workers, func(x *workerState) bool { return x == w })
+	m.leaveLocked(w)
 	m.opts.logger.Info("dispatch: worker gone", "id", w.info.ID, "inflight", w.inflight)
 }

@@ -53,10 +53,10 @@ func (m *Master) Stats() Stats {
 		s.Capacity += w.info.Capacity
 		s.InFlight += w.inflight
 	}
-	for typ, q := range m.queues {
-		if q.n > 0 {
-			s.QueuedByType[typ] = q.n
-			s.Queued += q.n
+	for typ, jt := range m.types {
+		if n := jt.queue.n; n > 0 {
+			s.QueuedByType[typ] = n
+			s.Queued += n
 		}
 	}
 	m.mu.Unlock()
