@@ -24,6 +24,9 @@ type config struct {
 	MaxAttempts int
 	JobTimeout  time.Duration // default per-job timeout; 0: none
 	BlobBytes   int64         // blob store budget
+	QueueBytes  int64         // queued payload bytes per job type
+	QueueTotal  int64         // queued payload bytes over all types
+	WorkerTypes int           // job types one worker may announce
 	Conn        fleetcli.Conn
 	Log         fleetcli.Logging
 	Trace       fleetcli.Tracing
@@ -40,6 +43,9 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.IntVar(&c.QueueLimit, "queue-limit", dispatch.DefaultQueueLimit, "jobs that may wait for a worker, per job type")
 	fs.IntVar(&c.MaxAttempts, "max-attempts", dispatch.DefaultMaxAttempts, "dispatches of a job before a lost worker or retryable error fails it")
 	fs.DurationVar(&c.JobTimeout, "job-timeout", 0, "timeout of jobs submitted without one (0: none)")
+	fs.Int64Var(&c.QueueBytes, "queue-bytes-per-type", dispatch.DefaultQueueBytesPerType, "`bytes` of jobs that may wait for a worker, per job type (payload, id, type and 1 KiB each)")
+	fs.Int64Var(&c.QueueTotal, "queue-bytes", dispatch.DefaultQueueBytesTotal, "`bytes` of jobs that may wait for a worker over all job types")
+	fs.IntVar(&c.WorkerTypes, "max-worker-types", dispatch.DefaultMaxWorkerTypes, "job types one worker may announce; a registration naming more is refused")
 	fs.Int64Var(&c.BlobBytes, "blob-store-bytes", dispatch.DefaultBlobStoreBytes, "total `bytes` of blobs the master holds; past it uploads are refused (DeleteBlob frees)")
 	c.Conn.RegisterServer(fs)
 	c.Log.Register(fs)
@@ -58,6 +64,10 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 		return c, fmt.Errorf("-queue-limit must be at least 1, not %d", c.QueueLimit)
 	case c.MaxAttempts < 1:
 		return c, fmt.Errorf("-max-attempts must be at least 1, not %d", c.MaxAttempts)
+	case c.QueueBytes < 1 || c.QueueTotal < 1:
+		return c, fmt.Errorf("-queue-bytes-per-type and -queue-bytes must be at least 1")
+	case c.WorkerTypes < 1:
+		return c, fmt.Errorf("-max-worker-types must be at least 1, not %d", c.WorkerTypes)
 	case c.BlobBytes < 1:
 		return c, fmt.Errorf("-blob-store-bytes must be at least 1, not %d", c.BlobBytes)
 	case c.JobTimeout < 0:

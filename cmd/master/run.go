@@ -66,6 +66,9 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 		dispatch.WithMaxAttempts(cfg.MaxAttempts),
 		dispatch.WithDefaultTimeout(cfg.JobTimeout),
 		dispatch.WithBlobStoreLimit(cfg.BlobBytes),
+		dispatch.WithQueueBytesPerType(cfg.QueueBytes),
+		dispatch.WithQueueBytesTotal(cfg.QueueTotal),
+		dispatch.WithMaxWorkerTypes(cfg.WorkerTypes),
 		dispatch.WithLogger(log),
 		dispatch.WithTracerProvider(tp),
 		dispatch.WithPropagator(otel.GetTextMapPropagator()))
