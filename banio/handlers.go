@@ -4,8 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"sort"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -13,8 +12,8 @@ import (
 // handlerTable maps actions to handlers. It is immutable once published: Listen copies
 // it, so the read path looks handlers up without a lock.
 type handlerTable struct {
-	exact    map[string]handler
-	prefixes []prefixHandler // longest first
+	exact   map[string]handler
+	lengths []int // the distinct lengths of the registered prefixes, longest first
 }
 
 // handler is a registered callback; inline ones run on the read loop (ListenInline).
@@ -23,20 +22,19 @@ type handler struct {
 	inline bool
 }
 
-type prefixHandler struct {
-	prefix string
-	handler
-}
-
 // find returns the handler for action: an exact match wins, else the longest
-// registered prefix of action (banbot picks a random matching prefix instead).
+// registered prefix of action (banbot picks a random matching prefix instead). It costs
+// one map lookup per distinct prefix length, however many handlers there are (a worker
+// registers one per job type).
 func (t *handlerTable) find(action string) (handler, bool) {
 	if h, ok := t.exact[action]; ok {
 		return h, true
 	}
-	for _, p := range t.prefixes {
-		if strings.HasPrefix(action, p.prefix) {
-			return p.handler, true
+	for _, n := range t.lengths {
+		if n < len(action) {
+			if h, ok := t.exact[action[:n]]; ok {
+				return h, true
+			}
 		}
 	}
 	return handler{}, false
@@ -75,16 +73,14 @@ func (c *BanConn) listen(prefix string, h handler) {
 	} else {
 		next.exact[prefix] = h
 	}
-	for k, v := range next.exact {
-		next.prefixes = append(next.prefixes, prefixHandler{k, v})
-	}
-	sort.Slice(next.prefixes, func(i, j int) bool {
-		a, b := next.prefixes[i].prefix, next.prefixes[j].prefix
-		if len(a) != len(b) {
-			return len(a) > len(b)
+	seen := make(map[int]bool, len(old.lengths)+1)
+	for k := range next.exact {
+		if !seen[len(k)] {
+			seen[len(k)] = true
+			next.lengths = append(next.lengths, len(k))
 		}
-		return a < b
-	})
+	}
+	slices.SortFunc(next.lengths, func(a, b int) int { return b - a })
 	c.handlers.Store(next)
 }
 
