@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
@@ -89,9 +88,6 @@ func (c *blobCache) get(ctx context.Context, conn *banio.ClientIO, hash string) 
 	}
 }
 
-// blobTimeout bounds one download.
-const blobTimeout = 5 * time.Minute
-
 // fetch downloads a blob, checks its hash, and caches it.
 func (c *blobCache) fetch(conn *banio.ClientIO, hash string, f *blobFetch) {
 	f.data, f.err = download(conn, hash)
@@ -117,7 +113,11 @@ func download(conn *banio.ClientIO, hash string) ([]byte, error) {
 		conn.CloseWaitChan(key)
 		return nil, fmt.Errorf("worker: fetch blob %s: %w", hash, err)
 	}
-	data, err := conn.WaitResult(context.Background(), key, blobTimeout)
+	// No timeout of its own: a large blob over a slow link may take as long as its
+	// bytes keep coming (banio counts them as liveness), and a master that stops
+	// answering is dropped by the heartbeat, which fails this wait with ErrConnClosed.
+	// Each job waiting for the download gives up on its own context.
+	data, err := conn.WaitResult(context.Background(), key, 0)
 	if err != nil {
 		return nil, fmt.Errorf("worker: fetch blob %s: %w", hash, err)
 	}
