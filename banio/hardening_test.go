@@ -2,12 +2,14 @@ package banio
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -341,4 +343,51 @@ func TestAuthThrottle(t *testing.T) {
 	if n := strings.Count(logs.String(), "connection refused"); n != 1 {
 		t.Fatalf("%d log lines about refused connections, want 1", n)
 	}
+}
+
+// TestWaitForRoomBehindSlowFrame: a frame waiting for room in a write queue that is
+// full behind a large frame still leaving over a slow link waits as long as that frame
+// makes progress (before: it failed with ErrTimeout after the write timeout, however
+// steadily the link was moving). Three 3 MB messages leave over a 2 MB/s link with a
+// 1 s write timeout and a 1 MiB write queue: the third waits about 1.5 s for room.
+func TestWaitForRoomBehindSlowFrame(t *testing.T) {
+	leakcheck.Check(t)
+	opts := []Option{WithWriteTimeout(time.Second), WithHeartbeat(100*time.Millisecond, 2*time.Second), compressLocal()}
+	_, addr, conns := startServer(t, opts...)
+	proxy, err := faultproxy.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	smallBuffers := func(ctx context.Context, a string) (net.Conn, error) {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, "tcp", a)
+		if err == nil {
+			_ = nc.(*net.TCPConn).SetWriteBuffer(64 << 10) // queue in banio, not the kernel
+		}
+		return nc, err
+	}
+	c := dialClient(t, proxy.Addr(), append(opts, WithDialer(smallBuffers), WithMaxPendingBytes(1<<20), WithReconnectBackoff(stopAfter(0)))...)
+	sc := recv(t, conns, 5*time.Second, "server conn")
+	sc.Listen("sink", func(m *IOMsgRaw) {
+		key, payload, _ := bytes.Cut(m.Data, []byte{'|'})
+		_ = sc.SendWaitRes(string(key), strconv.Itoa(len(payload)))
+	})
+	mustRoundTrip(t, c, "before")
+	proxy.SetRate(2 << 20)
+
+	payload := make([]byte, 3<<20)
+	_, _ = rand.NewChaCha8([32]byte{2}).Read(payload)
+	concurrently(t, 3, func(int) error {
+		key := c.SetWait("", 1)
+		if err := c.Write(&IOMsgRaw{Action: "sink", Data: append([]byte(key+"|"), payload...)}); err != nil {
+			c.CloseWaitChan(key)
+			return err
+		}
+		got, err := c.WaitResult(context.Background(), key, 30*time.Second)
+		if err == nil && string(got) != strconv.Itoa(len(payload)) {
+			err = fmt.Errorf("the server got %s bytes, want %d", got, len(payload))
+		}
+		return err
+	})
 }

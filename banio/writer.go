@@ -90,6 +90,7 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 	w := &c.out
 	w.mu.Lock()
 	var deadline time.Time
+	var progress uint64 // c.progress when the wait for room began (or last moved)
 	for len(w.pending) > 0 && len(w.pending)+len(frame) > c.cfg.maxPending {
 		if w.closing {
 			w.mu.Unlock()
@@ -118,7 +119,7 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 			return ErrSlowConsumer
 		}
 		if deadline.IsZero() {
-			deadline = time.Now().Add(c.cfg.writeTimeout)
+			deadline, progress = time.Now().Add(c.cfg.writeTimeout), c.progress.Load()
 		}
 		if w.room == nil {
 			w.room = make(chan struct{})
@@ -130,7 +131,13 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 		case <-room:
 			timer.Stop()
 		case <-timer.C:
-			return ErrTimeout
+			// The queue is full behind a large batch still leaving: as long as it
+			// makes progress the wait is no stall, however long the batch takes.
+			if p := c.progress.Load(); p == progress {
+				return ErrTimeout
+			} else {
+				deadline, progress = time.Now().Add(c.cfg.writeTimeout), p
+			}
 		case <-c.done:
 			timer.Stop()
 			return ErrConnClosed
