@@ -244,8 +244,9 @@ func TestLivenessIgnoresJunk(t *testing.T) {
 	}
 }
 
-// TestSilentBanbotClientKept: a banbot client that subscribed and never pings (banbot's
-// Telegram RPC client) is not timed out for silence, and keeps its subscription; a
+// TestSilentBanbotClientKept: a banbot client that subscribed (with banbot's own frame,
+// from the golden vectors) and never pings (banbot's Telegram RPC client) is not timed
+// out for silence, and keeps its subscription; a
 // connection that never sent anything decodable, opened with it, is (it is the proof
 // that the sweep ran past the timeout).
 func TestSilentBanbotClientKept(t *testing.T) {
@@ -253,7 +254,7 @@ func TestSilentBanbotClientKept(t *testing.T) {
 	srv, addr, conns := startServer(t, WithHeartbeat(20*time.Millisecond, 200*time.Millisecond))
 	banbot := dialRaw(t, addr, nil)
 	banbotConn := recv(t, conns, 5*time.Second, "banbot conn")
-	banbot.send("subscribe", []byte(`["ticks"]`), true)
+	banbot.write(readTestdata(t, "subscribe.bin")) // banbot's own subscribe frame
 	banbot.barrier()
 	_ = dialRaw(t, addr, nil) // the control: connects and sends nothing
 	controlConn := recv(t, conns, 5*time.Second, "control conn")
@@ -269,10 +270,11 @@ func TestSilentBanbotClientKept(t *testing.T) {
 	if banbotConn.IsClosed() {
 		t.Fatalf("silent banbot client closed: %v", banbotConn.Err())
 	}
-	if err := srv.Broadcast(&IOMsg{Action: "ticks", Data: "t1"}); err != nil {
+	const tag = "price_binance_linear" // one of the golden frame's two tags
+	if err := srv.Broadcast(&IOMsg{Action: tag, Data: "t1"}); err != nil {
 		t.Fatal(err)
 	}
-	if m := banbot.expect("ticks"); string(m.Data) != "t1" {
+	if m := banbot.expect(tag); string(m.Data) != "t1" {
 		t.Fatalf("broadcast %q", m.Data)
 	}
 }
