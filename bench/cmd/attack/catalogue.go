@@ -1,0 +1,9 @@
+package main
+
+// catalogue is every attack, in the order.
+func catalogue() []attack {
+	return []attack{
+		zlibBomb(),
+		s2Length(),
+	}
+}
