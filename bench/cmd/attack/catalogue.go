@@ -5,5 +5,8 @@ func catalogue() []attack {
 	return []attack{
 		zlibBomb(),
 		s2Length(),
+		retainSubscribe(),
+		retainKV(),
+		retainBlob(),
 	}
 }

@@ -22,7 +22,8 @@ type attack struct {
 	// spec starts the master; known lists the flags the binary accepts, so an
 	// attack may use a newer flag only when it exists.
 	spec func(known map[string]bool, sc scale) startSpec
-	// run attacks t. It fills r's Sent and Outcome.
+	// run attacks t. It fills r's Sent and Outcome and may leave connections open
+	// until the figures are read (run.deferred).
 	run func(ctx context.Context, t *target, sc scale, r *run) error
 	// budget bounds run (full scale).
 	budget time.Duration
@@ -46,6 +47,13 @@ func (r *run) note(key string, v any) {
 		r.res.Figures = map[string]any{}
 	}
 	r.res.Figures[key] = v
+}
+
+// deferred registers fn to run after the figures are read (and before the kill).
+func (r *run) deferred(fn func()) {
+	r.mu.Lock()
+	r.cleanups = append(r.cleanups, fn)
+	r.mu.Unlock()
 }
 
 func (r *run) cleanup() {
