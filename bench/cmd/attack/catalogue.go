@@ -8,5 +8,6 @@ func catalogue() []attack {
 		retainSubscribe(),
 		retainKV(),
 		retainBlob(),
+		queueLeak(),
 	}
 }

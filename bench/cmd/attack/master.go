@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -337,6 +339,34 @@ func (t *target) openFDs() int {
 		return -1
 	}
 	return len(ents)
+}
+
+// status fetches /status (2 s bound).
+func (t *target) status() (map[string]any, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(t.httpURL + "status")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var doc map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// statusNumber is a number field of /status, -1 when unreadable.
+func (t *target) statusNumber(field string) float64 {
+	doc, err := t.status()
+	if err != nil {
+		return -1
+	}
+	v, ok := doc[field].(float64)
+	if !ok {
+		return -1
+	}
+	return v
 }
 
 // kill ends the process (SIGKILL: the figures were read already) and waits for it,
