@@ -9,5 +9,6 @@ func catalogue() []attack {
 		retainKV(),
 		retainBlob(),
 		queueLeak(),
+		resultTooLarge(),
 	}
 }
