@@ -10,5 +10,8 @@ func catalogue() []attack {
 		retainBlob(),
 		queueLeak(),
 		resultTooLarge(),
+		connFlood(),
+		emptyFrames(),
+		silentBanbot(),
 	}
 }
