@@ -12,6 +12,9 @@ func catalogue() []attack {
 		resultTooLarge(),
 		connFlood(),
 		emptyFrames(),
+		slowPut(),
+		slowFetch(),
+		slowHeartbeat(),
 		silentBanbot(),
 	}
 }

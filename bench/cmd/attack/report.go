@@ -65,6 +65,20 @@ func bytesHuman(b int64) string {
 	return fmt.Sprintf("%d B", b)
 }
 
+// decimal is a size given in decimal units (a link rate, an upload chosen as
+// "15 MB").
+func decimal(b int64) string {
+	switch {
+	case b >= 1e9:
+		return fmt.Sprintf("%.3g GB", float64(b)/1e9)
+	case b >= 1e6:
+		return fmt.Sprintf("%.3g MB", float64(b)/1e6)
+	case b >= 1e3:
+		return fmt.Sprintf("%.3g kB", float64(b)/1e3)
+	}
+	return fmt.Sprintf("%d B", b)
+}
+
 // cell makes text safe inside a markdown table cell.
 func cell(s string) string {
 	s = strings.ReplaceAll(s, "|", `\|`)
