@@ -15,6 +15,8 @@ func catalogue() []attack {
 		slowPut(),
 		slowFetch(),
 		slowHeartbeat(),
+		tokenGuess(),
+		badBlobGet(),
 		silentBanbot(),
 	}
 }
