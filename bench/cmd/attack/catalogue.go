@@ -17,6 +17,7 @@ func catalogue() []attack {
 		slowHeartbeat(),
 		tokenGuess(),
 		badBlobGet(),
+		manyTypes(),
 		silentBanbot(),
 	}
 }
