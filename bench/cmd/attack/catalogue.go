@@ -18,6 +18,7 @@ func catalogue() []attack {
 		tokenGuess(),
 		badBlobGet(),
 		manyTypes(),
+		lockStarvation(),
 		silentBanbot(),
 	}
 }
