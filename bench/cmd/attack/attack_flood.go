@@ -19,7 +19,7 @@ func tokenGuess() attack {
 		budget: 40 * time.Second,
 		spec:   func(map[string]bool, scale) startSpec { return startSpec{token: harnessToken} },
 		run: func(ctx context.Context, t *target, sc scale, r *run) error {
-			window := sc.d(5*time.Second, 2*time.Second)
+			window := sc.d(5*time.Second, 1500*time.Millisecond)
 			const workers, maxGuesses = 8, 200_000
 			r.sent("wrong-token hellos from 127.0.0.2 for %v, %d at a time, a new connection each", window, workers)
 			src := loopbackSource(0, 1)

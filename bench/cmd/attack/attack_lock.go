@@ -18,7 +18,7 @@ func lockStarvation() attack {
 		budget: 60 * time.Second,
 		spec:   func(map[string]bool, scale) startSpec { return startSpec{} },
 		run: func(ctx context.Context, t *target, sc scale, r *run) error {
-			clients, window := sc.n(50, 20), sc.d(10*time.Second, 3*time.Second)
+			clients, window := sc.n(50, 20), sc.d(10*time.Second, 2*time.Second)
 			r.sent("%d banio.ClientIOs (one connection each) looping Lock/hold 1 ms/Unlock on one key for %v", clients, window)
 			end := time.Now().Add(window)
 			lctx, cancel := context.WithDeadline(ctx, end)
