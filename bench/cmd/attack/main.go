@@ -112,6 +112,7 @@ func main() {
 		Machine:  machine(),
 		Scale:    sc.name(),
 		Skipped:  skipped,
+		LoadAvg:  [2]string{loadAvg(), ""},
 	}
 	t0 := time.Now()
 	for _, a := range selected {
@@ -124,6 +125,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "%.1f s: %s\n", res.Seconds, firstNonEmpty(res.Error, res.Outcome))
 		rep.Results = append(rep.Results, res)
 	}
+	rep.LoadAvg[1] = loadAvg()
 	fmt.Fprintf(os.Stderr, "all attacks: %.0f s\n", time.Since(t0).Seconds())
 	writeMarkdown(os.Stdout, rep)
 	if *jsonOut != "" {
@@ -223,6 +225,15 @@ func machine() string {
 		}
 	}
 	return fmt.Sprintf("%d cores (%s)%s, %s %s/%s", runtime.NumCPU(), model, mem, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// loadAvg is the 1-minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func firstNonEmpty(s ...string) string {

@@ -42,6 +42,7 @@ type Report struct {
 	BinaryID string    `json:"binary_sha256"`
 	Machine  string    `json:"machine"`
 	Scale    string    `json:"scale"`
+	LoadAvg  [2]string `json:"loadavg"` // /proc/loadavg's 1-minute figure at the start and the end
 	Skipped  []string  `json:"skipped,omitempty"`
 	Results  []*Result `json:"results"`
 }
@@ -93,6 +94,7 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "- master: `%s` (sha256 %s)\n", rep.Binary, rep.BinaryID)
 	fmt.Fprintf(w, "- command: `%s`\n", rep.Command)
 	fmt.Fprintf(w, "- scale: %s\n", rep.Scale)
+	fmt.Fprintf(w, "- load average (1 min) at start / end: %s / %s (other work on this machine competes with the master and the harness)\n", rep.LoadAvg[0], rep.LoadAvg[1])
 	if len(rep.Skipped) > 0 {
 		fmt.Fprintf(w, "- not run: %s\n", strings.Join(rep.Skipped, ", "))
 	}
