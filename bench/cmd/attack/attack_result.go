@@ -59,16 +59,34 @@ func resultTooLarge() attack {
 			cctx, cancel := context.WithTimeout(ctx, bound)
 			defer cancel()
 			t0 := time.Now()
-			res, err := c.Call(cctx, "big", "go")
+			type callResult struct {
+				res []byte
+				err error
+			}
+			done := make(chan callResult, 1)
+			go func() {
+				res, err := c.Call(cctx, "big", "go")
+				done <- callResult{res, err}
+			}()
+			// Read /status just before the harness gives up: once the caller's context
+			// ends, the client cancels the job and the master forgets it.
+			inflight := -1.0
+			var cr callResult
+			select {
+			case cr = <-done:
+			case <-time.After(bound - time.Second):
+				inflight = t.statusNumber("inflight")
+				cr = <-done
+			}
 			took := time.Since(t0)
 			switch {
-			case err == nil:
-				r.outcome("resolved after %.1f s with a %s result", took.Seconds(), bytesHuman(int64(len(res))))
+			case cr.err == nil:
+				r.outcome("resolved after %.1f s with a %s result", took.Seconds(), bytesHuman(int64(len(cr.res))))
 			case cctx.Err() != nil:
-				r.outcome("not resolved after %.1f s (the caller would wait forever); /status inflight %.0f, workers %.0f",
-					took.Seconds(), t.statusNumber("inflight"), float64(workerCount(t)))
+				r.outcome("not resolved after %.1f s (the caller would wait forever); /status %.0f s in: inflight %.0f",
+					took.Seconds(), (bound - time.Second).Seconds(), inflight)
 			default:
-				r.outcome("resolved after %.1f s with error: %s", took.Seconds(), shortErr(err))
+				r.outcome("resolved after %.1f s with error: %s", took.Seconds(), shortErr(cr.err))
 			}
 			return nil
 		},
