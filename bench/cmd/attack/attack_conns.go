@@ -63,6 +63,7 @@ func connFlood() attack {
 			wg.Wait()
 			open, served := f.counts()
 			fds := t.openFDs()
+			r.endWindow()
 			r.note("master_fds_during", fds)
 			r.outcome("attack connections: %s, %d served (got a pong), %d still open; master fds %d; /healthz: %s; new honest clients: %s",
 				f.dialSummary(), served, open, fds, health.summary(), tally(honest))
@@ -108,6 +109,7 @@ func emptyFrames() attack {
 			case <-time.After(hold):
 			}
 			open, _ := f.counts()
+			r.endWindow()
 			r.note("closed_within_7s", f.closedWithin(7*time.Second))
 			r.outcome("%s; after %v %d still open (heartbeat timeout 5 s), %d closed within 7 s of connecting",
 				f.dialSummary(), hold, open, f.closedWithin(7*time.Second))

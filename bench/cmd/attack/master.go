@@ -36,8 +36,20 @@ type gcLine struct {
 // meanwhile can split it.
 var gcFigures = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB, (\d+) MB goal`)
 
-// gcFragment is the head of a trace line cut off by a log line.
-var gcFragment = regexp.MustCompile(`^gc \d+$|^gc \d+ @`)
+// traceWord is one word of a gctrace line ("gc", "@1.2s", "0.01+1.2+0.02",
+// "300->301->12", "MB", "(forced)", …).
+var traceWord = regexp.MustCompile(`^(gc|ms|clock|cpu|MB|goal|stacks|globals|P|\(forced\)|@[\d.]+s|[\d.]+%:|[\d.+/>-]+)$`)
+
+// isTraceText reports whether line is a GC trace line or a piece of one (a log line
+// written meanwhile can cut a trace line in two): every word is trace vocabulary.
+func isTraceText(line string) bool {
+	for _, w := range strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }) {
+		if !traceWord.MatchString(w) {
+			return false
+		}
+	}
+	return true
+}
 
 // logMsg picks the message of a slog text or JSON line, for the summary of what was logged.
 var logMsg = regexp.MustCompile(`msg="([^"]*)"|msg=(\S+)|"msg":"([^"]*)"`)
@@ -182,12 +194,11 @@ func (t *target) noteLine(line string, size int) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if m := gcFigures.FindStringSubmatch(line); m != nil && !strings.Contains(line, "level=") {
+	if m := gcFigures.FindStringSubmatch(line); m != nil {
 		n := func(s string) int { v, _ := strconv.Atoi(s); return v }
 		t.gcs = append(t.gcs, gcLine{at: now, start: n(m[1]), marked: n(m[2]), live: n(m[3]), goal: n(m[4])})
-		return
 	}
-	if gcFragment.MatchString(line) || strings.TrimSpace(line) == "" {
+	if isTraceText(line) {
 		return
 	}
 	t.logLines++

@@ -34,7 +34,13 @@ type run struct {
 	res      *Result
 	mu       sync.Mutex
 	cleanups []func()
+	window   func() // closes the measured window (once)
 }
+
+// endWindow ends the measured window (CPU, log lines) now, before the attack's
+// own teardown, whose costs (a thousand connections closing) are not the
+// attack's. Without a call the window ends when run returns.
+func (r *run) endWindow() { r.window() }
 
 func (r *run) sent(format string, args ...any)    { r.res.Sent = fmt.Sprintf(format, args...) }
 func (r *run) outcome(format string, args ...any) { r.res.Outcome = fmt.Sprintf(format, args...) }
@@ -98,6 +104,17 @@ func execute(ctx context.Context, bin string, known map[string]bool, a attack, s
 	cpu0 := t.cpuSeconds()
 	logs0, bytes0 := t.logCount()
 	msgs0 := t.msgCounts()
+	var once sync.Once
+	r.window = func() {
+		once.Do(func() {
+			// What the master logged just before may still be in the pipe.
+			time.Sleep(250 * time.Millisecond)
+			res.CPUSeconds = t.cpuSeconds() - cpu0
+			logs1, bytes1 := t.logCount()
+			res.LogLines, res.LogBytes = logs1-logs0, bytes1-bytes0
+			res.TopLogs = t.topMessages(3, msgs0)
+		})
+	}
 	actx, cancel := context.WithTimeout(ctx, sc.dur(a.budget))
 	guard := watchRSS(actx, t, maxRSS, r)
 	err = a.run(actx, t, sc, r)
@@ -106,12 +123,7 @@ func execute(ctx context.Context, bin string, known map[string]bool, a attack, s
 	if err != nil {
 		res.Error = err.Error()
 	}
-	// What the master logged just before the attack ended may still be in the pipe.
-	time.Sleep(250 * time.Millisecond)
-	res.CPUSeconds = t.cpuSeconds() - cpu0
-	logs1, bytes1 := t.logCount()
-	res.LogLines, res.LogBytes = logs1-logs0, bytes1-bytes0
-	res.TopLogs = t.topMessages(3, msgs0)
+	r.endWindow()
 	res.FDsAtEnd = t.openFDs()
 
 	if t.alive() {

@@ -89,6 +89,8 @@ func TestGCLineParsing(t *testing.T) {
 	tg.noteLine("gc 7 @1.2s 3%: 0.01+1.2+0.02 ms clock, 0.03+0.1/0.5/0+0.05 ms cpu, 300->301->12 MB, 302 MB goal, 0 MB stacks, 0 MB globals, 2 P", 100)
 	tg.noteLine(`gc 8time=2026-01-01T00:00:00Z level=WARN msg="banio: dropped undecodable message" err=x`, 80)
 	tg.noteLine(" @1.5s 3%: 0.01+1.2+0.02 ms clock, 0.03+0.1/0.5/0+0.05 ms cpu, 20->21->5 MB, 24 MB goal, 0 MB stacks, 0 MB globals, 2 P", 100)
+	tg.noteLine(" 2 P (forced)", 12) // the tail of a trace line cut by a log line
+	tg.noteLine("", 1)
 	if tg.peakHeap() != 301 {
 		t.Errorf("peak %d, want 301", tg.peakHeap())
 	}
