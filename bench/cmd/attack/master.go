@@ -36,15 +36,29 @@ type gcLine struct {
 // meanwhile can split it.
 var gcFigures = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB, (\d+) MB goal`)
 
-// traceWord is one word of a gctrace line ("gc", "@1.2s", "0.01+1.2+0.02",
-// "300->301->12", "MB", "(forced)", …).
-var traceWord = regexp.MustCompile(`^(gc|ms|clock|cpu|MB|goal|stacks|globals|P|\(forced\)|@[\d.]+s|[\d.]+%:|[\d.+/>-]+)$`)
+// traceWord is one word of a gctrace line, or a piece of one ("gc", "@", "4.488",
+// "s", "1%:", "%:", "0.01+1.2", "300->301->12", "MB", "(forced)", …).
+var traceWord = regexp.MustCompile(`^(gc|ms|clock|cpu|MB|goal|stacks|globals|P|\(forced\)|@|s|:|@?[\d.]+s?|[\d.]*%:?|[\d.+/>-]+)$`)
 
-// isTraceText reports whether line is a GC trace line or a piece of one (a log line
-// written meanwhile can cut a trace line in two): every word is trace vocabulary.
+// traceVocabulary is the words of a gctrace line.
+var traceVocabulary = []string{"gc", "ms", "clock", "cpu", "MB", "goal", "stacks", "globals", "P", "(forced)"}
+
+// isTraceText reports whether line is a GC trace line or a piece of one: a log
+// line written meanwhile can cut a trace line anywhere, even inside a word, so
+// the first word may be the end of a trace word and the last the start of one.
 func isTraceText(line string) bool {
-	for _, w := range strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }) {
-		if !traceWord.MatchString(w) {
+	words := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' })
+	for i, w := range words {
+		if traceWord.MatchString(w) {
+			continue
+		}
+		cut := false
+		for _, v := range traceVocabulary {
+			if i == 0 && strings.HasSuffix(v, w) || i == len(words)-1 && strings.HasPrefix(v, w) {
+				cut = true
+			}
+		}
+		if !cut {
 			return false
 		}
 	}

@@ -89,7 +89,10 @@ func TestGCLineParsing(t *testing.T) {
 	tg.noteLine("gc 7 @1.2s 3%: 0.01+1.2+0.02 ms clock, 0.03+0.1/0.5/0+0.05 ms cpu, 300->301->12 MB, 302 MB goal, 0 MB stacks, 0 MB globals, 2 P", 100)
 	tg.noteLine(`gc 8time=2026-01-01T00:00:00Z level=WARN msg="banio: dropped undecodable message" err=x`, 80)
 	tg.noteLine(" @1.5s 3%: 0.01+1.2+0.02 ms clock, 0.03+0.1/0.5/0+0.05 ms cpu, 20->21->5 MB, 24 MB goal, 0 MB stacks, 0 MB globals, 2 P", 100)
-	tg.noteLine(" 2 P (forced)", 12) // the tail of a trace line cut by a log line
+	// Pieces of trace lines cut by log lines.
+	tg.noteLine(" 2 P (forced)", 12)
+	tg.noteLine("4.488s 0%: 1.3+0.97+0.003 ms clock, 2.6+0.079/0.45/0+0.006 m", 60)
+	tg.noteLine("%: 0.040+3.8+0.004 ms clock, 0.081+0.28/2.2/0.18+0.009 ms cp", 60)
 	tg.noteLine("", 1)
 	if tg.peakHeap() != 301 {
 		t.Errorf("peak %d, want 301", tg.peakHeap())
