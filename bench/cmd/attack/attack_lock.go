@@ -94,4 +94,3 @@ func lockStarvation() attack {
 		},
 	}
 }
-

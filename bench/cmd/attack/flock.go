@@ -156,4 +156,3 @@ func (f *flock) dialSummary() string {
 	}
 	return fmt.Sprintf("%d connected, %d dials failed (%s)", len(f.conns), f.dialErr, shortErr(f.lastErr))
 }
-

@@ -6,9 +6,9 @@
 // its heap figures come from the runtime's own GC trace, its RSS and CPU time
 // from /proc. Everything is on loopback. It is run by hand, never by tests:
 //
-//	go build -o /tmp/master-old ./cmd/master            # in the repository root
-//	cd bench && go run ./cmd/attack -master-bin /tmp/master-old
-//	go run ./cmd/attack -master-bin /tmp/master-new -quick -only zlib-bomb,queue-leak
+//	go build -o bench/master-old ./cmd/master           # in the repository root
+//	cd bench && go run ./cmd/attack -master-bin ./master-old
+//	go run ./cmd/attack -master-bin ./master-new -quick -only zlib-bomb,queue-leak
 //
 // The markdown table goes to stdout, progress to stderr; -json writes every
 // figure. README.md in this directory describes each attack.

@@ -77,7 +77,7 @@ type target struct {
 	token   string
 	args    []string // the attack's own flags (after -listen, -http, -token)
 	addr    string   // banio address
-	httpURL string // "http://host:port/"
+	httpURL string   // "http://host:port/"
 	pid     int
 
 	cmd    *exec.Cmd

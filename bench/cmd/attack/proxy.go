@@ -102,4 +102,3 @@ func (p *throttle) close() {
 	case <-time.After(5 * time.Second):
 	}
 }
-
