@@ -27,7 +27,7 @@ func zlibBomb() attack {
 		budget: 90 * time.Second,
 		spec:   func(map[string]bool, scale) startSpec { return startSpec{token: harnessToken} },
 		run: func(ctx context.Context, t *target, sc scale, r *run) error {
-			frames := sc.n(12, 3)
+			frames := sc.n(12, 2)
 			zeros := 300 << 20 // > DefaultMaxInflatedSize (256 MiB)
 			z := newZBuilder()
 			z.run(0, zeros)

@@ -24,7 +24,7 @@ func connFlood() attack {
 		spec:   func(map[string]bool, scale) startSpec { return startSpec{nofile: 1024} },
 		run: func(ctx context.Context, t *target, sc scale, r *run) error {
 			n, sources := sc.n(1100, 1100), 20
-			hold := sc.d(12*time.Second, 4*time.Second)
+			hold := sc.d(12*time.Second, 3*time.Second)
 			r.sent("%d connections from %d 127.0.0.x sources (master RLIMIT_NOFILE 1024), each pinging every 3 s, held %v",
 				n, sources, hold)
 			f := dialFlock(ctx, t.addr, n, sources, 3*time.Second)
@@ -99,7 +99,7 @@ func emptyFrames() attack {
 		},
 		run: func(ctx context.Context, t *target, sc scale, r *run) error {
 			n, sources := sc.n(1000, 200), 20
-			hold := sc.d(15*time.Second, 7*time.Second)
+			hold := sc.d(15*time.Second, 6500*time.Millisecond)
 			r.sent("%d connections from %d sources, no hello, each a zero-length frame (4 zero bytes) every 1 s for %v", n, sources, hold)
 			f := dialFlock(ctx, t.addr, n, sources, 3*time.Second)
 			defer f.close()

@@ -53,7 +53,7 @@ func resultTooLarge() attack {
 			if err := waitWorkers(ctx, t, 1, 10*time.Second); err != nil {
 				return err
 			}
-			bound := sc.d(15*time.Second, 4*time.Second)
+			bound := sc.d(15*time.Second, 3*time.Second)
 			r.sent("one job whose handler returns %s; the caller passes context.Background() (the harness gives up after %v)",
 				bytesHuman(int64(size)), bound)
 			cctx, cancel := context.WithTimeout(ctx, bound)

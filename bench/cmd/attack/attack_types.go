@@ -22,7 +22,7 @@ func manyTypes() attack {
 		spec:   func(map[string]bool, scale) startSpec { return startSpec{} },
 		run: func(ctx context.Context, t *target, sc scale, r *run) error {
 			types := sc.n(300_000, 30_000)
-			window := sc.d(4*time.Second, 1500*time.Millisecond)
+			window := sc.d(4*time.Second, time.Second)
 			const callers = 64
 			r.sent("a raw fleet.register announcing %d job types (via banio.ClientIO), next to an echo worker; %d callers of echo for %v before and after",
 				types, callers, window)
