@@ -225,6 +225,7 @@ func (c *ClientIO) attach(nc net.Conn) error {
 	c.br = bufio.NewReaderSize(nc, readBufferSize)
 	c.mu.Unlock()
 	c.fastSend.Store(false)
+	c.peerMaxFrame.Store(0) // the next welcome says
 	c.lastRead.Store(time.Now().UnixNano())
 	first := c.helloFrame()
 	if tags := c.subscriptions(); len(tags) > 0 {

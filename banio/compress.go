@@ -152,6 +152,12 @@ func readCapped(r io.Reader, initial, limit int) ([]byte, error) {
 			if len(out) > limit {
 				return nil, fmt.Errorf("%w: more than %d bytes", ErrInflatedTooLarge, limit)
 			}
+			if slack := cap(out) - len(out); slack > 64<<10 && slack > len(out)/8 {
+				// The last doubling overshot: whoever keeps this payload (a blob, a
+				// queued job) would hold up to twice its size against budgets that
+				// count its length. One copy gives the excess back.
+				out = append(make([]byte, 0, len(out)), out...)
+			}
 			return out, nil
 		}
 		if err != nil {

@@ -105,6 +105,9 @@ type BanConn struct {
 	// pinger: the peer has shown it keeps the connection alive (it said hello or
 	// pinged), so its silence means it is gone (ServerIO.sweep).
 	pinger  atomic.Bool
+	// peerMaxFrame is the largest frame the peer said it accepts (the handshake); 0
+	// when it did not say (banbot, older banfleet): then only our own limit applies.
+	peerMaxFrame atomic.Int64
 	created time.Time
 	// addrKey is the peer's host as counted by the server's connection limits; "" for
 	// a connection the server did not admit through Serve.
@@ -202,6 +205,8 @@ func (c *BanConn) closeWithError(err error) {
 	case errors.Is(err, ErrAuthFailed) && c.server != nil:
 		// Strangers can cause these at will: one line per interval for the server.
 		c.server.authLog.log(c.log, slog.LevelInfo, "banio: closing unauthenticated connection", "err", err)
+	case errors.Is(err, errNothingValid) && c.server != nil:
+		c.server.strangerLog.log(c.log, slog.LevelInfo, "banio: closing connection", "err", err)
 	default:
 		c.log.Info("banio: closing connection", "err", err)
 	}

@@ -29,6 +29,10 @@ type helloMsg struct {
 	V      int      `json:"v"`
 	Codecs []string `json:"codecs,omitempty"`
 	Token  string   `json:"token,omitempty"`
+	// MaxFrame is the largest frame the client accepts (its WithMaxFrameSize), so that
+	// the server fails a send the client would refuse instead of being disconnected
+	// for it. 0 (an older peer): unknown.
+	MaxFrame int `json:"max_frame,omitempty"`
 }
 
 type welcomeMsg struct {
@@ -36,11 +40,13 @@ type welcomeMsg struct {
 	Codec string `json:"codec,omitempty"`
 	Error string `json:"error,omitempty"`
 	Code  string `json:"code,omitempty"` // why Error: refuseAuth, refuseConnLimit, refuseThrottled
+	// MaxFrame is the largest frame the server accepts (see helloMsg.MaxFrame).
+	MaxFrame int `json:"max_frame,omitempty"`
 }
 
 // helloFrame is the client's first frame on every socket.
 func (c *BanConn) helloFrame() []byte {
-	h := helloMsg{V: helloVersion, Token: c.cfg.token}
+	h := helloMsg{V: helloVersion, Token: c.cfg.token, MaxFrame: c.cfg.maxFrame}
 	if c.cfg.codec == CodecAuto {
 		h.Codecs = []string{codecFast}
 	}
@@ -77,13 +83,14 @@ func (c *BanConn) onHello(msg *IOMsgRaw) {
 		}
 	}
 	c.pinger.Store(true)
+	c.peerMaxFrame.Store(int64(max(h.MaxFrame, 0)))
 	c.authed.Store(true)
 	codec := codecZlib
 	if c.cfg.codec == CodecAuto && slices.Contains(h.Codecs, codecFast) {
 		codec = codecFast
 		c.fastRecv.Store(true)
 	}
-	c.sendWelcome(welcomeMsg{V: helloVersion, Codec: codec})
+	c.sendWelcome(welcomeMsg{V: helloVersion, Codec: codec, MaxFrame: c.cfg.maxFrame})
 	if codec == codecFast {
 		c.fastSend.Store(true)
 	}
@@ -120,6 +127,7 @@ func (c *BanConn) onWelcome(msg *IOMsgRaw) {
 		c.client.handshakeDone(fmt.Errorf("%w: server says: %s", ErrAuthFailed, w.Error))
 		return
 	}
+	c.peerMaxFrame.Store(int64(max(w.MaxFrame, 0)))
 	if w.Codec == codecFast && c.cfg.codec == CodecAuto {
 		c.fastSend.Store(true)
 	}

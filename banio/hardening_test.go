@@ -393,3 +393,49 @@ func TestWaitForRoomBehindSlowFrame(t *testing.T) {
 		return err
 	})
 }
+
+// TestPeerFrameLimitFromHandshake: each side learns the largest frame the other accepts
+// and fails a larger send with ErrFrameTooLarge, instead of sending it and being cut by
+// the peer (before: a result above the master's limit disconnected its worker, and the
+// job was retried as a lost worker).
+func TestPeerFrameLimitFromHandshake(t *testing.T) {
+	leakcheck.Check(t)
+	big := make([]byte, 48<<10)
+	_, _ = rand.NewChaCha8([32]byte{3}).Read(big) // incompressible
+	for _, tc := range []struct {
+		name                string
+		server, client      int // frame limits
+		clientSends, answer bool
+	}{
+		{"client to a smaller server", 32 << 10, 64 << 10, true, false},
+		{"server to a smaller client", 64 << 10, 32 << 10, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, addr, conns := startServer(t, WithMaxFrameSize(tc.server), compressLocal())
+			c := dialClient(t, addr, WithMaxFrameSize(tc.client), compressLocal())
+			sc := recv(t, conns, 5*time.Second, "server conn")
+			answered := make(chan error, 1)
+			sc.Listen("big-answer", func(m *IOMsgRaw) { answered <- sc.SendWaitRes(string(m.Data), big) })
+			mustRoundTrip(t, c, "handshake done")
+			if tc.clientSends {
+				if err := c.WriteMsg(&IOMsg{Action: "echo", Data: big}); !errors.Is(err, ErrFrameTooLarge) {
+					t.Fatalf("client send over the server's limit: %v, want ErrFrameTooLarge", err)
+				}
+			}
+			if tc.answer {
+				key := c.SetWait("", 1)
+				if err := c.WriteMsg(&IOMsg{Action: "big-answer", Data: key}); err != nil {
+					t.Fatal(err)
+				}
+				if err := recv(t, answered, 5*time.Second, "server answer"); !errors.Is(err, ErrFrameTooLarge) {
+					t.Fatalf("server send over the client's limit: %v, want ErrFrameTooLarge", err)
+				}
+				c.CloseWaitChan(key)
+			}
+			mustRoundTrip(t, c, "both ends still connected")
+			if sc.IsClosed() {
+				t.Fatalf("server conn closed: %v", sc.Err())
+			}
+		})
+	}
+}

@@ -54,7 +54,13 @@ func (c *BanConn) readLoop(nc net.Conn) error {
 			}
 		}
 		if errors.Is(err, ErrBadMessage) {
-			c.badLog.log(c.log, slog.LevelWarn, "banio: dropped undecodable message", "err", err)
+			lim := &c.badLog
+			if c.server != nil && c.reads.Load() == 0 {
+				// A peer that never sent anything valid may be one of thousands: its
+				// junk is logged once an interval for the whole server.
+				lim = &c.server.strangerLog
+			}
+			lim.log(c.log, slog.LevelWarn, "banio: dropped undecodable message", "err", err)
 			continue
 		}
 		if !c.authed.Load() && isTimeout(err) {

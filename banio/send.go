@@ -84,6 +84,9 @@ func (c *BanConn) send(action string, data, tail []byte, present, noEncrypt bool
 	if err != nil {
 		return err
 	}
+	if err := c.fitsPeer(frame); err != nil {
+		return err
+	}
 	return c.enqueue(frame, mode)
 }
 
@@ -168,4 +171,13 @@ func checkFrameSize(dst []byte, start int, cfg *config) ([]byte, error) {
 		return dst[:start], fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, body, cfg.maxFrame)
 	}
 	return dst, nil
+}
+
+// fitsPeer fails a frame larger than the peer accepts: sent, it would make the peer cut
+// the connection, and everything else on it would be lost with it.
+func (c *BanConn) fitsPeer(frame []byte) error {
+	if limit := c.peerMaxFrame.Load(); limit > 0 && int64(len(frame)-4) > limit {
+		return fmt.Errorf("%w: %d bytes, the peer accepts at most %d (give every peer the same WithMaxFrameSize)", ErrFrameTooLarge, len(frame)-4, limit)
+	}
+	return nil
 }

@@ -38,6 +38,7 @@ type ServerIO struct {
 	kv            kvStore
 	throttle      authThrottle
 	authLog       logLimiter // failed authentications, for the whole server
+	strangerLog   logLimiter // junk from peers that never sent anything valid, for the whole server
 	refuseLog     logLimiter // refused connections, for the whole server
 	slowConsumers atomic.Uint64
 	refused       atomic.Uint64
@@ -284,6 +285,10 @@ func (s *ServerIO) Broadcast(msg *IOMsg) error {
 			if err != nil {
 				return err
 			}
+		}
+		if err := c.fitsPeer(frames[i]); err != nil {
+			c.badLog.log(c.log, slog.LevelWarn, "banio: broadcast not sent to this subscriber", "action", msg.Action, "err", err)
+			continue
 		}
 		if err := c.enqueue(frames[i], writeNoBlock); errors.Is(err, ErrSlowConsumer) {
 			s.slowConsumers.Add(1)
