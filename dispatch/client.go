@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/internal/envelope"
+	"github.com/banfleet/banfleet/protocol"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -103,7 +103,7 @@ func (c *Client) send(ctx context.Context, job *Job) (context.Context, trace.Spa
 		job.ID = key // unique too: one string for both
 	}
 	ctx, span := c.opts.tracing.submit.Start(ctx, "submit", job.ID, job.Type)
-	head := envelope.AppendSubmitHeader(make([]byte, 0, envelope.HeaderRoom), &envelope.Submit{
+	head := protocol.AppendSubmitHeader(make([]byte, 0, protocol.HeaderRoom), &protocol.Submit{
 		ID: job.ID, Type: job.Type, Key: key, Timeout: job.Timeout, MaxAttempts: job.MaxAttempts,
 		Trace: c.opts.tracing.inject(ctx),
 	})
@@ -134,7 +134,7 @@ func (c *Client) await(ctx context.Context, span trace.Span, id, key string) ([]
 		endSpan(span, err)
 		return nil, err
 	}
-	rep, err := envelope.DecodeReply(data)
+	rep, err := protocol.DecodeReply(data)
 	if err != nil {
 		err = fmt.Errorf("%w: reply from master: %v", ErrBadJob, err)
 		endSpan(span, err)

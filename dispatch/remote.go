@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/internal/envelope"
+	"github.com/banfleet/banfleet/protocol"
 )
 
 // remoteCaller is the master's side of one connection's remote submissions
@@ -21,7 +21,7 @@ type remoteCaller struct {
 }
 
 func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
-	s, err := envelope.DecodeSubmit(msg.Data)
+	s, err := protocol.DecodeSubmit(msg.Data)
 	if err != nil {
 		r.lim.log(r.m.opts.logger, r.conn, "bad submission", err)
 		return
@@ -95,41 +95,41 @@ func (r *remoteCaller) reply(key string, result []byte, err error) {
 
 // replyTooLarge is the CodeResultTooLarge error that replaces a reply to a remote caller
 // that failed to send with sendErr.
-func replyTooLarge(rep *envelope.Reply, sendErr error) *envelope.Reply {
-	return &envelope.Reply{Kind: envelope.KindRemote, Code: CodeResultTooLarge, Message: fmt.Sprintf(
+func replyTooLarge(rep *protocol.Reply, sendErr error) *protocol.Reply {
+	return &protocol.Reply{Kind: protocol.KindRemote, Code: CodeResultTooLarge, Message: fmt.Sprintf(
 		"the master cannot forward the job's reply (%d-byte result, %d-byte message) to this client: %v; return large results by other means (store them, return a reference) or raise banio.WithMaxFrameSize on master, workers and clients",
 		len(rep.Payload), len(rep.Message), sendErr)}
 }
 
 // replyParts is a reply's header and payload, to be sent as one message without copying
 // the payload behind the header.
-func replyParts(rep *envelope.Reply) banio.Parts {
-	return banio.Parts{Head: envelope.ReplyHeader(rep), Body: rep.Payload}
+func replyParts(rep *protocol.Reply) banio.Parts {
+	return banio.Parts{Head: protocol.ReplyHeader(rep), Body: rep.Payload}
 }
 
 // codeJobTooLarge is the Code of a KindRejected reply that stands for ErrJobTooLarge.
 const codeJobTooLarge = "job_too_large"
 
 // replyFor encodes an outcome for the wire; errorFromReply is its inverse.
-func replyFor(result []byte, err error) *envelope.Reply {
+func replyFor(result []byte, err error) *protocol.Reply {
 	var re *RemoteError
 	switch {
 	case err == nil:
-		return &envelope.Reply{Kind: envelope.KindOK, Payload: result}
+		return &protocol.Reply{Kind: protocol.KindOK, Payload: result}
 	case errors.As(err, &re):
-		return &envelope.Reply{Kind: envelope.KindRemote, Attempt: re.Attempt, Retryable: re.Retryable, Code: re.Code, Message: re.Message, WorkerID: re.WorkerID}
+		return &protocol.Reply{Kind: protocol.KindRemote, Attempt: re.Attempt, Retryable: re.Retryable, Code: re.Code, Message: re.Message, WorkerID: re.WorkerID}
 	case errors.Is(err, ErrWorkerLost):
-		return &envelope.Reply{Kind: envelope.KindWorkerLost, Message: err.Error()}
+		return &protocol.Reply{Kind: protocol.KindWorkerLost, Message: err.Error()}
 	case errors.Is(err, ErrQueueFull):
-		return &envelope.Reply{Kind: envelope.KindQueueFull, Message: err.Error()}
+		return &protocol.Reply{Kind: protocol.KindQueueFull, Message: err.Error()}
 	case errors.Is(err, ErrJobTooLarge):
-		return &envelope.Reply{Kind: envelope.KindRejected, Code: codeJobTooLarge, Message: err.Error()}
+		return &protocol.Reply{Kind: protocol.KindRejected, Code: codeJobTooLarge, Message: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
-		return &envelope.Reply{Kind: envelope.KindDeadline, Message: err.Error()}
+		return &protocol.Reply{Kind: protocol.KindDeadline, Message: err.Error()}
 	case errors.Is(err, context.Canceled):
-		return &envelope.Reply{Kind: envelope.KindCanceled, Message: err.Error()}
+		return &protocol.Reply{Kind: protocol.KindCanceled, Message: err.Error()}
 	default:
-		return &envelope.Reply{Kind: envelope.KindRejected, Message: err.Error()}
+		return &protocol.Reply{Kind: protocol.KindRejected, Message: err.Error()}
 	}
 }
 
@@ -144,22 +144,22 @@ func (e *remoteFailure) Error() string { return e.msg }
 func (e *remoteFailure) Unwrap() error { return e.kind }
 
 // errorFromReply turns a master's reply into the caller's result or error.
-func errorFromReply(rep *envelope.Reply) ([]byte, error) {
+func errorFromReply(rep *protocol.Reply) ([]byte, error) {
 	var kind error
 	switch rep.Kind {
-	case envelope.KindOK:
+	case protocol.KindOK:
 		return rep.Payload, nil
-	case envelope.KindRemote:
+	case protocol.KindRemote:
 		return nil, &RemoteError{Message: rep.Message, Code: rep.Code, Retryable: rep.Retryable, WorkerID: rep.WorkerID, Attempt: rep.Attempt}
-	case envelope.KindWorkerLost:
+	case protocol.KindWorkerLost:
 		kind = ErrWorkerLost
-	case envelope.KindQueueFull:
+	case protocol.KindQueueFull:
 		kind = ErrQueueFull
-	case envelope.KindDeadline:
+	case protocol.KindDeadline:
 		kind = context.DeadlineExceeded
-	case envelope.KindCanceled:
+	case protocol.KindCanceled:
 		kind = context.Canceled
-	case envelope.KindRejected:
+	case protocol.KindRejected:
 		kind = ErrBadJob
 		if rep.Code == codeJobTooLarge {
 			kind = ErrJobTooLarge
