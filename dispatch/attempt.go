@@ -37,7 +37,7 @@ func attemptKey(id string, n int) string { return id + "#" + strconv.Itoa(n) }
 func (m *Master) sendAttempt(j *job, w *workerState, n int) {
 	if j.span.IsRecording() {
 		j.span.AddEvent("dispatched", trace.WithAttributes(
-			AttrAttempt.Int(n), AttrWorkerID.String(w.info.ID)))
+			protocol.AttrAttempt.Int(n), protocol.AttrWorkerID.String(w.info.ID)))
 	}
 	a := &attempt{m: m, j: j, w: w, n: n}
 	key, err := w.conn.SetWaitFunc(attemptKey(j.id, n), a.done)
@@ -186,7 +186,7 @@ func (m *Master) retryOrFail(j *job, w *workerState, err error, spend bool, even
 	}
 	m.mu.Unlock()
 	m.retried.Add(1)
-	attrs := []attribute.KeyValue{AttrAttempt.Int(j.attempt), AttrWorkerID.String(w.info.ID)}
+	attrs := []attribute.KeyValue{protocol.AttrAttempt.Int(j.attempt), protocol.AttrWorkerID.String(w.info.ID)}
 	if err != nil {
 		attrs = append(attrs, attribute.String("error", err.Error()))
 	}
@@ -229,5 +229,5 @@ func (m *Master) backoff(spent int) time.Duration {
 
 // sendCancel tells the worker to cancel an attempt it is running.
 func (m *Master) sendCancel(w *workerState, id string, attempt int) {
-	_ = w.conn.WriteMsg(&banio.IOMsg{Action: ActionCancel, Data: CancelMsg{ID: id, Attempt: attempt}})
+	_ = w.conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionCancel, Data: protocol.CancelMsg{ID: id, Attempt: attempt}})
 }

@@ -23,7 +23,7 @@ import (
 // when it is JSON for this job; the reply becomes the result or the error its kind
 // stands for, and anything that is not a reply envelope an ErrBadJob.
 func FuzzClientReply(f *testing.F) {
-	progress, _ := json.Marshal(dispatch.ProgressMsg{ID: "%ID%", Attempt: 1, Done: 3, Total: 10, Message: "m", WorkerID: "w"})
+	progress, _ := json.Marshal(protocol.ProgressMsg{ID: "%ID%", Attempt: 1, Done: 3, Total: 10, Message: "m", WorkerID: "w"})
 	for _, r := range []*protocol.Reply{
 		{Kind: protocol.KindOK, Payload: []byte("result")}, {Kind: protocol.KindOK},
 		{Attempt: 2, Kind: protocol.KindRemote, Retryable: true, Code: "E", Message: "boom", WorkerID: "w"},
@@ -49,7 +49,7 @@ func FuzzClientReply(f *testing.F) {
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv := banio.NewBanServer("", "fake-master", banio.WithLogger(logger), banio.WithHeartbeat(time.Second, 0))
 	srv.InitConn = func(c *banio.BanConn) {
-		c.ListenInline(dispatch.ActionSubmit, func(m *banio.IOMsgRaw) {
+		c.ListenInline(protocol.ActionSubmit, func(m *banio.IOMsgRaw) {
 			s, err := protocol.DecodeSubmit(m.Data)
 			if err != nil {
 				panic(fmt.Sprintf("the client sent a submission that does not decode: %v", err))
@@ -94,7 +94,7 @@ func FuzzClientReply(f *testing.F) {
 		if sub.s.ID != id || sub.s.Type != "t" || string(sub.s.Payload) != "p" {
 			t.Fatalf("submission %+v", sub.s)
 		}
-		if err := sub.c.Write(&banio.IOMsgRaw{Action: dispatch.ActionProgress, Data: progress}); err != nil {
+		if err := sub.c.Write(&banio.IOMsgRaw{Action: protocol.ActionProgress, Data: progress}); err != nil {
 			t.Fatal(err)
 		}
 		if err := sub.c.SendWaitRes(sub.s.Key, reply); err != nil {
@@ -109,7 +109,7 @@ func FuzzClientReply(f *testing.F) {
 		for p := range reports { // closed once the ticket resolved
 			got = append(got, p)
 		}
-		var pm dispatch.ProgressMsg
+		var pm protocol.ProgressMsg
 		if json.Unmarshal(progress, &pm) == nil && pm.ID == id {
 			want := dispatch.Progress{Done: pm.Done, Total: pm.Total, Message: pm.Message, Attempt: pm.Attempt, WorkerID: pm.WorkerID}
 			if len(got) != 1 || got[0] != want {

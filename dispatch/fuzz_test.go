@@ -31,8 +31,8 @@ import (
 
 // Actions of FuzzMasterControl, picked by the low bits of its selector.
 var masterActions = []string{
-	dispatch.ActionRegister, dispatch.ActionDrain, dispatch.ActionProgress, dispatch.ActionCancel,
-	dispatch.ActionSubmit, dispatch.ActionBlobGet, dispatch.ActionBlobPut, dispatch.ActionBlobDelete,
+	protocol.ActionRegister, protocol.ActionDrain, protocol.ActionProgress, protocol.ActionCancel,
+	protocol.ActionSubmit, protocol.ActionBlobGet, protocol.ActionBlobPut, protocol.ActionBlobDelete,
 	"reply", // the reply to the job given to the connection (implies asWorker)
 }
 
@@ -77,15 +77,15 @@ func masterSeeds(f *testing.F) {
 		}
 	}
 	info, _ := json.Marshal(dispatch.WorkerInfo{ID: "w1", Name: "host", Capacity: 4, Labels: map[string]string{"gpu": "1"}, Types: []string{"a", "b"}})
-	add(dispatch.ActionRegister, 0, string(info), `{"id":"w2","types":["fz"]}`, `{"id":"","types":["a"]}`, `{"id":"w3","capacity":-5,"types":[]}`,
+	add(protocol.ActionRegister, 0, string(info), `{"id":"w2","types":["fz"]}`, `{"id":"","types":["a"]}`, `{"id":"w3","capacity":-5,"types":[]}`,
 		`{"id":"w4","capacity":1000000000,"types":["a","a"]}`, `{"id":"w5","inflight":99,"draining":true,"remote":"spoofed","types":["a"]}`, `null`, `[]`, `{`)
-	add(dispatch.ActionRegister, asWorker, `{"id":"again","capacity":0,"types":["other"]}`)
-	add(dispatch.ActionDrain, 0, ``, `x`)
-	add(dispatch.ActionDrain, asWorker, ``)
+	add(protocol.ActionRegister, asWorker, `{"id":"again","capacity":0,"types":["other"]}`)
+	add(protocol.ActionDrain, 0, ``, `x`)
+	add(protocol.ActionDrain, asWorker, ``)
 	for _, sel := range []uint8{0, asWorker} {
-		add(dispatch.ActionProgress, sel, `{"id":"fzjob","attempt":1,"done":1,"total":2,"msg":"half"}`, `{"id":"fzjob","attempt":7}`,
+		add(protocol.ActionProgress, sel, `{"id":"fzjob","attempt":1,"done":1,"total":2,"msg":"half"}`, `{"id":"fzjob","attempt":7}`,
 			`{"id":"nope","attempt":1,"done":-1,"total":-9223372036854775808}`, `{"done":1e300}`, `null`)
-		add(dispatch.ActionCancel, sel, `{"id":"fzjob"}`, `{"id":"fzjob","attempt":1}`, `{"id":"nope","attempt":-1}`, `{}`, `"x"`)
+		add(protocol.ActionCancel, sel, `{"id":"fzjob"}`, `{"id":"fzjob","attempt":1}`, `{"id":"nope","attempt":-1}`, `{}`, `"x"`)
 	}
 	for _, s := range []*protocol.Submit{
 		{ID: "s1", Type: "a", Key: "r1", Timeout: time.Second, Payload: []byte("p")},
@@ -94,14 +94,14 @@ func masterSeeds(f *testing.F) {
 		{Type: "a", Key: "r4", Trace: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}},
 		{Type: "a", Key: "r5", Trace: map[string]string{"traceparent": "garbage", "baggage": "k=v,%%%"}},
 	} {
-		add(dispatch.ActionSubmit, 0, string(protocol.AppendSubmit(nil, s)))
-		add(dispatch.ActionSubmit, asWorker, string(protocol.AppendSubmit(nil, s)))
+		add(protocol.ActionSubmit, 0, string(protocol.AppendSubmit(nil, s)))
+		add(protocol.ActionSubmit, asWorker, string(protocol.AppendSubmit(nil, s)))
 	}
-	add(dispatch.ActionSubmit, 0, ``, "\x01\x00\x00\x00", "\x02")
-	req, _ := json.Marshal(dispatch.BlobRequest{Hash: dispatch.BlobHash(storedBlob), Reply: "b1"})
-	add(dispatch.ActionBlobGet, 0, string(req), `{"hash":"sha256:00","reply":"b2"}`, `{"hash":"x"}`, `{"reply":""}`, `null`)
-	add(dispatch.ActionBlobPut, 0, ``, `blob`, string(bytes.Repeat([]byte{0xff}, 3000)))
-	add(dispatch.ActionBlobDelete, 0, `sha256:00`, ``, dispatch.BlobHash([]byte("blob")))
+	add(protocol.ActionSubmit, 0, ``, "\x01\x00\x00\x00", "\x02")
+	req, _ := json.Marshal(protocol.BlobRequest{Hash: protocol.BlobHash(storedBlob), Reply: "b1"})
+	add(protocol.ActionBlobGet, 0, string(req), `{"hash":"sha256:00","reply":"b2"}`, `{"hash":"x"}`, `{"reply":""}`, `null`)
+	add(protocol.ActionBlobPut, 0, ``, `blob`, string(bytes.Repeat([]byte{0xff}, 3000)))
+	add(protocol.ActionBlobDelete, 0, `sha256:00`, ``, protocol.BlobHash([]byte("blob")))
 	for _, r := range []*protocol.Reply{
 		{Attempt: 1, Kind: protocol.KindOK, Payload: []byte("result")},
 		{Attempt: 1, Kind: protocol.KindOK},
@@ -166,7 +166,7 @@ func FuzzMasterControl(f *testing.F) {
 			t.Fatal(err)
 		}
 		jobs := make(chan []byte, 8)
-		cl.ListenInline(dispatch.JobActionPrefix, func(msg *banio.IOMsgRaw) {
+		cl.ListenInline(protocol.JobActionPrefix, func(msg *banio.IOMsgRaw) {
 			select {
 			case jobs <- bytes.Clone(msg.Data):
 			default:
@@ -196,9 +196,9 @@ func FuzzMasterControl(f *testing.F) {
 		var subKey string
 		if worker {
 			info, _ := json.Marshal(dispatch.WorkerInfo{ID: "fz-worker", Capacity: 1, Types: []string{fuzzType}})
-			write(dispatch.ActionRegister, info)
+			write(protocol.ActionRegister, info)
 			subKey = cl.SetWait("", 1)
-			write(dispatch.ActionSubmit, protocol.AppendSubmit(nil, &protocol.Submit{ID: "fzjob", Type: fuzzType, Key: subKey, Payload: []byte("in")}))
+			write(protocol.ActionSubmit, protocol.AppendSubmit(nil, &protocol.Submit{ID: "fzjob", Type: fuzzType, Key: subKey, Payload: []byte("in")}))
 			select {
 			case b := <-jobs:
 				if job, err = protocol.DecodeJob(b); err != nil {
@@ -212,12 +212,12 @@ func FuzzMasterControl(f *testing.F) {
 		// What the message should make the master answer, where it answers.
 		var answerKey string
 		switch action {
-		case dispatch.ActionSubmit:
+		case protocol.ActionSubmit:
 			if s, err := protocol.DecodeSubmit(data); err == nil && s.Key != subKey {
 				answerKey = cl.SetWait(s.Key, 1)
 			}
-		case dispatch.ActionBlobGet:
-			var req dispatch.BlobRequest
+		case protocol.ActionBlobGet:
+			var req protocol.BlobRequest
 			if json.Unmarshal(data, &req) == nil && req.Reply != "" {
 				answerKey = cl.SetWait(req.Reply, 1)
 			}
@@ -225,7 +225,7 @@ func FuzzMasterControl(f *testing.F) {
 		switch action {
 		case "reply":
 			write("__res__"+job.Key, data)
-		case dispatch.ActionBlobPut, dispatch.ActionBlobDelete:
+		case protocol.ActionBlobPut, protocol.ActionBlobDelete:
 			write(action+"fz", data)
 		default:
 			write(action, data)
@@ -234,13 +234,13 @@ func FuzzMasterControl(f *testing.F) {
 		// The blob handler runs after every earlier handler of this connection, and
 		// inline handlers (progress, submit) have run before it.
 		syncKey := cl.SetWait("", 1)
-		write(dispatch.ActionBlobDelete+syncKey, []byte("sync"))
+		write(protocol.ActionBlobDelete+syncKey, []byte("sync"))
 		if res, err := wait(syncKey, 10*time.Second); err != nil || string(res) != "0" {
 			t.Fatalf("the master stopped answering after %s %q: %q, %v", action, data, res, err)
 		}
 
 		switch action {
-		case dispatch.ActionRegister:
+		case protocol.ActionRegister:
 			var info dispatch.WorkerInfo
 			var want *dispatch.WorkerInfo
 			if json.Unmarshal(data, &info) == nil && info.ID != "" {
@@ -255,30 +255,30 @@ func FuzzMasterControl(f *testing.F) {
 			case want != nil && (len(got) != 1 || got[0].ID != want.ID || got[0].Capacity != max(want.Capacity, 1) || !slices.Equal(got[0].Types, want.Types)):
 				t.Fatalf("registration %q: workers %+v, want %+v", data, got, want)
 			}
-		case dispatch.ActionDrain:
+		case protocol.ActionDrain:
 			for _, w := range workersAt(m, local) {
 				if !w.Draining {
 					t.Fatalf("worker %s not draining after %s", w.ID, action)
 				}
 			}
-		case dispatch.ActionBlobPut:
-			if h := dispatch.BlobHash(data); h != dispatch.BlobHash(storedBlob) && !m.DeleteBlob(h) {
+		case protocol.ActionBlobPut:
+			if h := protocol.BlobHash(data); h != protocol.BlobHash(storedBlob) && !m.DeleteBlob(h) {
 				t.Fatalf("uploaded blob %s not stored", h)
 			}
-		case dispatch.ActionBlobGet:
+		case protocol.ActionBlobGet:
 			if answerKey == "" {
 				break
 			}
-			var req dispatch.BlobRequest
+			var req protocol.BlobRequest
 			_ = json.Unmarshal(data, &req)
 			want := []byte{0}
-			if req.Hash == dispatch.BlobHash(storedBlob) {
+			if req.Hash == protocol.BlobHash(storedBlob) {
 				want = append([]byte{1}, storedBlob...)
 			}
 			if res, err := wait(answerKey, 10*time.Second); err != nil || !bytes.Equal(res, want) {
 				t.Fatalf("blob request %q answered %q, %v; want %q", data, res, err, want)
 			}
-		case dispatch.ActionSubmit:
+		case protocol.ActionSubmit:
 			if answerKey == "" {
 				break
 			}

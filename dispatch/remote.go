@@ -46,12 +46,12 @@ func (r *remoteCaller) resolved(t *Ticket, result []byte, err error) {
 // progress forwards a progress report of a job this caller submitted. It runs on a
 // worker connection's read loop, so it never waits on the caller.
 func (r *remoteCaller) progress(t *Ticket, p Progress) {
-	_ = r.conn.WriteMsgNoBlock(&banio.IOMsg{Action: ActionProgress, Data: ProgressMsg{
+	_ = r.conn.WriteMsgNoBlock(&banio.IOMsg{Action: protocol.ActionProgress, Data: protocol.ProgressMsg{
 		ID: t.id, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
 }
 
 func (r *remoteCaller) onCancel(msg *banio.IOMsgRaw) {
-	var c CancelMsg
+	var c protocol.CancelMsg
 	if err := json.Unmarshal(msg.Data, &c); err != nil {
 		r.lim.log(r.m.opts.logger, r.conn, "bad cancel", err)
 		return

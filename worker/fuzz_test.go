@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/worker"
@@ -96,19 +95,19 @@ func FuzzWorkerControl(f *testing.F) {
 	fm := &fakeMaster{conns: make(chan *banio.BanConn, 1), blobReqs: make(chan []byte, 4)}
 	srv := banio.NewBanServer("", "fake-master", banio.WithLogger(logger), banio.WithHeartbeat(time.Second, 0))
 	srv.InitConn = func(c *banio.BanConn) {
-		c.Listen(dispatch.ActionRegister, func(*banio.IOMsgRaw) {
+		c.Listen(protocol.ActionRegister, func(*banio.IOMsgRaw) {
 			select {
 			case fm.conns <- c:
 			default:
 			}
 		})
-		c.Listen(dispatch.ActionBlobGet, func(m *banio.IOMsgRaw) {
+		c.Listen(protocol.ActionBlobGet, func(m *banio.IOMsgRaw) {
 			select {
 			case fm.blobReqs <- bytes.Clone(m.Data):
 			default:
 			}
 		})
-		c.Listen(dispatch.ActionDrain, func(*banio.IOMsgRaw) {})
+		c.Listen(protocol.ActionDrain, func(*banio.IOMsgRaw) {})
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -158,7 +157,7 @@ func FuzzWorkerControl(f *testing.F) {
 		startJob := func(j *protocol.Job) string {
 			t.Helper()
 			key := c.SetWait(j.Key, 1)
-			send(dispatch.JobAction(j.Type), protocol.AppendJob(nil, j))
+			send(protocol.JobAction(j.Type), protocol.AppendJob(nil, j))
 			return key
 		}
 		reply := func(key string) *protocol.Reply {
@@ -181,14 +180,14 @@ func FuzzWorkerControl(f *testing.F) {
 		case modeJob:
 			env, err := protocol.DecodeJob(data)
 			if err != nil {
-				send(dispatch.JobAction("echo"), data)
+				send(protocol.JobAction("echo"), data)
 				return // dropped; the drain shows the worker survived it
 			}
 			if env.Type == "slow" || env.Type == "blob" {
 				return // nothing to wait for: these end with the drain
 			}
 			key := c.SetWait(env.Key, 1)
-			send(dispatch.JobAction("echo"), data)
+			send(protocol.JobAction("echo"), data)
 			rep := reply(key)
 			late := !env.Deadline.IsZero() && !time.Now().Before(env.Deadline)
 			switch {
@@ -204,10 +203,10 @@ func FuzzWorkerControl(f *testing.F) {
 			}
 		case modeCancel:
 			key := startJob(&protocol.Job{ID: "c1", Type: "slow", Key: "c1#1", Attempt: 1})
-			send(dispatch.ActionCancel, data)
-			var cm dispatch.CancelMsg
+			send(protocol.ActionCancel, data)
+			var cm protocol.CancelMsg
 			if json.Unmarshal(data, &cm) != nil || cm.ID != "c1" || (cm.Attempt != 0 && cm.Attempt != 1) {
-				send(dispatch.ActionCancel, []byte(`{"id":"c1"}`)) // the fuzzed one was not for this job
+				send(protocol.ActionCancel, []byte(`{"id":"c1"}`)) // the fuzzed one was not for this job
 			}
 			if rep := reply(key); rep.Kind != protocol.KindCanceled {
 				t.Fatalf("cancelled job: %+v", rep)
@@ -215,12 +214,12 @@ func FuzzWorkerControl(f *testing.F) {
 		case modeBlob:
 			// The job asks for the blob the answer carries, or (odd lengths) for
 			// another one, so that the worker's hash check is exercised both ways.
-			hash, matches := dispatch.BlobHash([]byte("another blob")), false
+			hash, matches := protocol.BlobHash([]byte("another blob")), false
 			if len(data) > 0 && len(data)%2 == 0 {
-				hash, matches = dispatch.BlobHash(data[1:]), true
+				hash, matches = protocol.BlobHash(data[1:]), true
 			}
 			key := startJob(&protocol.Job{ID: "b1", Type: "blob", Key: "b1#1", Attempt: 1, Payload: []byte(hash)})
-			var req dispatch.BlobRequest
+			var req protocol.BlobRequest
 			select {
 			case b := <-fm.blobReqs:
 				if err := json.Unmarshal(b, &req); err != nil || req.Hash != hash || req.Reply == "" {

@@ -82,7 +82,7 @@ func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, co
 	}
 	ctx, span := w.tracer.Start(ctx, "execute", env.ID, env.Type)
 	if span.IsRecording() {
-		span.SetAttributes(dispatch.AttrAttempt.Int(env.Attempt), dispatch.AttrWorkerID.String(w.id))
+		span.SetAttributes(protocol.AttrAttempt.Int(env.Attempt), protocol.AttrWorkerID.String(w.id))
 	}
 	if !env.Deadline.IsZero() {
 		var stop context.CancelFunc
@@ -219,7 +219,7 @@ func (w *Worker) forget(key jobKey) {
 
 // onCancel cancels a running job at the master's request.
 func (w *Worker) onCancel(msg *banio.IOMsgRaw) {
-	var c dispatch.CancelMsg
+	var c protocol.CancelMsg
 	if json.Unmarshal(msg.Data, &c) != nil {
 		return
 	}
