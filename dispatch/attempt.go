@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -141,13 +140,11 @@ func (m *Master) attemptReplied(j *job, w *workerState, rep *protocol.Reply) {
 	case protocol.KindDeadline, protocol.KindCanceled:
 		// The worker's context for the job ended on its own (its copy of the deadline
 		// fired first): the job is over, not retried.
-		cause := context.DeadlineExceeded
-		if rep.Kind == protocol.KindCanceled {
-			cause = context.Canceled
-		}
-		m.finish(j, w, nil, fmt.Errorf("dispatch: job %s on worker %s: %w", j.id, w.info.ID, cause))
+		m.finish(j, w, nil, fmt.Errorf("dispatch: job %s on worker %s: %w", j.id, w.info.ID, protocol.KindError(rep.Kind, rep.Code)))
 	default:
-		rerr := &RemoteError{Message: rep.Message, Code: rep.Code, Retryable: rep.Retryable, WorkerID: w.info.ID, Attempt: rep.Attempt}
+		// The worker is the one that ran the attempt, whatever id its reply gives.
+		rerr := rep.RemoteError()
+		rerr.WorkerID = w.info.ID
 		if rep.Kind != protocol.KindRemote {
 			rerr.Message = fmt.Sprintf("unexpected reply kind %d: %s", rep.Kind, rep.Message)
 			rerr.Retryable = false

@@ -14,12 +14,6 @@ import (
 // The blob actions (protocol.ActionBlobGet, …): workers download blobs, remote clients
 // upload and delete them.
 
-// blobRefused starts the master's answer to an upload it refused: a hash never does.
-const blobRefused = "!"
-
-// Error codes of a refused upload.
-const blobCodeFull = "blob_store_full" // ErrBlobStoreFull
-
 // onBlobGet answers a worker's download. A malformed request is logged once per
 // connection (lim): a peer that sends nothing else must not flood the log.
 func (m *Master) onBlobGet(c *banio.BanConn, lim *badInput, msg *banio.IOMsgRaw) {
@@ -63,7 +57,7 @@ func (m *Master) onBlobPut(c *banio.BanConn, msg *banio.IOMsgRaw) {
 	}
 	h, err := m.PutBlob(data)
 	if err != nil {
-		h = blobRefused + blobCodeFull + " " + err.Error()
+		h = protocol.BlobPutRefusal(err)
 	}
 	_ = c.SendWaitRes(reply, h)
 }
@@ -91,24 +85,14 @@ func (c *Client) PutBlob(ctx context.Context, data []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("dispatch: upload blob: %w", err)
 	}
-	if refusal, ok := strings.CutPrefix(string(res), blobRefused); ok {
-		return "", fmt.Errorf("dispatch: upload blob: %w", blobRefusal(refusal))
+	h, err := protocol.BlobPutResult(res)
+	if err != nil {
+		return "", fmt.Errorf("dispatch: upload blob: %w", err)
 	}
-	if want := protocol.BlobHash(data); string(res) != want {
-		return "", fmt.Errorf("dispatch: upload blob: master stored %q, want %q", res, want)
+	if want := protocol.BlobHash(data); h != want {
+		return "", fmt.Errorf("dispatch: upload blob: master stored %q, want %q", h, want)
 	}
-	return string(res), nil
-}
-
-// blobRefusal is the error of a refused upload ("code reason"), matching the sentinel
-// its code stands for.
-func blobRefusal(refusal string) error {
-	code, reason, _ := strings.Cut(refusal, " ")
-	var kind error
-	if code == blobCodeFull {
-		kind = ErrBlobStoreFull
-	}
-	return &remoteFailure{msg: reason, kind: kind}
+	return h, nil
 }
 
 // DeleteBlob asks the master to forget a blob, as Master.DeleteBlob does, freeing its

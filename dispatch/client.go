@@ -140,7 +140,7 @@ func (c *Client) await(ctx context.Context, span trace.Span, id, key string) ([]
 		endSpan(span, err)
 		return nil, err
 	}
-	result, err := errorFromReply(rep)
+	result, err := rep.Result()
 	endSpan(span, err)
 	return result, err
 }

@@ -83,7 +83,7 @@ func (r *remoteCaller) connClosed() {
 // connection's read loop (the attempt's wait callback), so it never waits on a caller
 // that stopped reading: such a caller is cut as a slow consumer instead.
 func (r *remoteCaller) reply(key string, result []byte, err error) {
-	rep := replyFor(result, err)
+	rep := protocol.ReplyFor(result, err)
 	if serr := r.conn.SendWaitResNoBlock(key, replyParts(rep)); errors.Is(serr, banio.ErrFrameTooLarge) {
 		// The reply that reached the master does not fit a frame to the caller (its
 		// header is not the worker's): without an answer the caller would wait
@@ -96,76 +96,13 @@ func (r *remoteCaller) reply(key string, result []byte, err error) {
 // replyTooLarge is the CodeResultTooLarge error that replaces a reply to a remote caller
 // that failed to send with sendErr.
 func replyTooLarge(rep *protocol.Reply, sendErr error) *protocol.Reply {
-	return &protocol.Reply{Kind: protocol.KindRemote, Code: CodeResultTooLarge, Message: fmt.Sprintf(
+	return protocol.ReplyFor(nil, &RemoteError{Code: CodeResultTooLarge, Message: fmt.Sprintf(
 		"the master cannot forward the job's reply (%d-byte result, %d-byte message) to this client: %v; return large results by other means (store them, return a reference) or raise banio.WithMaxFrameSize on master, workers and clients",
-		len(rep.Payload), len(rep.Message), sendErr)}
+		len(rep.Payload), len(rep.Message), sendErr)})
 }
 
 // replyParts is a reply's header and payload, to be sent as one message without copying
 // the payload behind the header.
 func replyParts(rep *protocol.Reply) banio.Parts {
 	return banio.Parts{Head: protocol.ReplyHeader(rep), Body: rep.Payload}
-}
-
-// codeJobTooLarge is the Code of a KindRejected reply that stands for ErrJobTooLarge.
-const codeJobTooLarge = "job_too_large"
-
-// replyFor encodes an outcome for the wire; errorFromReply is its inverse.
-func replyFor(result []byte, err error) *protocol.Reply {
-	var re *RemoteError
-	switch {
-	case err == nil:
-		return &protocol.Reply{Kind: protocol.KindOK, Payload: result}
-	case errors.As(err, &re):
-		return &protocol.Reply{Kind: protocol.KindRemote, Attempt: re.Attempt, Retryable: re.Retryable, Code: re.Code, Message: re.Message, WorkerID: re.WorkerID}
-	case errors.Is(err, ErrWorkerLost):
-		return &protocol.Reply{Kind: protocol.KindWorkerLost, Message: err.Error()}
-	case errors.Is(err, ErrQueueFull):
-		return &protocol.Reply{Kind: protocol.KindQueueFull, Message: err.Error()}
-	case errors.Is(err, ErrJobTooLarge):
-		return &protocol.Reply{Kind: protocol.KindRejected, Code: codeJobTooLarge, Message: err.Error()}
-	case errors.Is(err, context.DeadlineExceeded):
-		return &protocol.Reply{Kind: protocol.KindDeadline, Message: err.Error()}
-	case errors.Is(err, context.Canceled):
-		return &protocol.Reply{Kind: protocol.KindCanceled, Message: err.Error()}
-	default:
-		return &protocol.Reply{Kind: protocol.KindRejected, Message: err.Error()}
-	}
-}
-
-// remoteFailure is an error that crossed the wire: it keeps the master's message and
-// matches the sentinel it stood for with errors.Is.
-type remoteFailure struct {
-	msg  string
-	kind error
-}
-
-func (e *remoteFailure) Error() string { return e.msg }
-func (e *remoteFailure) Unwrap() error { return e.kind }
-
-// errorFromReply turns a master's reply into the caller's result or error.
-func errorFromReply(rep *protocol.Reply) ([]byte, error) {
-	var kind error
-	switch rep.Kind {
-	case protocol.KindOK:
-		return rep.Payload, nil
-	case protocol.KindRemote:
-		return nil, &RemoteError{Message: rep.Message, Code: rep.Code, Retryable: rep.Retryable, WorkerID: rep.WorkerID, Attempt: rep.Attempt}
-	case protocol.KindWorkerLost:
-		kind = ErrWorkerLost
-	case protocol.KindQueueFull:
-		kind = ErrQueueFull
-	case protocol.KindDeadline:
-		kind = context.DeadlineExceeded
-	case protocol.KindCanceled:
-		kind = context.Canceled
-	case protocol.KindRejected:
-		kind = ErrBadJob
-		if rep.Code == codeJobTooLarge {
-			kind = ErrJobTooLarge
-		}
-	default:
-		kind = ErrBadJob
-	}
-	return nil, &remoteFailure{msg: rep.Message, kind: kind}
 }

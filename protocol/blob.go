@@ -3,6 +3,8 @@ package protocol
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"strings"
 )
 
 // Blobs: content-addressed inputs that workers download from the master once and
@@ -41,4 +43,35 @@ type BlobRequest struct {
 func BlobHash(data []byte) string {
 	sum := sha256.Sum256(data)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// BlobRefused starts the master's answer to an ActionBlobPut it refused: a hash never
+// does.
+const BlobRefused = "!"
+
+// BlobPutRefusal is the master's answer to an ActionBlobPut it refuses with err:
+// BlobRefused, the code err stands for (CodeBlobStoreFull for ErrBlobStoreFull), a
+// space and err's text.
+func BlobPutRefusal(err error) string {
+	code := ""
+	if errors.Is(err, ErrBlobStoreFull) {
+		code = CodeBlobStoreFull
+	}
+	return BlobRefused + code + " " + err.Error()
+}
+
+// BlobPutResult reads the master's answer to ActionBlobPut: the blob's hash, or the
+// error of a refusal (BlobPutRefusal), with its reason as the text, matching
+// ErrBlobStoreFull with errors.Is when its code is CodeBlobStoreFull.
+func BlobPutResult(answer []byte) (string, error) {
+	refusal, refused := strings.CutPrefix(string(answer), BlobRefused)
+	if !refused {
+		return string(answer), nil
+	}
+	code, reason, _ := strings.Cut(refusal, " ")
+	var kind error
+	if code == CodeBlobStoreFull {
+		kind = ErrBlobStoreFull
+	}
+	return "", &failure{msg: reason, kind: kind}
 }

@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/protocol"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -48,7 +47,7 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 	}
 	h := w.handlers[env.Type]
 	if h == nil {
-		w.reply(w.currentConn(), env, &protocol.Reply{Kind: protocol.KindRemote, Code: "no_handler", Message: "worker has no handler for job type " + env.Type})
+		w.reply(w.currentConn(), env, failed(protocol.CodeNoHandler, "worker has no handler for job type "+env.Type))
 		return
 	}
 	// Registered here, before the job's goroutine starts, so that a cancel that
@@ -121,7 +120,7 @@ func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep *protocol.Re
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("worker: handler panicked", "type", job.Type, "job", job.ID, "panic", r, "stack", string(debug.Stack()))
-			rep = &protocol.Reply{Kind: protocol.KindRemote, Code: "panic", Message: fmt.Sprintf("handler panicked: %v", r)}
+			rep = failed(protocol.CodePanic, fmt.Sprintf("handler panicked: %v", r))
 		}
 	}()
 	result, err := h(ctx, job)
@@ -129,34 +128,46 @@ func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep *protocol.Re
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return replyForContext(ctx)
 		}
-		var e *Error
-		rep = &protocol.Reply{Kind: protocol.KindRemote, Message: err.Error()}
-		if errors.As(err, &e) {
-			rep.Code, rep.Retryable = e.Code, e.Retryable
-			if e.Err != nil && e == err {
-				rep.Message = e.Err.Error() // the code travels in its own field
-			}
-		}
-		return rep
+		return protocol.ReplyFor(nil, handlerError(err))
 	}
 	payload, err := marshalResult(result)
 	if err != nil {
-		return &protocol.Reply{Kind: protocol.KindRemote, Code: "bad_result", Message: err.Error()}
+		return failed(protocol.CodeBadResult, err.Error())
 	}
-	return &protocol.Reply{Kind: protocol.KindOK, Payload: payload}
+	return protocol.ReplyFor(payload, nil)
 }
 
 // replyForContext explains a job whose context ended before it could finish.
 func replyForContext(ctx context.Context) *protocol.Reply {
 	cause := context.Cause(ctx)
-	switch {
-	case errors.Is(cause, errHandedBack):
+	if errors.Is(cause, errHandedBack) {
 		return &protocol.Reply{Kind: protocol.KindHandedBack}
-	case errors.Is(cause, context.DeadlineExceeded):
-		return &protocol.Reply{Kind: protocol.KindDeadline, Message: cause.Error()}
-	default:
-		return &protocol.Reply{Kind: protocol.KindCanceled, Message: cause.Error()}
 	}
+	// The context's error says what ended it (its deadline, or a cancellation), and
+	// so the kind; its cause says why.
+	rep := protocol.ReplyFor(nil, ctx.Err())
+	rep.Message = cause.Error()
+	return rep
+}
+
+// handlerError is the RemoteError a handler's error becomes: its text, with the code
+// and retry hint of an *Error in its chain.
+func handlerError(err error) *protocol.RemoteError {
+	re := &protocol.RemoteError{Message: err.Error()}
+	var e *Error
+	if errors.As(err, &e) {
+		re.Code, re.Retryable = e.Code, e.Retryable
+		if e.Err != nil && e == err {
+			re.Message = e.Err.Error() // the code travels in its own field
+		}
+	}
+	return re
+}
+
+// failed is the reply of a job the worker fails itself (no handler, a panic, a result
+// it cannot marshal or send): a RemoteError with code, not retryable.
+func failed(code, message string) *protocol.Reply {
+	return protocol.ReplyFor(nil, &protocol.RemoteError{Code: code, Message: message})
 }
 
 func marshalResult(v any) ([]byte, error) {
@@ -183,7 +194,7 @@ func (w *Worker) reply(conn *banio.ClientIO, env *protocol.Job, rep *protocol.Re
 		// Without an answer the master would hold the job, and its caller wait, until
 		// the job's deadline, or forever. The job fails instead, with why.
 		w.tooLargeLog.Do(func() {
-			w.log.Warn("worker: a reply does not fit a frame; the job fails with "+dispatch.CodeResultTooLarge+" (further ones are not logged)",
+			w.log.Warn("worker: a reply does not fit a frame; the job fails with "+protocol.CodeResultTooLarge+" (further ones are not logged)",
 				"type", env.Type, "job", env.ID, "err", err)
 		})
 		rep = replyTooLarge(rep, err)
@@ -195,13 +206,13 @@ func (w *Worker) reply(conn *banio.ClientIO, env *protocol.Job, rep *protocol.Re
 	}
 }
 
-// replyTooLarge is the dispatch.CodeResultTooLarge error that replaces a reply that
+// replyTooLarge is the protocol.CodeResultTooLarge error that replaces a reply that
 // failed to send with sendErr. It is not retryable: the job would make as large a
 // result again.
 func replyTooLarge(rep *protocol.Reply, sendErr error) *protocol.Reply {
-	return &protocol.Reply{Kind: protocol.KindRemote, Code: dispatch.CodeResultTooLarge, Message: fmt.Sprintf(
+	return failed(protocol.CodeResultTooLarge, fmt.Sprintf(
 		"the job's reply (%d-byte result, %d-byte message) cannot be sent to the master: %v; return large results by other means (store them, return a reference) or raise banio.WithMaxFrameSize on master, workers and clients",
-		len(rep.Payload), len(rep.Message), sendErr)}
+		len(rep.Payload), len(rep.Message), sendErr))
 }
 
 // currentConn is the connection to the master.
