@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,7 +9,7 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/internal/envelope"
+	"github.com/banfleet/banfleet/protocol"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -37,7 +36,7 @@ func attemptKey(id string, n int) string { return id + "#" + strconv.Itoa(n) }
 func (m *Master) sendAttempt(j *job, w *workerState, n int) {
 	if j.span.IsRecording() {
 		j.span.AddEvent("dispatched", trace.WithAttributes(
-			AttrAttempt.Int(n), AttrWorkerID.String(w.info.ID)))
+			protocol.AttrAttempt.Int(n), protocol.AttrWorkerID.String(w.info.ID)))
 	}
 	a := &attempt{m: m, j: j, w: w, n: n}
 	key, err := w.conn.SetWaitFunc(attemptKey(j.id, n), a.done)
@@ -50,7 +49,7 @@ func (m *Master) sendAttempt(j *job, w *workerState, n int) {
 		w.conn.CloseWaitChan(key)
 		return
 	}
-	head := envelope.AppendJobHeader(make([]byte, 0, envelope.HeaderRoom), &envelope.Job{
+	head := protocol.AppendJobHeader(make([]byte, 0, protocol.HeaderRoom), &protocol.Job{
 		ID: j.id, Type: j.typ, Key: key, Attempt: n, Deadline: j.deadline, Trace: j.trace,
 	})
 	// The payload follows the header on the wire without being copied behind it here.
@@ -70,7 +69,7 @@ func (a *attempt) done(data []byte, err error) {
 		m.attemptFailed(j, w, a.n, err)
 		return
 	}
-	rep, derr := envelope.DecodeReply(data)
+	rep, derr := protocol.DecodeReply(data)
 	if derr == nil && rep.Attempt != a.n {
 		derr = fmt.Errorf("reply for attempt %d, want %d", rep.Attempt, a.n)
 	}
@@ -126,29 +125,27 @@ func (m *Master) attemptFailed(j *job, w *workerState, attempt int, err error) {
 }
 
 // attemptReplied handles a worker's reply.
-func (m *Master) attemptReplied(j *job, w *workerState, rep *envelope.Reply) {
-	if err := j.endErr(); rep.Kind != envelope.KindOK && err != nil {
+func (m *Master) attemptReplied(j *job, w *workerState, rep *protocol.Reply) {
+	if err := j.endErr(); rep.Kind != protocol.KindOK && err != nil {
 		// The job was stopped (timeout, cancellation) and the worker noticed first:
 		// the caller gets the stop's reason, as if the master had.
 		m.finish(j, w, nil, err)
 		return
 	}
 	switch rep.Kind {
-	case envelope.KindOK:
+	case protocol.KindOK:
 		m.finish(j, w, rep.Payload, nil)
-	case envelope.KindHandedBack:
+	case protocol.KindHandedBack:
 		m.retryOrFail(j, w, nil, false, "handed_back") // costs no attempt
-	case envelope.KindDeadline, envelope.KindCanceled:
+	case protocol.KindDeadline, protocol.KindCanceled:
 		// The worker's context for the job ended on its own (its copy of the deadline
 		// fired first): the job is over, not retried.
-		cause := context.DeadlineExceeded
-		if rep.Kind == envelope.KindCanceled {
-			cause = context.Canceled
-		}
-		m.finish(j, w, nil, fmt.Errorf("dispatch: job %s on worker %s: %w", j.id, w.info.ID, cause))
+		m.finish(j, w, nil, fmt.Errorf("dispatch: job %s on worker %s: %w", j.id, w.info.ID, protocol.KindError(rep.Kind, rep.Code)))
 	default:
-		rerr := &RemoteError{Message: rep.Message, Code: rep.Code, Retryable: rep.Retryable, WorkerID: w.info.ID, Attempt: rep.Attempt}
-		if rep.Kind != envelope.KindRemote {
+		// The worker is the one that ran the attempt, whatever id its reply gives.
+		rerr := rep.RemoteError()
+		rerr.WorkerID = w.info.ID
+		if rep.Kind != protocol.KindRemote {
 			rerr.Message = fmt.Sprintf("unexpected reply kind %d: %s", rep.Kind, rep.Message)
 			rerr.Retryable = false
 		}
@@ -186,7 +183,7 @@ func (m *Master) retryOrFail(j *job, w *workerState, err error, spend bool, even
 	}
 	m.mu.Unlock()
 	m.retried.Add(1)
-	attrs := []attribute.KeyValue{AttrAttempt.Int(j.attempt), AttrWorkerID.String(w.info.ID)}
+	attrs := []attribute.KeyValue{protocol.AttrAttempt.Int(j.attempt), protocol.AttrWorkerID.String(w.info.ID)}
 	if err != nil {
 		attrs = append(attrs, attribute.String("error", err.Error()))
 	}
@@ -229,5 +226,5 @@ func (m *Master) backoff(spent int) time.Duration {
 
 // sendCancel tells the worker to cancel an attempt it is running.
 func (m *Master) sendCancel(w *workerState, id string, attempt int) {
-	_ = w.conn.WriteMsg(&banio.IOMsg{Action: ActionCancel, Data: CancelMsg{ID: id, Attempt: attempt}})
+	_ = w.conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionCancel, Data: protocol.CancelMsg{ID: id, Attempt: attempt}})
 }

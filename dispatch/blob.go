@@ -1,11 +1,11 @@
 package dispatch
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/banfleet/banfleet/protocol"
 )
 
 // Blobs ship a large input once per worker instead of once per job: the master stores
@@ -36,12 +36,6 @@ func WithBlobStoreLimit(n int64) Option {
 	}
 }
 
-// BlobHash is the content address of data: "sha256:" and the hex digest.
-func BlobHash(data []byte) string {
-	sum := sha256.Sum256(data)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
 // BlobStats is what the master's blob store holds.
 type BlobStats struct {
 	Count  int    `json:"count"`  // blobs held
@@ -63,7 +57,7 @@ type blobStore struct {
 // afterwards. A new blob that would take the store past its budget is refused with an
 // error wrapping ErrBlobStoreFull; nothing held is evicted to make room.
 func (m *Master) PutBlob(data []byte) (string, error) {
-	h := BlobHash(data)
+	h := protocol.BlobHash(data)
 	limit := m.blobLimit()
 	s := &m.blobs
 	s.mu.Lock()

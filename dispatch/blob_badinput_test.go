@@ -12,6 +12,7 @@ import (
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/protocol"
 )
 
 // logBuffer is a log destination that tests can read while the master writes to it.
@@ -61,14 +62,14 @@ func TestBadBlobRequestsLoggedOncePerConnection(t *testing.T) {
 		if i%2 == 1 {
 			bad = []byte(`{"hash":"` + hash + `"}`) // no reply key
 		}
-		if err := conn.Write(&banio.IOMsgRaw{Action: dispatch.ActionBlobGet, Data: bad}); err != nil {
+		if err := conn.Write(&banio.IOMsgRaw{Action: protocol.ActionBlobGet, Data: bad}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The master handles one connection's requests in order: once a good request is
 	// answered, the 100 bad ones before it have been handled.
 	key := conn.SetWait("", 1)
-	if err := conn.WriteMsg(&banio.IOMsg{Action: dispatch.ActionBlobGet, Data: dispatch.BlobRequest{Hash: hash, Reply: key}}); err != nil {
+	if err := conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionBlobGet, Data: protocol.BlobRequest{Hash: hash, Reply: key}}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/worker"
 )
 
@@ -33,7 +34,7 @@ func TestBlobShippedOncePerWorker(t *testing.T) {
 	}
 	data := bytes.Repeat([]byte("ohlcv"), 200_000) // 1 MB
 	hash, err := f.master.PutBlob(data)
-	if err != nil || hash != dispatch.BlobHash(data) {
+	if err != nil || hash != protocol.BlobHash(data) {
 		t.Fatalf("PutBlob = %s, %v", hash, err)
 	}
 	jobs := make([]dispatch.Job, 500)
@@ -68,7 +69,7 @@ func TestClientPutBlob(t *testing.T) {
 	f.startWorker("", map[string]worker.Handler{"len": blobLen})
 	c := newClient(t, f.addr)
 	hash, err := c.PutBlob(context.Background(), []byte("remote data"))
-	if err != nil || hash != dispatch.BlobHash([]byte("remote data")) {
+	if err != nil || hash != protocol.BlobHash([]byte("remote data")) {
 		t.Fatalf("PutBlob: %s %v", hash, err)
 	}
 	if res, err := c.Call(context.Background(), "len", hash); err != nil || string(res) != "11" {

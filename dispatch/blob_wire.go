@@ -8,49 +8,16 @@ import (
 	"strings"
 
 	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/protocol"
 )
 
-// The blob actions: workers download blobs, remote clients upload and delete them.
-
-// Blob actions (docs/protocol.md).
-const (
-	// ActionBlobGet (worker → master, JSON BlobRequest): the master answers the reply
-	// key with a status byte followed by the blob's bytes (BlobFound), nothing
-	// (BlobMissing), or why it cannot send the blob (BlobUnsendable).
-	ActionBlobGet = "fleet.blob.get"
-	// ActionBlobPut (client → master, raw bytes; reply key in the action after a '|'):
-	// store a blob; the master answers with its hash, or with blobRefused, an error
-	// code, a space and the reason when it refuses the blob.
-	ActionBlobPut = "fleet.blob.put|"
-	// ActionBlobDelete (client → master, the hash; reply key in the action after a
-	// '|'): forget a blob; the master answers "1" if it held it, "0" if not.
-	ActionBlobDelete = "fleet.blob.delete|"
-)
-
-// blobRefused starts the master's answer to an upload it refused: a hash never does.
-const blobRefused = "!"
-
-// Error codes of a refused upload.
-const blobCodeFull = "blob_store_full" // ErrBlobStoreFull
-
-// Status bytes of the master's answer to ActionBlobGet. banio delivers an empty message
-// as nil, so emptiness cannot say "missing".
-const (
-	BlobMissing    byte = 0 // the master does not hold the blob
-	BlobFound      byte = 1 // the blob's bytes follow
-	BlobUnsendable byte = 2 // the blob does not fit a frame; the reason follows as text
-)
-
-// BlobRequest asks the master for a blob.
-type BlobRequest struct {
-	Hash  string `json:"hash"`
-	Reply string `json:"reply"` // the requester's wait key
-}
+// The blob actions (protocol.ActionBlobGet, …): workers download blobs, remote clients
+// upload and delete them.
 
 // onBlobGet answers a worker's download. A malformed request is logged once per
 // connection (lim): a peer that sends nothing else must not flood the log.
 func (m *Master) onBlobGet(c *banio.BanConn, lim *badInput, msg *banio.IOMsgRaw) {
-	var req BlobRequest
+	var req protocol.BlobRequest
 	err := json.Unmarshal(msg.Data, &req)
 	if err == nil && req.Reply == "" {
 		err = errors.New("no reply key")
@@ -61,15 +28,15 @@ func (m *Master) onBlobGet(c *banio.BanConn, lim *badInput, msg *banio.IOMsgRaw)
 	}
 	data, ok := m.blob(req.Hash)
 	if !ok {
-		_ = c.SendWaitRes(req.Reply, []byte{BlobMissing})
+		_ = c.SendWaitRes(req.Reply, []byte{protocol.BlobMissing})
 		return
 	}
 	// The blob follows its status byte on the wire without being copied behind it.
-	err = c.SendWaitRes(req.Reply, banio.Parts{Head: []byte{BlobFound}, Body: data})
+	err = c.SendWaitRes(req.Reply, banio.Parts{Head: []byte{protocol.BlobFound}, Body: data})
 	if errors.Is(err, banio.ErrFrameTooLarge) {
 		// Unanswered, the worker's job would wait out its download timeout.
 		reason := fmt.Sprintf("its %d bytes do not fit a frame (%v); raise banio.WithMaxFrameSize on master and workers, or split the blob", len(data), err)
-		_ = c.SendWaitRes(req.Reply, append([]byte{BlobUnsendable}, reason...))
+		_ = c.SendWaitRes(req.Reply, append([]byte{protocol.BlobUnsendable}, reason...))
 		return
 	}
 	if err == nil {
@@ -80,7 +47,7 @@ func (m *Master) onBlobGet(c *banio.BanConn, lim *badInput, msg *banio.IOMsgRaw)
 // onBlobPut stores a blob uploaded by a remote client and answers with its hash, or
 // with why it refused it.
 func (m *Master) onBlobPut(c *banio.BanConn, msg *banio.IOMsgRaw) {
-	reply := strings.TrimPrefix(msg.Action, ActionBlobPut)
+	reply := strings.TrimPrefix(msg.Action, protocol.ActionBlobPut)
 	if reply == "" {
 		return
 	}
@@ -90,14 +57,14 @@ func (m *Master) onBlobPut(c *banio.BanConn, msg *banio.IOMsgRaw) {
 	}
 	h, err := m.PutBlob(data)
 	if err != nil {
-		h = blobRefused + blobCodeFull + " " + err.Error()
+		h = protocol.BlobPutRefusal(err)
 	}
 	_ = c.SendWaitRes(reply, h)
 }
 
 // onBlobDelete forgets a blob at a remote client's request.
 func (m *Master) onBlobDelete(c *banio.BanConn, msg *banio.IOMsgRaw) {
-	reply := strings.TrimPrefix(msg.Action, ActionBlobDelete)
+	reply := strings.TrimPrefix(msg.Action, protocol.ActionBlobDelete)
 	if reply == "" {
 		return
 	}
@@ -114,28 +81,18 @@ func (c *Client) PutBlob(ctx context.Context, data []byte) (string, error) {
 	if data == nil {
 		data = []byte{}
 	}
-	res, err := c.askMaster(ctx, ActionBlobPut, data)
+	res, err := c.askMaster(ctx, protocol.ActionBlobPut, data)
 	if err != nil {
 		return "", fmt.Errorf("dispatch: upload blob: %w", err)
 	}
-	if refusal, ok := strings.CutPrefix(string(res), blobRefused); ok {
-		return "", fmt.Errorf("dispatch: upload blob: %w", blobRefusal(refusal))
+	h, err := protocol.BlobPutResult(res)
+	if err != nil {
+		return "", fmt.Errorf("dispatch: upload blob: %w", err)
 	}
-	if want := BlobHash(data); string(res) != want {
-		return "", fmt.Errorf("dispatch: upload blob: master stored %q, want %q", res, want)
+	if want := protocol.BlobHash(data); h != want {
+		return "", fmt.Errorf("dispatch: upload blob: master stored %q, want %q", h, want)
 	}
-	return string(res), nil
-}
-
-// blobRefusal is the error of a refused upload ("code reason"), matching the sentinel
-// its code stands for.
-func blobRefusal(refusal string) error {
-	code, reason, _ := strings.Cut(refusal, " ")
-	var kind error
-	if code == blobCodeFull {
-		kind = ErrBlobStoreFull
-	}
-	return &remoteFailure{msg: reason, kind: kind}
+	return h, nil
 }
 
 // DeleteBlob asks the master to forget a blob, as Master.DeleteBlob does, freeing its
@@ -143,7 +100,7 @@ func blobRefusal(refusal string) error {
 // this client's; workers that cached it keep their copy. It reports whether the master
 // held the blob.
 func (c *Client) DeleteBlob(ctx context.Context, hash string) (bool, error) {
-	res, err := c.askMaster(ctx, ActionBlobDelete, []byte(hash))
+	res, err := c.askMaster(ctx, protocol.ActionBlobDelete, []byte(hash))
 	if err != nil {
 		return false, fmt.Errorf("dispatch: delete blob: %w", err)
 	}

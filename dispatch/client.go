@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/internal/envelope"
+	"github.com/banfleet/banfleet/protocol"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -42,7 +42,7 @@ func NewClientWithOptions(addr string, bopts []banio.Option, opts ...Option) (*C
 	c := &Client{io: io, opts: buildOptions(opts), tickets: make(map[string]*Ticket), runDone: make(chan struct{})}
 	// On the read loop (onProgress never blocks), so that reports reach a ticket
 	// before the reply that follows them resolves it.
-	io.ListenInline(ActionProgress, c.onProgress)
+	io.ListenInline(protocol.ActionProgress, c.onProgress)
 	go func() {
 		defer close(c.runDone)
 		_ = io.RunForever()
@@ -103,11 +103,11 @@ func (c *Client) send(ctx context.Context, job *Job) (context.Context, trace.Spa
 		job.ID = key // unique too: one string for both
 	}
 	ctx, span := c.opts.tracing.submit.Start(ctx, "submit", job.ID, job.Type)
-	head := envelope.AppendSubmitHeader(make([]byte, 0, envelope.HeaderRoom), &envelope.Submit{
+	head := protocol.AppendSubmitHeader(make([]byte, 0, protocol.HeaderRoom), &protocol.Submit{
 		ID: job.ID, Type: job.Type, Key: key, Timeout: job.Timeout, MaxAttempts: job.MaxAttempts,
 		Trace: c.opts.tracing.inject(ctx),
 	})
-	if err := c.io.WriteMsg(&banio.IOMsg{Action: ActionSubmit, Data: banio.Parts{Head: head, Body: payload}}); err != nil {
+	if err := c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionSubmit, Data: banio.Parts{Head: head, Body: payload}}); err != nil {
 		c.io.CloseWaitChan(key)
 		if errors.Is(err, banio.ErrFrameTooLarge) {
 			err = fmt.Errorf("%w: job %s of type %q: its %d-byte payload and submission header do not fit a frame (%w); ship large inputs as a blob (PutBlob, pass its hash) or raise banio.WithMaxFrameSize on client, master and workers",
@@ -126,7 +126,7 @@ func (c *Client) await(ctx context.Context, span trace.Span, id, key string) ([]
 	data, err := c.io.WaitResult(ctx, key, 0)
 	if err != nil {
 		if ctx.Err() != nil {
-			_ = c.io.WriteMsg(&banio.IOMsg{Action: ActionCancel, Data: CancelMsg{ID: id}})
+			_ = c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionCancel, Data: protocol.CancelMsg{ID: id}})
 			err = fmt.Errorf("dispatch: job %s: %w", id, ctx.Err())
 		} else {
 			err = fmt.Errorf("dispatch: job %s: %w", id, err)
@@ -134,19 +134,19 @@ func (c *Client) await(ctx context.Context, span trace.Span, id, key string) ([]
 		endSpan(span, err)
 		return nil, err
 	}
-	rep, err := envelope.DecodeReply(data)
+	rep, err := protocol.DecodeReply(data)
 	if err != nil {
 		err = fmt.Errorf("%w: reply from master: %v", ErrBadJob, err)
 		endSpan(span, err)
 		return nil, err
 	}
-	result, err := errorFromReply(rep)
+	result, err := rep.Result()
 	endSpan(span, err)
 	return result, err
 }
 
 func (c *Client) onProgress(msg *banio.IOMsgRaw) {
-	var p ProgressMsg
+	var p protocol.ProgressMsg
 	if json.Unmarshal(msg.Data, &p) != nil {
 		return
 	}

@@ -6,13 +6,14 @@ import (
 	"sync"
 
 	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/protocol"
 )
 
 // initConn adds the master's handlers to a new connection, which may be a worker, a
 // remote Client, or both.
 func (m *Master) initConn(c *banio.BanConn) {
 	var lim, refused badInput
-	c.Listen(ActionRegister, func(msg *banio.IOMsgRaw) {
+	c.Listen(protocol.ActionRegister, func(msg *banio.IOMsgRaw) {
 		var info WorkerInfo
 		if err := json.Unmarshal(msg.Data, &info); err != nil || info.ID == "" {
 			lim.log(m.opts.logger, c, "bad worker registration", err)
@@ -24,25 +25,25 @@ func (m *Master) initConn(c *banio.BanConn) {
 			refused.log(m.opts.logger, c, "worker registration refused", err)
 		}
 	})
-	c.Listen(ActionDrain, func(*banio.IOMsgRaw) { m.drain(c) })
+	c.Listen(protocol.ActionDrain, func(*banio.IOMsgRaw) { m.drain(c) })
 	// On the read loop, like the attempt's reply (a wait callback): a worker's
 	// reports then reach the ticket before the result that follows them.
-	c.ListenInline(ActionProgress, func(msg *banio.IOMsgRaw) {
-		var p ProgressMsg
+	c.ListenInline(protocol.ActionProgress, func(msg *banio.IOMsgRaw) {
+		var p protocol.ProgressMsg
 		if err := json.Unmarshal(msg.Data, &p); err != nil {
 			lim.log(m.opts.logger, c, "bad progress report", err)
 			return
 		}
 		m.progress(c, p)
 	})
-	c.Listen(ActionBlobGet, func(msg *banio.IOMsgRaw) { m.onBlobGet(c, &lim, msg) })
-	c.Listen(ActionBlobPut, func(msg *banio.IOMsgRaw) { m.onBlobPut(c, msg) })
-	c.Listen(ActionBlobDelete, func(msg *banio.IOMsgRaw) { m.onBlobDelete(c, msg) })
+	c.Listen(protocol.ActionBlobGet, func(msg *banio.IOMsgRaw) { m.onBlobGet(c, &lim, msg) })
+	c.Listen(protocol.ActionBlobPut, func(msg *banio.IOMsgRaw) { m.onBlobPut(c, msg) })
+	c.Listen(protocol.ActionBlobDelete, func(msg *banio.IOMsgRaw) { m.onBlobDelete(c, msg) })
 	r := &remoteCaller{m: m, conn: c}
 	// Submissions are taken on the read loop: admitting a job never blocks (a job
 	// is sent by a goroutine of its own, outcomes by SendWaitResNoBlock).
-	c.ListenInline(ActionSubmit, r.onSubmit)
-	c.Listen(ActionCancel, r.onCancel)
+	c.ListenInline(protocol.ActionSubmit, r.onSubmit)
+	c.Listen(protocol.ActionCancel, r.onCancel)
 	c.OnClose(func() {
 		m.forgetWorker(c)
 		r.connClosed()
@@ -51,7 +52,7 @@ func (m *Master) initConn(c *banio.BanConn) {
 
 // progress forwards a worker's report to the job's ticket, if the report comes from the
 // worker running the job's current attempt.
-func (m *Master) progress(c *banio.BanConn, p ProgressMsg) {
+func (m *Master) progress(c *banio.BanConn, p protocol.ProgressMsg) {
 	m.mu.Lock()
 	j := m.jobs[p.ID]
 	ok := j != nil && j.state == stateRunning && j.attempt == p.Attempt && j.worker != nil && j.worker.conn == c

@@ -20,6 +20,10 @@
 // of a remote Client's "submit <type>" span) and workers open "execute <type>" spans as
 // their children; the W3C trace context travels in the job envelope.
 //
+// The wire vocabulary that master, workers and clients share (actions, envelopes,
+// control messages, reply kinds and the errors they stand for) is package protocol's;
+// the errors and types callers of dispatch match on keep their names here.
+//
 // docs/dispatch.md explains routing, guarantees, failure handling and tracing;
 // docs/protocol.md gives the envelope byte by byte.
 package dispatch

@@ -13,8 +13,8 @@ import (
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/internal/envelope"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/protocol"
 )
 
 // FuzzClientReply: what a remote Client decodes from its master, fuzzed. A fake master
@@ -23,34 +23,34 @@ import (
 // when it is JSON for this job; the reply becomes the result or the error its kind
 // stands for, and anything that is not a reply envelope an ErrBadJob.
 func FuzzClientReply(f *testing.F) {
-	progress, _ := json.Marshal(dispatch.ProgressMsg{ID: "%ID%", Attempt: 1, Done: 3, Total: 10, Message: "m", WorkerID: "w"})
-	for _, r := range []*envelope.Reply{
-		{Kind: envelope.KindOK, Payload: []byte("result")}, {Kind: envelope.KindOK},
-		{Attempt: 2, Kind: envelope.KindRemote, Retryable: true, Code: "E", Message: "boom", WorkerID: "w"},
-		{Kind: envelope.KindHandedBack}, {Kind: envelope.KindWorkerLost, Message: "lost"}, {Kind: envelope.KindQueueFull},
-		{Kind: envelope.KindDeadline}, {Kind: envelope.KindCanceled}, {Kind: envelope.KindRejected, Message: "dup"},
+	progress, _ := json.Marshal(protocol.ProgressMsg{ID: "%ID%", Attempt: 1, Done: 3, Total: 10, Message: "m", WorkerID: "w"})
+	for _, r := range []*protocol.Reply{
+		{Kind: protocol.KindOK, Payload: []byte("result")}, {Kind: protocol.KindOK},
+		{Attempt: 2, Kind: protocol.KindRemote, Retryable: true, Code: "E", Message: "boom", WorkerID: "w"},
+		{Kind: protocol.KindHandedBack}, {Kind: protocol.KindWorkerLost, Message: "lost"}, {Kind: protocol.KindQueueFull},
+		{Kind: protocol.KindDeadline}, {Kind: protocol.KindCanceled}, {Kind: protocol.KindRejected, Message: "dup"},
 	} {
-		f.Add(progress, envelope.AppendReply(nil, r))
+		f.Add(progress, protocol.AppendReply(nil, r))
 	}
 	for _, p := range []string{`{"id":"%ID%"}`, `{"id":"other","done":1}`, `{"id":"%ID%","done":"x"}`, `null`, ``} {
-		f.Add([]byte(p), []byte{envelope.Version, 0, envelope.KindOK, 0, 0, 0, 0})
+		f.Add([]byte(p), []byte{protocol.Version, 0, protocol.KindOK, 0, 0, 0, 0})
 	}
 	f.Add([]byte(nil), []byte{})
-	f.Add([]byte(nil), []byte{envelope.Version, 0, envelope.KindRejected + 1, 0, 0, 0, 0})
+	f.Add([]byte(nil), []byte{protocol.Version, 0, protocol.KindRejected + 1, 0, 0, 0, 0})
 	f.Add([]byte(nil), []byte("not a reply"))
 
 	leakcheck.Check(f)
 	type submission struct {
 		c *banio.BanConn
-		s *envelope.Submit
+		s *protocol.Submit
 	}
 	subs := make(chan submission, 1)
 	var logs masterLog
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv := banio.NewBanServer("", "fake-master", banio.WithLogger(logger), banio.WithHeartbeat(time.Second, 0))
 	srv.InitConn = func(c *banio.BanConn) {
-		c.ListenInline(dispatch.ActionSubmit, func(m *banio.IOMsgRaw) {
-			s, err := envelope.DecodeSubmit(m.Data)
+		c.ListenInline(protocol.ActionSubmit, func(m *banio.IOMsgRaw) {
+			s, err := protocol.DecodeSubmit(m.Data)
 			if err != nil {
 				panic(fmt.Sprintf("the client sent a submission that does not decode: %v", err))
 			}
@@ -94,7 +94,7 @@ func FuzzClientReply(f *testing.F) {
 		if sub.s.ID != id || sub.s.Type != "t" || string(sub.s.Payload) != "p" {
 			t.Fatalf("submission %+v", sub.s)
 		}
-		if err := sub.c.Write(&banio.IOMsgRaw{Action: dispatch.ActionProgress, Data: progress}); err != nil {
+		if err := sub.c.Write(&banio.IOMsgRaw{Action: protocol.ActionProgress, Data: progress}); err != nil {
 			t.Fatal(err)
 		}
 		if err := sub.c.SendWaitRes(sub.s.Key, reply); err != nil {
@@ -109,7 +109,7 @@ func FuzzClientReply(f *testing.F) {
 		for p := range reports { // closed once the ticket resolved
 			got = append(got, p)
 		}
-		var pm dispatch.ProgressMsg
+		var pm protocol.ProgressMsg
 		if json.Unmarshal(progress, &pm) == nil && pm.ID == id {
 			want := dispatch.Progress{Done: pm.Done, Total: pm.Total, Message: pm.Message, Attempt: pm.Attempt, WorkerID: pm.WorkerID}
 			if len(got) != 1 || got[0] != want {
@@ -119,7 +119,7 @@ func FuzzClientReply(f *testing.F) {
 			t.Fatalf("progress %q for another job reached this one: %+v", progress, got)
 		}
 
-		rep, derr := envelope.DecodeReply(reply)
+		rep, derr := protocol.DecodeReply(reply)
 		if derr != nil {
 			if !errors.Is(err, dispatch.ErrBadJob) {
 				t.Fatalf("reply %q (%v): %q, %v; want ErrBadJob", reply, derr, res, err)
@@ -128,17 +128,17 @@ func FuzzClientReply(f *testing.F) {
 		}
 		var re *dispatch.RemoteError
 		switch rep.Kind {
-		case envelope.KindOK:
+		case protocol.KindOK:
 			if err != nil || !bytes.Equal(res, rep.Payload) {
 				t.Fatalf("reply %+v: %q, %v", rep, res, err)
 			}
-		case envelope.KindRemote:
+		case protocol.KindRemote:
 			if !errors.As(err, &re) || *re != (dispatch.RemoteError{Message: rep.Message, Code: rep.Code, Retryable: rep.Retryable, WorkerID: rep.WorkerID, Attempt: rep.Attempt}) {
 				t.Fatalf("reply %+v: %v", rep, err)
 			}
 		default:
-			want := map[byte]error{envelope.KindWorkerLost: dispatch.ErrWorkerLost, envelope.KindQueueFull: dispatch.ErrQueueFull,
-				envelope.KindDeadline: context.DeadlineExceeded, envelope.KindCanceled: context.Canceled}[rep.Kind]
+			want := map[byte]error{protocol.KindWorkerLost: dispatch.ErrWorkerLost, protocol.KindQueueFull: dispatch.ErrQueueFull,
+				protocol.KindDeadline: context.DeadlineExceeded, protocol.KindCanceled: context.Canceled}[rep.Kind]
 			if want == nil {
 				want = dispatch.ErrBadJob
 			}

@@ -15,8 +15,8 @@ import (
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/internal/envelope"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/protocol"
 	"github.com/cenkalti/backoff/v4"
 	"go.opentelemetry.io/otel"
 )
@@ -31,8 +31,8 @@ import (
 
 // Actions of FuzzMasterControl, picked by the low bits of its selector.
 var masterActions = []string{
-	dispatch.ActionRegister, dispatch.ActionDrain, dispatch.ActionProgress, dispatch.ActionCancel,
-	dispatch.ActionSubmit, dispatch.ActionBlobGet, dispatch.ActionBlobPut, dispatch.ActionBlobDelete,
+	protocol.ActionRegister, protocol.ActionDrain, protocol.ActionProgress, protocol.ActionCancel,
+	protocol.ActionSubmit, protocol.ActionBlobGet, protocol.ActionBlobPut, protocol.ActionBlobDelete,
 	"reply", // the reply to the job given to the connection (implies asWorker)
 }
 
@@ -77,42 +77,42 @@ func masterSeeds(f *testing.F) {
 		}
 	}
 	info, _ := json.Marshal(dispatch.WorkerInfo{ID: "w1", Name: "host", Capacity: 4, Labels: map[string]string{"gpu": "1"}, Types: []string{"a", "b"}})
-	add(dispatch.ActionRegister, 0, string(info), `{"id":"w2","types":["fz"]}`, `{"id":"","types":["a"]}`, `{"id":"w3","capacity":-5,"types":[]}`,
+	add(protocol.ActionRegister, 0, string(info), `{"id":"w2","types":["fz"]}`, `{"id":"","types":["a"]}`, `{"id":"w3","capacity":-5,"types":[]}`,
 		`{"id":"w4","capacity":1000000000,"types":["a","a"]}`, `{"id":"w5","inflight":99,"draining":true,"remote":"spoofed","types":["a"]}`, `null`, `[]`, `{`)
-	add(dispatch.ActionRegister, asWorker, `{"id":"again","capacity":0,"types":["other"]}`)
-	add(dispatch.ActionDrain, 0, ``, `x`)
-	add(dispatch.ActionDrain, asWorker, ``)
+	add(protocol.ActionRegister, asWorker, `{"id":"again","capacity":0,"types":["other"]}`)
+	add(protocol.ActionDrain, 0, ``, `x`)
+	add(protocol.ActionDrain, asWorker, ``)
 	for _, sel := range []uint8{0, asWorker} {
-		add(dispatch.ActionProgress, sel, `{"id":"fzjob","attempt":1,"done":1,"total":2,"msg":"half"}`, `{"id":"fzjob","attempt":7}`,
+		add(protocol.ActionProgress, sel, `{"id":"fzjob","attempt":1,"done":1,"total":2,"msg":"half"}`, `{"id":"fzjob","attempt":7}`,
 			`{"id":"nope","attempt":1,"done":-1,"total":-9223372036854775808}`, `{"done":1e300}`, `null`)
-		add(dispatch.ActionCancel, sel, `{"id":"fzjob"}`, `{"id":"fzjob","attempt":1}`, `{"id":"nope","attempt":-1}`, `{}`, `"x"`)
+		add(protocol.ActionCancel, sel, `{"id":"fzjob"}`, `{"id":"fzjob","attempt":1}`, `{"id":"nope","attempt":-1}`, `{}`, `"x"`)
 	}
-	for _, s := range []*envelope.Submit{
+	for _, s := range []*protocol.Submit{
 		{ID: "s1", Type: "a", Key: "r1", Timeout: time.Second, Payload: []byte("p")},
 		{ID: "fzjob", Type: fuzzType, Key: "r2"}, // a duplicate id when asWorker
 		{Type: fuzzType, Key: "r3", Timeout: time.Millisecond, MaxAttempts: 1},
 		{Type: "a", Key: "r4", Trace: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}},
 		{Type: "a", Key: "r5", Trace: map[string]string{"traceparent": "garbage", "baggage": "k=v,%%%"}},
 	} {
-		add(dispatch.ActionSubmit, 0, string(envelope.AppendSubmit(nil, s)))
-		add(dispatch.ActionSubmit, asWorker, string(envelope.AppendSubmit(nil, s)))
+		add(protocol.ActionSubmit, 0, string(protocol.AppendSubmit(nil, s)))
+		add(protocol.ActionSubmit, asWorker, string(protocol.AppendSubmit(nil, s)))
 	}
-	add(dispatch.ActionSubmit, 0, ``, "\x01\x00\x00\x00", "\x02")
-	req, _ := json.Marshal(dispatch.BlobRequest{Hash: dispatch.BlobHash(storedBlob), Reply: "b1"})
-	add(dispatch.ActionBlobGet, 0, string(req), `{"hash":"sha256:00","reply":"b2"}`, `{"hash":"x"}`, `{"reply":""}`, `null`)
-	add(dispatch.ActionBlobPut, 0, ``, `blob`, string(bytes.Repeat([]byte{0xff}, 3000)))
-	add(dispatch.ActionBlobDelete, 0, `sha256:00`, ``, dispatch.BlobHash([]byte("blob")))
-	for _, r := range []*envelope.Reply{
-		{Attempt: 1, Kind: envelope.KindOK, Payload: []byte("result")},
-		{Attempt: 1, Kind: envelope.KindOK},
-		{Attempt: 2, Kind: envelope.KindOK, Payload: []byte("stale")},
-		{Attempt: 1, Kind: envelope.KindRemote, Code: "E1", Message: "boom"},
-		{Attempt: 1, Kind: envelope.KindRemote, Retryable: true, Message: "again"},
-		{Attempt: 1, Kind: envelope.KindHandedBack},
-		{Attempt: 1, Kind: envelope.KindDeadline}, {Attempt: 1, Kind: envelope.KindCanceled},
-		{Attempt: 1, Kind: envelope.KindQueueFull, Message: "not from a worker"},
+	add(protocol.ActionSubmit, 0, ``, "\x01\x00\x00\x00", "\x02")
+	req, _ := json.Marshal(protocol.BlobRequest{Hash: protocol.BlobHash(storedBlob), Reply: "b1"})
+	add(protocol.ActionBlobGet, 0, string(req), `{"hash":"sha256:00","reply":"b2"}`, `{"hash":"x"}`, `{"reply":""}`, `null`)
+	add(protocol.ActionBlobPut, 0, ``, `blob`, string(bytes.Repeat([]byte{0xff}, 3000)))
+	add(protocol.ActionBlobDelete, 0, `sha256:00`, ``, protocol.BlobHash([]byte("blob")))
+	for _, r := range []*protocol.Reply{
+		{Attempt: 1, Kind: protocol.KindOK, Payload: []byte("result")},
+		{Attempt: 1, Kind: protocol.KindOK},
+		{Attempt: 2, Kind: protocol.KindOK, Payload: []byte("stale")},
+		{Attempt: 1, Kind: protocol.KindRemote, Code: "E1", Message: "boom"},
+		{Attempt: 1, Kind: protocol.KindRemote, Retryable: true, Message: "again"},
+		{Attempt: 1, Kind: protocol.KindHandedBack},
+		{Attempt: 1, Kind: protocol.KindDeadline}, {Attempt: 1, Kind: protocol.KindCanceled},
+		{Attempt: 1, Kind: protocol.KindQueueFull, Message: "not from a worker"},
 	} {
-		add("reply", asWorker, string(envelope.AppendReply(nil, r)))
+		add("reply", asWorker, string(protocol.AppendReply(nil, r)))
 	}
 	add("reply", asWorker, ``, "\x01\x01\x08\x00\x00\x00\x00")
 }
@@ -166,7 +166,7 @@ func FuzzMasterControl(f *testing.F) {
 			t.Fatal(err)
 		}
 		jobs := make(chan []byte, 8)
-		cl.ListenInline(dispatch.JobActionPrefix, func(msg *banio.IOMsgRaw) {
+		cl.ListenInline(protocol.JobActionPrefix, func(msg *banio.IOMsgRaw) {
 			select {
 			case jobs <- bytes.Clone(msg.Data):
 			default:
@@ -192,16 +192,16 @@ func FuzzMasterControl(f *testing.F) {
 			return cl.WaitResult(context.Background(), key, d)
 		}
 
-		var job *envelope.Job
+		var job *protocol.Job
 		var subKey string
 		if worker {
 			info, _ := json.Marshal(dispatch.WorkerInfo{ID: "fz-worker", Capacity: 1, Types: []string{fuzzType}})
-			write(dispatch.ActionRegister, info)
+			write(protocol.ActionRegister, info)
 			subKey = cl.SetWait("", 1)
-			write(dispatch.ActionSubmit, envelope.AppendSubmit(nil, &envelope.Submit{ID: "fzjob", Type: fuzzType, Key: subKey, Payload: []byte("in")}))
+			write(protocol.ActionSubmit, protocol.AppendSubmit(nil, &protocol.Submit{ID: "fzjob", Type: fuzzType, Key: subKey, Payload: []byte("in")}))
 			select {
 			case b := <-jobs:
-				if job, err = envelope.DecodeJob(b); err != nil {
+				if job, err = protocol.DecodeJob(b); err != nil {
 					t.Fatalf("the master sent a job envelope that does not decode: %v", err)
 				}
 			case <-time.After(10 * time.Second):
@@ -212,12 +212,12 @@ func FuzzMasterControl(f *testing.F) {
 		// What the message should make the master answer, where it answers.
 		var answerKey string
 		switch action {
-		case dispatch.ActionSubmit:
-			if s, err := envelope.DecodeSubmit(data); err == nil && s.Key != subKey {
+		case protocol.ActionSubmit:
+			if s, err := protocol.DecodeSubmit(data); err == nil && s.Key != subKey {
 				answerKey = cl.SetWait(s.Key, 1)
 			}
-		case dispatch.ActionBlobGet:
-			var req dispatch.BlobRequest
+		case protocol.ActionBlobGet:
+			var req protocol.BlobRequest
 			if json.Unmarshal(data, &req) == nil && req.Reply != "" {
 				answerKey = cl.SetWait(req.Reply, 1)
 			}
@@ -225,7 +225,7 @@ func FuzzMasterControl(f *testing.F) {
 		switch action {
 		case "reply":
 			write("__res__"+job.Key, data)
-		case dispatch.ActionBlobPut, dispatch.ActionBlobDelete:
+		case protocol.ActionBlobPut, protocol.ActionBlobDelete:
 			write(action+"fz", data)
 		default:
 			write(action, data)
@@ -234,13 +234,13 @@ func FuzzMasterControl(f *testing.F) {
 		// The blob handler runs after every earlier handler of this connection, and
 		// inline handlers (progress, submit) have run before it.
 		syncKey := cl.SetWait("", 1)
-		write(dispatch.ActionBlobDelete+syncKey, []byte("sync"))
+		write(protocol.ActionBlobDelete+syncKey, []byte("sync"))
 		if res, err := wait(syncKey, 10*time.Second); err != nil || string(res) != "0" {
 			t.Fatalf("the master stopped answering after %s %q: %q, %v", action, data, res, err)
 		}
 
 		switch action {
-		case dispatch.ActionRegister:
+		case protocol.ActionRegister:
 			var info dispatch.WorkerInfo
 			var want *dispatch.WorkerInfo
 			if json.Unmarshal(data, &info) == nil && info.ID != "" {
@@ -255,37 +255,37 @@ func FuzzMasterControl(f *testing.F) {
 			case want != nil && (len(got) != 1 || got[0].ID != want.ID || got[0].Capacity != max(want.Capacity, 1) || !slices.Equal(got[0].Types, want.Types)):
 				t.Fatalf("registration %q: workers %+v, want %+v", data, got, want)
 			}
-		case dispatch.ActionDrain:
+		case protocol.ActionDrain:
 			for _, w := range workersAt(m, local) {
 				if !w.Draining {
 					t.Fatalf("worker %s not draining after %s", w.ID, action)
 				}
 			}
-		case dispatch.ActionBlobPut:
-			if h := dispatch.BlobHash(data); h != dispatch.BlobHash(storedBlob) && !m.DeleteBlob(h) {
+		case protocol.ActionBlobPut:
+			if h := protocol.BlobHash(data); h != protocol.BlobHash(storedBlob) && !m.DeleteBlob(h) {
 				t.Fatalf("uploaded blob %s not stored", h)
 			}
-		case dispatch.ActionBlobGet:
+		case protocol.ActionBlobGet:
 			if answerKey == "" {
 				break
 			}
-			var req dispatch.BlobRequest
+			var req protocol.BlobRequest
 			_ = json.Unmarshal(data, &req)
 			want := []byte{0}
-			if req.Hash == dispatch.BlobHash(storedBlob) {
+			if req.Hash == protocol.BlobHash(storedBlob) {
 				want = append([]byte{1}, storedBlob...)
 			}
 			if res, err := wait(answerKey, 10*time.Second); err != nil || !bytes.Equal(res, want) {
 				t.Fatalf("blob request %q answered %q, %v; want %q", data, res, err, want)
 			}
-		case dispatch.ActionSubmit:
+		case protocol.ActionSubmit:
 			if answerKey == "" {
 				break
 			}
 			// Answered at once when refused; a queued or running job is answered
 			// later (not awaited here), and any answer must be a reply envelope.
 			if res, err := wait(answerKey, time.Millisecond); err == nil {
-				if _, err := envelope.DecodeReply(res); err != nil {
+				if _, err := protocol.DecodeReply(res); err != nil {
 					t.Fatalf("submission %q answered with %q: %v", data, res, err)
 				}
 			}
@@ -297,35 +297,35 @@ func FuzzMasterControl(f *testing.F) {
 
 // checkJobOutcome checks what the remote caller gets once the worker answered job with
 // data, for the replies that end the job.
-func checkJobOutcome(t *testing.T, data []byte, job *envelope.Job, result func() ([]byte, error)) {
+func checkJobOutcome(t *testing.T, data []byte, job *protocol.Job, result func() ([]byte, error)) {
 	t.Helper()
-	rep, err := envelope.DecodeReply(data)
-	if err != nil || rep.Attempt != job.Attempt || rep.Kind == envelope.KindHandedBack || (rep.Kind == envelope.KindRemote && rep.Retryable) {
+	rep, err := protocol.DecodeReply(data)
+	if err != nil || rep.Attempt != job.Attempt || rep.Kind == protocol.KindHandedBack || (rep.Kind == protocol.KindRemote && rep.Retryable) {
 		return // the job goes back to the queue: nothing ends yet
 	}
 	res, err := result()
 	if err != nil {
 		t.Fatalf("no outcome after reply %q: %v", data, err)
 	}
-	out, err := envelope.DecodeReply(res)
+	out, err := protocol.DecodeReply(res)
 	if err != nil {
 		t.Fatalf("outcome %q: %v", res, err)
 	}
 	switch rep.Kind {
-	case envelope.KindOK:
-		if out.Kind != envelope.KindOK || !bytes.Equal(out.Payload, rep.Payload) {
+	case protocol.KindOK:
+		if out.Kind != protocol.KindOK || !bytes.Equal(out.Payload, rep.Payload) {
 			t.Fatalf("reply %+v gave the caller %+v", rep, out)
 		}
-	case envelope.KindRemote:
-		if out.Kind != envelope.KindRemote || out.Code != rep.Code || out.Message != rep.Message || out.Retryable {
+	case protocol.KindRemote:
+		if out.Kind != protocol.KindRemote || out.Code != rep.Code || out.Message != rep.Message || out.Retryable {
 			t.Fatalf("reply %+v gave the caller %+v", rep, out)
 		}
-	case envelope.KindDeadline, envelope.KindCanceled:
+	case protocol.KindDeadline, protocol.KindCanceled:
 		if out.Kind != rep.Kind {
 			t.Fatalf("reply %+v gave the caller %+v", rep, out)
 		}
 	default: // kinds a worker may not send: a non-retryable remote error
-		if out.Kind != envelope.KindRemote || out.Retryable || !strings.Contains(out.Message, fmt.Sprint("unexpected reply kind ", rep.Kind)) {
+		if out.Kind != protocol.KindRemote || out.Retryable || !strings.Contains(out.Message, fmt.Sprint("unexpected reply kind ", rep.Kind)) {
 			t.Fatalf("reply %+v gave the caller %+v", rep, out)
 		}
 	}

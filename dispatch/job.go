@@ -53,7 +53,7 @@ const (
 type job struct {
 	id          string
 	typ         string
-	action      string // JobAction(typ), built once
+	action      string // protocol.JobAction(typ), built once
 	payload     []byte
 	deadline    time.Time             // the earlier of the caller's deadline and the timeout; zero if none
 	ended       atomic.Pointer[error] // why the job must stop (see end); nil while it may run

@@ -1,5 +1,7 @@
 package dispatch
 
+import "github.com/banfleet/banfleet/protocol"
+
 // jobType is the master's state for one job type: the jobs waiting for it and the
 // worker classes (class.go) that serve it. An entry lives only while it has either:
 // dropIfIdleLocked removes it when its queue empties with no class serving it, and when
@@ -8,7 +10,7 @@ package dispatch
 // Master.mu.
 type jobType struct {
 	name    string
-	action  string // JobAction(name), built once per entry: admitLocked hands it to each job
+	action  string // protocol.JobAction(name), built once per entry: admitLocked hands it to each job
 	queue   fifo
 	serving []classLink // the classes whose workers announced this type
 }
@@ -24,7 +26,7 @@ type classLink struct {
 func (m *Master) typeLocked(typ string) *jobType {
 	jt := m.types[typ]
 	if jt == nil {
-		jt = &jobType{name: typ, action: JobAction(typ)}
+		jt = &jobType{name: typ, action: protocol.JobAction(typ)}
 		m.types[typ] = jt
 	}
 	return jt

@@ -13,6 +13,7 @@ import (
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/worker"
 )
 
@@ -109,7 +110,7 @@ func TestRegistrationOverTypeLimitRefused(t *testing.T) {
 		for i := range types {
 			info.Types = append(info.Types, fmt.Sprintf("t%d", i))
 		}
-		if err := raw.WriteMsg(&banio.IOMsg{Action: dispatch.ActionRegister, Data: info}); err != nil {
+		if err := raw.WriteMsg(&banio.IOMsg{Action: protocol.ActionRegister, Data: info}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,7 +119,7 @@ func TestRegistrationOverTypeLimitRefused(t *testing.T) {
 	// The master handles a connection's messages in order: once a blob upload sent
 	// behind the announcements is answered, they have been handled.
 	key := raw.SetWait("", 1)
-	if err := raw.Write(&banio.IOMsgRaw{Action: dispatch.ActionBlobPut + key, Data: []byte("barrier")}); err != nil {
+	if err := raw.Write(&banio.IOMsgRaw{Action: protocol.ActionBlobPut + key, Data: []byte("barrier")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := raw.WaitResult(context.Background(), key, 5*time.Second); err != nil {
@@ -172,15 +173,15 @@ func TestRoutingIndexFollowsRegistrations(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	send(dispatch.ActionRegister, dispatch.WorkerInfo{ID: "raw", Capacity: 0, Types: []string{"a", "a"}})
+	send(protocol.ActionRegister, dispatch.WorkerInfo{ID: "raw", Capacity: 0, Types: []string{"a", "a"}})
 	waitFor(t, "raw registered", func() bool { return f.registered("raw") == 1 })
 	check("registered", map[string][]string{"a": {"raw", "real"}, "b": {"real"}, "c": nil})
 
-	send(dispatch.ActionRegister, dispatch.WorkerInfo{ID: "raw", Capacity: 1, Types: []string{"b"}})
+	send(protocol.ActionRegister, dispatch.WorkerInfo{ID: "raw", Capacity: 1, Types: []string{"b"}})
 	waitFor(t, "raw announcing b", func() bool { return len(dispatch.RoutableWorkers(f.master, "a")) == 1 })
 	check("re-registered", map[string][]string{"a": {"real"}, "b": {"raw", "real"}})
 
-	send(dispatch.ActionDrain, nil)
+	send(protocol.ActionDrain, nil)
 	waitFor(t, "raw draining", func() bool { return len(dispatch.RoutableWorkers(f.master, "b")) == 1 })
 	check("drained", map[string][]string{"a": {"real"}, "b": {"real"}})
 

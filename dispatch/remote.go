@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/internal/envelope"
+	"github.com/banfleet/banfleet/protocol"
 )
 
 // remoteCaller is the master's side of one connection's remote submissions
@@ -21,7 +21,7 @@ type remoteCaller struct {
 }
 
 func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
-	s, err := envelope.DecodeSubmit(msg.Data)
+	s, err := protocol.DecodeSubmit(msg.Data)
 	if err != nil {
 		r.lim.log(r.m.opts.logger, r.conn, "bad submission", err)
 		return
@@ -46,12 +46,12 @@ func (r *remoteCaller) resolved(t *Ticket, result []byte, err error) {
 // progress forwards a progress report of a job this caller submitted. It runs on a
 // worker connection's read loop, so it never waits on the caller.
 func (r *remoteCaller) progress(t *Ticket, p Progress) {
-	_ = r.conn.WriteMsgNoBlock(&banio.IOMsg{Action: ActionProgress, Data: ProgressMsg{
+	_ = r.conn.WriteMsgNoBlock(&banio.IOMsg{Action: protocol.ActionProgress, Data: protocol.ProgressMsg{
 		ID: t.id, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
 }
 
 func (r *remoteCaller) onCancel(msg *banio.IOMsgRaw) {
-	var c CancelMsg
+	var c protocol.CancelMsg
 	if err := json.Unmarshal(msg.Data, &c); err != nil {
 		r.lim.log(r.m.opts.logger, r.conn, "bad cancel", err)
 		return
@@ -83,7 +83,7 @@ func (r *remoteCaller) connClosed() {
 // connection's read loop (the attempt's wait callback), so it never waits on a caller
 // that stopped reading: such a caller is cut as a slow consumer instead.
 func (r *remoteCaller) reply(key string, result []byte, err error) {
-	rep := replyFor(result, err)
+	rep := protocol.ReplyFor(result, err)
 	if serr := r.conn.SendWaitResNoBlock(key, replyParts(rep)); errors.Is(serr, banio.ErrFrameTooLarge) {
 		// The reply that reached the master does not fit a frame to the caller (its
 		// header is not the worker's): without an answer the caller would wait
@@ -95,77 +95,14 @@ func (r *remoteCaller) reply(key string, result []byte, err error) {
 
 // replyTooLarge is the CodeResultTooLarge error that replaces a reply to a remote caller
 // that failed to send with sendErr.
-func replyTooLarge(rep *envelope.Reply, sendErr error) *envelope.Reply {
-	return &envelope.Reply{Kind: envelope.KindRemote, Code: CodeResultTooLarge, Message: fmt.Sprintf(
+func replyTooLarge(rep *protocol.Reply, sendErr error) *protocol.Reply {
+	return protocol.ReplyFor(nil, &RemoteError{Code: CodeResultTooLarge, Message: fmt.Sprintf(
 		"the master cannot forward the job's reply (%d-byte result, %d-byte message) to this client: %v; return large results by other means (store them, return a reference) or raise banio.WithMaxFrameSize on master, workers and clients",
-		len(rep.Payload), len(rep.Message), sendErr)}
+		len(rep.Payload), len(rep.Message), sendErr)})
 }
 
 // replyParts is a reply's header and payload, to be sent as one message without copying
 // the payload behind the header.
-func replyParts(rep *envelope.Reply) banio.Parts {
-	return banio.Parts{Head: envelope.ReplyHeader(rep), Body: rep.Payload}
-}
-
-// codeJobTooLarge is the Code of a KindRejected reply that stands for ErrJobTooLarge.
-const codeJobTooLarge = "job_too_large"
-
-// replyFor encodes an outcome for the wire; errorFromReply is its inverse.
-func replyFor(result []byte, err error) *envelope.Reply {
-	var re *RemoteError
-	switch {
-	case err == nil:
-		return &envelope.Reply{Kind: envelope.KindOK, Payload: result}
-	case errors.As(err, &re):
-		return &envelope.Reply{Kind: envelope.KindRemote, Attempt: re.Attempt, Retryable: re.Retryable, Code: re.Code, Message: re.Message, WorkerID: re.WorkerID}
-	case errors.Is(err, ErrWorkerLost):
-		return &envelope.Reply{Kind: envelope.KindWorkerLost, Message: err.Error()}
-	case errors.Is(err, ErrQueueFull):
-		return &envelope.Reply{Kind: envelope.KindQueueFull, Message: err.Error()}
-	case errors.Is(err, ErrJobTooLarge):
-		return &envelope.Reply{Kind: envelope.KindRejected, Code: codeJobTooLarge, Message: err.Error()}
-	case errors.Is(err, context.DeadlineExceeded):
-		return &envelope.Reply{Kind: envelope.KindDeadline, Message: err.Error()}
-	case errors.Is(err, context.Canceled):
-		return &envelope.Reply{Kind: envelope.KindCanceled, Message: err.Error()}
-	default:
-		return &envelope.Reply{Kind: envelope.KindRejected, Message: err.Error()}
-	}
-}
-
-// remoteFailure is an error that crossed the wire: it keeps the master's message and
-// matches the sentinel it stood for with errors.Is.
-type remoteFailure struct {
-	msg  string
-	kind error
-}
-
-func (e *remoteFailure) Error() string { return e.msg }
-func (e *remoteFailure) Unwrap() error { return e.kind }
-
-// errorFromReply turns a master's reply into the caller's result or error.
-func errorFromReply(rep *envelope.Reply) ([]byte, error) {
-	var kind error
-	switch rep.Kind {
-	case envelope.KindOK:
-		return rep.Payload, nil
-	case envelope.KindRemote:
-		return nil, &RemoteError{Message: rep.Message, Code: rep.Code, Retryable: rep.Retryable, WorkerID: rep.WorkerID, Attempt: rep.Attempt}
-	case envelope.KindWorkerLost:
-		kind = ErrWorkerLost
-	case envelope.KindQueueFull:
-		kind = ErrQueueFull
-	case envelope.KindDeadline:
-		kind = context.DeadlineExceeded
-	case envelope.KindCanceled:
-		kind = context.Canceled
-	case envelope.KindRejected:
-		kind = ErrBadJob
-		if rep.Code == codeJobTooLarge {
-			kind = ErrJobTooLarge
-		}
-	default:
-		kind = ErrBadJob
-	}
-	return nil, &remoteFailure{msg: rep.Message, kind: kind}
+func replyParts(rep *protocol.Reply) banio.Parts {
+	return banio.Parts{Head: protocol.ReplyHeader(rep), Body: rep.Payload}
 }

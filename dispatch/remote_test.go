@@ -9,6 +9,7 @@ import (
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/worker"
 )
 
@@ -171,11 +172,11 @@ func TestRemoteCancelOnlyFromItsCaller(t *testing.T) {
 	runDone := make(chan error, 1)
 	go func() { runDone <- raw.RunForever() }()
 	defer func() { _ = raw.Close(); <-runDone }()
-	if err := raw.WriteMsg(&banio.IOMsg{Action: dispatch.ActionCancel, Data: dispatch.CancelMsg{ID: "the-job"}}); err != nil {
+	if err := raw.WriteMsg(&banio.IOMsg{Action: protocol.ActionCancel, Data: protocol.CancelMsg{ID: "the-job"}}); err != nil {
 		t.Fatal(err)
 	}
 	key := raw.SetWait("", 1)
-	if err := raw.Write(&banio.IOMsgRaw{Action: dispatch.ActionBlobPut + key, Data: []byte("barrier")}); err != nil {
+	if err := raw.Write(&banio.IOMsgRaw{Action: protocol.ActionBlobPut + key, Data: []byte("barrier")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := raw.WaitResult(context.Background(), key, 5*time.Second); err != nil {

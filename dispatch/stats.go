@@ -4,19 +4,13 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/banfleet/banfleet/protocol"
 )
 
-// WorkerInfo is what a worker announces and what the master knows of it.
-type WorkerInfo struct {
-	ID       string            `json:"id"`
-	Name     string            `json:"name,omitempty"`
-	Capacity int               `json:"capacity"` // jobs it runs at once
-	Labels   map[string]string `json:"labels,omitempty"`
-	Types    []string          `json:"types"`              // job types it handles
-	Remote   string            `json:"remote,omitempty"`   // its address, as the master sees it
-	InFlight int               `json:"inflight"`           // jobs running on it now
-	Draining bool              `json:"draining,omitempty"` // it takes no new jobs
-}
+// WorkerInfo is what a worker announces and what the master knows of it
+// (Master.Workers). It is protocol.WorkerInfo, the JSON of a worker's registration.
+type WorkerInfo = protocol.WorkerInfo
 
 // Stats is a snapshot of the master's counters.
 type Stats struct {

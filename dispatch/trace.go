@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/banfleet/banfleet/internal/jobspan"
+	"github.com/banfleet/banfleet/protocol"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -12,17 +13,6 @@ import (
 
 // Tracing stays at the edges: spans are opened here and in package worker, never in
 // banio. The trace context crosses each hop inside the envelope.
-
-// ScopeName is the instrumentation scope of banfleet's spans.
-const ScopeName = "github.com/banfleet/banfleet/dispatch"
-
-// Span attribute keys.
-const (
-	AttrJobID    = jobspan.AttrJobID
-	AttrJobType  = jobspan.AttrJobType
-	AttrAttempt  = jobspan.AttrAttempt
-	AttrWorkerID = jobspan.AttrWorkerID
-)
 
 type tracing struct {
 	provider   trace.TracerProvider
@@ -36,21 +26,11 @@ func (t *tracing) init() {
 		t.provider = otel.GetTracerProvider()
 	}
 	if t.propagator == nil {
-		t.propagator = DefaultPropagator()
+		t.propagator = protocol.DefaultPropagator()
 	}
-	tracer := t.provider.Tracer(ScopeName)
+	tracer := t.provider.Tracer(protocol.ScopeName)
 	t.dispatch = jobspan.New(tracer, trace.SpanKindProducer)
 	t.submit = jobspan.New(tracer, trace.SpanKindClient)
-}
-
-// DefaultPropagator is the global propagator, or W3C TraceContext + Baggage when the
-// global one propagates nothing (OpenTelemetry's default), so that traces connect
-// across hops without configuration.
-func DefaultPropagator() propagation.TextMapPropagator {
-	if p := otel.GetTextMapPropagator(); len(p.Fields()) > 0 {
-		return p
-	}
-	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 }
 
 // inject returns ctx's trace context as envelope entries (nil when there is none).

@@ -9,6 +9,7 @@ import (
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/worker"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -71,8 +72,8 @@ func TestTracingAcrossMasterAndWorker(t *testing.T) {
 	if disp.SpanKind() != trace.SpanKindProducer || exec.SpanKind() != trace.SpanKindConsumer {
 		t.Fatalf("kinds %v / %v", disp.SpanKind(), exec.SpanKind())
 	}
-	if attr(exec, dispatch.AttrWorkerID).AsString() != "w-trace" || attr(exec, dispatch.AttrAttempt).AsInt64() != 1 ||
-		attr(disp, dispatch.AttrJobType).AsString() != "echo" || attr(disp, dispatch.AttrJobID).AsString() == "" {
+	if attr(exec, protocol.AttrWorkerID).AsString() != "w-trace" || attr(exec, protocol.AttrAttempt).AsInt64() != 1 ||
+		attr(disp, protocol.AttrJobType).AsString() != "echo" || attr(disp, protocol.AttrJobID).AsString() == "" {
 		t.Fatal("missing span attributes")
 	}
 

@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/protocol"
 )
 
 // DefaultBlobCacheBytes bounds the worker's in-memory blob cache.
@@ -108,7 +108,7 @@ func (c *blobCache) fetch(conn *banio.ClientIO, hash string, f *blobFetch) {
 
 func download(conn *banio.ClientIO, hash string) ([]byte, error) {
 	key := conn.SetWait("", 1)
-	err := conn.WriteMsg(&banio.IOMsg{Action: dispatch.ActionBlobGet, Data: dispatch.BlobRequest{Hash: hash, Reply: key}})
+	err := conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionBlobGet, Data: protocol.BlobRequest{Hash: hash, Reply: key}})
 	if err != nil {
 		conn.CloseWaitChan(key)
 		return nil, fmt.Errorf("worker: fetch blob %s: %w", hash, err)
@@ -122,13 +122,13 @@ func download(conn *banio.ClientIO, hash string) ([]byte, error) {
 		return nil, fmt.Errorf("worker: fetch blob %s: %w", hash, err)
 	}
 	switch {
-	case len(data) > 0 && data[0] == dispatch.BlobUnsendable:
+	case len(data) > 0 && data[0] == protocol.BlobUnsendable:
 		return nil, fmt.Errorf("%w: %s: %s", ErrBlobUnsendable, hash, data[1:])
-	case len(data) == 0 || data[0] != dispatch.BlobFound:
+	case len(data) == 0 || data[0] != protocol.BlobFound:
 		return nil, fmt.Errorf("%w: %s", ErrBlobMissing, hash)
 	}
 	data = data[1:]
-	if got := dispatch.BlobHash(data); got != hash {
+	if got := protocol.BlobHash(data); got != hash {
 		return nil, fmt.Errorf("worker: blob %s: received bytes hash to %s", hash, got)
 	}
 	return data, nil

@@ -13,4 +13,7 @@
 // bounded by a semaphore of the worker's capacity; panics become errors), drain.go
 // (shutdown: stop taking jobs, finish or hand back), blob.go (content-addressed inputs
 // fetched once and cached).
+//
+// It speaks to the master in package protocol's vocabulary and does not import
+// package dispatch.
 package worker

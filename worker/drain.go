@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/protocol"
 )
 
 // drainHardLimit bounds the wait for handlers that ignore their cancelled context after
@@ -17,7 +17,7 @@ func (w *Worker) drain(conn *banio.ClientIO) {
 	w.mu.Lock()
 	w.draining = true
 	w.mu.Unlock()
-	_ = conn.WriteMsg(&banio.IOMsg{Action: dispatch.ActionDrain})
+	_ = conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionDrain})
 	w.log.Info("worker: draining", "grace", w.grace)
 
 	finished := make(chan struct{})

@@ -13,9 +13,8 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/internal/envelope"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/worker"
 	"github.com/cenkalti/backoff/v4"
 	"go.opentelemetry.io/otel"
@@ -63,15 +62,15 @@ type fakeMaster struct {
 }
 
 func workerSeeds(f *testing.F) {
-	job := func(j *envelope.Job) []byte { return envelope.AppendJob(nil, j) }
+	job := func(j *protocol.Job) []byte { return protocol.AppendJob(nil, j) }
 	for _, b := range [][]byte{
-		job(&envelope.Job{ID: "j", Type: "echo", Key: "k1", Attempt: 1, Payload: []byte("payload")}),
-		job(&envelope.Job{ID: "j", Type: "echo", Key: "k1", Attempt: 3, Deadline: time.UnixMilli(1), Payload: []byte("late")}),
-		job(&envelope.Job{ID: "j", Type: "echo", Key: "k1", Attempt: 1, Deadline: time.Now().Add(time.Hour)}),
-		job(&envelope.Job{ID: "j", Type: "nope", Key: "k1", Attempt: 1}),
-		job(&envelope.Job{ID: "j", Type: "echo", Key: "k1", Trace: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "baggage": "a=b"}}),
-		job(&envelope.Job{ID: "j", Type: "echo", Key: "k1", Trace: map[string]string{"traceparent": "zz", "tracestate": "=,="}}),
-		job(&envelope.Job{ID: "j", Type: "slow", Key: "k1", Deadline: time.Now().Add(-time.Second)}),
+		job(&protocol.Job{ID: "j", Type: "echo", Key: "k1", Attempt: 1, Payload: []byte("payload")}),
+		job(&protocol.Job{ID: "j", Type: "echo", Key: "k1", Attempt: 3, Deadline: time.UnixMilli(1), Payload: []byte("late")}),
+		job(&protocol.Job{ID: "j", Type: "echo", Key: "k1", Attempt: 1, Deadline: time.Now().Add(time.Hour)}),
+		job(&protocol.Job{ID: "j", Type: "nope", Key: "k1", Attempt: 1}),
+		job(&protocol.Job{ID: "j", Type: "echo", Key: "k1", Trace: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "baggage": "a=b"}}),
+		job(&protocol.Job{ID: "j", Type: "echo", Key: "k1", Trace: map[string]string{"traceparent": "zz", "tracestate": "=,="}}),
+		job(&protocol.Job{ID: "j", Type: "slow", Key: "k1", Deadline: time.Now().Add(-time.Second)}),
 		{}, {0xff}, {1, 200, 1}, []byte("not an envelope"),
 	} {
 		f.Add(uint8(modeJob), b)
@@ -96,19 +95,19 @@ func FuzzWorkerControl(f *testing.F) {
 	fm := &fakeMaster{conns: make(chan *banio.BanConn, 1), blobReqs: make(chan []byte, 4)}
 	srv := banio.NewBanServer("", "fake-master", banio.WithLogger(logger), banio.WithHeartbeat(time.Second, 0))
 	srv.InitConn = func(c *banio.BanConn) {
-		c.Listen(dispatch.ActionRegister, func(*banio.IOMsgRaw) {
+		c.Listen(protocol.ActionRegister, func(*banio.IOMsgRaw) {
 			select {
 			case fm.conns <- c:
 			default:
 			}
 		})
-		c.Listen(dispatch.ActionBlobGet, func(m *banio.IOMsgRaw) {
+		c.Listen(protocol.ActionBlobGet, func(m *banio.IOMsgRaw) {
 			select {
 			case fm.blobReqs <- bytes.Clone(m.Data):
 			default:
 			}
 		})
-		c.Listen(dispatch.ActionDrain, func(*banio.IOMsgRaw) {})
+		c.Listen(protocol.ActionDrain, func(*banio.IOMsgRaw) {})
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -155,19 +154,19 @@ func FuzzWorkerControl(f *testing.F) {
 			}
 		}
 		// startJob sends a job and returns the wait for its reply.
-		startJob := func(j *envelope.Job) string {
+		startJob := func(j *protocol.Job) string {
 			t.Helper()
 			key := c.SetWait(j.Key, 1)
-			send(dispatch.JobAction(j.Type), envelope.AppendJob(nil, j))
+			send(protocol.JobAction(j.Type), protocol.AppendJob(nil, j))
 			return key
 		}
-		reply := func(key string) *envelope.Reply {
+		reply := func(key string) *protocol.Reply {
 			t.Helper()
 			res, err := c.WaitResult(context.Background(), key, 10*time.Second)
 			if err != nil {
 				t.Fatalf("no reply to %s: %v", key, err)
 			}
-			rep, err := envelope.DecodeReply(res)
+			rep, err := protocol.DecodeReply(res)
 			if err != nil {
 				t.Fatalf("reply %q: %v", res, err)
 			}
@@ -179,48 +178,48 @@ func FuzzWorkerControl(f *testing.F) {
 
 		switch mode {
 		case modeJob:
-			env, err := envelope.DecodeJob(data)
+			env, err := protocol.DecodeJob(data)
 			if err != nil {
-				send(dispatch.JobAction("echo"), data)
+				send(protocol.JobAction("echo"), data)
 				return // dropped; the drain shows the worker survived it
 			}
 			if env.Type == "slow" || env.Type == "blob" {
 				return // nothing to wait for: these end with the drain
 			}
 			key := c.SetWait(env.Key, 1)
-			send(dispatch.JobAction("echo"), data)
+			send(protocol.JobAction("echo"), data)
 			rep := reply(key)
 			late := !env.Deadline.IsZero() && !time.Now().Before(env.Deadline)
 			switch {
 			case rep.Attempt != env.Attempt:
 				t.Fatalf("reply for attempt %d, job attempt %d", rep.Attempt, env.Attempt)
 			case env.Type != "echo":
-				if rep.Kind != envelope.KindRemote || rep.Code != "no_handler" {
+				if rep.Kind != protocol.KindRemote || rep.Code != "no_handler" {
 					t.Fatalf("job of unknown type %q: %+v", env.Type, rep)
 				}
-			case late && rep.Kind == envelope.KindDeadline:
-			case rep.Kind != envelope.KindOK || !bytes.Equal(rep.Payload, env.Payload):
+			case late && rep.Kind == protocol.KindDeadline:
+			case rep.Kind != protocol.KindOK || !bytes.Equal(rep.Payload, env.Payload):
 				t.Fatalf("echo job %+v: reply %+v", env, rep)
 			}
 		case modeCancel:
-			key := startJob(&envelope.Job{ID: "c1", Type: "slow", Key: "c1#1", Attempt: 1})
-			send(dispatch.ActionCancel, data)
-			var cm dispatch.CancelMsg
+			key := startJob(&protocol.Job{ID: "c1", Type: "slow", Key: "c1#1", Attempt: 1})
+			send(protocol.ActionCancel, data)
+			var cm protocol.CancelMsg
 			if json.Unmarshal(data, &cm) != nil || cm.ID != "c1" || (cm.Attempt != 0 && cm.Attempt != 1) {
-				send(dispatch.ActionCancel, []byte(`{"id":"c1"}`)) // the fuzzed one was not for this job
+				send(protocol.ActionCancel, []byte(`{"id":"c1"}`)) // the fuzzed one was not for this job
 			}
-			if rep := reply(key); rep.Kind != envelope.KindCanceled {
+			if rep := reply(key); rep.Kind != protocol.KindCanceled {
 				t.Fatalf("cancelled job: %+v", rep)
 			}
 		case modeBlob:
 			// The job asks for the blob the answer carries, or (odd lengths) for
 			// another one, so that the worker's hash check is exercised both ways.
-			hash, matches := dispatch.BlobHash([]byte("another blob")), false
+			hash, matches := protocol.BlobHash([]byte("another blob")), false
 			if len(data) > 0 && len(data)%2 == 0 {
-				hash, matches = dispatch.BlobHash(data[1:]), true
+				hash, matches = protocol.BlobHash(data[1:]), true
 			}
-			key := startJob(&envelope.Job{ID: "b1", Type: "blob", Key: "b1#1", Attempt: 1, Payload: []byte(hash)})
-			var req dispatch.BlobRequest
+			key := startJob(&protocol.Job{ID: "b1", Type: "blob", Key: "b1#1", Attempt: 1, Payload: []byte(hash)})
+			var req protocol.BlobRequest
 			select {
 			case b := <-fm.blobReqs:
 				if err := json.Unmarshal(b, &req); err != nil || req.Hash != hash || req.Reply == "" {
@@ -235,14 +234,14 @@ func FuzzWorkerControl(f *testing.F) {
 			rep := reply(key)
 			switch {
 			case len(data) == 0 || data[0] != 1:
-				if rep.Kind != envelope.KindRemote || !strings.Contains(rep.Message, "blob not held") && !strings.Contains(rep.Message, "blob too large") {
+				if rep.Kind != protocol.KindRemote || !strings.Contains(rep.Message, "blob not held") && !strings.Contains(rep.Message, "blob too large") {
 					t.Fatalf("blob answer %q: reply %+v, want the blob missing or too large", data, rep)
 				}
 			case !matches:
-				if rep.Kind != envelope.KindRemote || !strings.Contains(rep.Message, "hash to") {
+				if rep.Kind != protocol.KindRemote || !strings.Contains(rep.Message, "hash to") {
 					t.Fatalf("blob answer %q for another hash: reply %+v, want a hash mismatch", data, rep)
 				}
-			case rep.Kind != envelope.KindOK || !bytes.Equal(rep.Payload, data[1:]):
+			case rep.Kind != protocol.KindOK || !bytes.Equal(rep.Payload, data[1:]):
 				t.Fatalf("blob %q: reply %+v", data, rep)
 			}
 		}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/protocol"
 )
 
 // Job is one job as a handler sees it.
@@ -34,7 +34,7 @@ type Handler func(ctx context.Context, job *Job) (any, error)
 // Progress reports how far the job got. It never blocks the handler for long: reports
 // are fire-and-forget, and a master or caller that reads them slowly drops old ones.
 func (j *Job) Progress(done, total int64, msg string) {
-	_ = j.conn.WriteMsg(&banio.IOMsg{Action: dispatch.ActionProgress, Data: dispatch.ProgressMsg{
+	_ = j.conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionProgress, Data: protocol.ProgressMsg{
 		ID: j.ID, Attempt: j.Attempt, Done: done, Total: total, Message: msg, WorkerID: j.workerID}})
 }
 

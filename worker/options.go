@@ -72,8 +72,8 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(w *Worker) { w.tracerProvider = tp }
 }
 
-// WithPropagator sets how trace context is read from envelopes (default: as dispatch's
-// DefaultPropagator).
+// WithPropagator sets how trace context is read from envelopes (default:
+// protocol.DefaultPropagator, as on the master).
 func WithPropagator(p propagation.TextMapPropagator) Option {
 	return func(w *Worker) { w.propagator = p }
 }

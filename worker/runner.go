@@ -9,8 +9,7 @@ import (
 	"sync"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/internal/envelope"
+	"github.com/banfleet/banfleet/protocol"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 )
@@ -41,14 +40,14 @@ var badEnvelopeLog sync.Once
 // onJob runs on the read loop (ListenInline): it decodes the envelope and starts the
 // job on its own goroutine, so the next message is not held up.
 func (w *Worker) onJob(msg *banio.IOMsgRaw) {
-	env, err := envelope.DecodeJob(msg.Data)
+	env, err := protocol.DecodeJob(msg.Data)
 	if err != nil {
 		badEnvelopeLog.Do(func() { w.log.Warn("worker: malformed job envelope dropped", "action", msg.Action, "err", err) })
 		return
 	}
 	h := w.handlers[env.Type]
 	if h == nil {
-		w.reply(w.currentConn(), env, &envelope.Reply{Kind: envelope.KindRemote, Code: "no_handler", Message: "worker has no handler for job type " + env.Type})
+		w.reply(w.currentConn(), env, failed(protocol.CodeNoHandler, "worker has no handler for job type "+env.Type))
 		return
 	}
 	// Registered here, before the job's goroutine starts, so that a cancel that
@@ -64,7 +63,7 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 	w.mu.Unlock()
 	if draining {
 		cancel(nil)
-		w.reply(conn, env, &envelope.Reply{Kind: envelope.KindHandedBack})
+		w.reply(conn, env, &protocol.Reply{Kind: protocol.KindHandedBack})
 		return
 	}
 	// Counted until its reply is sent, so that the replies of concurrent jobs leave in
@@ -74,7 +73,7 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 }
 
 // execute runs one job and answers the master on conn, the connection it came on.
-func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, conn *banio.ClientIO, env *envelope.Job, h Handler) {
+func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, conn *banio.ClientIO, env *protocol.Job, h Handler) {
 	defer w.jobs.Done()
 	defer cancel(nil)
 	if len(env.Trace) > 0 {
@@ -82,7 +81,7 @@ func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, co
 	}
 	ctx, span := w.tracer.Start(ctx, "execute", env.ID, env.Type)
 	if span.IsRecording() {
-		span.SetAttributes(dispatch.AttrAttempt.Int(env.Attempt), dispatch.AttrWorkerID.String(w.id))
+		span.SetAttributes(protocol.AttrAttempt.Int(env.Attempt), protocol.AttrWorkerID.String(w.id))
 	}
 	if !env.Deadline.IsZero() {
 		var stop context.CancelFunc
@@ -92,9 +91,9 @@ func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, co
 	defer w.forget(jobKey{env.ID, env.Attempt})
 
 	rep := w.run(ctx, h, &Job{ID: env.ID, Type: env.Type, Payload: env.Payload, Attempt: env.Attempt, Deadline: env.Deadline, conn: conn, workerID: w.id, worker: w})
-	if rep.Kind != envelope.KindOK {
+	if rep.Kind != protocol.KindOK {
 		span.SetStatus(codes.Error, rep.Message)
-		if rep.Kind == envelope.KindHandedBack {
+		if rep.Kind == protocol.KindHandedBack {
 			span.AddEvent("handed_back")
 		} else {
 			span.RecordError(errors.New(rep.Message))
@@ -107,7 +106,7 @@ func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, co
 
 // run calls the handler once a slot is free and turns its outcome (or panic) into a
 // reply.
-func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep *envelope.Reply) {
+func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep *protocol.Reply) {
 	select {
 	case w.slots <- struct{}{}:
 		defer func() { <-w.slots }()
@@ -116,12 +115,12 @@ func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep *envelope.Re
 	}
 	if w.isDraining() && ctx.Err() == nil && context.Cause(ctx) == nil {
 		// Accepted before the drain began but never started: hand it back now.
-		return &envelope.Reply{Kind: envelope.KindHandedBack}
+		return &protocol.Reply{Kind: protocol.KindHandedBack}
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("worker: handler panicked", "type", job.Type, "job", job.ID, "panic", r, "stack", string(debug.Stack()))
-			rep = &envelope.Reply{Kind: envelope.KindRemote, Code: "panic", Message: fmt.Sprintf("handler panicked: %v", r)}
+			rep = failed(protocol.CodePanic, fmt.Sprintf("handler panicked: %v", r))
 		}
 	}()
 	result, err := h(ctx, job)
@@ -129,34 +128,46 @@ func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep *envelope.Re
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return replyForContext(ctx)
 		}
-		var e *Error
-		rep = &envelope.Reply{Kind: envelope.KindRemote, Message: err.Error()}
-		if errors.As(err, &e) {
-			rep.Code, rep.Retryable = e.Code, e.Retryable
-			if e.Err != nil && e == err {
-				rep.Message = e.Err.Error() // the code travels in its own field
-			}
-		}
-		return rep
+		return protocol.ReplyFor(nil, handlerError(err))
 	}
 	payload, err := marshalResult(result)
 	if err != nil {
-		return &envelope.Reply{Kind: envelope.KindRemote, Code: "bad_result", Message: err.Error()}
+		return failed(protocol.CodeBadResult, err.Error())
 	}
-	return &envelope.Reply{Kind: envelope.KindOK, Payload: payload}
+	return protocol.ReplyFor(payload, nil)
 }
 
 // replyForContext explains a job whose context ended before it could finish.
-func replyForContext(ctx context.Context) *envelope.Reply {
+func replyForContext(ctx context.Context) *protocol.Reply {
 	cause := context.Cause(ctx)
-	switch {
-	case errors.Is(cause, errHandedBack):
-		return &envelope.Reply{Kind: envelope.KindHandedBack}
-	case errors.Is(cause, context.DeadlineExceeded):
-		return &envelope.Reply{Kind: envelope.KindDeadline, Message: cause.Error()}
-	default:
-		return &envelope.Reply{Kind: envelope.KindCanceled, Message: cause.Error()}
+	if errors.Is(cause, errHandedBack) {
+		return &protocol.Reply{Kind: protocol.KindHandedBack}
 	}
+	// The context's error says what ended it (its deadline, or a cancellation), and
+	// so the kind; its cause says why.
+	rep := protocol.ReplyFor(nil, ctx.Err())
+	rep.Message = cause.Error()
+	return rep
+}
+
+// handlerError is the RemoteError a handler's error becomes: its text, with the code
+// and retry hint of an *Error in its chain.
+func handlerError(err error) *protocol.RemoteError {
+	re := &protocol.RemoteError{Message: err.Error()}
+	var e *Error
+	if errors.As(err, &e) {
+		re.Code, re.Retryable = e.Code, e.Retryable
+		if e.Err != nil && e == err {
+			re.Message = e.Err.Error() // the code travels in its own field
+		}
+	}
+	return re
+}
+
+// failed is the reply of a job the worker fails itself (no handler, a panic, a result
+// it cannot marshal or send): a RemoteError with code, not retryable.
+func failed(code, message string) *protocol.Reply {
+	return protocol.ReplyFor(nil, &protocol.RemoteError{Code: code, Message: message})
 }
 
 func marshalResult(v any) ([]byte, error) {
@@ -176,32 +187,32 @@ func marshalResult(v any) ([]byte, error) {
 }
 
 // reply answers the master's wait for this attempt.
-func (w *Worker) reply(conn *banio.ClientIO, env *envelope.Job, rep *envelope.Reply) {
+func (w *Worker) reply(conn *banio.ClientIO, env *protocol.Job, rep *protocol.Reply) {
 	rep.Attempt, rep.WorkerID = env.Attempt, w.id
-	err := conn.SendWaitRes(env.Key, banio.Parts{Head: envelope.ReplyHeader(rep), Body: rep.Payload})
+	err := conn.SendWaitRes(env.Key, banio.Parts{Head: protocol.ReplyHeader(rep), Body: rep.Payload})
 	if errors.Is(err, banio.ErrFrameTooLarge) {
 		// Without an answer the master would hold the job, and its caller wait, until
 		// the job's deadline, or forever. The job fails instead, with why.
 		w.tooLargeLog.Do(func() {
-			w.log.Warn("worker: a reply does not fit a frame; the job fails with "+dispatch.CodeResultTooLarge+" (further ones are not logged)",
+			w.log.Warn("worker: a reply does not fit a frame; the job fails with "+protocol.CodeResultTooLarge+" (further ones are not logged)",
 				"type", env.Type, "job", env.ID, "err", err)
 		})
 		rep = replyTooLarge(rep, err)
 		rep.Attempt, rep.WorkerID = env.Attempt, w.id
-		err = conn.SendWaitRes(env.Key, envelope.ReplyHeader(rep))
+		err = conn.SendWaitRes(env.Key, protocol.ReplyHeader(rep))
 	}
 	if err != nil {
 		w.log.Warn("worker: reply not sent", "job", env.ID, "err", err)
 	}
 }
 
-// replyTooLarge is the dispatch.CodeResultTooLarge error that replaces a reply that
+// replyTooLarge is the protocol.CodeResultTooLarge error that replaces a reply that
 // failed to send with sendErr. It is not retryable: the job would make as large a
 // result again.
-func replyTooLarge(rep *envelope.Reply, sendErr error) *envelope.Reply {
-	return &envelope.Reply{Kind: envelope.KindRemote, Code: dispatch.CodeResultTooLarge, Message: fmt.Sprintf(
+func replyTooLarge(rep *protocol.Reply, sendErr error) *protocol.Reply {
+	return failed(protocol.CodeResultTooLarge, fmt.Sprintf(
 		"the job's reply (%d-byte result, %d-byte message) cannot be sent to the master: %v; return large results by other means (store them, return a reference) or raise banio.WithMaxFrameSize on master, workers and clients",
-		len(rep.Payload), len(rep.Message), sendErr)}
+		len(rep.Payload), len(rep.Message), sendErr))
 }
 
 // currentConn is the connection to the master.
@@ -219,7 +230,7 @@ func (w *Worker) forget(key jobKey) {
 
 // onCancel cancels a running job at the master's request.
 func (w *Worker) onCancel(msg *banio.IOMsgRaw) {
-	var c dispatch.CancelMsg
+	var c protocol.CancelMsg
 	if json.Unmarshal(msg.Data, &c) != nil {
 		return
 	}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/jobspan"
+	"github.com/banfleet/banfleet/protocol"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
@@ -72,9 +72,9 @@ func New(masterAddr string, opts ...Option) *Worker {
 		w.tracerProvider = otel.GetTracerProvider()
 	}
 	if w.propagator == nil {
-		w.propagator = dispatch.DefaultPropagator()
+		w.propagator = protocol.DefaultPropagator()
 	}
-	w.tracer = jobspan.New(w.tracerProvider.Tracer(dispatch.ScopeName), trace.SpanKindConsumer)
+	w.tracer = jobspan.New(w.tracerProvider.Tracer(protocol.ScopeName), trace.SpanKindConsumer)
 	w.slots = make(chan struct{}, w.capacity)
 	return w
 }
@@ -142,9 +142,9 @@ func (w *Worker) connect(ctx context.Context) (*banio.ClientIO, error) {
 	w.conn = conn
 	w.mu.Unlock()
 	for typ := range w.handlers {
-		conn.ListenInline(dispatch.JobAction(typ), w.onJob)
+		conn.ListenInline(protocol.JobAction(typ), w.onJob)
 	}
-	conn.Listen(dispatch.ActionCancel, w.onCancel)
+	conn.Listen(protocol.ActionCancel, w.onCancel)
 	conn.ReInitConn = w.register
 	w.register()
 	return conn, nil
@@ -157,9 +157,9 @@ func (w *Worker) register() {
 	actions := make([]string, 0, len(w.handlers))
 	for typ := range w.handlers {
 		types = append(types, typ)
-		actions = append(actions, dispatch.JobAction(typ))
+		actions = append(actions, protocol.JobAction(typ))
 	}
-	info := dispatch.WorkerInfo{ID: w.id, Name: w.name, Capacity: w.capacity, Labels: w.labels, Types: types}
+	info := protocol.WorkerInfo{ID: w.id, Name: w.name, Capacity: w.capacity, Labels: w.labels, Types: types}
 	data, _ := json.Marshal(info)
 	w.mu.Lock()
 	conn, draining := w.conn, w.draining
@@ -169,10 +169,10 @@ func (w *Worker) register() {
 	if err := conn.Subscribe(actions...); err != nil {
 		w.log.Warn("worker: subscribe failed", "err", err)
 	}
-	if err := conn.WriteMsg(&banio.IOMsg{Action: dispatch.ActionRegister, Data: data}); err != nil {
+	if err := conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionRegister, Data: data}); err != nil {
 		w.log.Warn("worker: register failed", "err", err)
 	}
 	if draining {
-		_ = conn.WriteMsg(&banio.IOMsg{Action: dispatch.ActionDrain})
+		_ = conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionDrain})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/worker"
 )
 
@@ -59,7 +60,7 @@ func TestMalformedEnvelopeIsDropped(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	c := <-conns
 	for _, garbage := range [][]byte{nil, {0xff}, {1, 200, 1}, []byte("not an envelope")} {
-		if err := c.WriteMsg(&banio.IOMsg{Action: dispatch.JobAction("echo"), Data: garbage}); err != nil {
+		if err := c.WriteMsg(&banio.IOMsg{Action: protocol.JobAction("echo"), Data: garbage}); err != nil {
 			t.Fatal(err)
 		}
 	}

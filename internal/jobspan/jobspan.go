@@ -13,17 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
+	"github.com/banfleet/banfleet/protocol"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
-)
-
-// Span attribute keys (dispatch re-exports them).
-const (
-	AttrJobID    = attribute.Key("banfleet.job.id")
-	AttrJobType  = attribute.Key("banfleet.job.type")
-	AttrAttempt  = attribute.Key("banfleet.job.attempt")
-	AttrWorkerID = attribute.Key("banfleet.worker.id")
 )
 
 // probeEvery is how often an inert tracer is tried again.
@@ -52,7 +44,7 @@ func (t *Tracer) Start(ctx context.Context, verb, jobID, jobType string) (contex
 	}
 	ctx, span := t.tracer.Start(ctx, verb+" "+jobType, t.kind)
 	if span.IsRecording() {
-		span.SetAttributes(AttrJobID.String(jobID), AttrJobType.String(jobType))
+		span.SetAttributes(protocol.AttrJobID.String(jobID), protocol.AttrJobType.String(jobType))
 		return ctx, span
 	}
 	// Not recording and no trace at all: no SDK behind the tracer (an SDK gives even

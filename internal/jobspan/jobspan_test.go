@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banfleet/banfleet/protocol"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -72,7 +73,7 @@ func TestInertThenRecording(t *testing.T) {
 	for _, kv := range ended[0].Attributes() {
 		attrs[string(kv.Key)] = kv.Value.String()
 	}
-	if attrs[string(AttrJobID)] != "id-4" || attrs[string(AttrJobType)] != "echo" {
+	if attrs[string(protocol.AttrJobID)] != "id-4" || attrs[string(protocol.AttrJobType)] != "echo" {
 		t.Fatalf("attributes: %v", attrs)
 	}
 }

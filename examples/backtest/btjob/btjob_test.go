@@ -14,12 +14,13 @@ import (
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/worker"
 )
 
 func TestJobIDIsStableAndDistinct(t *testing.T) {
 	p := engine.Params{Fast: 12, Slow: 26, Kind: engine.KindEMA, FeeBps: 4, SlippageBps: 2.5}
-	hash := dispatch.BlobHash([]byte("bars"))
+	hash := protocol.BlobHash([]byte("bars"))
 	id := JobID(hash, p)
 	if want := "bt-" + hash[len("sha256:"):][:12] + "-ema-12-26-4-2.5"; id != want {
 		t.Fatalf("JobID = %q, want %q", id, want)
@@ -35,7 +36,7 @@ func TestJobIDIsStableAndDistinct(t *testing.T) {
 		}
 		seen[JobID(hash, q)] = true
 	}
-	if JobID(dispatch.BlobHash([]byte("other bars")), p) == id {
+	if JobID(protocol.BlobHash([]byte("other bars")), p) == id {
 		t.Error("other data must give another ID")
 	}
 }

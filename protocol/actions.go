@@ -1,8 +1,8 @@
-package dispatch
+package protocol
 
-// The actions dispatch and worker exchange over banio (docs/protocol.md). Jobs and
-// replies use the binary envelopes of internal/envelope; the small control messages
-// are JSON.
+// The banio actions of the job layer (docs/protocol.md §13). Jobs, replies and
+// submissions are binary envelopes (envelope.go); the small control messages are JSON
+// (control.go); the blob actions are in blob.go.
 const (
 	// JobActionPrefix + type is the action of a job sent to a worker; workers subscribe
 	// to it for each type they handle.
@@ -21,20 +21,3 @@ const (
 
 // JobAction is the action that carries jobs of jobType.
 func JobAction(jobType string) string { return JobActionPrefix + jobType }
-
-// CancelMsg asks to cancel a job. Attempt 0 (from a client) means whatever attempt is
-// running.
-type CancelMsg struct {
-	ID      string `json:"id"`
-	Attempt int    `json:"attempt,omitempty"`
-}
-
-// ProgressMsg carries a progress report.
-type ProgressMsg struct {
-	ID       string `json:"id"`
-	Attempt  int    `json:"attempt"`
-	Done     int64  `json:"done"`
-	Total    int64  `json:"total"`
-	Message  string `json:"msg,omitempty"`
-	WorkerID string `json:"worker,omitempty"`
-}

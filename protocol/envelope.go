@@ -1,13 +1,14 @@
-// Package envelope encodes what dispatch and worker put inside banio messages: the job a
-// master sends a worker, the reply that comes back, and the submission a remote client
-// sends a master. The layout is binary so that a multi-megabyte payload travels as its
-// own bytes, after a small header, with no base64 or JSON escaping. docs/protocol.md
+package protocol
+
+// The envelopes: what dispatch and worker put inside banio messages. The job a master
+// sends a worker, the reply that comes back, and the submission a remote client sends a
+// master. The layout is binary so that a multi-megabyte payload travels as its own
+// bytes, after a small header, with no base64 or JSON escaping. docs/protocol.md
 // describes it byte by byte.
 //
 // Every envelope starts with a version byte. Strings and byte strings are a uvarint
 // length followed by the bytes; integers are uvarints (zig-zag varints where negative
 // values make sense). The payload is whatever follows the header, to the end.
-package envelope
 
 import (
 	"encoding/binary"
@@ -40,18 +41,6 @@ type Job struct {
 	Trace    map[string]string // W3C trace context (traceparent, tracestate, baggage)
 	Payload  []byte
 }
-
-// Reply kinds: what ended a job.
-const (
-	KindOK         byte = 0 // Payload is the result
-	KindRemote     byte = 1 // the handler failed: Code, Message, Retryable
-	KindHandedBack byte = 2 // the worker is draining and did not run the job
-	KindWorkerLost byte = 3 // (master → client) every attempt lost its worker
-	KindQueueFull  byte = 4 // (master → client) the type's queue is full
-	KindDeadline   byte = 5 // (master → client) the job's timeout passed
-	KindCanceled   byte = 6 // (master → client) the job was cancelled
-	KindRejected   byte = 7 // (master → client) refused: malformed, duplicate id, closed
-)
 
 // Reply answers a Job (worker → master) or a Submit (master → client).
 type Reply struct {

@@ -1,4 +1,4 @@
-package envelope
+package protocol
 
 import (
 	"bytes"
