@@ -32,7 +32,7 @@ const (
 	// knownGetValNullKey: docs/protocol.md §7 says an onGetVal Data that parses as a
 	// JSON string is the quoted key and anything else the raw key; the handler
 	// unmarshals into a string, which also accepts `null` (key "" instead of "null").
-	knownGetValNullKey = true
+	knownGetValNullKey = false
 )
 
 // peerSink collects what a connection writes to the other end of its pipe.

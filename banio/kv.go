@@ -1,6 +1,7 @@
 package banio
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -204,7 +205,9 @@ func (s *ServerIO) onGetVal(c *BanConn, msg *IOMsgRaw) {
 	}
 	key := string(msg.Data)
 	var quoted string
-	if json.Unmarshal(msg.Data, &quoted) == nil {
+	// Only a JSON string is a quoted key: Unmarshal also accepts null (into ""),
+	// and a raw key may well be the word null.
+	if t := bytes.TrimSpace(msg.Data); len(t) > 0 && t[0] == '"' && json.Unmarshal(t, &quoted) == nil {
 		key = quoted
 	}
 	if err := c.SendWaitRes(key, s.GetVal(key)); err != nil {
