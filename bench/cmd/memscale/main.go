@@ -160,9 +160,13 @@ func perItem(what string, n int, before, after mem) {
 
 // startMaster starts a ServerIO + dispatch.Master on 127.0.0.1:0. The
 // server's silence check is off so that hello-only peers, which never ping,
-// are not closed while idle (memory is unaffected by it).
+// are not closed while idle (memory is unaffected by it). Every peer dials from
+// 127.0.0.1, so the per-address connection cap and the queued-bytes budgets are
+// lifted: this measures memory at scale, not the limits.
 func startMaster(opts ...dispatch.Option) (*banio.ServerIO, *dispatch.Master, string, error) {
-	srv := banio.NewBanServer("127.0.0.1:0", "memscale", banio.WithHeartbeat(banio.DefaultHeartbeatInterval, 0))
+	srv := banio.NewBanServer("127.0.0.1:0", "memscale", banio.WithHeartbeat(banio.DefaultHeartbeatInterval, 0),
+		banio.WithMaxConns(1<<20, 1<<20))
+	opts = append([]dispatch.Option{dispatch.WithQueueBytesPerType(1 << 40), dispatch.WithQueueBytesTotal(1 << 40)}, opts...)
 	m := dispatch.NewMaster(srv, opts...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
