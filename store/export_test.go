@@ -1,0 +1,13 @@
+package store
+
+import "runtime"
+
+// pendingCount is how many calls wait for the committer.
+func (b *Bolt) pendingCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.pending)
+}
+
+// waitForPending lets the goroutines that are about to queue run.
+func waitForPending() { runtime.Gosched() }
