@@ -42,6 +42,9 @@ import (
 // commit rewrites; TestBoltChurnBounded holds it to that. Compact copies a file whose
 // peak has passed into a new one of its live size.
 
+// newerRemedy is what to do about a file in a format this build does not read.
+const newerRemedy = "open it with the banfleet that wrote it, or move it aside to start with an empty store"
+
 // FormatVersion is the version of the file's layout, stored in its meta bucket.
 const FormatVersion = 1
 
@@ -229,8 +232,7 @@ func (b *Bolt) load() error {
 			return corruptFile(b.path, fmt.Errorf("format version: %w", err))
 		}
 		if format != FormatVersion {
-			return fmt.Errorf("%w: %s is in format %d, this build reads format %d: open it with the banfleet that wrote it, or move it aside to start with an empty store",
-				ErrFormatVersion, b.path, format, FormatVersion)
+			return fmt.Errorf("%w: %s is in format %d, this build reads format %d; %s", ErrFormatVersion, b.path, format, FormatVersion, newerRemedy)
 		}
 		seq, err1 := uvarintValue(meta.Get(keySeq))
 		wantJobs, err2 := uvarintValue(meta.Get(keyJobs))
@@ -281,7 +283,7 @@ func (b *Bolt) load() error {
 		}
 		if err != nil {
 			if errors.Is(err, ErrFormatVersion) {
-				return fmt.Errorf("%s: %w", b.path, err)
+				return fmt.Errorf("%s: %w; %s", b.path, err, newerRemedy)
 			}
 			return corruptFile(b.path, err)
 		}

@@ -92,12 +92,16 @@ func checkFile(path string) (damagedMeta error, err error) {
 		sizes = []uint32{m0.pageSize}
 	}
 	var m1 boltMeta
-	err1 := errors.New("cut short")
-	for _, ps := range sizes {
-		if int(ps)+pageHeaderSize+metaSize <= len(head) {
-			if m1, err1 = parseMeta(head[int(ps)+pageHeaderSize:]); err1 == nil {
-				break
-			}
+	var err1 error // the first candidate's: the likeliest page size
+	for i, ps := range sizes {
+		off := int(ps) + pageHeaderSize
+		m, err := parseMeta(head[min(off, len(head)):])
+		if err == nil {
+			m1, err1 = m, nil
+			break
+		}
+		if i == 0 {
+			err1 = err
 		}
 	}
 	var m boltMeta

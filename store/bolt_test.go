@@ -332,3 +332,27 @@ func TestExpire(t *testing.T) {
 		}
 	}
 }
+
+// TestBoltCommitFailure: once a commit fails, the store refuses everything after it
+// with ErrFailed rather than apply records it may not be able to keep.
+func TestBoltCommitFailure(t *testing.T) {
+	leakcheck.Check(t)
+	b, _ := openTemp(t)
+	if err := b.Apply(ctx, Submitted(Spec{ID: "a", Type: "t"})); err != nil {
+		t.Fatal(err)
+	}
+	b.db.Close() // the file is gone from under the committer
+	err := b.Apply(ctx, Submitted(Spec{ID: "b", Type: "t"}))
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("Apply on a failed commit: %v", err)
+	}
+	if err := b.Apply(ctx, Submitted(Spec{ID: "c", Type: "t"})); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Apply after a failed commit: %v", err)
+	}
+	if _, err := b.Load(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Load after a failed commit: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,6 +1,10 @@
 package store
 
-import "runtime"
+import (
+	"io"
+	"log/slog"
+	"runtime"
+)
 
 // pendingCount is how many calls wait for the committer.
 func (b *Bolt) pendingCount() int {
@@ -11,3 +15,5 @@ func (b *Bolt) pendingCount() int {
 
 // waitForPending lets the goroutines that are about to queue run.
 func waitForPending() { runtime.Gosched() }
+
+func testLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
