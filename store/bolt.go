@@ -89,6 +89,10 @@ type Bolt struct {
 	maxBatch                              atomic.Int64
 	commitNanos                           atomic.Int64
 	scratch                               []byte // the committer's row buffer
+
+	// testHookCommit, when set (by tests only), is called by the committer with the
+	// size of each batch before it is applied.
+	testHookCommit func(requests int)
 }
 
 var _ Store = (*Bolt)(nil)

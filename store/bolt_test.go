@@ -207,7 +207,7 @@ func TestBoltConcurrentApply(t *testing.T) {
 // TestBoltInvalidCallAlone: a refused call in a batch costs the other calls nothing.
 func TestBoltInvalidCallAlone(t *testing.T) {
 	leakcheck.Check(t)
-	b, _ := openTemp(t, WithMaxDelay(50*time.Millisecond)) // one batch for all
+	b, _ := openTemp(t)
 	defer b.Close()
 	var wg sync.WaitGroup
 	errs := make([]error, 16)
@@ -269,7 +269,17 @@ func TestBoltClosed(t *testing.T) {
 // TestBoltCloseCommitsPending: calls accepted before Close are committed, not dropped.
 func TestBoltCloseCommitsPending(t *testing.T) {
 	leakcheck.Check(t)
-	b, path := openTemp(t, WithMaxDelay(time.Hour)) // nothing commits before Close
+	b, path := openTemp(t)
+	// Hold the committer in its first batch, so the other calls stay queued.
+	taken, release := make(chan int, 1), make(chan struct{})
+	first := true
+	b.testHookCommit = func(n int) {
+		if first {
+			first = false
+			taken <- n
+			<-release
+		}
+	}
 	var wg sync.WaitGroup
 	accepted := make(chan string, 32)
 	for i := range 32 {
@@ -282,10 +292,17 @@ func TestBoltCloseCommitsPending(t *testing.T) {
 			}
 		})
 	}
-	for b.pendingCount() < 32 {
+	inFirst := <-taken
+	for b.pendingCount()+inFirst < 32 {
 		waitForPending()
 	}
-	if err := b.Close(); err != nil {
+	closed := make(chan error)
+	go func() { closed <- b.Close() }()
+	for !b.isClosing() {
+		waitForPending()
+	}
+	close(release)
+	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()

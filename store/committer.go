@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -14,11 +15,16 @@ import (
 // goroutine (run) takes what is pending, applies each call's records to the mirror
 // state (refusing, alone, a call whose records are invalid), writes the rows they
 // changed in one bbolt transaction (one commit, so one pair of fsyncs, for the whole
-// batch), and then wakes every caller in the batch with its result. A batch closes
-// when it holds WithMaxBatch records or when its oldest record has waited
-// WithMaxDelay, whichever comes first; records that arrive while a commit syncs wait
-// for the next one, which starts at once if its oldest record has already waited long
-// enough.
+// batch), and then wakes every caller in the batch with its result.
+//
+// A batch closes when it holds WithMaxBatch records, when its oldest record has
+// waited WithMaxDelay, or, first in practice, when records stop arriving: the
+// committer yields the processor and looks again, and a yield that brought nothing
+// closes the batch (gather). Records that arrive while a commit syncs wait for the
+// next one. A fixed linger was measured first: with 64 callers all 64 were queued long
+// before the millisecond ran out, and waiting it out cost 60 % of the throughput
+// (34k against 86k submits/s); closing on a fruitless yield keeps the batches as full
+// and a lone caller's commit immediate.
 //
 // Why not bbolt's own DB.Batch, which also gathers many callers' functions into one
 // transaction? Its functions may run more than once: when one fails, the batch is
@@ -115,14 +121,12 @@ func (b *Bolt) enqueue(r *request) error {
 		return b.failed
 	}
 	first := len(b.pending) == 0
-	before := b.pendingRecs
 	b.pending = append(b.pending, r)
 	b.pendingRecs += r.size()
-	full := before < b.opts.maxBatch && b.pendingRecs >= b.opts.maxBatch
 	b.mu.Unlock()
-	// The committer needs waking only to start a batch or to close a full one early;
-	// otherwise it is committing, or lingering on a timer, and will find r.
-	if first || full {
+	// The committer needs waking only when the queue was empty; otherwise it is
+	// committing or gathering, and will find r.
+	if first {
 		select {
 		case b.kick <- struct{}{}:
 		default:
@@ -134,8 +138,6 @@ func (b *Bolt) enqueue(r *request) error {
 // run is the committer: the only goroutine that writes the file or the mirror.
 func (b *Bolt) run() {
 	defer close(b.stopped)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
 	ch := newChanges()
 	for {
 		b.mu.Lock()
@@ -152,18 +154,34 @@ func (b *Bolt) run() {
 			<-b.kick
 			continue
 		}
-		if !closing && recs < b.opts.maxBatch && b.opts.maxDelay > 0 {
-			if wait := time.Until(oldest.Add(b.opts.maxDelay)); wait > 0 {
-				timer.Reset(wait)
-				select {
-				case <-b.kick: // the batch is full, or the store closing: look again
-					timer.Stop()
-					continue
-				case <-timer.C:
-				}
+		if !closing && recs < b.opts.maxBatch && b.opts.maxDelay > 0 && time.Since(oldest) < b.opts.maxDelay {
+			if b.gather(recs, oldest) {
+				continue
 			}
 		}
 		b.commit(b.take(), ch)
+	}
+}
+
+// gather lets the batch grow while records keep arriving: it yields the processor so
+// that callers already runnable (those the last commit woke) queue their records, and
+// goes on while each yield brings more, until the batch holds maxBatch records or its
+// oldest has waited maxDelay. A yield that brings nothing closes the batch: no caller
+// is on its way, so waiting longer would only add latency. It reports whether the
+// store started closing meanwhile (look again).
+func (b *Bolt) gather(recs int, oldest time.Time) (closing bool) {
+	for {
+		runtime.Gosched()
+		b.mu.Lock()
+		now, closing := b.pendingRecs, b.closing
+		b.mu.Unlock()
+		if closing {
+			return true
+		}
+		if now == recs || now >= b.opts.maxBatch || time.Since(oldest) >= b.opts.maxDelay {
+			return false
+		}
+		recs = now
 	}
 }
 
@@ -195,6 +213,9 @@ func (b *Bolt) commit(batch []*request, ch *changes) {
 			close(r.done)
 		}
 	}()
+	if b.testHookCommit != nil {
+		b.testHookCommit(len(batch))
+	}
 	b.mu.Lock()
 	failed := b.failed
 	b.mu.Unlock()

@@ -17,3 +17,10 @@ func (b *Bolt) pendingCount() int {
 func waitForPending() { runtime.Gosched() }
 
 func testLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// isClosing reports whether Close has begun.
+func (b *Bolt) isClosing() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closing
+}

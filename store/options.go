@@ -18,10 +18,10 @@ const (
 	// saves little (the fsync is already shared) while its transaction keeps growing;
 	// 1024 records of 64-byte jobs are about 200 KiB of rows.
 	DefaultMaxBatch = 1024
-	// DefaultMaxDelay is how long the committer lets the oldest pending record wait
-	// for others to join its batch (WithMaxDelay). An fsync costs about a millisecond
-	// on a fast disk, so a millisecond of gathering roughly halves the fsyncs under
-	// load while adding at most that to a lone caller's latency.
+	// DefaultMaxDelay is the longest the committer lets the oldest pending record
+	// wait for others to join its batch (WithMaxDelay). It gathers only while records
+	// keep arriving (committer.go), so this bounds what a steady trickle of callers
+	// can add to a commit's latency: about one fsync of a slow disk.
 	DefaultMaxDelay = time.Millisecond
 	// DefaultLockTimeout is how long OpenBolt waits for the file's lock (another
 	// process has it open) before failing with ErrLocked (WithLockTimeout): a master
@@ -93,10 +93,10 @@ func WithMaxBatch(n int) Option {
 	}
 }
 
-// WithMaxDelay sets how long the bolt store's committer waits, after the oldest pending
-// record arrived, for more to join its batch (default DefaultMaxDelay). 0 commits at
-// once whatever is pending: batches then form only from what arrives during the
-// previous commit. d < 0 keeps the default.
+// WithMaxDelay sets the longest the bolt store's committer gathers records into a
+// batch after the oldest of them arrived (default DefaultMaxDelay); it stops sooner
+// when no more are arriving. 0 commits at once whatever is pending: batches then form
+// only from what arrives during the previous commit. d < 0 keeps the default.
 func WithMaxDelay(d time.Duration) Option {
 	return func(o *options) {
 		if d >= 0 {
