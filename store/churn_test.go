@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/banfleet/banfleet/internal/leakcheck"
@@ -89,5 +92,54 @@ func TestBoltChurnMillion(t *testing.T) {
 	t.Logf("1,000,000 jobs: file %d bytes once the pipeline filled, %d bytes at the end", warm, end)
 	if end > 4<<20 {
 		t.Errorf("file of %d bytes", end)
+	}
+}
+
+// TestCompact: after a peak of 50,000 queued jobs, all but a few collected, the file
+// keeps its peak size until Compact rewrites it to its live size, with the same state.
+func TestCompact(t *testing.T) {
+	leakcheck.Check(t)
+	b, path := openTemp(t, WithNoSync(true))
+	payload := make([]byte, 64)
+	var recs []Record
+	for i := range 50_000 {
+		recs = append(recs, Submitted(Spec{ID: fmt.Sprint(i), Type: "t", Payload: payload}))
+	}
+	if err := b.Apply(ctx, recs...); err != nil {
+		t.Fatal(err)
+	}
+	recs = recs[:0]
+	for i := 100; i < 50_000; i++ {
+		recs = append(recs, Resolved(fmt.Sprint(i), Outcome{}, t0), Collected(fmt.Sprint(i)))
+	}
+	if err := b.Apply(ctx, recs...); err != nil {
+		t.Fatal(err)
+	}
+	want := load(t, b).Snapshot()
+	if _, _, err := Compact(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Compact of an open store: %v", err)
+	}
+	b.Close()
+	before, after, err := Compact(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("compacted %d → %d bytes", before, after)
+	if after*4 > before {
+		t.Errorf("compacted %d → %d bytes", before, after)
+	}
+	b, err = OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := load(t, b).Snapshot(); !bytes.Equal(got, want) {
+		t.Fatal("state changed by compaction")
+	}
+	if err := b.Apply(ctx, Submitted(Spec{ID: "after", Type: "t"})); err != nil {
+		t.Fatal(err)
+	}
+	if matches, _ := filepath.Glob(path + ".*"); len(matches) != 0 {
+		t.Errorf("left behind: %v", matches)
 	}
 }
