@@ -373,3 +373,48 @@ func TestBoltCommitFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestStats(t *testing.T) {
+	leakcheck.Check(t)
+	b, _ := openTemp(t)
+	defer b.Close()
+	big := bigPayload(10_000, "blob;")
+	for _, s := range []Store{NewMem(), b} {
+		if err := s.Apply(ctx, Submitted(Spec{ID: "a", Type: "t", Payload: big}), Submitted(Spec{ID: "b", Type: "t"})); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(ctx, AttemptStarted("a", 1, "w"), Resolved("b", Outcome{}, t0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(ctx, Collected("a")); err == nil {
+			t.Fatal("collecting a running job")
+		}
+		st := s.Stats()
+		if st.Records != 4 || st.Rejected != 1 || st.Jobs != 2 || st.Running != 1 || st.Resolved != 1 || st.Blobs != 1 || st.BlobBytes != int64(len(big)) {
+			t.Errorf("%T: %+v", s, st)
+		}
+	}
+	st := b.Stats()
+	if st.Commits != 2 || st.Fsyncs != 4 || st.MeanBatch != 2 || st.MaxBatch != 2 || st.FileBytes == 0 || st.CommitTime <= 0 {
+		t.Errorf("bolt: %+v", st)
+	}
+}
+
+func TestMemClosedAndCanceled(t *testing.T) {
+	m := NewMem()
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := m.Apply(cctx, Submitted(Spec{ID: "a", Type: "t"})); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled: %v", err)
+	}
+	if m.Lookup("a").Phase != PhaseUnknown {
+		t.Fatal("applied under a canceled context")
+	}
+	m.Close()
+	if err := m.Apply(ctx, Submitted(Spec{ID: "a", Type: "t"})); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed: %v", err)
+	}
+	if _, err := m.Load(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Load after Close: %v", err)
+	}
+}
