@@ -1,0 +1,33 @@
+// Package store holds the durable state of a banfleet master: every job it accepted
+// until the job is resolved and its outcome collected, and the blobs jobs refer to.
+//
+// Every change of a job's state is one Record (record.go): Submitted, AttemptStarted,
+// AttemptEnded, Resolved, Collected, and BlobPut/BlobDeleted for blobs. Records have
+// one compact binary encoding (AppendRecord, DecodeRecord; AppendBatch for many at
+// once, as a raft log entry will carry them).
+//
+// State (state.go) is the state machine that applies records. It is pure: no I/O, no
+// clock, so the same records always make the same state, and an invalid transition (an
+// attempt for an unknown job, a second resolution) is an error that changes nothing.
+// It answers what a restarting master needs: the unresolved jobs in submission order,
+// queued or with an attempt under way (an orphan to re-adopt); the resolved outcomes
+// still held; the blobs; and Lookup of one id, for idempotent resubmission. Snapshot
+// and Restore encode the whole state.
+//
+// A Store applies records and holds their state:
+//
+//   - NewMem: the state machine alone, in memory.
+//   - OpenBolt: one bbolt file. Apply returns once its records are committed and
+//     fsynced; one committer goroutine group-commits the records of many concurrent
+//     callers per transaction (committer.go). The file holds the live state, not a
+//     log (bolt.go), so it stays bounded under churn. A damaged file is an error that
+//     names it and says what to do, never a silently empty store.
+//
+// Large payloads and results are held once, as content-addressed blobs that jobs refer
+// to (blob.go), and resolved outcomes are forgotten after a retention period
+// (retention.go).
+//
+// The master applies every job state change to its Store before acting on it and
+// rebuilds its queues from Load on start; a raft cluster will later replicate the same
+// records, applied by the same State.
+package store

@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Store applies records and holds the state they make. The master applies every job
+// state change to its Store before acting on it, and rebuilds its queues from Load on
+// start; it never writes around the Store.
+//
+// All methods are safe for concurrent use.
+type Store interface {
+	// Apply applies recs in order, all of them or none: a call whose records the
+	// state machine refuses (ErrInvalid) changes nothing, and other callers' records
+	// are not affected. It returns once the records are durable: for the bolt store,
+	// committed and fsynced; the in-memory store applies them at once. ctx bounds
+	// only the wait to be accepted; records accepted are applied, and Apply waits for
+	// their commit. The store retains the records' byte slices.
+	Apply(ctx context.Context, recs ...Record) error
+	// Load returns a copy of the state as of the last commit: what a master rebuilds
+	// its queues, orphaned attempts and held outcomes from.
+	Load() (*State, error)
+	// Lookup returns what the store holds about job id (PhaseUnknown if nothing). It
+	// reflects every record accepted so far, including any still being committed.
+	Lookup(id string) JobState
+	// Blob returns blob hash's bytes (shared: do not modify them), or an error
+	// wrapping ErrUnknownBlob.
+	Blob(hash string) ([]byte, error)
+	// Expire forgets the outcomes of jobs resolved at or before now minus the
+	// retention (WithRetention), applying a Collected record for each, and returns
+	// their ids. The owner calls it from time to time with its clock's now (the
+	// state machine reads no clock).
+	Expire(ctx context.Context, now time.Time) ([]string, error)
+	// Stats reports what the store did and holds.
+	Stats() Stats
+	// Close stops the store; records accepted before are committed first. Apply
+	// afterwards fails with ErrClosed.
+	Close() error
+}
+
+// Stats is what a store did and holds.
+type Stats struct {
+	Records  uint64 // records applied
+	Rejected uint64 // Apply calls refused (ErrInvalid)
+	// Commits counts bolt transactions committed, each with the records of every
+	// Apply call it gathered; Fsyncs the fsyncs they cost (bbolt syncs twice per
+	// commit: the data pages, then the meta page that makes them current; none with
+	// WithNoSync). Both are 0 for the in-memory store.
+	Commits    uint64
+	Fsyncs     uint64
+	MeanBatch  float64       // records per commit
+	MaxBatch   int           // the most records one commit held
+	CommitTime time.Duration // time spent committing (writing and syncing), in total
+
+	FileBytes int64 // the file's size (bolt)
+	FreePages int   // pages of the file free for reuse (bolt)
+
+	Jobs, Queued, Running, Resolved int   // jobs held, and by phase
+	Blobs                           int   // blobs held
+	BlobBytes                       int64 // their bytes
+}
+
+func (s *Stats) fromState(st *State) {
+	s.Jobs = st.Len()
+	s.Queued, s.Running, s.Resolved = st.Counts()
+	s.Blobs, s.BlobBytes = len(st.blobs), st.blobBytes
+}
