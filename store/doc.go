@@ -27,7 +27,8 @@
 // to (blob.go), and resolved outcomes are forgotten after a retention period
 // (retention.go).
 //
-// The master applies every job state change to its Store before acting on it and
-// rebuilds its queues from Load on start; a raft cluster will later replicate the same
-// records, applied by the same State.
+// The master is to apply every job state change to its Store before acting on it and
+// rebuild its queues from Load on start (not wired in yet: dispatch.Master still keeps
+// its state in memory only); a raft cluster will later replicate the same records,
+// applied by the same State.
 package store
