@@ -111,3 +111,10 @@ func IndexError(m *Master) error {
 	}
 	return nil
 }
+
+// Retained reports how many outcomes the master retains and the bytes they count.
+func Retained(m *Master) (n int, bytes int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.retained.n, m.retained.bytes
+}
