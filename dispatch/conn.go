@@ -43,7 +43,10 @@ func (m *Master) initConn(c *banio.BanConn) {
 	// Submissions are taken on the read loop: admitting a job never blocks (a job
 	// is sent by a goroutine of its own, outcomes by SendWaitResNoBlock).
 	c.ListenInline(protocol.ActionSubmit, r.onSubmit)
-	c.Listen(protocol.ActionCancel, r.onCancel)
+	// Cancellations are read on the read loop too, so that one sent just before the
+	// caller closes (Client.Close cancels its jobs) is not dropped with the handlers'
+	// queue when the connection closes; acting on them may block, so it does not.
+	c.ListenInline(protocol.ActionCancel, r.onCancel)
 	c.Listen(protocol.ActionAttach, r.onAttach)
 	c.OnClose(func() {
 		m.forgetWorker(c)

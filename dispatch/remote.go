@@ -48,13 +48,15 @@ func (r *remoteCaller) progress(t *Ticket, p Progress) {
 		ID: t.id, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
 }
 
+// onCancel runs on the read loop (see initConn) and leaves the cancellation, which may
+// write to a worker, to a goroutine: cancellations are rare.
 func (r *remoteCaller) onCancel(msg *banio.IOMsgRaw) {
 	var c protocol.CancelMsg
 	if err := json.Unmarshal(msg.Data, &c); err != nil {
 		r.lim.log(r.m.opts.logger, r.conn, "bad cancel", err)
 		return
 	}
-	r.m.cancelRemote(r, c.ID)
+	go r.m.cancelRemote(r, c.ID)
 }
 
 // onAttach answers a reconnected Client's fleet.attach: for each job it names, the
