@@ -189,12 +189,23 @@ func TestClientCutNoDoubleExecution(t *testing.T) {
 // attach timeout it submits its jobs again, which attach to the jobs the master holds.
 func TestClientOldMasterFallsBackToResubmitting(t *testing.T) {
 	leakcheck.Check(t)
-	f := newFleet(t)
-	prev := f.srv.InitConn
-	f.srv.InitConn = func(c *banio.BanConn) {
+	// The fleet's server serves already; an InitConn set before this one's Serve
+	// drops the master's attach handler for one that never answers.
+	srv := banio.NewBanServer("", "old-master", banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
+	m := dispatch.NewMaster(srv, dispatch.WithRetryBackoff(time.Millisecond, 10*time.Millisecond))
+	prev := srv.InitConn
+	srv.InitConn = func(c *banio.BanConn) {
 		prev(c)
-		c.Listen(protocol.ActionAttach, func(*banio.IOMsgRaw) {}) // never answers
+		c.Listen(protocol.ActionAttach, func(*banio.IOMsgRaw) {})
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(ln) }()
+	f := &fleet{t: t, srv: srv, master: m, addr: ln.Addr().String()}
+	t.Cleanup(func() { _ = m.Close(); _ = srv.Close(); <-served })
 	d := doubler{newExecCounter(true)}
 	f.startWorker("", map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(20))
 	p := newProxy(t, f.addr)
