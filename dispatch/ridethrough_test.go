@@ -287,7 +287,9 @@ func TestCallerGoneCancelledAfterGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tk.Wait(context.Background()); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "re-attach") {
+	bounded, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := tk.Wait(bounded); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "re-attach") {
 		t.Fatalf("the retained outcome of a job cancelled after its grace: %v", err)
 	}
 }
@@ -317,7 +319,9 @@ func TestIdempotentIDsRemote(t *testing.T) {
 	runningAgain, queuedAgain := submit(c2, "running", "a"), submit(c2, "queued", "b")
 	sameClient := submit(c1, "running", "a")
 	conflict := submit(newRideClient(t, f.addr), "queued", "other") // a client that does not hold it: the master says so
-	if _, err := conflict.Wait(ctx); !errors.Is(err, dispatch.ErrIDConflict) {
+	bounded, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := conflict.Wait(bounded); !errors.Is(err, dispatch.ErrIDConflict) {
 		t.Fatalf("same id, other payload, remotely: %v", err)
 	}
 	close(e.gate)
