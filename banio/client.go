@@ -25,6 +25,11 @@ type ClientIO struct {
 	// ReInitConn, if set, is called on its own goroutine after every reconnect, once
 	// subscriptions have been restored. Set it before RunForever.
 	ReInitConn func()
+	// OnConnLost, if set, is called with the error when the connection is lost, after
+	// pending waits have failed and before the client starts to reconnect; not when it
+	// is closed. It runs on the read goroutine and must not block. Set it before
+	// RunForever.
+	OnConnLost func(err error)
 
 	subsMu sync.Mutex
 	subs   map[string]struct{} // what this client subscribed to, for reconnects
@@ -162,6 +167,9 @@ func (c *ClientIO) RunForever() error {
 		if nc != nil {
 			c.log.Info("banio: connection lost, reconnecting", "err", err)
 			c.socketFailed(nc, err)
+			if c.OnConnLost != nil {
+				c.OnConnLost(err)
+			}
 		}
 		if err := c.reconnect(); err != nil {
 			c.closeWithError(err)

@@ -85,7 +85,7 @@ func (a *attempt) done(data []byte, err error) {
 func (m *Master) finish(j *job, w *workerState, result []byte, err error) {
 	m.mu.Lock()
 	m.releaseLocked(j, w)
-	st, ok := m.resolveLocked(j)
+	st, ok := m.resolveLocked(j, result, err)
 	m.mu.Unlock()
 	if ok {
 		m.settle(j, st, result, err)

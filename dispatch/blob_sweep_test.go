@@ -91,7 +91,9 @@ func TestClientPutBlob(t *testing.T) {
 
 func TestSweepJournalSkipsFinishedJobs(t *testing.T) {
 	leakcheck.Check(t)
-	f := newFleet(t)
+	// No retained outcomes: the rerun submits the failed job's id again, which within
+	// the retention period would collect its failure rather than run it.
+	f := newFleet(t, dispatch.WithResultRetention(0))
 	var runs atomic.Int64
 	f.startWorker("", map[string]worker.Handler{"sq": func(ctx context.Context, j *worker.Job) (any, error) {
 		runs.Add(1)

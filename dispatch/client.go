@@ -1,11 +1,13 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/protocol"
@@ -13,17 +15,49 @@ import (
 )
 
 // Client submits jobs to a remote Master over banio: caller → master → worker → master
-// → caller. It reconnects by itself; calls in flight when the connection drops fail with
-// an error wrapping banio.ErrConnClosed (the master cancels their jobs).
+// → caller. It rides through the loss of its connection and of the master itself:
+// banio reconnects by itself, and the Client keeps every unresolved call, submission
+// and payload included. Once reconnected it re-attaches to its jobs by id
+// (fleet.attach): the master answers with the outcome it retained, or sends the outcome
+// of a job still queued or running to the new connection when it ends, or says it does
+// not know the job (a master that restarted), and then the Client submits it again
+// (ids are idempotent, so that is safe). A master that predates fleet.attach gets the
+// jobs submitted again once WithAttachTimeout passes without an answer.
+//
+// While the master is unreachable, calls and new submissions wait, bounded by their
+// context and by the reconnect budget (WithReconnectBudget, default
+// DefaultReconnectBudget); past the budget they fail with an error that wraps
+// ErrMasterLost. Cancelling a call's context cancels its job on the master at once, and
+// Close cancels every job still unresolved.
 type Client struct {
 	io   *banio.ClientIO
 	opts options
 
-	// mu protects tickets: submitted jobs that may receive progress reports.
-	mu      sync.Mutex
-	tickets map[string]*Ticket
+	// mu protects the following fields.
+	mu        sync.Mutex
+	calls     map[string]*call // unresolved calls by job id
+	down      bool             // the connection is lost and not back yet
+	lost      bool             // the reconnect budget of the current outage is spent
+	lostTimer *time.Timer      // spends the budget of the current outage
+	closed    bool
 
 	runDone chan struct{}
+}
+
+// call is one unresolved submission of a Client, kept until it resolves so that it can
+// be re-attached or submitted again after a reconnect.
+type call struct {
+	c       *Client
+	t       *Ticket
+	sub     protocol.Submit // the header: ID, Type, Key, Timeout, MaxAttempts, Trace
+	payload []byte
+	span    trace.Span
+
+	// guarded by Client.mu
+	stop      func() bool // stops watching the caller's context
+	followers []*Ticket   // later submissions of the same id on this Client
+	detached  bool        // its wait failed with the connection: re-attach it
+	done      bool
 }
 
 // NewClient connects to the master at addr with banio options (token, AES key, TLS…)
@@ -33,16 +67,18 @@ func NewClient(addr string, opts ...banio.Option) (*Client, error) {
 }
 
 // NewClientWithOptions is NewClient with dispatch options as well (WithTracerProvider,
-// WithPropagator, WithLogger).
+// WithPropagator, WithLogger, WithReconnectBudget, WithAttachTimeout).
 func NewClientWithOptions(addr string, bopts []banio.Option, opts ...Option) (*Client, error) {
 	io, err := banio.NewClientIO(addr, bopts...)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{io: io, opts: buildOptions(opts), tickets: make(map[string]*Ticket), runDone: make(chan struct{})}
+	c := &Client{io: io, opts: buildOptions(opts), calls: make(map[string]*call), runDone: make(chan struct{})}
 	// On the read loop (onProgress never blocks), so that reports reach a ticket
 	// before the reply that follows them resolves it.
 	io.ListenInline(protocol.ActionProgress, c.onProgress)
+	io.OnConnLost = func(error) { c.connLost() }
+	io.ReInitConn = c.reattach
 	go func() {
 		defer close(c.runDone)
 		_ = io.RunForever()
@@ -51,98 +87,306 @@ func NewClientWithOptions(addr string, bopts []banio.Option, opts ...Option) (*C
 }
 
 // Submit sends a job to the master and returns its Ticket. Cancelling ctx cancels the
-// job on the master and its worker.
+// job on the master and its worker. Job ids are idempotent (see Master.Submit): a
+// second submission of an id this Client or the master holds attaches to that job.
 func (c *Client) Submit(ctx context.Context, job Job) (*Ticket, error) {
-	if job.ID == "" {
-		job.ID = banio.NewKey()
-	}
-	// Registered before sending: the first progress report may beat Submit's return.
-	t := newTicket(job.ID)
-	c.mu.Lock()
-	c.tickets[job.ID] = t
-	c.mu.Unlock()
-	forget := func() {
-		c.mu.Lock()
-		delete(c.tickets, job.ID)
-		c.mu.Unlock()
-	}
-	ctx, span, key, err := c.send(ctx, &job)
-	if err != nil {
-		forget()
-		return nil, err
-	}
-	go func() {
-		result, err := c.await(ctx, span, job.ID, key)
-		forget()
-		t.resolve(result, err)
-	}()
-	return t, nil
-}
-
-// Call runs a job on the fleet and returns its result.
-func (c *Client) Call(ctx context.Context, jobType string, payload any) ([]byte, error) {
-	job := Job{Type: jobType, Payload: payload}
-	ctx, span, key, err := c.send(ctx, &job)
-	if err != nil {
-		return nil, err
-	}
-	return c.await(ctx, span, job.ID, key)
-}
-
-// send opens the "submit" span and writes the submission.
-func (c *Client) send(ctx context.Context, job *Job) (context.Context, trace.Span, string, error) {
 	if job.Type == "" {
-		return ctx, nil, "", fmt.Errorf("%w: empty job type", ErrBadJob)
+		return nil, fmt.Errorf("%w: empty job type", ErrBadJob)
 	}
 	payload, err := marshalPayload(job.Payload)
 	if err != nil {
-		return ctx, nil, "", err
+		return nil, err
 	}
-	key := c.io.SetWait("", 1)
+	key := banio.NewKey()
 	if job.ID == "" {
 		job.ID = key // unique too: one string for both
 	}
 	ctx, span := c.opts.tracing.submit.Start(ctx, "submit", job.ID, job.Type)
-	head := protocol.AppendSubmitHeader(make([]byte, 0, protocol.HeaderRoom), &protocol.Submit{
+	cl := &call{c: c, t: newTicket(job.ID), payload: payload, span: span, sub: protocol.Submit{
 		ID: job.ID, Type: job.Type, Key: key, Timeout: job.Timeout, MaxAttempts: job.MaxAttempts,
 		Trace: c.opts.tracing.inject(ctx),
-	})
-	if err := c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionSubmit, Data: banio.Parts{Head: head, Body: payload}}); err != nil {
-		c.io.CloseWaitChan(key)
-		if errors.Is(err, banio.ErrFrameTooLarge) {
-			err = fmt.Errorf("%w: job %s of type %q: its %d-byte payload and submission header do not fit a frame (%w); ship large inputs as a blob (PutBlob, pass its hash) or raise banio.WithMaxFrameSize on client, master and workers",
-				ErrJobTooLarge, job.ID, job.Type, len(payload), err)
+	}}
+	c.mu.Lock()
+	switch prev := c.calls[job.ID]; {
+	case c.closed:
+		err = fmt.Errorf("%w: job %s: the client is closed", ErrClosed, job.ID)
+	case c.lost:
+		err = c.lostError(job.ID)
+	case prev != nil:
+		// Submitted before on this Client and unresolved: attach to it here.
+		if prev.sub.Type != job.Type || !bytes.Equal(prev.payload, payload) {
+			err = fmt.Errorf("%w: job %s is pending on this client as a job of type %q with its own payload; give different work a different id", ErrIDConflict, job.ID, prev.sub.Type)
+		} else if len(prev.followers) >= maxFollowers {
+			err = fmt.Errorf("%w: job %s already has %d submissions attached to it", ErrBadJob, job.ID, maxFollowers)
+		} else {
+			prev.followers = append(prev.followers, cl.t)
+			c.mu.Unlock()
+			span.AddEvent("attached to the job already pending under its id")
+			endSpan(span, nil)
+			return cl.t, nil
+		}
+	default:
+		c.calls[job.ID] = cl
+	}
+	c.mu.Unlock()
+	if err != nil {
+		endSpan(span, err)
+		return nil, err
+	}
+	if _, err := c.io.SetWaitFunc(key, cl.onReply); err != nil {
+		if c.io.IsClosed() {
+			err = fmt.Errorf("%w: job %s: the client is closed", ErrClosed, job.ID)
 		} else {
 			err = fmt.Errorf("dispatch: submit: %w", err)
 		}
-		endSpan(span, err)
-		return ctx, nil, "", err
+		c.finish(cl, nil, err)
+		return nil, err
 	}
-	return ctx, span, key, nil
+	if err := c.write(cl); err != nil {
+		c.io.CloseWaitChan(key)
+		c.finish(cl, nil, err)
+		return nil, err
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { cl.cancel(ctx) })
+		c.mu.Lock()
+		if cl.done {
+			c.mu.Unlock()
+			stop()
+		} else {
+			cl.stop = stop
+			c.mu.Unlock()
+		}
+	}
+	return cl.t, nil
 }
 
-// await waits for the master's reply; when ctx ends first it cancels the job remotely.
-func (c *Client) await(ctx context.Context, span trace.Span, id, key string) ([]byte, error) {
-	data, err := c.io.WaitResult(ctx, key, 0)
+// Call runs a job on the fleet and returns its result. Ending ctx cancels the job.
+func (c *Client) Call(ctx context.Context, jobType string, payload any) ([]byte, error) {
+	t, err := c.Submit(ctx, Job{Type: jobType, Payload: payload})
 	if err != nil {
-		if ctx.Err() != nil {
-			_ = c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionCancel, Data: protocol.CancelMsg{ID: id}})
-			err = fmt.Errorf("dispatch: job %s: %w", id, ctx.Err())
-		} else {
-			err = fmt.Errorf("dispatch: job %s: %w", id, err)
+		return nil, err
+	}
+	<-t.done // ctx ending resolves it, through the call's context watch
+	return t.result, t.err
+}
+
+// write sends the call's submission. A write that failed only because the connection
+// dropped under it is no failure: the call is detached with its wait and submitted again
+// after the reconnect.
+func (c *Client) write(cl *call) error {
+	head := protocol.AppendSubmitHeader(make([]byte, 0, protocol.HeaderRoom), &cl.sub)
+	err := c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionSubmit, Data: banio.Parts{Head: head, Body: cl.payload}})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, banio.ErrFrameTooLarge):
+		return fmt.Errorf("%w: job %s of type %q: its %d-byte payload and submission header do not fit a frame (%w); ship large inputs as a blob (PutBlob, pass its hash) or raise banio.WithMaxFrameSize on client, master and workers",
+			ErrJobTooLarge, cl.sub.ID, cl.sub.Type, len(cl.payload), err)
+	case errors.Is(err, banio.ErrConnClosed) && !c.io.IsClosed():
+		return nil
+	case c.io.IsClosed():
+		return fmt.Errorf("%w: job %s: the client is closed", ErrClosed, cl.sub.ID)
+	}
+	return fmt.Errorf("dispatch: submit: %w", err)
+}
+
+// onReply is the call's wait callback: the master's reply, or why none will come on
+// this connection. It runs on the read loop or where the wait failed, and never blocks.
+func (cl *call) onReply(data []byte, err error) {
+	c := cl.c
+	switch {
+	case err == nil:
+		rep, derr := protocol.DecodeReply(data)
+		if derr != nil {
+			c.finish(cl, nil, fmt.Errorf("%w: reply from master: %v", ErrBadJob, derr))
+			return
 		}
-		endSpan(span, err)
-		return nil, err
+		result, rerr := rep.Result()
+		c.finish(cl, result, rerr)
+	case errors.Is(err, banio.ErrConnClosed):
+		if c.io.IsClosed() {
+			c.finish(cl, nil, fmt.Errorf("%w: job %s: the client was closed", ErrClosed, cl.sub.ID))
+			return
+		}
+		c.mu.Lock()
+		if !cl.done {
+			cl.detached = true
+		}
+		c.noteDownLocked()
+		c.mu.Unlock()
+	default:
+		// ErrNoWait: the call ended otherwise (cancelled, master lost) and removed it.
 	}
-	rep, err := protocol.DecodeReply(data)
-	if err != nil {
-		err = fmt.Errorf("%w: reply from master: %v", ErrBadJob, err)
-		endSpan(span, err)
-		return nil, err
+}
+
+// cancel ends the call because its context ended, and cancels the job on the master.
+func (cl *call) cancel(ctx context.Context) {
+	c := cl.c
+	if !c.finish(cl, nil, fmt.Errorf("dispatch: job %s: %w", cl.sub.ID, ctx.Err())) {
+		return
 	}
-	result, err := rep.Result()
-	endSpan(span, err)
-	return result, err
+	c.io.CloseWaitChan(cl.sub.Key)
+	_ = c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionCancel, Data: protocol.CancelMsg{ID: cl.sub.ID}})
+}
+
+// finish resolves the call, once; it reports whether this was the time.
+func (c *Client) finish(cl *call, result []byte, err error) bool {
+	c.mu.Lock()
+	if cl.done {
+		c.mu.Unlock()
+		return false
+	}
+	cl.done = true
+	if c.calls[cl.sub.ID] == cl {
+		delete(c.calls, cl.sub.ID)
+	}
+	stop, fs := cl.stop, cl.followers
+	cl.followers = nil
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	endSpan(cl.span, err)
+	cl.t.resolve(result, err)
+	for _, t := range fs {
+		t.resolve(result, err)
+	}
+	return true
+}
+
+// connLost is banio's word that the connection dropped.
+func (c *Client) connLost() {
+	c.mu.Lock()
+	c.noteDownLocked()
+	c.mu.Unlock()
+}
+
+// noteDownLocked starts the reconnect budget of an outage, once. c.mu must be held.
+func (c *Client) noteDownLocked() {
+	if c.down || c.closed {
+		return
+	}
+	c.down = true
+	c.lostTimer = time.AfterFunc(c.opts.reconnectBudget, c.budgetSpent)
+}
+
+// budgetSpent fails every unresolved call: the master stayed away for the whole
+// reconnect budget. Until the connection is back, new submissions fail as well.
+func (c *Client) budgetSpent() {
+	c.mu.Lock()
+	if !c.down || c.closed || c.lost {
+		c.mu.Unlock()
+		return
+	}
+	c.lost = true
+	calls := make([]*call, 0, len(c.calls))
+	for _, cl := range c.calls {
+		calls = append(calls, cl)
+	}
+	c.mu.Unlock()
+	for _, cl := range calls {
+		if c.finish(cl, nil, c.lostError(cl.sub.ID)) {
+			c.io.CloseWaitChan(cl.sub.Key)
+		}
+	}
+}
+
+// lostError is the error of a call that outlived the reconnect budget.
+func (c *Client) lostError(id string) error {
+	return fmt.Errorf("%w: the master at %s was unreachable for %v (the reconnect budget, WithReconnectBudget); job %s may still be queued or running there, and the master keeps its outcome for its retention period: once the master is back, submit the job again with the same Job.ID to collect that outcome rather than run it twice",
+		ErrMasterLost, c.io.Addr, c.opts.reconnectBudget, id)
+}
+
+// reattach runs after every reconnect (banio's ReInitConn, on its own goroutine): it
+// ends the outage and re-attaches the calls whose waits the lost connection failed,
+// submitting again those the master does not know.
+func (c *Client) reattach() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.lostTimer != nil {
+		c.lostTimer.Stop()
+		c.lostTimer = nil
+	}
+	c.down, c.lost = false, false
+	var todo []*call
+	for _, cl := range c.calls {
+		if cl.detached {
+			cl.detached = false
+			todo = append(todo, cl)
+		}
+	}
+	c.mu.Unlock()
+	// Each call waits on its old key, now on the new connection.
+	live := todo[:0]
+	for _, cl := range todo {
+		if _, err := c.io.SetWaitFunc(cl.sub.Key, cl.onReply); err != nil {
+			if !c.io.IsClosed() {
+				c.finish(cl, nil, fmt.Errorf("dispatch: job %s: re-attaching after a reconnect: %w", cl.sub.ID, err))
+			}
+			continue
+		}
+		live = append(live, cl)
+	}
+	for len(live) > 0 {
+		chunk := live[:min(len(live), protocol.MaxAttachJobs)]
+		live = live[len(chunk):]
+		resubmit, ok := c.attach(chunk)
+		if !ok {
+			return // the connection dropped again: the next reconnect takes over
+		}
+		for _, cl := range resubmit {
+			c.mu.Lock()
+			done := cl.done
+			c.mu.Unlock()
+			if done {
+				continue
+			}
+			if err := c.write(cl); err != nil {
+				c.io.CloseWaitChan(cl.sub.Key)
+				c.finish(cl, nil, err)
+			}
+		}
+	}
+}
+
+// attach asks the master about chunk and returns the calls it does not know, all of
+// them when it gives no answer within the attach timeout (a master that predates
+// fleet.attach); ok is false when the connection dropped meanwhile.
+func (c *Client) attach(chunk []*call) (resubmit []*call, ok bool) {
+	msg := protocol.AttachMsg{Reply: banio.NewKey(), Jobs: make([]protocol.AttachJob, len(chunk))}
+	for i, cl := range chunk {
+		msg.Jobs[i] = protocol.AttachJob{ID: cl.sub.ID, Key: cl.sub.Key}
+	}
+	c.io.SetWait(msg.Reply, 1)
+	if err := c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionAttach, Data: msg}); err != nil {
+		c.io.CloseWaitChan(msg.Reply)
+		return nil, false
+	}
+	data, err := c.io.WaitResult(context.Background(), msg.Reply, c.opts.attachTimeout)
+	c.io.CloseWaitChan(msg.Reply)
+	var rep protocol.AttachReply
+	switch {
+	case err == nil && json.Unmarshal(data, &rep) == nil:
+	case err == nil, errors.Is(err, banio.ErrTimeout):
+		c.opts.logger.Info("dispatch: the master did not answer fleet.attach; submitting the jobs again", "master", c.io.Addr, "jobs", len(chunk), "err", err)
+		return chunk, true
+	default:
+		return nil, false
+	}
+	unknown := make(map[string]bool, len(rep.Unknown))
+	for _, id := range rep.Unknown {
+		unknown[id] = true
+	}
+	for _, cl := range chunk {
+		if unknown[cl.sub.ID] {
+			resubmit = append(resubmit, cl)
+		}
+	}
+	return resubmit, true
 }
 
 func (c *Client) onProgress(msg *banio.IOMsgRaw) {
@@ -151,16 +395,45 @@ func (c *Client) onProgress(msg *banio.IOMsgRaw) {
 		return
 	}
 	c.mu.Lock()
-	t := c.tickets[p.ID]
+	cl := c.calls[p.ID]
+	var fs []*Ticket
+	if cl != nil {
+		fs = cl.followers
+	}
 	c.mu.Unlock()
-	if t != nil {
-		t.report(Progress{Done: p.Done, Total: p.Total, Message: p.Message, Attempt: p.Attempt, WorkerID: p.WorkerID})
+	if cl != nil {
+		rep := Progress{Done: p.Done, Total: p.Total, Message: p.Message, Attempt: p.Attempt, WorkerID: p.WorkerID}
+		cl.t.report(rep)
+		for _, t := range fs {
+			t.report(rep)
+		}
 	}
 }
 
-// Close closes the connection; calls in flight fail.
+// Close cancels the jobs still unresolved on the master (a caller that closes is not
+// coming back for them), closes the connection, and fails their calls with ErrClosed.
 func (c *Client) Close() error {
+	c.mu.Lock()
+	first := !c.closed
+	c.closed = true
+	if c.lostTimer != nil {
+		c.lostTimer.Stop()
+	}
+	down := c.down
+	calls := make([]*call, 0, len(c.calls))
+	for _, cl := range c.calls {
+		calls = append(calls, cl)
+	}
+	c.mu.Unlock()
+	if first && !down {
+		for _, cl := range calls {
+			_ = c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionCancel, Data: protocol.CancelMsg{ID: cl.sub.ID}})
+		}
+	}
 	err := c.io.Close()
 	<-c.runDone
+	for _, cl := range calls {
+		c.finish(cl, nil, fmt.Errorf("%w: job %s: the client was closed", ErrClosed, cl.sub.ID))
+	}
 	return err
 }

@@ -43,7 +43,11 @@ func (m *Master) initConn(c *banio.BanConn) {
 	// Submissions are taken on the read loop: admitting a job never blocks (a job
 	// is sent by a goroutine of its own, outcomes by SendWaitResNoBlock).
 	c.ListenInline(protocol.ActionSubmit, r.onSubmit)
-	c.Listen(protocol.ActionCancel, r.onCancel)
+	// Cancellations are read on the read loop too, so that one sent just before the
+	// caller closes (Client.Close cancels its jobs) is not dropped with the handlers'
+	// queue when the connection closes; acting on them may block, so it does not.
+	c.ListenInline(protocol.ActionCancel, r.onCancel)
+	c.Listen(protocol.ActionAttach, r.onAttach)
 	c.OnClose(func() {
 		m.forgetWorker(c)
 		r.connClosed()
@@ -57,12 +61,17 @@ func (m *Master) progress(c *banio.BanConn, p protocol.ProgressMsg) {
 	j := m.jobs[p.ID]
 	ok := j != nil && j.state == stateRunning && j.attempt == p.Attempt && j.worker != nil && j.worker.conn == c
 	var workerID string
+	var fs []*Ticket
 	if ok {
-		workerID = j.worker.info.ID
+		workerID, fs = j.worker.info.ID, j.followers
 	}
 	m.mu.Unlock()
 	if ok {
-		j.ticket.report(Progress{Done: p.Done, Total: p.Total, Message: p.Message, Attempt: p.Attempt, WorkerID: workerID})
+		rep := Progress{Done: p.Done, Total: p.Total, Message: p.Message, Attempt: p.Attempt, WorkerID: workerID}
+		j.ticket.report(rep)
+		for _, t := range fs {
+			t.report(rep)
+		}
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 	"github.com/banfleet/banfleet/protocol"
 )
 
-// Sentinel errors, for errors.Is. Those that cross the wire (all but ErrClosed and
-// ErrDuplicateID, which a remote Client sees as ErrBadJob) are protocol's.
+// Sentinel errors, for errors.Is. Those that cross the wire (all but ErrClosed, which a
+// remote Client sees as ErrBadJob, ErrDuplicateID and ErrMasterLost) are protocol's.
 var (
 	// ErrQueueFull: no capable worker was free and the job's queue is at one of its
 	// bounds: jobs per type, bytes per type, or bytes in all queues. Submit returns it
@@ -19,8 +19,22 @@ var (
 	ErrWorkerLost = protocol.ErrWorkerLost
 	// ErrClosed: the Master or Client was closed.
 	ErrClosed = errors.New("dispatch: closed")
-	// ErrDuplicateID: a job with the same ID is still unresolved.
+	// ErrDuplicateID is no longer returned: a job id the master holds is idempotent
+	// (Master.Submit attaches to the job), and a conflicting one fails with
+	// ErrIDConflict.
+	//
+	// Deprecated: match ErrIDConflict.
 	ErrDuplicateID = errors.New("dispatch: duplicate job id")
+	// ErrIDConflict: the job's id is held by the master (unresolved, or resolved and
+	// retained: WithResultRetention) for a job of another type or with another
+	// payload. The same id with the same type and payload attaches to the held job
+	// instead; different work needs a different id.
+	ErrIDConflict = protocol.ErrIDConflict
+	// ErrMasterLost: a Client lost its connection to the master and it did not come
+	// back within the reconnect budget (WithReconnectBudget). The job may still run,
+	// or have run, on the master: submitting the same id again once the master is back
+	// collects its outcome while the master retains it.
+	ErrMasterLost = errors.New("dispatch: master lost")
 	// ErrBadJob: the job is malformed (empty type, unmarshalable payload, bad envelope).
 	ErrBadJob = protocol.ErrBadJob
 	// ErrBlobStoreFull: the master's blob store has no room for a new blob within its

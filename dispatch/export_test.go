@@ -111,3 +111,22 @@ func IndexError(m *Master) error {
 	}
 	return nil
 }
+
+// Retained reports how many outcomes the master retains and the bytes they count.
+func Retained(m *Master) (n int, bytes int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.retained.n, m.retained.bytes
+}
+
+// CallerGone reports whether the remote caller that owns the unresolved job id has
+// lost its connection; ok is false when the master holds no such remote job.
+func CallerGone(m *Master, id string) (gone, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j := m.jobs[id]
+	if j == nil || j.ticket.remote == nil {
+		return false, false
+	}
+	return j.ticket.remote.gone, true
+}

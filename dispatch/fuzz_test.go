@@ -129,8 +129,11 @@ func FuzzMasterControl(f *testing.F) {
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv := banio.NewBanServer("", "fuzz-master", banio.WithLogger(logger),
 		banio.WithMaxFrameSize(1<<20), banio.WithMaxInflatedSize(1<<20), banio.WithHeartbeat(time.Second, 0))
+	// Every input reuses the job id "fzjob" and must leave nothing behind once its
+	// connection closes: no outcome retained for the next input to attach to, and no
+	// caller grace keeping its jobs alive.
 	m := dispatch.NewMaster(srv, dispatch.WithLogger(logger), dispatch.WithRetryBackoff(time.Millisecond, 2*time.Millisecond),
-		dispatch.WithMaxAttempts(2), dispatch.WithQueueLimit(16))
+		dispatch.WithMaxAttempts(2), dispatch.WithQueueLimit(16), dispatch.WithResultRetention(0), dispatch.WithCallerGrace(0))
 	m.PutBlob(storedBlob)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -55,6 +55,7 @@ type job struct {
 	typ         string
 	action      string // protocol.JobAction(typ), built once
 	payload     []byte
+	hash        uint64                // payloadHash(payload), for a resubmitted id's conflict check
 	deadline    time.Time             // the earlier of the caller's deadline and the timeout; zero if none
 	ended       atomic.Pointer[error] // why the job must stop (see end); nil while it may run
 	maxAttempts int
@@ -71,7 +72,8 @@ type job struct {
 	worker    *workerState // of the current or last attempt
 	slot      *workerState // whose capacity the running attempt holds; nil once freed
 	lastErr   error
-	qprev     *job // neighbours in its type's queue while queued (queue.go)
+	followers []*Ticket // later submissions of the same id (and re-attached callers) that attached to it
+	qprev     *job      // neighbours in its type's queue while queued (queue.go)
 	qnext     *job
 }
 

@@ -35,6 +35,7 @@ type Master struct {
 	picks       uint64                  // jobs given to workers, the clock of workerState.lastPick
 	routeSteps  int                     // classes and waiting types routing looked at; tests bound it
 	closed      bool
+	retained    retainStore // outcomes of resolved jobs, for idempotent ids (retain.go)
 
 	done, failed, retried atomic.Uint64
 	meter                 rateMeter
@@ -53,6 +54,7 @@ func NewMaster(srv *banio.ServerIO, opts ...Option) *Master {
 		classes: make(map[string]*workerClass),
 		jobs:    make(map[string]*job),
 	}
+	m.retained.init(m.opts.retention, m.opts.retainJobs, m.opts.retainBytes)
 	prev := srv.InitConn
 	srv.InitConn = func(c *banio.BanConn) {
 		if prev != nil {
@@ -68,6 +70,13 @@ func NewMaster(srv *banio.ServerIO, opts ...Option) *Master {
 // no capable worker free the job waits in its type's FIFO; when that is full, in jobs
 // or in bytes (WithQueueLimit, WithQueueBytesPerType, WithQueueBytesTotal), Submit fails
 // with an error that wraps ErrQueueFull and says which bound it met.
+//
+// Job ids are idempotent: when the master holds job.ID (queued, running, or resolved
+// and retained: WithResultRetention), Submit does not run it again but returns a new
+// Ticket that resolves with that job's outcome (at once if it is retained). Only the
+// first submission's ctx governs the job; a later one's governs nothing. If the held
+// job has another Type or payload, Submit fails with an error wrapping ErrIDConflict.
+// An id is a capability: whoever knows it can collect the job's outcome.
 func (m *Master) Submit(ctx context.Context, job Job) (*Ticket, error) {
 	payload, err := marshalPayload(job.Payload)
 	if err != nil {
@@ -107,6 +116,7 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		id:          spec.ID,
 		typ:         spec.Type,
 		payload:     payload,
+		hash:        payloadHash(payload),
 		maxAttempts: attempts,
 		ticket:      newTicket(spec.ID),
 		span:        span,
@@ -120,6 +130,18 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		}
 	}
 	m.mu.Lock()
+	if held, out, err := m.heldLocked(j); held {
+		m.mu.Unlock()
+		span.AddEvent("attached to the job already held under its id")
+		endSpan(span, err)
+		if err != nil {
+			return nil, err
+		}
+		if out != nil {
+			j.ticket.resolve(out.result, out.err)
+		}
+		return j.ticket, nil
+	}
 	err := m.admitLocked(j)
 	if err == nil {
 		// Watched only once the job is queued or running, because jobStopped reads its
@@ -145,9 +167,6 @@ func (m *Master) admitLocked(j *job) error {
 	if m.closed || (j.ticket.remote != nil && j.ticket.remote.gone) {
 		return ErrClosed
 	}
-	if _, dup := m.jobs[j.id]; dup {
-		return fmt.Errorf("%w: %q", ErrDuplicateID, j.id)
-	}
 	jt := m.typeLocked(j.typ)
 	j.action = jt.action
 	if w := m.pickLocked(jt); w != nil {
@@ -162,6 +181,66 @@ func (m *Master) admitLocked(j *job) error {
 	m.jobs[j.id] = j
 	j.state = stateQueued
 	m.enqueueLocked(jt, j, false)
+	return nil
+}
+
+// maxFollowers bounds the later submissions (and re-attached callers) that may attach to
+// one unresolved job, so that a peer repeating an id cannot make the master hold an
+// unbounded list.
+const maxFollowers = 1024
+
+// heldLocked attaches the submission j to the job the master already holds under its
+// id, if any. held reports whether there was one; then j is not admitted, and either err
+// says why it cannot attach (ErrIDConflict, too many attached), or out is the retained
+// outcome j.ticket must resolve with (nil: the job is unresolved and j.ticket follows
+// it). m.mu must be held.
+func (m *Master) heldLocked(j *job) (held bool, out *outcome, err error) {
+	if m.closed {
+		return false, nil, nil // admitLocked refuses
+	}
+	if old := m.jobs[j.id]; old != nil {
+		if old.typ != j.typ || old.hash != j.hash {
+			return true, nil, idConflict(j, old.typ)
+		}
+		return true, nil, m.followLocked(old, j.ticket)
+	}
+	if o := m.retained.get(j.id, time.Now().UnixNano()); o != nil {
+		if o.typ != j.typ || o.hash != j.hash {
+			return true, nil, idConflict(j, o.typ)
+		}
+		c := *o
+		return true, &c, nil
+	}
+	return false, nil, nil
+}
+
+func idConflict(j *job, heldType string) error {
+	return fmt.Errorf("%w: job %s is held (unresolved or retained) as a job of type %q with its own payload, not as this job of type %q with a %d-byte payload; give different work a different id",
+		ErrIDConflict, j.id, heldType, j.typ, len(j.payload))
+}
+
+// followLocked makes t, a later submission of old's id or a re-attaching remote caller,
+// receive old's outcome. A remote caller that takes the place of old's own caller after
+// that one's connection closed (a Client that reconnected) takes the job over: its
+// reply, progress and cancellation are now this caller's. m.mu must be held.
+func (m *Master) followLocked(old *job, t *Ticket) error {
+	ot := old.ticket
+	if t.remote != nil && ot.remote != nil {
+		switch prev, prevKey := ot.remote, ot.replyKey; {
+		case prev == t.remote && prevKey == t.replyKey:
+			// The same caller repeats itself (a resubmission after an attach that
+			// timed out): the one reply it waits for is on its way already.
+			t.remote.conn.AddServing(-1)
+			return nil
+		case prev.gone:
+			ot.repoint(t.remote, t.replyKey)
+			return nil
+		}
+	}
+	if len(old.followers) >= maxFollowers {
+		return fmt.Errorf("%w: job %s already has %d submissions attached to it", ErrBadJob, old.id, maxFollowers)
+	}
+	old.followers = append(old.followers, t)
 	return nil
 }
 
@@ -196,7 +275,8 @@ func (m *Master) jobStopped(j *job) {
 	m.resolve(j, nil, j.endErr())
 }
 
-// cancelRemote cancels a job at the request of the remote caller that submitted it.
+// cancelRemote cancels a job at the request of the remote caller that submitted it (or
+// took it over after a reconnect).
 func (m *Master) cancelRemote(r *remoteCaller, id string) {
 	m.mu.Lock()
 	j := m.jobs[id]
@@ -218,7 +298,7 @@ func contextError(ctx context.Context) error {
 // resolve settles a job exactly once: the ticket, the counters, the span.
 func (m *Master) resolve(j *job, result []byte, err error) {
 	m.mu.Lock()
-	st, ok := m.resolveLocked(j)
+	st, ok := m.resolveLocked(j, result, err)
 	m.mu.Unlock()
 	if ok {
 		m.settle(j, st, result, err)
@@ -231,11 +311,14 @@ type settlement struct {
 	timer     *time.Timer
 	running   *workerState // the worker whose slot an attempt still holds
 	attempt   int
+	followers []*Ticket
 }
 
-// resolveLocked marks j resolved and forgets it; false if it already was. m.mu must
-// be held; settle does the rest once it is released.
-func (m *Master) resolveLocked(j *job) (settlement, bool) {
+// resolveLocked marks j resolved, retains its outcome and forgets the job; false if it
+// already was. m.mu must be held; settle does the rest once it is released. The
+// outcome is retained in the same critical section that takes the job out of m.jobs,
+// so that a submission of its id always finds one or the other.
+func (m *Master) resolveLocked(j *job, result []byte, err error) (settlement, bool) {
 	if j.state == stateResolved {
 		return settlement{}, false
 	}
@@ -245,8 +328,11 @@ func (m *Master) resolveLocked(j *job) (settlement, bool) {
 	j.state = stateResolved
 	if m.jobs[j.id] == j {
 		delete(m.jobs, j.id)
+		m.retainLocked(j, result, err)
 	}
-	return settlement{stopWatch: j.stopWatch, timer: j.timer, running: j.slot, attempt: j.attempt}, true
+	fs := j.followers
+	j.followers = nil
+	return settlement{stopWatch: j.stopWatch, timer: j.timer, running: j.slot, attempt: j.attempt, followers: fs}, true
 }
 
 // settle is the part of resolving a job done outside m.mu.
@@ -271,6 +357,9 @@ func (m *Master) settle(j *job, st settlement, result []byte, err error) {
 	}
 	endSpan(j.span, err)
 	j.ticket.resolve(result, err)
+	for _, t := range st.followers {
+		t.resolve(result, err)
+	}
 }
 
 // Close fails every unresolved job with ErrClosed and refuses new ones. Running jobs are
@@ -282,6 +371,9 @@ func (m *Master) Close() error {
 		return nil
 	}
 	m.closed = true
+	if m.retained.timer != nil {
+		m.retained.timer.Stop()
+	}
 	jobs := make([]*job, 0, len(m.jobs))
 	for _, j := range m.jobs {
 		jobs = append(jobs, j)

@@ -30,6 +30,32 @@ const (
 	// registration stays cheap. banio bounds a connection's subscriptions (one per
 	// type) at 10,000 anyway.
 	DefaultMaxWorkerTypes = 1024
+
+	// DefaultResultRetention is how long the master keeps a resolved job's outcome
+	// (WithResultRetention): 5 minutes, time for a Client that lost its connection or
+	// its master to come back and collect it, or for a caller to resubmit the id.
+	DefaultResultRetention = 5 * time.Minute
+	// DefaultRetainedJobs bounds the outcomes retained at once: 100,000, the outcomes
+	// of a few minutes of a busy fleet.
+	DefaultRetainedJobs = 100_000
+	// DefaultRetainedBytes bounds the bytes of the retained outcomes (results, error
+	// texts, ids, and about 128 bytes each of bookkeeping): 256 MiB. Large results
+	// belong in blobs anyway.
+	DefaultRetainedBytes = 256 << 20
+	// DefaultCallerGrace is how long the jobs of a remote caller whose connection
+	// closed keep running before they are cancelled (WithCallerGrace): 30 seconds,
+	// about what a Client takes to reconnect after a brief outage (banio's backoff
+	// reaches 10 s pauses after half a minute).
+	DefaultCallerGrace = 30 * time.Second
+
+	// DefaultReconnectBudget is how long a Client's calls wait for a lost connection to
+	// its master to come back before they fail with ErrMasterLost
+	// (WithReconnectBudget): 1 minute.
+	DefaultReconnectBudget = time.Minute
+	// DefaultAttachTimeout bounds how long a reconnected Client waits for the master
+	// to answer its re-attachment (fleet.attach) before it takes the master for one
+	// that predates it and submits its jobs again: 5 seconds.
+	DefaultAttachTimeout = 5 * time.Second
 )
 
 // QueuedJobOverhead is what a queued job counts against the queue byte budgets on top
@@ -54,6 +80,14 @@ type options struct {
 	logger         *slog.Logger
 	tracing        tracing
 	blobStoreBytes int64 // 0 → DefaultBlobStoreBytes (blob.go)
+	retention      time.Duration
+	retainJobs     int
+	retainBytes    int64
+	callerGrace    time.Duration
+
+	// Client only.
+	reconnectBudget time.Duration
+	attachTimeout   time.Duration
 }
 
 func defaultOptions() options {
@@ -65,7 +99,14 @@ func defaultOptions() options {
 		maxWorkerTypes: DefaultMaxWorkerTypes,
 		retryBackoff:   DefaultRetryBackoff,
 		maxBackoff:     DefaultMaxBackoff,
-		logger:         slog.New(slog.DiscardHandler),
+		retention:      DefaultResultRetention,
+		retainJobs:     DefaultRetainedJobs,
+		retainBytes:    DefaultRetainedBytes,
+		callerGrace:    DefaultCallerGrace,
+
+		reconnectBudget: DefaultReconnectBudget,
+		attachTimeout:   DefaultAttachTimeout,
+		logger:          slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -160,4 +201,60 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // propagator, or W3C TraceContext + Baggage when the global one is a no-op).
 func WithPropagator(p propagation.TextMapPropagator) Option {
 	return func(o *options) { o.tracing.propagator = p }
+}
+
+// WithResultRetention sets how long the master keeps the outcome (result or error) of
+// a resolved job (default DefaultResultRetention). While an outcome is retained, a
+// submission of the same id gets it without running the job again, and so does a
+// Client re-attaching after a reconnect. Once it is forgotten (its period passed, or
+// WithRetainedLimits made room) the id is new again: a submission runs the job anew.
+// d ≤ 0 retains nothing: ids are then idempotent only while their job is unresolved.
+func WithResultRetention(d time.Duration) Option { return func(o *options) { o.retention = d } }
+
+// WithRetainedLimits bounds the outcomes the master retains (WithResultRetention): at
+// most jobs of them, of at most bytes together (results, error texts, ids, and about
+// 128 bytes each of bookkeeping); defaults DefaultRetainedJobs and
+// DefaultRetainedBytes. Past a bound the oldest outcome is forgotten first; an outcome
+// larger than bytes is not retained. Values ≤ 0 keep the default.
+func WithRetainedLimits(jobs int, bytes int64) Option {
+	return func(o *options) {
+		if jobs > 0 {
+			o.retainJobs = jobs
+		}
+		if bytes > 0 {
+			o.retainBytes = bytes
+		}
+	}
+}
+
+// WithCallerGrace sets how long the jobs of a remote caller (Client) whose connection
+// closed go on running, waiting for it to re-attach (default DefaultCallerGrace). The
+// jobs nobody re-attaches to within it are cancelled; their outcomes are retained as
+// any other. d ≤ 0 cancels them as soon as the connection closes. A caller's explicit
+// cancellation (its context, Client.Close) cancels at once regardless.
+func WithCallerGrace(d time.Duration) Option { return func(o *options) { o.callerGrace = max(d, 0) } }
+
+// WithReconnectBudget sets, for a Client, how long its calls wait for a lost
+// connection to the master to come back (default DefaultReconnectBudget). Past it,
+// every call still waiting fails with an error that wraps ErrMasterLost, and so does
+// every new submission until the connection is back. A call's own context bounds its
+// wait as well. d ≤ 0 keeps the default.
+func WithReconnectBudget(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.reconnectBudget = d
+		}
+	}
+}
+
+// WithAttachTimeout sets, for a Client, how long it waits for the master's answer to a
+// re-attachment after a reconnect (default DefaultAttachTimeout) before it resubmits
+// the jobs instead, as it must with a master that does not know fleet.attach. d ≤ 0
+// keeps the default.
+func WithAttachTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.attachTimeout = d
+		}
+	}
 }

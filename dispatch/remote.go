@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/protocol"
@@ -12,7 +13,9 @@ import (
 
 // remoteCaller is the master's side of one connection's remote submissions
 // (dispatch.Client): it submits on the caller's behalf, forwards progress, and replies
-// with the outcome. Jobs of a caller whose connection closes are stopped.
+// with the outcome. Jobs of a caller whose connection closes run on for the caller
+// grace (WithCallerGrace), for the caller to re-attach to from its next connection;
+// those it does not re-attach to are then stopped.
 type remoteCaller struct {
 	m    *Master
 	conn *banio.BanConn
@@ -38,11 +41,6 @@ func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
 	}
 }
 
-// resolved sends the outcome of a job this caller submitted (Ticket.resolve).
-func (r *remoteCaller) resolved(t *Ticket, result []byte, err error) {
-	r.reply(t.replyKey, result, err)
-}
-
 // progress forwards a progress report of a job this caller submitted. It runs on a
 // worker connection's read loop, so it never waits on the caller.
 func (r *remoteCaller) progress(t *Ticket, p Progress) {
@@ -50,24 +48,94 @@ func (r *remoteCaller) progress(t *Ticket, p Progress) {
 		ID: t.id, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
 }
 
+// onCancel runs on the read loop (see initConn) and leaves the cancellation, which may
+// write to a worker, to a goroutine: cancellations are rare.
 func (r *remoteCaller) onCancel(msg *banio.IOMsgRaw) {
 	var c protocol.CancelMsg
 	if err := json.Unmarshal(msg.Data, &c); err != nil {
 		r.lim.log(r.m.opts.logger, r.conn, "bad cancel", err)
 		return
 	}
-	r.m.cancelRemote(r, c.ID)
+	go r.m.cancelRemote(r, c.ID)
 }
 
-// connClosed stops every job this connection submitted. Marking the caller gone under
-// the master's lock makes a submission racing the close either be stopped here or be
+// onAttach answers a reconnected Client's fleet.attach: for each job it names, the
+// retained outcome at once, or the job re-pointed to this connection, or the id listed
+// as unknown so that the client submits it again.
+func (r *remoteCaller) onAttach(msg *banio.IOMsgRaw) {
+	var a protocol.AttachMsg
+	err := json.Unmarshal(msg.Data, &a)
+	if err == nil && (a.Reply == "" || len(a.Jobs) > protocol.MaxAttachJobs) {
+		err = fmt.Errorf("reply key missing, or %d jobs (at most %d)", len(a.Jobs), protocol.MaxAttachJobs)
+	}
+	if err != nil {
+		r.lim.log(r.m.opts.logger, r.conn, "bad attach", err)
+		return
+	}
+	var rep protocol.AttachReply
+	for _, aj := range a.Jobs {
+		if aj.ID == "" || aj.Key == "" || !r.m.attach(r, aj.ID, aj.Key) {
+			rep.Unknown = append(rep.Unknown, aj.ID)
+		}
+	}
+	_ = r.conn.SendWaitResNoBlock(a.Reply, rep)
+}
+
+// attach re-attaches remote caller r to the job held under id, its outcome to be
+// sent under key; false if the master holds no such job.
+func (m *Master) attach(r *remoteCaller, id, key string) bool {
+	t := newTicket(id)
+	t.remote, t.replyKey = r, key
+	r.conn.AddServing(1) // as for a submission: until the reply
+	m.mu.Lock()
+	if old := m.jobs[id]; old != nil && !m.closed {
+		err := m.followLocked(old, t)
+		m.mu.Unlock()
+		if err != nil {
+			t.resolve(nil, err)
+		}
+		return true
+	}
+	o := m.retained.get(id, time.Now().UnixNano())
+	var out outcome
+	if o != nil {
+		out = *o
+	}
+	m.mu.Unlock()
+	if o == nil {
+		r.conn.AddServing(-1)
+		return false
+	}
+	t.resolve(out.result, out.err)
+	return true
+}
+
+// connClosed marks the caller gone and, after the caller grace, stops every job it
+// submitted that no later connection took over. Marking the caller gone under the
+// master's lock makes a submission racing the close either be counted here or be
 // refused by admitLocked. Finding the jobs takes a pass over all unresolved jobs, once
-// per closed caller connection.
+// per closed caller connection, when its grace ends: one timer per connection, none
+// per job.
 func (r *remoteCaller) connClosed() {
+	m := r.m
+	m.mu.Lock()
+	r.gone = true
+	m.mu.Unlock()
+	grace := m.opts.callerGrace
+	if grace <= 0 {
+		r.stopJobs(errJobCanceled)
+		return
+	}
+	time.AfterFunc(grace, func() {
+		r.stopJobs(fmt.Errorf("%w: its caller (%s) went away and did not re-attach within %v", errJobCanceled, r.conn.GetRemote(), grace))
+	})
+}
+
+// stopJobs stops the unresolved jobs that are still this caller's.
+func (r *remoteCaller) stopJobs(reason error) {
 	m := r.m
 	var jobs []*job
 	m.mu.Lock()
-	r.gone = true
 	for _, j := range m.jobs {
 		if j.ticket.remote == r {
 			jobs = append(jobs, j)
@@ -75,7 +143,7 @@ func (r *remoteCaller) connClosed() {
 	}
 	m.mu.Unlock()
 	for _, j := range jobs {
-		m.stop(j, errJobCanceled)
+		m.stop(j, reason)
 	}
 }
 

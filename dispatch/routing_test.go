@@ -141,19 +141,6 @@ func TestTicketResolvesOnce(t *testing.T) {
 	}
 }
 
-func TestDuplicateID(t *testing.T) {
-	leakcheck.Check(t)
-	f := newFleet(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if _, err := f.master.Submit(ctx, dispatch.Job{ID: "same", Type: "nobody"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.master.Submit(ctx, dispatch.Job{ID: "same", Type: "nobody"}); !errors.Is(err, dispatch.ErrDuplicateID) {
-		t.Fatalf("duplicate id: %v", err)
-	}
-}
-
 func TestQueueWaitsForWorkerAndBounds(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t, dispatch.WithQueueLimit(2))

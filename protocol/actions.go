@@ -17,6 +17,10 @@ const (
 	ActionProgress = "fleet.progress"
 	// ActionSubmit (client → master, binary Submit envelope) submits a job remotely.
 	ActionSubmit = "fleet.submit"
+	// ActionAttach (client → master, JSON AttachMsg) re-attaches a reconnected client
+	// to jobs it submitted earlier, by id; answered with JSON AttachReply on its Reply
+	// key, and each job's outcome on that job's key.
+	ActionAttach = "fleet.attach"
 )
 
 // JobAction is the action that carries jobs of jobType.

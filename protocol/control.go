@@ -1,7 +1,7 @@
 package protocol
 
-// The JSON control messages: a worker's announcement, cancellations and progress
-// reports.
+// The JSON control messages: a worker's announcement, cancellations, progress reports
+// and a client's re-attachment.
 
 // WorkerInfo is what a worker announces (ActionRegister) and what the master knows of
 // it. A worker sends ID, Name, Capacity, Labels and Types; the master fills in Remote,
@@ -32,4 +32,31 @@ type ProgressMsg struct {
 	Total    int64  `json:"total"`
 	Message  string `json:"msg,omitempty"`
 	WorkerID string `json:"worker,omitempty"`
+}
+
+// MaxAttachJobs bounds the jobs one AttachMsg may name; a client with more sends
+// several. A master drops (and logs once per connection) a message that names more.
+const MaxAttachJobs = 1000
+
+// AttachMsg (ActionAttach) asks the master to send the outcome of jobs a client
+// submitted before it lost its connection to their new reply keys. Reply is the wait
+// key the master answers with an AttachReply.
+type AttachMsg struct {
+	Reply string      `json:"reply"`
+	Jobs  []AttachJob `json:"jobs"`
+}
+
+// AttachJob names one job to re-attach to and the wait key its Reply envelope is to
+// answer.
+type AttachJob struct {
+	ID  string `json:"id"`
+	Key string `json:"key"`
+}
+
+// AttachReply answers an AttachMsg. Unknown lists the ids the master does not hold
+// (neither unresolved nor retained): the client submits those again. Every other id
+// gets its Reply envelope on its key: at once when the master retained its outcome,
+// when it ends otherwise.
+type AttachReply struct {
+	Unknown []string `json:"unknown,omitempty"`
 }

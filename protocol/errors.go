@@ -17,11 +17,15 @@ var (
 	// at one of its bounds.
 	ErrQueueFull = errors.New("dispatch: queue full")
 	// ErrBadJob (KindRejected): the job was refused: malformed, or, for a remote
-	// client, a duplicate id or a closed master.
+	// client, a closed master.
 	ErrBadJob = errors.New("dispatch: bad job")
 	// ErrJobTooLarge (KindRejected with CodeJobTooLarge): the job's envelope does not
 	// fit one banio frame, so it cannot be sent.
 	ErrJobTooLarge = errors.New("dispatch: job too large")
+	// ErrIDConflict (KindRejected with CodeIDConflict): the job's id is held by the
+	// master (unresolved, or resolved and retained) for a job of another type or with
+	// another payload.
+	ErrIDConflict = errors.New("dispatch: job id conflict")
 	// ErrBlobStoreFull (a refused ActionBlobPut with CodeBlobStoreFull): the master's
 	// blob store has no room for the blob within its budget.
 	ErrBlobStoreFull = errors.New("dispatch: blob store full")
@@ -42,6 +46,8 @@ const (
 	CodeBadResult = "bad_result"
 	// CodeJobTooLarge: the code of a KindRejected reply that stands for ErrJobTooLarge.
 	CodeJobTooLarge = "job_too_large"
+	// CodeIDConflict: the code of a KindRejected reply that stands for ErrIDConflict.
+	CodeIDConflict = "id_conflict"
 	// CodeBlobStoreFull: the code of a refused upload that stands for ErrBlobStoreFull.
 	CodeBlobStoreFull = "blob_store_full"
 )

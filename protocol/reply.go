@@ -14,7 +14,7 @@ const (
 	KindQueueFull  byte = 4 // (master → client) the type's queue is full
 	KindDeadline   byte = 5 // (master → client) the job's timeout passed
 	KindCanceled   byte = 6 // (master → client) the job was cancelled
-	KindRejected   byte = 7 // (master → client) refused: malformed, duplicate id, closed
+	KindRejected   byte = 7 // (master → client) refused: malformed, id conflict, closed
 )
 
 // The mapping between outcomes and replies, the one every hop uses: a worker answering
@@ -31,6 +31,7 @@ var failures = [...]struct {
 	{KindWorkerLost, "", ErrWorkerLost},
 	{KindQueueFull, "", ErrQueueFull},
 	{KindRejected, CodeJobTooLarge, ErrJobTooLarge},
+	{KindRejected, CodeIDConflict, ErrIDConflict},
 	{KindDeadline, "", context.DeadlineExceeded},
 	{KindCanceled, "", context.Canceled},
 	{KindRejected, "", ErrBadJob},
@@ -39,9 +40,10 @@ var failures = [...]struct {
 // ReplyFor is the reply that carries an outcome; Reply.Result is its inverse. With a
 // nil err it is KindOK with result as its payload. A *RemoteError in err's chain gives
 // KindRemote with its fields. Otherwise the first of ErrWorkerLost, ErrQueueFull,
-// ErrJobTooLarge, context.DeadlineExceeded and context.Canceled in err's chain gives its
-// kind (KindRejected with CodeJobTooLarge for ErrJobTooLarge), any other error
-// KindRejected, each with err's text as the message. Attempt and WorkerID are the
+// ErrJobTooLarge, ErrIDConflict, context.DeadlineExceeded and context.Canceled in err's
+// chain gives its kind (KindRejected with CodeJobTooLarge for ErrJobTooLarge,
+// CodeIDConflict for ErrIDConflict), any other error KindRejected, each with err's text
+// as the message. Attempt and WorkerID are the
 // RemoteError's, or zero: the sender sets them.
 func ReplyFor(result []byte, err error) *Reply {
 	if err == nil {
@@ -81,9 +83,9 @@ func (r *Reply) RemoteError() *RemoteError {
 
 // KindError is the sentinel error that a failure kind, with its code, stands for:
 // ErrWorkerLost, ErrQueueFull, context.DeadlineExceeded, context.Canceled, and for
-// KindRejected ErrJobTooLarge (CodeJobTooLarge) or ErrBadJob. It is nil for KindOK and
-// KindRemote, which stand for no sentinel, and ErrBadJob for any other kind
-// (KindHandedBack, which a master never sends a client).
+// KindRejected ErrJobTooLarge (CodeJobTooLarge), ErrIDConflict (CodeIDConflict) or
+// ErrBadJob. It is nil for KindOK and KindRemote, which stand for no sentinel, and
+// ErrBadJob for any other kind (KindHandedBack, which a master never sends a client).
 func KindError(kind byte, code string) error {
 	if kind == KindOK || kind == KindRemote {
 		return nil

@@ -22,6 +22,7 @@ func TestReplyForKinds(t *testing.T) {
 		{"worker lost", fmt.Errorf("after 3 attempts: %w", ErrWorkerLost), KindWorkerLost, ""},
 		{"queue full", fmt.Errorf("%w: 100 jobs", ErrQueueFull), KindQueueFull, ""},
 		{"job too large", fmt.Errorf("%w: 70 MiB", ErrJobTooLarge), KindRejected, CodeJobTooLarge},
+		{"id conflict", fmt.Errorf("%w: job x", ErrIDConflict), KindRejected, CodeIDConflict},
 		{"deadline", fmt.Errorf("dispatch: job %w", context.DeadlineExceeded), KindDeadline, ""},
 		{"canceled", fmt.Errorf("dispatch: job %w", context.Canceled), KindCanceled, ""},
 		{"bad job", fmt.Errorf("%w: empty type", ErrBadJob), KindRejected, ""},
@@ -57,6 +58,7 @@ func TestResultKinds(t *testing.T) {
 		{KindRejected, "", ErrBadJob},
 		{KindRejected, "some_code", ErrBadJob},
 		{KindRejected, CodeJobTooLarge, ErrJobTooLarge},
+		{KindRejected, CodeIDConflict, ErrIDConflict},
 		{KindHandedBack, "", ErrBadJob}, // a master never sends it to a client
 	} {
 		if got := KindError(c.kind, c.code); got != c.want {
