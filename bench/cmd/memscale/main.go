@@ -271,7 +271,8 @@ func queue(n, size int, via string) error {
 		}
 	case "remote":
 		// The child stays connected until we end: the master cancels a
-		// remote caller's jobs when its connection closes.
+		// remote caller's jobs once its connection has been closed for the
+		// caller grace (dispatch.WithCallerGrace).
 		stop, err := spawn("submit-jobs", addr, n, size)
 		if err != nil {
 			return err
