@@ -104,11 +104,11 @@ type BanConn struct {
 	seenProg  atomic.Uint64 // progress when silentFor last looked
 	// pinger: the peer has shown it keeps the connection alive (it said hello or
 	// pinged), so its silence means it is gone (ServerIO.sweep).
-	pinger  atomic.Bool
+	pinger atomic.Bool
 	// peerMaxFrame is the largest frame the peer said it accepts (the handshake); 0
 	// when it did not say (banbot, older banfleet): then only our own limit applies.
 	peerMaxFrame atomic.Int64
-	created time.Time
+	created      time.Time
 	// addrKey is the peer's host as counted by the server's connection limits; "" for
 	// a connection the server did not admit through Serve.
 	addrKey string

@@ -98,6 +98,9 @@ func (s *ServerIO) queueLocked(c *BanConn, r *lockReq, ttl, wait time.Duration, 
 	if l != nil && len(l.byToken) >= b.waitersPerKey {
 		return fmt.Errorf("%w: %d requests are queued for this lock, the limit per key (WithLockWaiters)", ErrLimit, len(l.byToken))
 	}
+	if n := len(q.byConn[c]); n >= b.waitersPerCon {
+		return fmt.Errorf("%w: this connection has %d lock requests queued, the limit per connection (WithLockWaitersPerConn)", ErrLimit, n)
+	}
 	if q.n >= b.waiters {
 		return fmt.Errorf("%w: %d lock requests are queued on the server, the limit (WithLockWaiters)", ErrLimit, q.n)
 	}

@@ -381,3 +381,46 @@ func TestLockHandoverOnDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLockWaitersPerConn: one connection cannot queue more Lock requests than its own
+// bound, whatever the server's total allows; another connection still can.
+func TestLockWaitersPerConn(t *testing.T) {
+	leakcheck.Check(t)
+	srv, addr, rec := recordLockQueue(t, 8, WithLockWaitersPerConn(2))
+	holder := dialClient(t, addr)
+	for _, k := range []string{"k0", "k1", "k2"} {
+		if _, err := holder.Lock(t.Context(), k, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	greedy := dialClient(t, addr)
+	locks := make(chan error, 3)
+	for _, k := range []string{"k0", "k1"} {
+		go func() {
+			_, err := greedy.Lock(context.Background(), k, time.Minute)
+			locks <- err
+		}()
+		recv(t, rec.events, 10*time.Second, "a queued request")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := greedy.Lock(ctx, "k2", time.Minute); !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "WithLockWaitersPerConn") {
+		t.Fatalf("third request of one connection: %v, want ErrLimit naming WithLockWaitersPerConn", err)
+	}
+	other := dialClient(t, addr)
+	go func() {
+		_, err := other.Lock(context.Background(), "k2", time.Minute)
+		locks <- err
+	}()
+	recv(t, rec.events, 10*time.Second, "another connection's request queued")
+	if st := srv.KVStats(); st.LockWaiters != 3 {
+		t.Fatalf("KVStats = %+v, want 3 waiters", st)
+	}
+	_ = greedy.Close()
+	_ = other.Close()
+	for range 3 {
+		if err := recv(t, locks, 10*time.Second, "Lock's return"); !errors.Is(err, ErrConnClosed) {
+			t.Fatalf("Lock on a closed client = %v, want ErrConnClosed", err)
+		}
+	}
+}

@@ -300,6 +300,9 @@ const (
 	DefaultMaxLockWaitersPerKey = 1024
 	// DefaultMaxLockWaiters bounds the Lock requests queued on a server in all.
 	DefaultMaxLockWaiters = 16 << 10
+	// DefaultMaxLockWaitersPerConn bounds the Lock requests one connection has queued,
+	// so that one client cannot take the whole server's budget of waiters.
+	DefaultMaxLockWaitersPerConn = 1024
 	// DefaultMaxLockWait is how long one queued Lock request waits on the server
 	// before it is answered "retry"; the client then asks again and keeps its place.
 	// It bounds how long a server keeps a request whose client went quiet.
@@ -313,6 +316,7 @@ type budgetConfig struct {
 	kvBytes       int           // bytes held by the key/value store
 	waitersPerKey int           // queued Lock requests per key
 	waiters       int           // queued Lock requests in all
+	waitersPerCon int           // queued Lock requests of one connection
 	lockWait      time.Duration // longest wait of one queued Lock request
 }
 
@@ -323,6 +327,7 @@ func defaultBudgets() budgetConfig {
 		kvBytes:       DefaultMaxKVBytes,
 		waitersPerKey: DefaultMaxLockWaitersPerKey,
 		waiters:       DefaultMaxLockWaiters,
+		waitersPerCon: DefaultMaxLockWaitersPerConn,
 		lockWait:      DefaultMaxLockWait,
 	}
 }
@@ -354,6 +359,13 @@ func WithLockWaiters(perKey, total int) Option {
 		setIfPositive(&c.budgets.waitersPerKey, perKey)
 		setIfPositive(&c.budgets.waiters, total)
 	}
+}
+
+// WithLockWaitersPerConn bounds the Lock requests one connection may have queued on
+// the server (default DefaultMaxLockWaitersPerConn). A request past it fails at once
+// with an error wrapping ErrLimit. Zero keeps the default.
+func WithLockWaitersPerConn(n int) Option {
+	return func(c *config) { setIfPositive(&c.budgets.waitersPerCon, n) }
 }
 
 // WithMaxLockWait sets how long one Lock request waits in the server's queue before
