@@ -7,7 +7,7 @@ import (
 )
 
 // The primitives every encoding of this package is built from, as in
-// internal/envelope: integers are uvarints (zig-zag varints for times and durations),
+// protocol's envelopes: integers are uvarints (zig-zag varints for times and durations),
 // strings and byte strings a uvarint length and the bytes, booleans one byte 0 or 1,
 // a time its Unix nanoseconds (0 for the zero time), a string map its entry count and
 // its entries in increasing key order. Decoding is strict: a boolean other than 0 or
