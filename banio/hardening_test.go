@@ -226,15 +226,22 @@ func TestLivenessIgnoresJunk(t *testing.T) {
 	junk := dialRaw(t, addr, nil)
 	junkConn := recv(t, conns, 5*time.Second, "junk conn")
 
+	// Both peers send an empty frame every 10 ms, far more often than the 20 ms
+	// interval, until the server closes each of them (or 10 s pass).
 	empty := binary.LittleEndian.AppendUint32(nil, 0)
 	ticker := time.NewTicker(10 * time.Millisecond)
 	defer ticker.Stop()
 	deadline := time.After(10 * time.Second)
-	for !pingerConn.IsClosed() || !junkConn.IsClosed() {
+	pingerDone, junkDone := pingerConn.Done(), junkConn.Done()
+	for pingerDone != nil || junkDone != nil {
 		select {
 		case <-ticker.C:
 			_, _ = pinger.nc.Write(empty)
 			_, _ = junk.nc.Write(empty)
+		case <-pingerDone:
+			pingerDone = nil
+		case <-junkDone:
+			junkDone = nil
 		case <-deadline:
 			t.Fatalf("still open after 10 s of empty frames: pinger %v, junk %v", !pingerConn.IsClosed(), !junkConn.IsClosed())
 		}
@@ -437,5 +444,31 @@ func TestPeerFrameLimitFromHandshake(t *testing.T) {
 				t.Fatalf("server conn closed: %v", sc.Err())
 			}
 		})
+	}
+}
+
+// TestReadMsgRefusesUnauthenticated: a caller that drives a server-side connection with
+// ReadMsg gets the same gate as the read loop: before the token, an action other than
+// the hello is refused without being inflated, and the connection is closed (before
+// the gate sat in the read loop alone, and ReadMsg inflated and returned the message).
+func TestReadMsgRefusesUnauthenticated(t *testing.T) {
+	leakcheck.Check(t)
+	srv := newServer(WithToken("s3cret"), WithAuthPenalty(0, 0))
+	defer srv.Close()
+	a, b := net.Pipe()
+	defer b.Close()
+	c := srv.WrapConn(a)
+	bomb := zlibOf(t, make([]byte, 12<<20))
+	go func() { _, _ = b.Write(appendFrame(nil, "echo", bomb, true)) }()
+	var err error
+	used := allocatedDuring(func() { _, err = c.ReadMsg() })
+	if !errors.Is(err, ErrAuthFailed) {
+		t.Fatalf("ReadMsg before the token: %v, want ErrAuthFailed", err)
+	}
+	if !c.IsClosed() {
+		t.Fatal("connection left open")
+	}
+	if used > 4<<20 {
+		t.Fatalf("ReadMsg allocated %d MB for a stranger's bomb", used>>20)
 	}
 }

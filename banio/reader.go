@@ -32,9 +32,6 @@ func (c *BanConn) readLoop(nc net.Conn) error {
 	for {
 		wm, err := c.readWire(nc)
 		if err == nil {
-			if !c.authed.Load() && wm.Action != actionHello {
-				return c.refuseUnauthenticated(wm.Action)
-			}
 			if key, ok := strings.CutPrefix(wm.Action, resPrefix); ok {
 				// A result: straight to its wait, without building an IOMsgRaw or
 				// copying the action (key only serves the lookup).
@@ -107,7 +104,15 @@ func (c *BanConn) readWire(nc net.Conn) (wireMsg, error) {
 	// More frames already buffered: this one is part of a burst, and what inline
 	// handlers send in answer had better be batched (send).
 	c.readBurst.Store(br.Buffered() > 0)
-	return decodeBody(body)
+	wm, err := decodeBody(body)
+	if err == nil && !c.authed.Load() && wm.Action != actionHello {
+		// The one gate for every reader (readLoop, ReadMsg): before the peer has
+		// authenticated, nothing but its hello is decoded any further.
+		err = c.refuseUnauthenticated(wm.Action)
+		c.closeWithError(err)
+		return wireMsg{}, err
+	}
+	return wm, err
 }
 
 // finishMsg turns a wire message into the IOMsgRaw handlers own: Data decrypted and
@@ -252,13 +257,10 @@ func (c *BanConn) decodeData(wm wireMsg) ([]byte, error) {
 	return decodePayload(data, c.fastRecv.Load(), limit)
 }
 
-// route delivers one decoded message.
+// route delivers one decoded message. readWire has refused anything but the hello
+// from a peer that has not authenticated.
 func (c *BanConn) route(msg *IOMsgRaw) {
 	if key, ok := strings.CutPrefix(msg.Action, resPrefix); ok {
-		if !c.authed.Load() {
-			c.closeWithError(c.refuseUnauthenticated(msg.Action))
-			return
-		}
 		c.waits.deliver(key, msg.Data)
 		return
 	}
@@ -268,10 +270,6 @@ func (c *BanConn) route(msg *IOMsgRaw) {
 		return
 	case actionWelcome:
 		c.onWelcome(msg)
-		return
-	}
-	if !c.authed.Load() {
-		c.closeWithError(c.refuseUnauthenticated(msg.Action))
 		return
 	}
 	if h, ok := c.handlers.Load().find(msg.Action); ok && h.inline {

@@ -33,26 +33,18 @@ func resultTooLarge() attack {
 			if len(t.args) > 0 {
 				size = 2 << 20 // over the 1 MiB limit given to the master
 			}
-			wctx, wcancel := context.WithCancel(context.Background())
 			w := worker.New(t.addr, worker.WithName("big-result"), worker.WithConcurrency(1), worker.WithDrainGrace(time.Second))
 			w.Handle("big", func(context.Context, *worker.Job) (any, error) { return make([]byte, size), nil })
-			wdone := make(chan error, 1)
-			go func() { wdone <- w.Run(wctx) }()
-			defer func() {
-				wcancel()
-				select {
-				case <-wdone:
-				case <-time.After(10 * time.Second):
-				}
-			}()
+			stopWorker, err := runWorker(ctx, t, w)
+			if err != nil {
+				return err
+			}
+			defer stopWorker()
 			c, err := dispatch.NewClient(t.addr)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			if err := waitWorkers(ctx, t, 1, 10*time.Second); err != nil {
-				return err
-			}
 			bound := sc.d(15*time.Second, 3*time.Second)
 			r.sent("one job whose handler returns %s; the caller passes context.Background() (the harness gives up after %v)",
 				bytesHuman(int64(size)), bound)
@@ -101,6 +93,27 @@ func workerCount(t *target) int {
 	}
 	ws, _ := doc["workers"].([]any)
 	return len(ws)
+}
+
+// runWorker runs w and waits until the master lists it (one more worker than it listed
+// before). stop ends it, waiting up to 10 s for its drain.
+func runWorker(ctx context.Context, t *target, w *worker.Worker) (stop func(), err error) {
+	before := max(workerCount(t), 0)
+	wctx, wcancel := context.WithCancel(context.Background())
+	wdone := make(chan error, 1)
+	go func() { wdone <- w.Run(wctx) }()
+	stop = func() {
+		wcancel()
+		select {
+		case <-wdone:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	if err := waitWorkers(ctx, t, before+1, 10*time.Second); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
 }
 
 // waitWorkers waits until the master lists n workers.

@@ -121,19 +121,11 @@ func slowFetch() attack {
 				}
 				return fmt.Sprint(len(b)), nil
 			})
-			wctx, wcancel := context.WithCancel(context.Background())
-			wdone := make(chan error, 1)
-			go func() { wdone <- w.Run(wctx) }()
-			defer func() {
-				wcancel()
-				select {
-				case <-wdone:
-				case <-time.After(10 * time.Second):
-				}
-			}()
-			if err := waitWorkers(ctx, t, 1, 10*time.Second); err != nil {
+			stopWorker, err := runWorker(ctx, t, w)
+			if err != nil {
 				return err
 			}
+			defer stopWorker()
 			cctx, cancel := context.WithTimeout(ctx, bound)
 			defer cancel()
 			t0 := time.Now()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/worker"
 )
 
@@ -29,24 +30,16 @@ func manyTypes() attack {
 
 			w := worker.New(t.addr, worker.WithName("echo"), worker.WithConcurrency(callers), worker.WithDrainGrace(time.Second))
 			w.Handle("echo", func(_ context.Context, j *worker.Job) (any, error) { return j.Payload, nil })
-			wctx, wcancel := context.WithCancel(context.Background())
-			wdone := make(chan error, 1)
-			go func() { wdone <- w.Run(wctx) }()
-			defer func() {
-				wcancel()
-				select {
-				case <-wdone:
-				case <-time.After(10 * time.Second):
-				}
-			}()
+			stopWorker, err := runWorker(ctx, t, w)
+			if err != nil {
+				return err
+			}
+			defer stopWorker()
 			c, err := dispatch.NewClient(t.addr)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			if err := waitWorkers(ctx, t, 1, 10*time.Second); err != nil {
-				return err
-			}
 			// Warm up, then measure.
 			echoRate(ctx, c, callers, window/4)
 			before, errs0 := echoRate(ctx, c, callers, window)
@@ -62,7 +55,7 @@ func manyTypes() attack {
 				names[i] = fmt.Sprintf("bulk-type-%07d", i)
 			}
 			t0 := time.Now()
-			if err := big.WriteMsg(&banio.IOMsg{Action: dispatch.ActionRegister, Data: dispatch.WorkerInfo{
+			if err := big.WriteMsg(&banio.IOMsg{Action: protocol.ActionRegister, Data: protocol.WorkerInfo{
 				ID: "many-types", Name: "many-types", Capacity: 1, Types: names}}); err != nil {
 				return fmt.Errorf("register: %w", err)
 			}
