@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -24,10 +23,8 @@ type attempt struct {
 	sendErr atomic.Value // error: why the envelope could not be written
 }
 
-// attemptKey is the wait key of attempt n of job id. It carries the attempt number, so
-// a reply from an older attempt (a worker that came back after its job was
-// re-dispatched) finds no wait and is dropped by banio.
-func attemptKey(id string, n int) string { return id + "#" + strconv.Itoa(n) }
+// attemptKey is the wait key of attempt n of job id (protocol.AttemptKey).
+func attemptKey(id string, n int) string { return protocol.AttemptKey(id, n) }
 
 // sendAttempt sends the job's envelope to the worker and leaves the reply to a wait
 // callback: SetWaitFunc → WriteMsg, then done runs on the worker connection's read

@@ -1,5 +1,7 @@
 package protocol
 
+import "strconv"
+
 // The banio actions of the job layer (docs/protocol.md §13). Jobs, replies and
 // submissions are binary envelopes (envelope.go); the small control messages are JSON
 // (control.go); the blob actions are in blob.go.
@@ -25,3 +27,10 @@ const (
 
 // JobAction is the action that carries jobs of jobType.
 func JobAction(jobType string) string { return JobActionPrefix + jobType }
+
+// AttemptKey is the wait key a master sends attempt n of job id under (Job.Key), and
+// the key the worker's reply answers. It carries the attempt number, so that a reply
+// from an older attempt (a worker that came back after its job was re-dispatched)
+// finds no wait; and it is derived from the job alone, so that a restarted master
+// waits on the same key for an attempt it re-adopts.
+func AttemptKey(id string, n int) string { return id + "#" + strconv.Itoa(n) }

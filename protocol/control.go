@@ -6,6 +6,13 @@ package protocol
 // WorkerInfo is what a worker announces (ActionRegister) and what the master knows of
 // it. A worker sends ID, Name, Capacity, Labels and Types; the master fills in Remote,
 // InFlight and Draining when it reports its workers (dispatch.Master.Workers).
+//
+// Held lists the attempts the worker still holds when it registers again after losing
+// its connection: jobs it kept running while the master was away, and replies it could
+// not deliver (or sent just before the loss, which may not have arrived). The master
+// re-adopts those it still waits for (a master that restarted holds them as orphaned
+// attempts), and cancels the running ones it does not want. The worker sends the held
+// replies right after the registration, on the same connection.
 type WorkerInfo struct {
 	ID       string            `json:"id"`
 	Name     string            `json:"name,omitempty"`
@@ -15,7 +22,22 @@ type WorkerInfo struct {
 	Remote   string            `json:"remote,omitempty"`   // its address, as the master sees it
 	InFlight int               `json:"inflight"`           // jobs running on it now
 	Draining bool              `json:"draining,omitempty"` // it takes no new jobs
+	Held     []HeldAttempt     `json:"held,omitempty"`     // attempts held across a reconnect
 }
+
+// HeldAttempt is one attempt a re-registering worker holds: still running, or Done
+// with its reply held for the master (sent on the attempt's wait key, AttemptKey(ID,
+// Attempt), right after the registration).
+type HeldAttempt struct {
+	ID      string `json:"id"`
+	Attempt int    `json:"attempt"`
+	Done    bool   `json:"done,omitempty"`
+}
+
+// MaxHeldAttempts bounds the attempts one registration may list. A worker holds no
+// more (a reply beyond it is dropped, and the master runs that job again); a master
+// ignores the claims past it.
+const MaxHeldAttempts = 16384
 
 // CancelMsg (ActionCancel) asks to cancel a job. Attempt 0 (from a client) means
 // whatever attempt is running.
