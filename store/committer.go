@@ -44,7 +44,8 @@ type request struct {
 	now    time.Time // Expire's now
 	load   bool      // Load: the committer copies the state once the batch is committed
 
-	at    time.Time // when it was queued
+	at    time.Time   // when it was queued
+	then  func(error) // ApplyThen's callback, called instead of waking a waiter
 	err   error
 	ids   []string // Expire's result
 	state *State   // Load's result
@@ -70,6 +71,24 @@ func (b *Bolt) Apply(ctx context.Context, recs ...Record) error {
 	}
 	<-req.done
 	return req.err
+}
+
+// ApplyThen queues recs for the next commit and returns; then learns the outcome
+// from the committer (see Store.ApplyThen).
+func (b *Bolt) ApplyThen(then func(error), recs ...Record) error {
+	if len(recs) == 0 {
+		if err := b.usable(); err != nil {
+			return err
+		}
+		if then != nil {
+			go then(nil)
+		}
+		return nil
+	}
+	if then == nil {
+		then = func(error) {}
+	}
+	return b.enqueue(&request{recs: prepare(recs, b.opts.blobThreshold), then: then})
 }
 
 // Load returns a copy of the state as of the last commit.
@@ -210,7 +229,11 @@ func (b *Bolt) take() []*request {
 func (b *Bolt) commit(batch []*request, ch *changes) {
 	defer func() {
 		for _, r := range batch {
-			close(r.done)
+			if r.then != nil {
+				r.then(r.err)
+			} else {
+				close(r.done)
+			}
 		}
 	}()
 	if b.testHookCommit != nil {

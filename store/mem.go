@@ -9,8 +9,10 @@ import (
 )
 
 // Mem is the in-memory Store: the state machine with no log. Apply applies at once and
-// nothing survives the process. The library's Master uses it unless given a durable
-// store, so the same code paths run with and without a file.
+// nothing survives the process. A Master given a Mem (dispatch.OpenMaster) runs every
+// code path of a durable one, which is what tests use it for; a Master made with
+// dispatch.NewMaster keeps no store at all, since the state machine's copy of every
+// job would only cost it time.
 type Mem struct {
 	opts options
 
@@ -39,6 +41,23 @@ func (m *Mem) Apply(ctx context.Context, recs ...Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.applyLocked(recs)
+}
+
+// ApplyThen applies recs at once and calls then with the result on a goroutine of its
+// own (see Store.ApplyThen).
+func (m *Mem) ApplyThen(then func(error), recs ...Record) error {
+	recs = prepare(recs, m.opts.blobThreshold)
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	err := m.applyLocked(recs)
+	m.mu.Unlock()
+	if then != nil {
+		go then(err)
+	}
+	return nil
 }
 
 func (m *Mem) applyLocked(recs []Record) error {

@@ -18,6 +18,15 @@ type Store interface {
 	// only the wait to be accepted; records accepted are applied, and Apply waits for
 	// their commit. The store retains the records' byte slices.
 	Apply(ctx context.Context, recs ...Record) error
+	// ApplyThen is Apply without the wait, for callers that must not block (the
+	// master applies records under its lock and on connections' read loops): it
+	// queues recs and returns at once. then, if not nil, is called once the records
+	// are durable, or with the error that refused them, on a goroutine of the
+	// store's and never before ApplyThen returns; it must not block. Records of
+	// successive Apply and ApplyThen calls are applied in the order of the calls. If
+	// ApplyThen returns an error (the store is closed or failed), nothing was queued
+	// and then is not called.
+	ApplyThen(then func(error), recs ...Record) error
 	// Load returns a copy of the state as of the last commit: what a master rebuilds
 	// its queues, orphaned attempts and held outcomes from.
 	Load() (*State, error)

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/banfleet/banfleet/internal/leakcheck"
+)
+
+// TestApplyThen: records queued without waiting are applied in call order with those
+// of Apply, each callback hears of its own records' fate once they are durable, and a
+// closed store refuses the call without calling back.
+func TestApplyThen(t *testing.T) {
+	leakcheck.Check(t)
+	b, path := openTemp(t)
+	mem := NewMem()
+	for _, s := range []Store{b, mem} {
+		results := make(chan error, 3)
+		note := func(err error) { results <- err }
+		// Submitted then started without waiting; a second submission of the same id
+		// is refused alone; Apply afterwards sees the first two applied.
+		if err := s.ApplyThen(note, Submitted(Spec{ID: "a", Type: "t"})); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ApplyThen(note, AttemptStarted("a", 1, "w")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ApplyThen(note, Submitted(Spec{ID: "a", Type: "t"})); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(ctx, AttemptEnded("a", 1, false, "orphan")); err != nil {
+			t.Fatalf("%T: Apply after ApplyThen: %v (not applied in call order?)", s, err)
+		}
+		var errs []error
+		for range 3 {
+			errs = append(errs, <-results)
+		}
+		refused := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+			case errors.Is(err, ErrInvalid):
+				refused++
+			default:
+				t.Fatalf("%T: unexpected %v", s, err)
+			}
+		}
+		if refused != 1 {
+			t.Fatalf("%T: %d calls refused, want the second submission alone: %v", s, refused, errs)
+		}
+		if js := s.Lookup("a"); js.Phase != PhaseQueued || js.Attempt != 1 {
+			t.Fatalf("%T: job is %+v", s, js)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ApplyThen(func(error) { t.Error("called back after a refused call") }, Submitted(Spec{ID: "b", Type: "t"})); !errors.Is(err, ErrClosed) {
+			t.Fatalf("%T: ApplyThen after Close: %v", s, err)
+		}
+	}
+	b2, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if js := b2.Lookup("a"); js.Phase != PhaseQueued || js.Attempt != 1 {
+		t.Fatalf("after reopening, the job is %+v", js)
+	}
+}
