@@ -9,6 +9,7 @@ import (
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/protocol"
+	"github.com/banfleet/banfleet/store"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -172,6 +173,11 @@ func (m *Master) retryOrFail(j *job, w *workerState, err error, spend bool, even
 		m.resolve(j, nil, fmt.Errorf("after %d attempts: %w", j.spent, err))
 		return
 	}
+	reason := event
+	if err != nil {
+		reason = err.Error()
+	}
+	m.recordLocked(j, store.AttemptEnded(j.id, j.attempt, spend, reason))
 	j.lastErr = err
 	j.state = stateBackoff
 	delay := time.Duration(0)

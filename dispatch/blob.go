@@ -1,11 +1,13 @@
 package dispatch
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
 	"github.com/banfleet/banfleet/protocol"
+	"github.com/banfleet/banfleet/store"
 )
 
 // Blobs ship a large input once per worker instead of once per job: the master stores
@@ -55,7 +57,8 @@ type blobStore struct {
 // PutBlob stores data on the master and returns its hash for jobs to refer to. Storing
 // the same bytes twice keeps one copy and counts once. data must not be modified
 // afterwards. A new blob that would take the store past its budget is refused with an
-// error wrapping ErrBlobStoreFull; nothing held is evicted to make room.
+// error wrapping ErrBlobStoreFull; nothing held is evicted to make room. A durable
+// master (OpenMaster) returns once its store holds the blob.
 func (m *Master) PutBlob(data []byte) (string, error) {
 	h := protocol.BlobHash(data)
 	limit := m.blobLimit()
@@ -68,6 +71,13 @@ func (m *Master) PutBlob(data []byte) (string, error) {
 	if size := int64(len(data)); s.bytes+size > limit {
 		return "", fmt.Errorf("%w: a blob of %d bytes does not fit beside the %d bytes of the %d blobs held (budget %d bytes); delete blobs no job needs any more (DeleteBlob) or raise the budget (dispatch.WithBlobStoreLimit)",
 			ErrBlobStoreFull, size, s.bytes, len(s.blobs), limit)
+	}
+	if m.jn != nil {
+		// Durable before it is answered, like a job. Other blobs wait meanwhile:
+		// uploads are rare and a commit takes a millisecond or two.
+		if err := m.jn.st.Apply(context.Background(), store.BlobPut(data)); err != nil {
+			return "", fmt.Errorf("dispatch: the master could not record the blob in its store: %w", err)
+		}
 	}
 	if s.blobs == nil {
 		s.blobs = make(map[string][]byte)
@@ -88,6 +98,9 @@ func (m *Master) DeleteBlob(hash string) bool {
 	if held {
 		delete(s.blobs, hash)
 		s.bytes -= int64(len(data))
+		if m.jn != nil {
+			m.jn.record(store.BlobDeleted(hash))
+		}
 	}
 	return held
 }

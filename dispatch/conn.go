@@ -13,7 +13,10 @@ import (
 // remote Client, or both.
 func (m *Master) initConn(c *banio.BanConn) {
 	var lim, refused badInput
-	c.Listen(protocol.ActionRegister, func(msg *banio.IOMsgRaw) {
+	// On the read loop: the replies a re-registering worker held follow its
+	// registration and must find the waits it sets up (orphan.go). Registering
+	// never blocks.
+	c.ListenInline(protocol.ActionRegister, func(msg *banio.IOMsgRaw) {
 		var info WorkerInfo
 		if err := json.Unmarshal(msg.Data, &info); err != nil || info.ID == "" {
 			lim.log(m.opts.logger, c, "bad worker registration", err)

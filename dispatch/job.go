@@ -46,6 +46,10 @@ const (
 	stateBackoff                  // waiting to be queued again after a failed attempt
 	stateLeaving                  // its context ended while queued or backing off; resolving
 	stateResolved                 // its ticket has resolved
+
+	// A durable master's only (OpenMaster):
+	stateCommitting // its Submitted record is on its way to the store; it holds its id
+	stateOrphan     // running when the master started: its worker may claim it (orphan.go)
 )
 
 // job is the master's record of one submitted job. Fields after mu-guarded are owned by
@@ -72,6 +76,8 @@ type job struct {
 	worker    *workerState // of the current or last attempt
 	slot      *workerState // whose capacity the running attempt holds; nil once freed
 	lastErr   error
+	stored    bool      // the store holds the job (its Submitted record is committed): its changes are recorded
+	orphanOf  string    // stateOrphan: the id of the worker that ran attempt attempt
 	followers []*Ticket // later submissions of the same id (and re-attached callers) that attached to it
 	qprev     *job      // neighbours in its type's queue while queued (queue.go)
 	qnext     *job

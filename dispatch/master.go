@@ -37,6 +37,13 @@ type Master struct {
 	closed      bool
 	retained    retainStore // outcomes of resolved jobs, for idempotent ids (retain.go)
 
+	// A durable master's (OpenMaster): the journal its changes go to, and the
+	// attempts it found running when it started, by the id of the worker that ran
+	// them, until that worker claims them or the orphan grace ends (orphan.go).
+	jn          *journal
+	orphans     map[string]map[*job]struct{}
+	orphanTimer *time.Timer
+
 	done, failed, retried atomic.Uint64
 	meter                 rateMeter
 	blobs                 blobStore
@@ -46,6 +53,12 @@ type Master struct {
 // accepts from now on (chaining any InitConn already set), so call it before
 // srv.Serve.
 func NewMaster(srv *banio.ServerIO, opts ...Option) *Master {
+	m := newMaster(srv, opts)
+	m.serve()
+	return m
+}
+
+func newMaster(srv *banio.ServerIO, opts []Option) *Master {
 	m := &Master{
 		srv:     srv,
 		opts:    buildOptions(opts),
@@ -55,6 +68,12 @@ func NewMaster(srv *banio.ServerIO, opts ...Option) *Master {
 		jobs:    make(map[string]*job),
 	}
 	m.retained.init(m.opts.retention, m.opts.retainJobs, m.opts.retainBytes)
+	return m
+}
+
+// serve adds the master's handlers to the connections srv accepts.
+func (m *Master) serve() {
+	srv := m.srv
 	prev := srv.InitConn
 	srv.InitConn = func(c *banio.BanConn) {
 		if prev != nil {
@@ -62,7 +81,6 @@ func NewMaster(srv *banio.ServerIO, opts ...Option) *Master {
 		}
 		m.initConn(c)
 	}
-	return m
 }
 
 // Submit queues job and returns its Ticket at once. ctx governs the job itself:
@@ -142,17 +160,12 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		}
 		return j.ticket, nil
 	}
+	if m.jn != nil {
+		return m.submitDurable(ctx, j, timeout)
+	}
 	err := m.admitLocked(j)
 	if err == nil {
-		// Watched only once the job is queued or running, because jobStopped reads its
-		// state; it runs at once if the context has already ended. Set under m.mu
-		// because resolve reads them there.
-		if ctx.Done() != nil {
-			j.stopWatch = context.AfterFunc(ctx, func() { m.stop(j, contextError(ctx)) })
-		}
-		if timeout > 0 {
-			j.timer = time.AfterFunc(timeout, func() { m.stop(j, errJobTimedOut) })
-		}
+		m.watchLocked(ctx, j, timeout)
 	}
 	m.mu.Unlock()
 	if err != nil {
@@ -160,6 +173,19 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		return nil, err
 	}
 	return j.ticket, nil
+}
+
+// watchLocked arms what stops an admitted job: its caller's context and its timeout.
+// Only once the job is queued or running, because jobStopped reads its state; the
+// watch runs at once if the context has already ended. Set under m.mu because resolve
+// reads them there.
+func (m *Master) watchLocked(ctx context.Context, j *job, timeout time.Duration) {
+	if ctx.Done() != nil {
+		j.stopWatch = context.AfterFunc(ctx, func() { m.stop(j, contextError(ctx)) })
+	}
+	if timeout > 0 {
+		j.timer = time.AfterFunc(timeout, func() { m.stop(j, errJobTimedOut) })
+	}
 }
 
 // admitLocked registers j and dispatches or queues it.
@@ -198,14 +224,19 @@ func (m *Master) heldLocked(j *job) (held bool, out *outcome, err error) {
 	if m.closed {
 		return false, nil, nil // admitLocked refuses
 	}
+	now := time.Now().UnixNano()
+	// An outcome whose retention has passed is forgotten before its id is taken
+	// again: a durable master records the Collected first, which the store needs
+	// before a new Submitted of the id.
+	m.retained.expire(now)
 	if old := m.jobs[j.id]; old != nil {
 		if old.typ != j.typ || old.hash != j.hash {
 			return true, nil, idConflict(j, old.typ)
 		}
 		return true, nil, m.followLocked(old, j.ticket)
 	}
-	if o := m.retained.get(j.id, time.Now().UnixNano()); o != nil {
-		if o.typ != j.typ || o.hash != j.hash {
+	if o := m.retained.get(j.id, now); o != nil {
+		if o.typ != j.typ || (o.hash != j.hash && !o.unhashed) {
 			return true, nil, idConflict(j, o.typ)
 		}
 		c := *o
@@ -261,6 +292,8 @@ func (m *Master) jobStopped(j *job) {
 	case stateQueued:
 		m.unqueueLocked(j)
 	case stateBackoff:
+	case stateOrphan:
+		m.unorphanLocked(j) // its worker, if it claims it later, is told to cancel it
 	case stateRunning:
 		w, key := j.worker, attemptKey(j.id, j.attempt)
 		m.mu.Unlock()
@@ -322,13 +355,16 @@ func (m *Master) resolveLocked(j *job, result []byte, err error) (settlement, bo
 	if j.state == stateResolved {
 		return settlement{}, false
 	}
-	if j.state == stateQueued {
+	switch j.state {
+	case stateQueued:
 		m.unqueueLocked(j) // Close resolves queued jobs too
+	case stateOrphan:
+		m.unorphanLocked(j)
 	}
 	j.state = stateResolved
 	if m.jobs[j.id] == j {
 		delete(m.jobs, j.id)
-		m.retainLocked(j, result, err)
+		m.recordResolvedLocked(j, result, err, m.retainLocked(j, result, err))
 	}
 	fs := j.followers
 	j.followers = nil
@@ -364,6 +400,11 @@ func (m *Master) settle(j *job, st settlement, result []byte, err error) {
 
 // Close fails every unresolved job with ErrClosed and refuses new ones. Running jobs are
 // cancelled on their workers. It does not close the ServerIO.
+//
+// A durable master (OpenMaster) records none of this: its store keeps every unresolved
+// job for the next start, which runs them; remote callers are sent nothing, so that
+// they re-attach to their jobs then (their Tickets ride through), while in-process
+// Tickets fail with ErrClosed. Close the store after the Master.
 func (m *Master) Close() error {
 	m.mu.Lock()
 	if m.closed {
@@ -374,9 +415,20 @@ func (m *Master) Close() error {
 	if m.retained.timer != nil {
 		m.retained.timer.Stop()
 	}
+	if m.orphanTimer != nil {
+		m.orphanTimer.Stop()
+	}
 	jobs := make([]*job, 0, len(m.jobs))
 	for _, j := range m.jobs {
 		jobs = append(jobs, j)
+		if m.jn != nil {
+			// The store keeps the job for the next start, and a remote caller rides
+			// through to it: it hears nothing now, and re-attaches then.
+			j.ticket.repoint(nil, "")
+			for _, t := range j.followers {
+				t.repoint(nil, "")
+			}
+		}
 	}
 	m.mu.Unlock()
 	for _, j := range jobs {

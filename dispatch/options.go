@@ -84,6 +84,7 @@ type options struct {
 	retainJobs     int
 	retainBytes    int64
 	callerGrace    time.Duration
+	orphanGrace    time.Duration
 
 	// Client only.
 	reconnectBudget time.Duration
@@ -103,6 +104,7 @@ func defaultOptions() options {
 		retainJobs:     DefaultRetainedJobs,
 		retainBytes:    DefaultRetainedBytes,
 		callerGrace:    DefaultCallerGrace,
+		orphanGrace:    DefaultOrphanGrace,
 
 		reconnectBudget: DefaultReconnectBudget,
 		attachTimeout:   DefaultAttachTimeout,

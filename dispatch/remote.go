@@ -18,9 +18,17 @@ import (
 // those it does not re-attach to are then stopped.
 type remoteCaller struct {
 	m    *Master
-	conn *banio.BanConn
+	conn *banio.BanConn // nil for the callers of the jobs a durable master restored
 	lim  badInput
 	gone bool // the connection has closed; guarded by Master.mu
+}
+
+// name identifies the caller in the store's records: its address.
+func (r *remoteCaller) name() string {
+	if r.conn == nil {
+		return "restored"
+	}
+	return r.conn.GetRemote()
 }
 
 func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
@@ -44,6 +52,9 @@ func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
 // progress forwards a progress report of a job this caller submitted. It runs on a
 // worker connection's read loop, so it never waits on the caller.
 func (r *remoteCaller) progress(t *Ticket, p Progress) {
+	if r.conn == nil {
+		return // a restored job's caller has not re-attached
+	}
 	_ = r.conn.WriteMsgNoBlock(&banio.IOMsg{Action: protocol.ActionProgress, Data: protocol.ProgressMsg{
 		ID: t.id, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
 }
@@ -151,6 +162,9 @@ func (r *remoteCaller) stopJobs(reason error) {
 // connection's read loop (the attempt's wait callback), so it never waits on a caller
 // that stopped reading: such a caller is cut as a slow consumer instead.
 func (r *remoteCaller) reply(key string, result []byte, err error) {
+	if r.conn == nil {
+		return // a restored job's caller has not re-attached: its outcome is retained
+	}
 	rep := protocol.ReplyFor(result, err)
 	if serr := r.conn.SendWaitResNoBlock(key, replyParts(rep)); errors.Is(serr, banio.ErrFrameTooLarge) {
 		// The reply that reached the master does not fit a frame to the caller (its

@@ -22,6 +22,9 @@ type outcome struct {
 	err     error
 	expires int64 // Unix nanoseconds
 	size    int64 // what it counts against the byte bound
+	// unhashed: loaded from a store, which keeps no payload of a resolved job, so a
+	// resubmission is checked against its type only.
+	unhashed bool
 }
 
 // retainedOverhead is what a retained outcome counts on top of its id, type, result
@@ -41,6 +44,9 @@ type retainStore struct {
 	bytes   int64
 	timer   *time.Timer // releases expired outcomes when nothing else does
 	armed   bool
+	// forget, when set (a durable master), hears of every outcome forgotten, so that
+	// the store forgets it too (a Collected record).
+	forget func(id string)
 }
 
 func (s *retainStore) init(ttl time.Duration, maxN int, maxBytes int64) {
@@ -51,19 +57,25 @@ func (s *retainStore) init(ttl time.Duration, maxN int, maxBytes int64) {
 // enabled reports whether outcomes are retained at all.
 func (s *retainStore) enabled() bool { return s.ttl > 0 && s.maxN > 0 && s.maxBytes > 0 }
 
-// add retains o, dropping the oldest outcomes as the bounds require. An outcome larger
-// than the whole byte bound is not retained. It reports whether the timer must be armed
-// (arm does it).
-func (s *retainStore) add(o outcome, now int64) {
-	if !s.enabled() {
-		return
+// add retains o until now plus the retention, dropping the oldest outcomes as the
+// bounds require. An outcome larger than the whole byte bound is not retained. It
+// reports whether o was.
+func (s *retainStore) add(o outcome, now int64) bool {
+	return s.addUntil(o, now, now+int64(s.ttl))
+}
+
+// addUntil is add with the expiry given: an outcome loaded from a store keeps the
+// retention counted from its resolution. Outcomes must come in expiry order.
+func (s *retainStore) addUntil(o outcome, now, expires int64) bool {
+	if !s.enabled() || expires <= now {
+		return false
 	}
 	o.size = int64(len(o.id)+len(o.typ)+len(o.result)) + retainedOverhead
 	if o.err != nil {
 		o.size += int64(len(o.err.Error()))
 	}
 	if o.size > s.maxBytes {
-		return
+		return false
 	}
 	s.expire(now)
 	for s.n > 0 && (s.n >= s.maxN || s.bytes+o.size > s.maxBytes) {
@@ -72,12 +84,13 @@ func (s *retainStore) add(o outcome, now int64) {
 	if s.n == len(s.ring) {
 		s.grow()
 	}
-	o.expires = now + int64(s.ttl)
+	o.expires = expires
 	seq := s.headSeq + uint64(s.n)
 	s.ring[(s.head+s.n)%len(s.ring)] = o
 	s.n++
 	s.bytes += o.size
 	s.byID[o.id] = seq
+	return true
 }
 
 // grow doubles the ring, up to maxN slots.
@@ -95,6 +108,9 @@ func (s *retainStore) dropHead() {
 	o := &s.ring[s.head]
 	if seq, ok := s.byID[o.id]; ok && seq == s.headSeq {
 		delete(s.byID, o.id)
+		if s.forget != nil {
+			s.forget(o.id)
+		}
 	}
 	s.bytes -= o.size
 	*o = outcome{}
@@ -127,13 +143,20 @@ func (s *retainStore) get(id string, now int64) *outcome {
 	return o
 }
 
-// retainLocked retains j's outcome. m.mu must be held.
-func (m *Master) retainLocked(j *job, result []byte, err error) {
+// retainLocked retains j's outcome, and reports whether it did. m.mu must be held.
+func (m *Master) retainLocked(j *job, result []byte, err error) bool {
 	s := &m.retained
 	if !s.enabled() {
-		return
+		return false
 	}
-	s.add(outcome{id: j.id, typ: j.typ, hash: j.hash, result: result, err: err}, time.Now().UnixNano())
+	kept := s.add(outcome{id: j.id, typ: j.typ, hash: j.hash, result: result, err: err}, time.Now().UnixNano())
+	m.armRetainLocked()
+	return kept
+}
+
+// armRetainLocked arms the retention timer if outcomes are retained and it is not.
+func (m *Master) armRetainLocked() {
+	s := &m.retained
 	if s.n > 0 && !s.armed {
 		s.armed = true
 		// Expired outcomes are forgotten an eighth of the period late at most, so

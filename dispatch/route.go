@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/store"
 )
 
 // workerState is the master's view of one connected worker. Its mutable fields are
@@ -50,6 +51,13 @@ func (m *Master) startLocked(j *job, w *workerState) {
 	if w.heapAt >= 0 {
 		w.class.free.fix(w.heapAt)
 	}
+	if m.jn != nil && j.stored {
+		// The envelope leaves once the store knows of the attempt (durable.go). The
+		// callback runs on the store's committer, which the write must not hold up.
+		n := j.attempt
+		m.jn.recordThen(func(error) { go m.sendAttempt(j, w, n) }, store.AttemptStarted(j.id, n, w.info.ID))
+		return
+	}
 	go m.sendAttempt(j, w, j.attempt)
 }
 
@@ -85,7 +93,10 @@ func (m *Master) pumpLocked(c *workerClass) {
 }
 
 // register records a worker's announcement (again after a reconnect: a new connection
-// is a new worker to the master; its old connection's jobs were re-dispatched). A
+// is a new worker to the master; its old connection's jobs were re-dispatched), and
+// settles the attempts it says it holds (orphan.go). It runs on the connection's read
+// loop, so that the waits of re-adopted attempts exist before the held replies that
+// follow the registration are read. A
 // second announcement on the same connection replaces the first. One that names more
 // job types than WithMaxWorkerTypes allows is refused and changes nothing: a truncated
 // list would leave some of the types the worker subscribed to unserved with no sign of
@@ -97,9 +108,11 @@ func (m *Master) register(c *banio.BanConn, info WorkerInfo) error {
 	}
 	info.Remote = c.GetRemote()
 	info.Capacity = max(info.Capacity, 1)
+	held := info.Held
+	info.Held = nil
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if c.IsClosed() {
+		m.mu.Unlock()
 		return nil // forgetWorker may already have run for this connection
 	}
 	class := m.classLocked(info.Types)
@@ -121,8 +134,12 @@ func (m *Master) register(c *banio.BanConn, info WorkerInfo) error {
 		w.info = info
 		m.joinLocked(w, class)
 	}
-	m.opts.logger.Info("dispatch: worker registered", "id", info.ID, "name", info.Name, "capacity", info.Capacity, "types", info.Types)
+	adopted, unwanted := m.claimsLocked(w, held)
+	m.opts.logger.Info("dispatch: worker registered", "id", info.ID, "name", info.Name, "capacity", info.Capacity, "types", info.Types,
+		"held", len(held), "adopted", len(adopted))
 	m.pumpLocked(class)
+	m.mu.Unlock()
+	m.adopt(w, adopted, unwanted)
 	return nil
 }
 

@@ -19,6 +19,7 @@ type Stats struct {
 	InFlight     int            `json:"inflight"`       // jobs running on workers
 	Queued       int            `json:"queued"`         // jobs waiting for a worker
 	QueuedByType map[string]int `json:"queued_by_type"` // the same, per job type
+	Orphaned     int            `json:"orphaned"`       // running when a durable master started, not yet claimed by their workers
 	Done         uint64         `json:"done"`           // resolved with a result
 	Failed       uint64         `json:"failed"`         // resolved with an error
 	Retried      uint64         `json:"retried"`        // re-dispatches (lost worker, retryable error, hand-back)
@@ -46,6 +47,9 @@ func (m *Master) Stats() Stats {
 	for _, w := range m.workers {
 		s.Capacity += w.info.Capacity
 		s.InFlight += w.inflight
+	}
+	for _, set := range m.orphans {
+		s.Orphaned += len(set)
 	}
 	for typ, jt := range m.types {
 		if n := jt.queue.n; n > 0 {

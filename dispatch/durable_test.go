@@ -1,0 +1,149 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/store"
+	"github.com/banfleet/banfleet/worker"
+)
+
+// checkRanOnce fails the test unless every job "<prefix><i>", i < n, ran exactly once.
+func checkRanOnce(t *testing.T, e *execCounter, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		if runs := e.count(prefix + strconv.Itoa(i)); runs != 1 {
+			t.Fatalf("job %s%d ran %d times, want once", prefix, i, runs)
+		}
+	}
+}
+
+// TestDurableRestartQueued: jobs queued when the master dies (no worker yet) are in its
+// store; the next master queues them again, the Client re-attaches, and each runs once.
+func TestDurableRestartQueued(t *testing.T) {
+	leakcheck.Check(t)
+	const jobs = 200
+	f := newDurableFleet(t)
+	c := newRideClient(t, f.addr)
+	tks := submitMany(t, c, "queued-", jobs)
+	waitFor(t, "the jobs to be queued", func() bool { return f.master.Stats().Queued == jobs })
+	f.kill()
+	f.restart()
+	if st := f.master.Stats(); st.Queued != jobs {
+		t.Fatalf("the restarted master queued %d jobs, want %d", st.Queued, jobs)
+	}
+	d := doubler{newExecCounter(false)}
+	f.startWorker("", map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(16))
+	checkDoubled(t, tks)
+	checkRanOnce(t, d.execCounter, "queued-", jobs)
+	if s := f.storeStats(); s.Rejected != 0 {
+		t.Fatalf("the store refused %d of the master's calls", s.Rejected)
+	}
+}
+
+// TestDurableRestartRetainedOutcomes: jobs that ended while their Client was away are
+// retained in the store; after a restart the Client collects them without any job
+// running again.
+func TestDurableRestartRetainedOutcomes(t *testing.T) {
+	leakcheck.Check(t)
+	const jobs = 100
+	f := newDurableFleet(t)
+	d := doubler{newExecCounter(true)}
+	f.startWorker("", map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(jobs))
+	p := newProxy(t, f.addr)
+	c := newRideClient(t, p.Addr())
+	tks := submitMany(t, c, "kept-", jobs)
+	for range jobs {
+		recv(t, d.started, "jobs running")
+	}
+	p.Refuse(true)
+	p.Cut()
+	waitFor(t, "the master to see its caller gone", func() bool { gone, _ := dispatch.CallerGone(f.master, "kept-0"); return gone })
+	close(d.gate)
+	waitFor(t, "the outcomes to be in the store", func() bool { return f.storeStats().Resolved == jobs })
+	f.kill()
+	f.restart()
+	p.Refuse(false)
+	checkDoubled(t, tks)
+	checkRanOnce(t, d.execCounter, "kept-", jobs)
+}
+
+// TestDurableRestartKeepsSpentAttempts: a job backing off after a retryable failure is
+// queued again after a restart with the attempt it spent still counted.
+func TestDurableRestartKeepsSpentAttempts(t *testing.T) {
+	leakcheck.Check(t)
+	f := newDurableFleet(t, dispatch.WithRetryBackoff(time.Hour, time.Hour), dispatch.WithMaxAttempts(3))
+	var mu sync.Mutex
+	runs := 0
+	failing := func(ctx context.Context, j *worker.Job) (any, error) {
+		mu.Lock()
+		runs++
+		mu.Unlock()
+		return nil, &worker.Error{Code: "flaky", Err: errors.New("try again"), Retryable: true}
+	}
+	f.startWorker("", map[string]worker.Handler{"flaky": failing})
+	c := newRideClient(t, f.addr)
+	tk, err := c.Submit(context.Background(), dispatch.Job{ID: "flaky-1", Type: "flaky"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first attempt's end in the store", func() bool {
+		return f.store.Lookup("flaky-1").Spent == 1
+	})
+	f.kill()
+	f.opts = []dispatch.Option{dispatch.WithRetryBackoff(time.Millisecond, time.Millisecond), dispatch.WithMaxAttempts(3)}
+	f.restart()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = tk.Wait(ctx)
+	var re *dispatch.RemoteError
+	if !errors.As(err, &re) || re.Code != "flaky" || !strings.Contains(err.Error(), "flaky") {
+		t.Fatalf("the job ended with %v, want the handler's error", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if runs != 3 {
+		t.Fatalf("the job ran %d times in all, want 3 (one before the restart, two after)", runs)
+	}
+}
+
+// TestDurableIdempotentAcrossRestart: an in-process submission's outcome outlives its
+// master: submitting the id to the next one returns it without running the job again.
+func TestDurableIdempotentAcrossRestart(t *testing.T) {
+	leakcheck.Check(t)
+	f := newDurableFleet(t)
+	e := newExecCounter(false)
+	f.startWorker("", map[string]worker.Handler{"count": e.handle})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tk, err := f.master.Submit(ctx, dispatch.Job{ID: "once", Type: "count", Payload: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := tk.Wait(ctx); err != nil || string(res) != "r:p" {
+		t.Fatalf("first run: %q %v", res, err)
+	}
+	waitFor(t, "the outcome in the store", func() bool { return f.store.Lookup("once").Phase == store.PhaseResolved })
+	f.kill()
+	f.restart()
+	tk, err = f.master.Submit(ctx, dispatch.Job{ID: "once", Type: "count", Payload: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := tk.Wait(ctx); err != nil || string(res) != "r:p" {
+		t.Fatalf("after the restart: %q %v", res, err)
+	}
+	if _, err := f.master.Submit(ctx, dispatch.Job{ID: "once", Type: "other"}); !errors.Is(err, dispatch.ErrIDConflict) {
+		t.Fatalf("another type under the id: %v, want ErrIDConflict", err)
+	}
+	if n := e.count("once"); n != 1 {
+		t.Fatalf("the job ran %d times", n)
+	}
+}
