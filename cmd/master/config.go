@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/banfleet/banfleet/dispatch"
@@ -27,6 +28,10 @@ type config struct {
 	QueueBytes  int64         // queued payload bytes per job type
 	QueueTotal  int64         // queued payload bytes over all types
 	WorkerTypes int           // job types one worker may announce
+	DataDir     string        // where the job store lives
+	InMemory    bool          // keep no store: a restart loses every job
+	OrphanGrace time.Duration // how long a restarted master waits for workers to claim their jobs
+	Retention   time.Duration // how long a resolved job's outcome is kept for its caller
 	Conn        fleetcli.Conn
 	Log         fleetcli.Logging
 	Trace       fleetcli.Tracing
@@ -46,6 +51,10 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.Int64Var(&c.QueueBytes, "queue-bytes-per-type", dispatch.DefaultQueueBytesPerType, "`bytes` of jobs that may wait for a worker, per job type (payload, id, type and 1 KiB each)")
 	fs.Int64Var(&c.QueueTotal, "queue-bytes", dispatch.DefaultQueueBytesTotal, "`bytes` of jobs that may wait for a worker over all job types")
 	fs.IntVar(&c.WorkerTypes, "max-worker-types", dispatch.DefaultMaxWorkerTypes, "job types one worker may announce; a registration naming more is refused")
+	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir(lookupEnv), "`directory` of the job store (master.db): every job is kept there until its outcome is collected, so a restarted master loses nothing")
+	fs.BoolVar(&c.InMemory, "in-memory", false, "keep jobs in memory only (no -data-dir): faster to start, but a restart loses every queued and running job")
+	fs.DurationVar(&c.OrphanGrace, "orphan-grace", dispatch.DefaultOrphanGrace, "after a restart, how long jobs that were running wait for their workers to reconnect and claim them before they run again")
+	fs.DurationVar(&c.Retention, "result-retention", dispatch.DefaultResultRetention, "how long a job's outcome is kept after it ends, for a caller that reconnects or resubmits its id")
 	fs.Int64Var(&c.BlobBytes, "blob-store-bytes", dispatch.DefaultBlobStoreBytes, "total `bytes` of blobs the master holds; past it uploads are refused (DeleteBlob frees)")
 	c.Conn.RegisterServer(fs)
 	c.Log.Register(fs)
@@ -72,6 +81,24 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 		return c, fmt.Errorf("-blob-store-bytes must be at least 1, not %d", c.BlobBytes)
 	case c.JobTimeout < 0:
 		return c, fmt.Errorf("-job-timeout must not be negative, not %s", c.JobTimeout)
+	case !c.InMemory && c.DataDir == "":
+		return c, fmt.Errorf("-data-dir is empty: give the job store a directory, or run with -in-memory to keep no store")
+	case c.OrphanGrace < 0 || c.Retention < 0:
+		return c, fmt.Errorf("-orphan-grace and -result-retention must not be negative")
 	}
 	return c, nil
+}
+
+// defaultDataDir is where the job store lives unless -data-dir (or BANFLEET_DATA_DIR)
+// says otherwise: the XDG state directory, $XDG_STATE_HOME/banfleet/master, which is
+// $HOME/.local/state/banfleet/master when XDG_STATE_HOME is unset; with neither, a
+// directory banfleet-master-data in the working directory.
+func defaultDataDir(lookupEnv func(string) (string, bool)) string {
+	if d, ok := lookupEnv("XDG_STATE_HOME"); ok && filepath.IsAbs(d) {
+		return filepath.Join(d, "banfleet", "master")
+	}
+	if home, ok := lookupEnv("HOME"); ok && filepath.IsAbs(home) {
+		return filepath.Join(home, ".local", "state", "banfleet", "master")
+	}
+	return "banfleet-master-data"
 }

@@ -9,11 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/fleetcli"
+	"github.com/banfleet/banfleet/store"
 	"go.opentelemetry.io/otel"
 )
 
@@ -39,8 +42,10 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 }
 
 // serve runs the master until ctx ends, then shuts down in order: the status
-// server, the Master (unresolved jobs fail with dispatch.ErrClosed), the banio
-// server (every connection closes), and finally the span exporter (flushed).
+// server, the Master, the banio server (every connection closes), the job store, and
+// finally the span exporter (flushed). With a store, the unresolved jobs stay in it
+// for the next start, and remote callers re-attach to them then; in memory they fail
+// with dispatch.ErrClosed.
 //
 // Once listening it prints "banfleet master listening on ADDR" and, with a status
 // server, "banfleet master status on http://ADDR/" to stdout: with port 0 these
@@ -56,12 +61,25 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 	}
 	defer fleetcli.FlushSpans(flush, shutdownTimeout, log)
 
+	st, err := openStore(cfg, log)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer func() {
+			if cerr := st.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
 	srv := banio.NewBanServer(ln.Addr().String(), "banfleet-master", append(bopts, banio.WithLogger(log))...)
-	master := dispatch.NewMaster(srv,
+	master, err := newMaster(srv, st,
+		dispatch.WithOrphanGrace(cfg.OrphanGrace),
+		dispatch.WithResultRetention(cfg.Retention),
 		dispatch.WithQueueLimit(cfg.QueueLimit),
 		dispatch.WithMaxAttempts(cfg.MaxAttempts),
 		dispatch.WithDefaultTimeout(cfg.JobTimeout),
@@ -72,6 +90,10 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 		dispatch.WithLogger(log),
 		dispatch.WithTracerProvider(tp),
 		dispatch.WithPropagator(otel.GetTextMapPropagator()))
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("master listening", "addr", ln.Addr().String(), "tls", cfg.Conn.TLSEnabled(true),
@@ -119,4 +141,31 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 	}
 	log.Info("master closed", "done", master.Stats().Done, "failed", master.Stats().Failed)
 	return err
+}
+
+// openStore opens the job store in -data-dir, or returns nil with -in-memory.
+func openStore(cfg config, log *slog.Logger) (*store.Bolt, error) {
+	if cfg.InMemory {
+		log.Warn("jobs are kept in memory only (-in-memory): a restart loses every queued and running job")
+		return nil, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w (choose another with -data-dir, or run with -in-memory)", err)
+	}
+	path := filepath.Join(cfg.DataDir, "master.db")
+	st, err := store.OpenBolt(path, store.WithLogger(log), store.WithRetention(cfg.Retention))
+	if err != nil {
+		return nil, err
+	}
+	s := st.Stats()
+	log.Info("job store open", "path", path, "jobs", s.Jobs, "queued", s.Queued, "running", s.Running, "resolved", s.Resolved, "blobs", s.Blobs, "bytes", s.FileBytes)
+	return st, nil
+}
+
+// newMaster makes the Master: durable on st, or in memory when st is nil.
+func newMaster(srv *banio.ServerIO, st *store.Bolt, opts ...dispatch.Option) (*dispatch.Master, error) {
+	if st == nil {
+		return dispatch.NewMaster(srv, opts...), nil
+	}
+	return dispatch.OpenMaster(srv, st, opts...)
 }

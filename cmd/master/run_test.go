@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -55,6 +56,9 @@ func startRun(t *testing.T, withHTTP bool, args ...string) (addr, url string, st
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
 	code := make(chan int, 1)
+	if !slices.Contains(args, "-data-dir") && !slices.Contains(args, "-in-memory") {
+		args = append([]string{"-data-dir", t.TempDir()}, args...)
+	}
 	go func() { code <- run(ctx, args, env(), stdout, stderr) }()
 	timeout := time.After(10 * time.Second)
 	for addr == "" || (withHTTP && url == "") {
@@ -166,7 +170,7 @@ func TestRunFailsCleanly(t *testing.T) {
 	}
 	for _, c := range cases {
 		var stdout, stderr bytes.Buffer
-		args := append([]string{"-listen", "127.0.0.1:0", "-http", "", "-log-level", "error"}, c.args...)
+		args := append([]string{"-listen", "127.0.0.1:0", "-http", "", "-log-level", "error", "-in-memory"}, c.args...)
 		if code := run(context.Background(), args, env(), &stdout, &stderr); code != c.code || stderr.Len() == 0 {
 			t.Errorf("%s: exit %d (want %d), stderr %q", c.name, code, c.code, &stderr)
 		}
