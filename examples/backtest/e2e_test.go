@@ -31,7 +31,7 @@ func TestEndToEnd(t *testing.T) {
 // and status URL.
 func startMaster(t *testing.T, bin string, extra ...string) (p *proc, addr, statusURL string) {
 	t.Helper()
-	args := append([]string{"-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-level", "warn"}, extra...)
+	args := append([]string{"-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-level", "warn", "-data-dir", t.TempDir()}, extra...)
 	p = startProc(t, "master", bin, args...)
 	addr = p.awaitLine(t, "banfleet master listening on ")
 	statusURL = p.awaitLine(t, "banfleet master status on ")

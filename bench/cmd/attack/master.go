@@ -102,7 +102,12 @@ type startSpec struct {
 
 // startTarget starts bin and waits until it has printed its addresses.
 func startTarget(ctx context.Context, bin string, spec startSpec) (*target, error) {
+	// In memory: the attacks measure the transport and the dispatch bounds, and a
+	// binary that predates -in-memory is attacked as it is.
 	args := []string{"-listen", "127.0.0.1:0", "-http", "127.0.0.1:0"}
+	if supportsInMemory(bin) {
+		args = append(args, "-in-memory")
+	}
 	if spec.token != "" {
 		args = append(args, "-token", spec.token)
 	}
@@ -438,4 +443,11 @@ func (p *processes) killAll() {
 	for _, t := range ts {
 		t.kill()
 	}
+}
+
+// supportsInMemory reports whether the master binary knows -in-memory (a durable
+// master would otherwise keep its jobs in the invoking user's state directory).
+func supportsInMemory(bin string) bool {
+	out, _ := exec.Command(bin, "-h").CombinedOutput()
+	return strings.Contains(string(out), "-in-memory")
 }
