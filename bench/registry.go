@@ -103,6 +103,11 @@ var registry = []Entry{
 		New:   func() System { return newDispatch(4) },
 	},
 	{
+		Name:  "dispatch-durable-w4",
+		About: "dispatch-w4 with a durable master (dispatch.OpenMaster on a bolt file, fsynced per group commit, as cmd/master runs by default): every job's Submitted, AttemptStarted, Resolved and Collected records are committed",
+		New:   func() System { return newDurableDispatch(4) },
+	},
+	{
 		Name:  "banio-broadcast",
 		Unit:  "delivery",
 		About: "one producer, ServerIO.Broadcast to 4 subscribed ClientIOs, at most 128 messages ahead of the slowest; one op = one message delivered to one subscriber, order checked",

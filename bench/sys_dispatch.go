@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/store"
 	"github.com/banfleet/banfleet/worker"
 )
 
@@ -19,6 +22,10 @@ import (
 // through the broker.
 type dispatchSystem struct {
 	workers int
+	durable bool // dispatch-durable-w4: the master keeps its jobs in a bolt store
+
+	dir   string      // the store's temp dir
+	store *store.Bolt // the durable master's store
 
 	srv     *banServer
 	master  *dispatch.Master
@@ -34,11 +41,31 @@ const dispatchConcurrency = 64
 
 func newDispatch(workers int) *dispatchSystem { return &dispatchSystem{workers: workers} }
 
+// newDurableDispatch is dispatch-w<workers> with a durable master: a bolt file in a
+// temp dir, fsynced per commit as cmd/master runs by default.
+func newDurableDispatch(workers int) *dispatchSystem {
+	return &dispatchSystem{workers: workers, durable: true}
+}
+
 // Start starts the master, the workers and the client, and waits until the
 // master knows every worker.
 func (d *dispatchSystem) Start(ctx context.Context) error {
 	srv := banio.NewBanServer(loopback, "bench-master")
-	d.master = dispatch.NewMaster(srv)
+	if d.durable {
+		dir, err := os.MkdirTemp("", "bench-durable-")
+		if err != nil {
+			return err
+		}
+		d.dir = dir
+		if d.store, err = store.OpenBolt(filepath.Join(dir, "master.db")); err != nil {
+			return err
+		}
+		if d.master, err = dispatch.OpenMaster(srv, d.store); err != nil {
+			return err
+		}
+	} else {
+		d.master = dispatch.NewMaster(srv)
+	}
 	bs, err := serveBanio(srv)
 	if err != nil {
 		return err
@@ -110,6 +137,13 @@ func (d *dispatchSystem) Close() error {
 	if d.srv != nil {
 		errs = append(errs, d.srv.close())
 	}
+	if d.store != nil {
+		reportStore(d.store.Stats(), d.master.Stats().Done)
+		errs = append(errs, d.store.Close())
+	}
+	if d.dir != "" {
+		errs = append(errs, os.RemoveAll(d.dir))
+	}
 	return errors.Join(errs...)
 }
 
@@ -123,3 +157,14 @@ func (c *dispatchCaller) Call(ctx context.Context, payload []byte) ([]byte, erro
 
 // Interface checks.
 var _ System = (*dispatchSystem)(nil)
+
+// reportStore prints what a durable master's store did over one repeat: the figures
+// the durability targets are read against (fsyncs per job, records per commit).
+func reportStore(s store.Stats, jobs uint64) {
+	if jobs == 0 || s.Commits == 0 {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "  store: %d jobs, %d records in %d commits (%.1f records/commit, max %d), %.3f fsyncs/job, %.1f µs committing/job, file %d KiB\n",
+		jobs, s.Records, s.Commits, s.MeanBatch, s.MaxBatch, float64(s.Fsyncs)/float64(jobs),
+		float64(s.CommitTime.Microseconds())/float64(jobs), s.FileBytes>>10)
+}

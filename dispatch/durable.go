@@ -29,14 +29,18 @@ func (m *Master) submitDurable(ctx context.Context, j *job, timeout time.Duratio
 		endSpan(j.span, err)
 		return nil, err
 	}
+	recs := make([]store.Record, 1, 2)
+	recs[0] = store.Submitted(m.specOf(j, timeout))
+	if w := j.slot; w != nil {
+		recs = append(recs, store.AttemptStarted(j.id, j.attempt, w.info.ID))
+	}
 	m.mu.Unlock()
-	rec := store.Submitted(m.specOf(j, timeout))
 	if j.ticket.remote != nil {
-		m.jn.recordThen(func(err error) { _ = m.committed(ctx, j, timeout, err) }, rec)
+		m.jn.recordThen(func(err error) { _ = m.committed(ctx, j, timeout, err) }, recs...)
 		return j.ticket, nil
 	}
 	done := make(chan error, 1)
-	m.jn.recordThen(func(err error) { done <- err }, rec)
+	m.jn.recordThen(func(err error) { done <- err }, recs...)
 	if err := m.committed(ctx, j, timeout, <-done); err != nil {
 		return nil, err
 	}
@@ -44,9 +48,11 @@ func (m *Master) submitDurable(ctx context.Context, j *job, timeout time.Duratio
 }
 
 // reserveLocked checks that j may be accepted and makes it hold its id while its
-// Submitted record commits. A job that would have to wait is checked against the queue
-// bounds now, since once the store holds it the master must run it; it counts against
-// the total byte budget while it commits.
+// Submitted record commits. With a capable worker free, j takes one of its slots now,
+// and its first attempt is recorded in the same commit (one wait for the store, not
+// two, on the path of every job that does not queue). A job that would have to wait is
+// checked against the queue bounds now, since once the store holds it the master must
+// run it; it counts against the total byte budget while it commits.
 func (m *Master) reserveLocked(j *job) error {
 	if m.closed || (j.ticket.remote != nil && j.ticket.remote.gone) {
 		return ErrClosed
@@ -56,11 +62,11 @@ func (m *Master) reserveLocked(j *job) error {
 	}
 	jt := m.typeLocked(j.typ)
 	j.action = jt.action
-	if m.pickLocked(jt) == nil {
-		if err := m.roomLocked(jt, j); err != nil {
-			m.dropIfIdleLocked(jt)
-			return err
-		}
+	if w := m.pickLocked(jt); w != nil {
+		m.takeSlotLocked(j, w)
+	} else if err := m.roomLocked(jt, j); err != nil {
+		m.dropIfIdleLocked(jt)
+		return err
 	}
 	m.dropIfIdleLocked(jt) // admission makes it again if it went meanwhile
 	m.jobs[j.id] = j
@@ -92,6 +98,9 @@ func (m *Master) committed(ctx context.Context, j *job, timeout time.Duration, e
 	}
 	if err != nil {
 		err = fmt.Errorf("dispatch: job %s not accepted: the master could not record it in its store: %w", j.id, err)
+		if j.slot != nil {
+			m.releaseLocked(j, j.slot)
+		}
 		st, _ := m.resolveLocked(j, nil, err)
 		m.mu.Unlock()
 		m.settle(j, st, nil, err)
@@ -100,13 +109,21 @@ func (m *Master) committed(ctx context.Context, j *job, timeout time.Duration, e
 	j.stored = true
 	if reason := j.endErr(); reason != nil {
 		// Stopped while committing (its caller cancelled it): the store holds it, so
-		// it is resolved like any job that leaves its queue.
+		// it is resolved like any job that leaves its queue or never got its envelope.
+		if j.slot != nil {
+			m.releaseLocked(j, j.slot)
+		}
 		j.state = stateLeaving
 		m.mu.Unlock()
 		m.resolve(j, nil, reason)
 		return nil
 	}
-	m.runOrQueueLocked(j, false)
+	if w := j.slot; w != nil {
+		j.state = stateRunning // its attempt is recorded: the envelope may leave
+		go m.sendAttempt(j, w, j.attempt)
+	} else {
+		m.runOrQueueLocked(j, false)
+	}
 	m.watchLocked(ctx, j, timeout)
 	m.mu.Unlock()
 	return nil

@@ -42,6 +42,19 @@ func (m *Master) pickLocked(jt *jobType) *workerState {
 // startLocked dispatches j to w.
 func (m *Master) startLocked(j *job, w *workerState) {
 	j.state = stateRunning
+	m.takeSlotLocked(j, w)
+	if m.jn != nil && j.stored {
+		// The envelope leaves once the store knows of the attempt (durable.go). The
+		// callback runs on the store's committer, which the write must not hold up.
+		n := j.attempt
+		m.jn.recordThen(func(error) { go m.sendAttempt(j, w, n) }, store.AttemptStarted(j.id, n, w.info.ID))
+		return
+	}
+	go m.sendAttempt(j, w, j.attempt)
+}
+
+// takeSlotLocked gives j's next attempt one of w's slots.
+func (m *Master) takeSlotLocked(j *job, w *workerState) {
 	j.attempt++
 	j.worker = w
 	w.inflight++
@@ -51,14 +64,6 @@ func (m *Master) startLocked(j *job, w *workerState) {
 	if w.heapAt >= 0 {
 		w.class.free.fix(w.heapAt)
 	}
-	if m.jn != nil && j.stored {
-		// The envelope leaves once the store knows of the attempt (durable.go). The
-		// callback runs on the store's committer, which the write must not hold up.
-		n := j.attempt
-		m.jn.recordThen(func(error) { go m.sendAttempt(j, w, n) }, store.AttemptStarted(j.id, n, w.info.ID))
-		return
-	}
-	go m.sendAttempt(j, w, j.attempt)
 }
 
 // slotFreedLocked gives back one of w's slots and fills it from the queues. Only w's
