@@ -147,3 +147,43 @@ func TestDurableIdempotentAcrossRestart(t *testing.T) {
 		t.Fatalf("the job ran %d times", n)
 	}
 }
+
+// TestDurableRestartWithNewWorkers: the master dies with 3,000 jobs queued and running,
+// and its workers go too. The next master finds the running ones orphaned; new workers
+// (other ids) cannot claim them, so they run again once the orphan grace ends. Every
+// ticket resolves once with its result: re-execution is allowed, loss is not.
+func TestDurableRestartWithNewWorkers(t *testing.T) {
+	leakcheck.Check(t)
+	const jobs = 3000
+	f := newDurableFleet(t, dispatch.WithOrphanGrace(200*time.Millisecond))
+	slow := func(ctx context.Context, j *worker.Job) (any, error) {
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		n, _ := strconv.Atoi(string(j.Payload))
+		return strconv.Itoa(2 * n), nil
+	}
+	var old []*runningWorker
+	for range 2 {
+		old = append(old, f.startWorker("", map[string]worker.Handler{"double": slow}, worker.WithConcurrency(32)))
+	}
+	c := newRideClient(t, f.addr)
+	tks := submitMany(t, c, "gone-", jobs)
+	waitFor(t, "some jobs done", func() bool { return f.master.Stats().Done >= jobs/5 })
+	f.kill()
+	for _, rw := range old {
+		_ = rw.stop()
+	}
+	f.restart()
+	orphaned := f.master.Stats().Orphaned
+	for range 2 {
+		f.startWorker("", map[string]worker.Handler{"double": slow}, worker.WithConcurrency(32))
+	}
+	checkDoubled(t, tks)
+	t.Logf("%d jobs orphaned by the restart ran again after the grace", orphaned)
+	if s := f.storeStats(); s.Rejected != 0 {
+		t.Fatalf("the store refused %d of the master's calls", s.Rejected)
+	}
+}
