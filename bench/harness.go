@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -116,6 +117,12 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 					return append(all, summarizeAll(results)...), err
 				}
 				got, err := runOnce(ctx, &cfg, e, c)
+				if reason, ok := unavailableReason(err); ok {
+					r.Skipped = reason
+					fmt.Fprintf(cfg.Log, "size=%-6d callers=%-3d rep %d/%d %-16s skipped: %s\n",
+						c.Size, c.Callers, rep, cfg.Repeat, e.Name, reason)
+					continue
+				}
 				if err != nil {
 					r.Error = err.Error()
 					fmt.Fprintf(cfg.Log, "size=%-6d callers=%-3d rep %d/%d %-16s FAILED: %v\n",
@@ -139,6 +146,32 @@ func summarizeAll(results []Result) []Result {
 		results[i].Median = summarize(results[i].Repeats)
 	}
 	return results
+}
+
+// errUnavailable marks a Start error that means the system cannot run on
+// this machine at all, such as a peer whose server program is not
+// installed. The harness reports such a system as skipped, with the error's
+// message as the reason, instead of failing the case (and the run's exit
+// code); it still tries it again in the next case.
+var errUnavailable = errors.New("unavailable")
+
+// unavailable returns an error for System.Start that makes the harness skip
+// the system: "unavailable: " followed by the formatted reason.
+func unavailable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUnavailable, fmt.Sprintf(format, args...))
+}
+
+// unavailableReason returns the skip reason when err (from runOnce, so
+// wrapped in "start: ") comes from unavailable.
+func unavailableReason(err error) (string, bool) {
+	if !errors.Is(err, errUnavailable) {
+		return "", false
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, errUnavailable.Error()+": "); i >= 0 {
+		msg = msg[i:]
+	}
+	return msg, true
 }
 
 // supports asks a fresh, unstarted System of e whether it runs c.

@@ -46,7 +46,11 @@ type Case struct {
 type System interface {
 	// Start brings the servers up and connects the shared client side, if
 	// any. It returns once the System is ready to serve calls. ctx bounds
-	// the start-up only; it is cancelled after Start returns.
+	// the start-up only; it is cancelled after Start returns. A System
+	// that needs something this machine lacks (a peer's server program
+	// that is not installed) returns an error from unavailable("..."):
+	// the harness then reports it as skipped, with that reason, instead of
+	// failed.
 	Start(ctx context.Context) error
 
 	// NewCaller returns a Caller for one closed-loop caller goroutine. It
