@@ -207,7 +207,7 @@ func runOnce(ctx context.Context, cfg *Config, e Entry, c Case) (rep Repeat, err
 			return Repeat{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	return accounted(ctx, measure, cfg.Duration)
+	return accounted(ctx, sys, measure, cfg.Duration)
 }
 
 // windowFunc runs one window of about d and returns what it measured.
@@ -229,15 +229,16 @@ func newWindowFunc(sys System, c Case, grace time.Duration, random bool) (window
 }
 
 // accounted runs one window of d and adds the process-wide CPU time and
-// heap allocation it caused. It collects garbage first so that one window's
-// garbage is not charged to the next.
-func accounted(ctx context.Context, measure windowFunc, d time.Duration) (Repeat, error) {
+// heap allocation it caused, plus the CPU time of sys's own child
+// processes if it has any (ExternalCPU). It collects garbage first so that
+// one window's garbage is not charged to the next.
+func accounted(ctx context.Context, sys System, measure windowFunc, d time.Duration) (Repeat, error) {
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	cpu0, ok0 := processCPU()
+	cpu0, ok0 := systemCPU(sys)
 	s, err := measure(ctx, d)
-	cpu1, ok1 := processCPU()
+	cpu1, ok1 := systemCPU(sys)
 	runtime.ReadMemStats(&m1)
 	if err != nil {
 		return Repeat{}, err
@@ -246,4 +247,17 @@ func accounted(ctx context.Context, measure windowFunc, d time.Duration) (Repeat
 		return Repeat{}, errors.New("window completed no op")
 	}
 	return newRepeat(s, cpu1-cpu0, ok0 && ok1, m1.TotalAlloc-m0.TotalAlloc, m1.Mallocs-m0.Mallocs), nil
+}
+
+// systemCPU is this process's CPU time plus, for a System that implements
+// ExternalCPU, that of the processes it runs; false if either could not be
+// read.
+func systemCPU(sys System) (time.Duration, bool) {
+	cpu, ok := processCPU()
+	if x, isExt := sys.(ExternalCPU); isExt {
+		ext, extOK := x.ExternalCPU()
+		cpu += ext
+		ok = ok && extOK
+	}
+	return cpu, ok
 }

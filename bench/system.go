@@ -106,6 +106,17 @@ type CaseFilter interface {
 	Supports(c Case) error
 }
 
+// ExternalCPU is an optional interface for a System that runs part of
+// itself in other processes, such as asynq-redis's redis-server. The
+// harness adds the CPU time they used during the window to this process's
+// own, so that CPU per op covers the whole system as it does for the
+// systems that run entirely inside this process.
+type ExternalCPU interface {
+	// ExternalCPU returns the user plus system CPU time the System's
+	// other processes have used so far, and whether it could be read.
+	ExternalCPU() (time.Duration, bool)
+}
+
 // Sample is the outcome of one measured window.
 type Sample struct {
 	// Ops is the number of completed ops (calls, or deliveries for a
