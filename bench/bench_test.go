@@ -308,3 +308,38 @@ func TestMedian(t *testing.T) {
 		t.Errorf("even: %v", m)
 	}
 }
+
+// TestPeerPairs checks the pair rows: shown when both systems ran the case,
+// left out when one is missing or failed.
+func TestPeerPairs(t *testing.T) {
+	c := Case{Callers: 64, Size: 64}
+	mk := func(name string, rate, p50, cpu float64) Result {
+		return Result{System: name, Unit: "call", Case: c, Repeats: []Repeat{{Ops: 1}},
+			Median: Summary{OpsPerSec: rate, P50Ns: p50, HasLatency: true, CPUNsPerOp: cpu, HasCPU: true}}
+	}
+	results := []Result{mk("dispatch-w4", 40000, 1e6, 40e3), mk("asynq-redis", 2000, 20e6, 800e3)}
+	var out bytes.Buffer
+	writeRatios(&out, results)
+	s := out.String()
+	if !strings.Contains(s, "### callers=64, size=64 B") ||
+		!strings.Contains(s, "| dispatch-w4 / asynq-redis | 40,000 | 2,000 | 20.00 | 0.050 | 0.050 |") {
+		t.Fatalf("pair row missing:\n%s", s)
+	}
+	if strings.Contains(s, "dispatch-durable-w4") {
+		t.Fatalf("absent system's pair shown:\n%s", s)
+	}
+
+	failed := mk("dispatch-durable-w4", 10000, 4e6, 100e3)
+	failed.Error = "boom"
+	out.Reset()
+	writeRatios(&out, append(results, failed))
+	if strings.Contains(out.String(), "dispatch-durable-w4 /") {
+		t.Fatalf("failed system's pair shown:\n%s", out.String())
+	}
+
+	out.Reset()
+	writeRatios(&out, append(results, mk("dispatch-durable-w4", 10000, 4e6, 100e3)))
+	if !strings.Contains(out.String(), "| dispatch-durable-w4 / asynq-redis | 10,000 | 2,000 | 5.00 | 0.200 | 0.125 |") {
+		t.Fatalf("durable pair row missing:\n%s", out.String())
+	}
+}
