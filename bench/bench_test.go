@@ -51,10 +51,14 @@ func TestSmokeAllSystems(t *testing.T) {
 		t.Fatal(err)
 	}
 	ran := map[string]int{}
+	missing := map[string]bool{} // systems unavailable on this machine
 	for _, r := range results {
 		switch {
 		case r.Skipped != "":
 			t.Logf("%s callers=%d skipped: %s", r.System, r.Callers, r.Skipped)
+			if strings.HasPrefix(r.Skipped, errUnavailable.Error()+": ") {
+				missing[r.System] = true
+			}
 		case r.Error != "":
 			t.Errorf("%s callers=%d: %s", r.System, r.Callers, r.Error)
 		case len(r.Repeats) != 1 || r.Repeats[0].Ops <= 0:
@@ -66,7 +70,7 @@ func TestSmokeAllSystems(t *testing.T) {
 		}
 	}
 	for _, e := range registry {
-		if ran[e.Name] == 0 {
+		if ran[e.Name] == 0 && !missing[e.Name] {
 			t.Errorf("%s ran no case", e.Name)
 		}
 	}
@@ -90,7 +94,9 @@ func TestEchoContent(t *testing.T) {
 			}()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := sys.Start(ctx); err != nil {
+			if err := sys.Start(ctx); errors.Is(err, errUnavailable) {
+				t.Skip(err)
+			} else if err != nil {
 				t.Fatalf("start: %v", err)
 			}
 			callers := 3
@@ -168,6 +174,39 @@ func (brokenSystem) Close() error                { return nil }
 type brokenCaller struct{}
 
 func (brokenCaller) Call(context.Context, []byte) ([]byte, error) { return []byte("short"), nil }
+
+// missingSystem is a System whose server program is not installed.
+type missingSystem struct{ closed *bool }
+
+func (missingSystem) Start(context.Context) error {
+	return unavailable("no-such-server is not on PATH")
+}
+func (missingSystem) NewCaller() (Caller, error) { return nil, errors.New("not started") }
+func (m missingSystem) Close() error             { *m.closed = true; return nil }
+
+// TestUnavailableSkipped checks that a system whose Start says it is
+// unavailable is reported as skipped with its reason, is closed, and does
+// not count as a failure.
+func TestUnavailableSkipped(t *testing.T) {
+	closed := false
+	systems := []Entry{{Name: "missing", About: "test", New: func() System { return missingSystem{&closed} }}}
+	results, err := Run(context.Background(), smokeConfig(systems, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 {
+		t.Fatalf("want 1 result, got %+v", results)
+	}
+	r := results[0]
+	if r.Error != "" || r.Skipped != "unavailable: no-such-server is not on PATH" || !closed {
+		t.Fatalf("want a skip with the reason and a Close, got %+v (closed %v)", r, closed)
+	}
+	var out bytes.Buffer
+	writeMarkdown(&out, newReport(hostInfo(), smokeConfig(systems, 1), results))
+	if want := "missing at callers=1 size=64 B: unavailable: no-such-server is not on PATH"; !strings.Contains(out.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, out.String())
+	}
+}
 
 // TestMeasurerAndFailures checks that a Measurer runs, that a system
 // returning wrong replies fails without stopping the run, and that the
@@ -267,5 +306,40 @@ func TestMedian(t *testing.T) {
 	}
 	if m := median([]float64{4, 1, 3, 2}); m != 2.5 {
 		t.Errorf("even: %v", m)
+	}
+}
+
+// TestPeerPairs checks the pair rows: shown when both systems ran the case,
+// left out when one is missing or failed.
+func TestPeerPairs(t *testing.T) {
+	c := Case{Callers: 64, Size: 64}
+	mk := func(name string, rate, p50, cpu float64) Result {
+		return Result{System: name, Unit: "call", Case: c, Repeats: []Repeat{{Ops: 1}},
+			Median: Summary{OpsPerSec: rate, P50Ns: p50, HasLatency: true, CPUNsPerOp: cpu, HasCPU: true}}
+	}
+	results := []Result{mk("dispatch-w4", 40000, 1e6, 40e3), mk("asynq-redis", 2000, 20e6, 800e3)}
+	var out bytes.Buffer
+	writeRatios(&out, results)
+	s := out.String()
+	if !strings.Contains(s, "### callers=64, size=64 B") ||
+		!strings.Contains(s, "| dispatch-w4 / asynq-redis | 40,000 | 2,000 | 20.00 | 0.050 | 0.050 |") {
+		t.Fatalf("pair row missing:\n%s", s)
+	}
+	if strings.Contains(s, "dispatch-durable-w4") {
+		t.Fatalf("absent system's pair shown:\n%s", s)
+	}
+
+	failed := mk("dispatch-durable-w4", 10000, 4e6, 100e3)
+	failed.Error = "boom"
+	out.Reset()
+	writeRatios(&out, append(results, failed))
+	if strings.Contains(out.String(), "dispatch-durable-w4 /") {
+		t.Fatalf("failed system's pair shown:\n%s", out.String())
+	}
+
+	out.Reset()
+	writeRatios(&out, append(results, mk("dispatch-durable-w4", 10000, 4e6, 100e3)))
+	if !strings.Contains(out.String(), "| dispatch-durable-w4 / asynq-redis | 10,000 | 2,000 | 5.00 | 0.200 | 0.125 |") {
+		t.Fatalf("durable pair row missing:\n%s", out.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -116,6 +117,12 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 					return append(all, summarizeAll(results)...), err
 				}
 				got, err := runOnce(ctx, &cfg, e, c)
+				if reason, ok := unavailableReason(err); ok {
+					r.Skipped = reason
+					fmt.Fprintf(cfg.Log, "size=%-6d callers=%-3d rep %d/%d %-16s skipped: %s\n",
+						c.Size, c.Callers, rep, cfg.Repeat, e.Name, reason)
+					continue
+				}
 				if err != nil {
 					r.Error = err.Error()
 					fmt.Fprintf(cfg.Log, "size=%-6d callers=%-3d rep %d/%d %-16s FAILED: %v\n",
@@ -139,6 +146,32 @@ func summarizeAll(results []Result) []Result {
 		results[i].Median = summarize(results[i].Repeats)
 	}
 	return results
+}
+
+// errUnavailable marks a Start error that means the system cannot run on
+// this machine at all, such as a peer whose server program is not
+// installed. The harness reports such a system as skipped, with the error's
+// message as the reason, instead of failing the case (and the run's exit
+// code); it still tries it again in the next case.
+var errUnavailable = errors.New("unavailable")
+
+// unavailable returns an error for System.Start that makes the harness skip
+// the system: "unavailable: " followed by the formatted reason.
+func unavailable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUnavailable, fmt.Sprintf(format, args...))
+}
+
+// unavailableReason returns the skip reason when err (from runOnce, so
+// wrapped in "start: ") comes from unavailable.
+func unavailableReason(err error) (string, bool) {
+	if !errors.Is(err, errUnavailable) {
+		return "", false
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, errUnavailable.Error()+": "); i >= 0 {
+		msg = msg[i:]
+	}
+	return msg, true
 }
 
 // supports asks a fresh, unstarted System of e whether it runs c.
@@ -174,7 +207,7 @@ func runOnce(ctx context.Context, cfg *Config, e Entry, c Case) (rep Repeat, err
 			return Repeat{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	return accounted(ctx, measure, cfg.Duration)
+	return accounted(ctx, sys, measure, cfg.Duration)
 }
 
 // windowFunc runs one window of about d and returns what it measured.
@@ -196,15 +229,16 @@ func newWindowFunc(sys System, c Case, grace time.Duration, random bool) (window
 }
 
 // accounted runs one window of d and adds the process-wide CPU time and
-// heap allocation it caused. It collects garbage first so that one window's
-// garbage is not charged to the next.
-func accounted(ctx context.Context, measure windowFunc, d time.Duration) (Repeat, error) {
+// heap allocation it caused, plus the CPU time of sys's own child
+// processes if it has any (ExternalCPU). It collects garbage first so that
+// one window's garbage is not charged to the next.
+func accounted(ctx context.Context, sys System, measure windowFunc, d time.Duration) (Repeat, error) {
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	cpu0, ok0 := processCPU()
+	cpu0, ok0 := systemCPU(sys)
 	s, err := measure(ctx, d)
-	cpu1, ok1 := processCPU()
+	cpu1, ok1 := systemCPU(sys)
 	runtime.ReadMemStats(&m1)
 	if err != nil {
 		return Repeat{}, err
@@ -213,4 +247,17 @@ func accounted(ctx context.Context, measure windowFunc, d time.Duration) (Repeat
 		return Repeat{}, errors.New("window completed no op")
 	}
 	return newRepeat(s, cpu1-cpu0, ok0 && ok1, m1.TotalAlloc-m0.TotalAlloc, m1.Mallocs-m0.Mallocs), nil
+}
+
+// systemCPU is this process's CPU time plus, for a System that implements
+// ExternalCPU, that of the processes it runs; false if either could not be
+// read.
+func systemCPU(sys System) (time.Duration, bool) {
+	cpu, ok := processCPU()
+	if x, isExt := sys.(ExternalCPU); isExt {
+		ext, extOK := x.ExternalCPU()
+		cpu += ext
+		ok = ok && extOK
+	}
+	return cpu, ok
 }

@@ -11,6 +11,15 @@ import (
 // case is left out of that case's table; so is one whose unit differs.
 var throughputBaselines = []string{"grpc", "nats-w1", "nats-w4", "rawtcp-mux"}
 
+// peerPairs are system pairs A / B, each a banfleet system and the peer
+// that does the same job, compared directly in every case in which both
+// ran (a pair with a system absent from the run, or failed in that case,
+// is left out).
+var peerPairs = [][2]string{
+	{"dispatch-w4", "asynq-redis"},
+	{"dispatch-durable-w4", "asynq-redis"},
+}
+
 // latencyBaseline is the system whose p50, at one caller and the same
 // size, every other system's p50 is divided by: the loopback floor.
 const latencyBaseline = "rawtcp-pingpong"
@@ -24,7 +33,8 @@ func writeRatios(w io.Writer, results []Result) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "`×B` is ops/s divided by system B's ops/s in the same case (above 1: more throughput than B). "+
 		"`p50÷%s` is p50 divided by %s's p50 with 1 caller at the same size (above 1: slower than the loopback floor; "+
-		"with many callers it includes queueing). Compare ratios within one run only.\n\n", latencyBaseline, latencyBaseline)
+		"with many callers it includes queueing). A pair `A / B` divides A's ops/s, p50 and CPU per op by B's "+
+		"(ops/s above 1, p50 and CPU below 1: A does better). Compare ratios within one run only.\n\n", latencyBaseline, latencyBaseline)
 
 	byKey := map[string]*Result{}
 	var cases []Case
@@ -69,11 +79,23 @@ func writeCaseRatios(w io.Writer, c Case, results []Result, byKey map[string]*Re
 	if lat != nil && (!lat.ok() || !lat.Median.HasLatency || lat.Median.P50Ns <= 0) {
 		lat = nil
 	}
-	if len(bases) == 0 && lat == nil {
+	pairs := casePairs(c, byKey)
+	if len(bases) == 0 && lat == nil && len(pairs) == 0 {
 		return
 	}
 
 	fmt.Fprintf(w, "### callers=%d, size=%s\n\n", c.Callers, fmtSize(c.Size))
+	if len(bases) > 0 || lat != nil {
+		writeBaselineTable(w, rows, bases, lat)
+	}
+	if len(pairs) > 0 {
+		writePairTable(w, pairs)
+	}
+}
+
+// writeBaselineTable writes every row's ops/s against each baseline and its
+// p50 against the latency baseline (nil when absent).
+func writeBaselineTable(w io.Writer, rows, bases []*Result, lat *Result) {
 	head := []string{"system", "ops/s"}
 	align := []string{"---", "--:"}
 	for _, b := range bases {
@@ -98,6 +120,40 @@ func writeCaseRatios(w io.Writer, c Case, results []Result, byKey map[string]*Re
 			cells = append(cells, cell)
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	}
+	fmt.Fprintln(w)
+}
+
+// casePairs returns the peerPairs of which both systems have a usable
+// result of the same unit in case c, as [A, B].
+func casePairs(c Case, byKey map[string]*Result) [][2]*Result {
+	var out [][2]*Result
+	for _, p := range peerPairs {
+		a, b := byKey[resultKey(p[0], c)], byKey[resultKey(p[1], c)]
+		if a == nil || b == nil || !a.ok() || !b.ok() || a.Unit != b.Unit || b.Median.OpsPerSec <= 0 {
+			continue
+		}
+		out = append(out, [2]*Result{a, b})
+	}
+	return out
+}
+
+// writePairTable writes A's ops/s, p50 and CPU per op divided by B's for
+// every pair; a cell is a dash when either side lacks the metric.
+func writePairTable(w io.Writer, pairs [][2]*Result) {
+	fmt.Fprintln(w, "| A / B | ops/s A | ops/s B | ops/s A÷B | p50 A÷B | CPU/op A÷B |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|")
+	for _, p := range pairs {
+		a, b := p[0].Median, p[1].Median
+		p50, cpu := "–", "–"
+		if a.HasLatency && b.HasLatency && b.P50Ns > 0 {
+			p50 = fmt.Sprintf("%.3f", a.P50Ns/b.P50Ns)
+		}
+		if a.HasCPU && b.HasCPU && b.CPUNsPerOp > 0 {
+			cpu = fmt.Sprintf("%.3f", a.CPUNsPerOp/b.CPUNsPerOp)
+		}
+		fmt.Fprintf(w, "| %s / %s | %s | %s | %.2f | %s | %s |\n", p[0].System, p[1].System,
+			fmtRate(a.OpsPerSec), fmtRate(b.OpsPerSec), a.OpsPerSec/b.OpsPerSec, p50, cpu)
 	}
 	fmt.Fprintln(w)
 }

@@ -108,6 +108,13 @@ var registry = []Entry{
 		New:   func() System { return newDurableDispatch(4) },
 	},
 	{
+		Name: "asynq-redis",
+		About: "durable-queue peer of dispatch-w4: github.com/hibiken/asynq on its own redis-server (loopback, appendonly yes, appendfsync everysec, no RDB snapshots); " +
+			"Client.Enqueue (unique TaskID, Retention 1 min, MaxRetry 0) → 4 asynq.Servers of Concurrency 64 (TaskCheckInterval 200 µs) echo via ResultWriter().Write → " +
+			"the caller polls Inspector.GetTaskInfo (200 µs after the enqueue, doubling to 5 ms) until completed; CPU includes redis-server's",
+		New: func() System { return newAsynq(4, 64) },
+	},
+	{
 		Name:  "banio-broadcast",
 		Unit:  "delivery",
 		About: "one producer, ServerIO.Broadcast to 4 subscribed ClientIOs, at most 128 messages ahead of the slowest; one op = one message delivered to one subscriber, order checked",

@@ -66,7 +66,7 @@ func writeMarkdown(w io.Writer, r Report) {
 	fmt.Fprintf(w, "- each repeat: fresh system, %s warm-up, %s measured; %d repeats per case, median shown\n",
 		r.Settings.Warmup, r.Settings.Duration, r.Settings.Repeat)
 	fmt.Fprintf(w, "- payloads: %s\n", r.Settings.Payload)
-	fmt.Fprintf(w, "- CPU and allocations are of the whole process (clients, servers, broker, harness) divided by ops\n")
+	fmt.Fprintf(w, "- CPU and allocations are of the whole process (clients, servers, broker, harness) divided by ops; CPU also counts a system's own server processes (asynq-redis's redis-server)\n")
 	if r.Interrupted {
 		fmt.Fprintf(w, "- **interrupted**: the results below are incomplete\n")
 	}

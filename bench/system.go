@@ -46,7 +46,11 @@ type Case struct {
 type System interface {
 	// Start brings the servers up and connects the shared client side, if
 	// any. It returns once the System is ready to serve calls. ctx bounds
-	// the start-up only; it is cancelled after Start returns.
+	// the start-up only; it is cancelled after Start returns. A System
+	// that needs something this machine lacks (a peer's server program
+	// that is not installed) returns an error from unavailable("..."):
+	// the harness then reports it as skipped, with that reason, instead of
+	// failed.
 	Start(ctx context.Context) error
 
 	// NewCaller returns a Caller for one closed-loop caller goroutine. It
@@ -100,6 +104,17 @@ type Measurer interface {
 // non-nil error skips the case and its message is reported as the reason.
 type CaseFilter interface {
 	Supports(c Case) error
+}
+
+// ExternalCPU is an optional interface for a System that runs part of
+// itself in other processes, such as asynq-redis's redis-server. The
+// harness adds the CPU time they used during the window to this process's
+// own, so that CPU per op covers the whole system as it does for the
+// systems that run entirely inside this process.
+type ExternalCPU interface {
+	// ExternalCPU returns the user plus system CPU time the System's
+	// other processes have used so far, and whether it could be read.
+	ExternalCPU() (time.Duration, bool)
 }
 
 // Sample is the outcome of one measured window.
