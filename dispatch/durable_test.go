@@ -187,3 +187,25 @@ func TestDurableRestartWithNewWorkers(t *testing.T) {
 		t.Fatalf("the store refused %d of the master's calls", s.Rejected)
 	}
 }
+
+// TestDurableStoreFailureRefusesJobs: a job the store cannot record is not accepted,
+// and the master takes no more jobs once its store failed: it says so, rather than
+// running work it could lose.
+func TestDurableStoreFailureRefusesJobs(t *testing.T) {
+	leakcheck.Check(t)
+	f := newDurableFleet(t)
+	f.store.crashed.Store(true)
+	ctx := context.Background()
+	_, err := f.master.Submit(ctx, dispatch.Job{ID: "lost", Type: "t"})
+	if err == nil || !errors.Is(err, errCrashed) || !strings.Contains(err.Error(), "not accepted") {
+		t.Fatalf("Submit on a failed store: %v", err)
+	}
+	f.store.crashed.Store(false)
+	_, err = f.master.Submit(ctx, dispatch.Job{ID: "later", Type: "t"})
+	if err == nil || !strings.Contains(err.Error(), "store failed") {
+		t.Fatalf("Submit after the store failed: %v, want a refusal that says the store failed", err)
+	}
+	if js := f.store.Lookup("later"); js.Phase != store.PhaseUnknown {
+		t.Fatalf("a refused job reached the store: %+v", js)
+	}
+}
