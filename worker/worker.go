@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,15 +34,25 @@ type Worker struct {
 	propagator     propagation.TextMapPropagator
 	tracer         *jobspan.Tracer
 
+	heldBytes int           // WithHeldReplyBytes
+	linger    time.Duration // WithReplyLinger
+	start     time.Time     // the worker's clock (now) starts here
+
 	handlers    map[string]Handler
 	blobs       blobCache
-	tooLargeLog sync.Once // the first reply that did not fit a frame
+	tooLargeLog sync.Once     // the first reply that did not fit a frame
+	regMu       sync.Mutex    // serialises register
+	delivered   chan struct{} // cap 1: a registration delivered every held reply
 
 	// mu protects the following fields.
 	mu         sync.Mutex
 	conn       *banio.ClientIO
-	running    map[jobKey]*runningJob
-	generation int // counts connections to the master; see register
+	running    map[jobKey]*runningJob // until its reply is sent or held
+	generation int                    // counts connections to the master; see register
+	down       bool                   // lost, not registered again yet: replies are held
+	losses     int                    // connections lost; see reply
+	held       heldSet                // replies for the next registration
+	recent     sentRing               // replies sent within the linger window
 	draining   bool
 	slots      chan struct{} // capacity semaphore
 	jobs       sync.WaitGroup
@@ -62,6 +71,11 @@ func New(masterAddr string, opts ...Option) *Worker {
 		handlers: make(map[string]Handler),
 		running:  make(map[jobKey]*runningJob),
 		blobs:    blobCache{limit: DefaultBlobCacheBytes},
+
+		heldBytes: DefaultHeldReplyBytes,
+		linger:    DefaultReplyLinger,
+		start:     time.Now(),
+		delivered: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -76,8 +90,13 @@ func New(masterAddr string, opts ...Option) *Worker {
 	}
 	w.tracer = jobspan.New(w.tracerProvider.Tracer(protocol.ScopeName), trace.SpanKindConsumer)
 	w.slots = make(chan struct{}, w.capacity)
+	w.held.maxBytes = w.heldBytes
+	w.recent = sentRing{maxN: protocol.MaxHeldAttempts, maxBytes: w.heldBytes, linger: w.linger}
 	return w
 }
+
+// now is the worker's monotonic clock, for the linger window.
+func (w *Worker) now() time.Duration { return time.Since(w.start) }
 
 // ID returns the worker's id as the master knows it.
 func (w *Worker) ID() string { return w.id }
@@ -146,33 +165,7 @@ func (w *Worker) connect(ctx context.Context) (*banio.ClientIO, error) {
 	}
 	conn.Listen(protocol.ActionCancel, w.onCancel)
 	conn.ReInitConn = w.register
+	conn.OnConnLost = w.connLost
 	w.register()
 	return conn, nil
-}
-
-// register announces the worker and subscribes to its job types (banio restores the
-// subscriptions after a reconnect; the announcement is repeated by ReInitConn).
-func (w *Worker) register() {
-	types := make([]string, 0, len(w.handlers))
-	actions := make([]string, 0, len(w.handlers))
-	for typ := range w.handlers {
-		types = append(types, typ)
-		actions = append(actions, protocol.JobAction(typ))
-	}
-	info := protocol.WorkerInfo{ID: w.id, Name: w.name, Capacity: w.capacity, Labels: w.labels, Types: types}
-	data, _ := json.Marshal(info)
-	w.mu.Lock()
-	conn, draining := w.conn, w.draining
-	w.generation++
-	w.cancelStaleLocked()
-	w.mu.Unlock()
-	if err := conn.Subscribe(actions...); err != nil {
-		w.log.Warn("worker: subscribe failed", "err", err)
-	}
-	if err := conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionRegister, Data: data}); err != nil {
-		w.log.Warn("worker: register failed", "err", err)
-	}
-	if draining {
-		_ = conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionDrain})
-	}
 }
