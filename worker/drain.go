@@ -56,9 +56,10 @@ func (w *Worker) drain(conn *banio.ClientIO) {
 	}
 }
 
-// allDelivered reports whether no reply waits for a registration.
+// allDelivered reports whether no reply waits for a registration or is being sent by
+// one. (Once the jobs have finished, a connection that is down holds nothing else.)
 func (w *Worker) allDelivered() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return !w.down && w.held.len() == 0
+	return w.held.len() == 0 && !w.flushing
 }

@@ -49,6 +49,7 @@ func (w *Worker) register() {
 	conn, draining, losses := w.conn, w.draining, w.losses
 	w.generation++
 	replies, dropped := w.claimsLocked(&info)
+	w.flushing = true
 	w.mu.Unlock()
 	if dropped > 0 {
 		w.log.Warn("worker: more attempts held than a registration lists; dropping the replies past the bound, which the master runs again",
@@ -99,6 +100,15 @@ func (w *Worker) claimsLocked(info *protocol.WorkerInfo) (replies []heldReply, d
 // began: if the connection is lost again meanwhile, what is not known to be sent
 // stays held for the next registration.
 func (w *Worker) flushHeld(conn *banio.ClientIO, replies []heldReply, losses int) {
+	defer func() {
+		w.mu.Lock()
+		w.flushing = false
+		w.mu.Unlock()
+		select { // for a drain waiting for the replies to be delivered
+		case w.delivered <- struct{}{}:
+		default:
+		}
+	}()
 	for {
 		for i := range replies {
 			err := w.send(conn, &replies[i])
@@ -130,10 +140,6 @@ func (w *Worker) flushHeld(conn *banio.ClientIO, replies []heldReply, losses int
 			w.down = false
 			w.held.warned = false
 			w.mu.Unlock()
-			select { // for a drain waiting for its replies to be delivered
-			case w.delivered <- struct{}{}:
-			default:
-			}
 			return
 		}
 		w.mu.Unlock()

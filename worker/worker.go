@@ -42,7 +42,7 @@ type Worker struct {
 	blobs       blobCache
 	tooLargeLog sync.Once     // the first reply that did not fit a frame
 	regMu       sync.Mutex    // serialises register
-	delivered   chan struct{} // cap 1: a registration delivered every held reply
+	delivered   chan struct{} // cap 1: a registration is done sending held replies
 
 	// mu protects the following fields.
 	mu         sync.Mutex
@@ -52,6 +52,7 @@ type Worker struct {
 	down       bool                   // lost, not registered again yet: replies are held
 	losses     int                    // connections lost; see reply
 	held       heldSet                // replies for the next registration
+	flushing   bool                   // register is sending replies it took from held
 	recent     sentRing               // replies sent within the linger window
 	draining   bool
 	slots      chan struct{} // capacity semaphore
