@@ -21,6 +21,16 @@ import (
 
 // Worker connects to a master, announces the job types it handles and its capacity, and
 // runs jobs. Configure it with Handle before Run.
+//
+// When the connection to the master is lost (the master restarts, or the network
+// blips) the worker reconnects by itself and its jobs keep running. Replies that
+// cannot be delivered meanwhile are held, within protocol.MaxHeldAttempts and
+// WithHeldReplyBytes, as are the replies sent within the last WithReplyLinger (they
+// may not have reached the master). On registering again the worker lists what it
+// holds (protocol.WorkerInfo.Held: jobs still running, replies held) and sends the held
+// replies right after the registration. The master re-adopts what it still waits for
+// and cancels the running attempts it does not want; a reply dropped past the bounds
+// (logged once per outage) leaves its job to be run again by the master.
 type Worker struct {
 	addr           string
 	id, name       string
@@ -108,7 +118,9 @@ func (w *Worker) Handle(jobType string, h Handler) { w.handlers[jobType] = h }
 // Run connects (retrying until ctx ends), serves jobs until ctx ends, then drains: it
 // tells the master to send nothing more, lets running jobs finish within the grace
 // period, hands the rest back to the master, and closes the connection. It returns nil
-// after a drain, or the error that ended the connection for good (a refused token, say).
+// after a drain, or the error that ended the connection for good (a refused token, or
+// reconnection given up by the banio backoff policy), which cancels the running jobs.
+// A connection lost and regained meanwhile does not end Run (see Worker).
 func (w *Worker) Run(ctx context.Context) error {
 	if len(w.handlers) == 0 {
 		return errors.New("worker: no handlers registered")
