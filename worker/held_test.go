@@ -94,3 +94,15 @@ func TestSentRing(t *testing.T) {
 }
 
 func join(ids []string) string { return strings.Join(ids, " ") }
+
+// BenchmarkSentRingPush is the ring's cost per reply in steady state: full, so that
+// each push also drops the oldest.
+func BenchmarkSentRingPush(b *testing.B) {
+	s := sentRing{maxN: protocol.MaxHeldAttempts, maxBytes: DefaultHeldReplyBytes, linger: DefaultReplyLinger}
+	r := heldReply{key: jobKey{"job", 1}, wait: "job#1", head: make([]byte, 48), body: make([]byte, 64)}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r.at = time.Duration(i)
+		s.push(r)
+	}
+}

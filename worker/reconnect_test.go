@@ -238,9 +238,8 @@ func until(t *testing.T, what string, cond func() bool) {
 }
 
 func (w *Worker) isDown() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.down
+	_, down := w.link.load()
+	return down
 }
 
 func (w *Worker) heldCount() int {

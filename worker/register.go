@@ -2,6 +2,7 @@ package worker
 
 import (
 	"encoding/json"
+	"sync/atomic"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/protocol"
@@ -21,8 +22,7 @@ import (
 func (w *Worker) connLost(err error) {
 	now := w.now()
 	w.mu.Lock()
-	w.down = true
-	w.losses++
+	w.link.lost()
 	w.recent.drain(now, w.holdLocked)
 	held := w.held.len()
 	w.mu.Unlock()
@@ -46,7 +46,8 @@ func (w *Worker) register() {
 	}
 	info := protocol.WorkerInfo{ID: w.id, Name: w.name, Capacity: w.capacity, Labels: w.labels, Types: types}
 	w.mu.Lock()
-	conn, draining, losses := w.conn, w.draining, w.losses
+	conn, draining := w.conn, w.draining
+	losses, _ := w.link.load()
 	w.generation++
 	replies, dropped := w.claimsLocked(&info)
 	w.flushing = true
@@ -95,11 +96,11 @@ func (w *Worker) claimsLocked(info *protocol.WorkerInfo) (replies []heldReply, d
 
 // flushHeld sends the replies behind the registration, then those held meanwhile (of
 // attempts the registration listed as running, or that came on the new connection),
-// until none is left: only then does it let replies go straight out again (w.down),
-// so that none overtakes the registration. losses is w.losses when the registration
+// until none is left: only then does it let replies go straight out again (w.link),
+// so that none overtakes the registration. losses is w.link's count when the registration
 // began: if the connection is lost again meanwhile, what is not known to be sent
 // stays held for the next registration.
-func (w *Worker) flushHeld(conn *banio.ClientIO, replies []heldReply, losses int) {
+func (w *Worker) flushHeld(conn *banio.ClientIO, replies []heldReply, losses int64) {
 	defer func() {
 		w.mu.Lock()
 		w.flushing = false
@@ -113,15 +114,15 @@ func (w *Worker) flushHeld(conn *banio.ClientIO, replies []heldReply, losses int
 		for i := range replies {
 			err := w.send(conn, &replies[i])
 			w.mu.Lock()
-			if err != nil || w.losses != losses {
+			if err != nil || w.lossesLocked() != losses {
 				for _, r := range replies[i:] {
 					w.holdLocked(r)
 				}
-				if w.losses == losses {
+				if w.lossesLocked() == losses {
 					// A write that failed without a loss (yet): the rest waits for the
 					// next registration, like a reply whose send failed; others go
 					// straight out meanwhile.
-					w.down = false
+					w.link.up()
 				}
 				w.mu.Unlock()
 				return
@@ -131,17 +132,41 @@ func (w *Worker) flushHeld(conn *banio.ClientIO, replies []heldReply, losses int
 			w.mu.Unlock()
 		}
 		w.mu.Lock()
-		if w.losses != losses {
+		if w.lossesLocked() != losses {
 			w.mu.Unlock()
 			return
 		}
 		replies = w.held.take()
 		if len(replies) == 0 {
-			w.down = false
+			w.link.up()
 			w.held.warned = false
 			w.mu.Unlock()
 			return
 		}
 		w.mu.Unlock()
 	}
+}
+
+// linkState is the connection as replies see it: how many times it was lost, and
+// whether it is down (lost, and not registered again yet). It is written under w.mu
+// and read without it on the reply path, which so takes w.mu once per reply. Losing
+// sets down and counts the loss in one step: a reply that saw the count before a loss
+// and down unset finds the count moved when it checks after sending.
+type linkState struct{ v atomic.Int64 } // losses<<1 | down
+
+func (l *linkState) load() (losses int64, down bool) {
+	v := l.v.Load()
+	return v >> 1, v&1 != 0
+}
+
+// lost records a loss; w.mu must be held.
+func (l *linkState) lost() { l.v.Store((l.v.Load()>>1+1)<<1 | 1) }
+
+// up lets replies go straight out again; w.mu must be held.
+func (l *linkState) up() { l.v.Store(l.v.Load() &^ 1) }
+
+// lossesLocked is the count of losses; w.mu must be held to act on it.
+func (w *Worker) lossesLocked() int64 {
+	n, _ := w.link.load()
+	return n
 }

@@ -10,7 +10,7 @@ import (
 
 // The way a reply goes to the master. While the connection is up it is sent at once,
 // and remembered for a while by reference (sentRing) in case the connection drops
-// before the master had it. While it is down (w.down), or when the send fails, the
+// before the master had it. While it is down (w.link), or when the send fails, the
 // reply is held (heldSet) and register sends it behind the next registration, which
 // lists it. banio itself would queue a frame written while it reconnects, but it sends
 // that frame ahead of the registration, when a restarted master does not wait for it
@@ -23,22 +23,26 @@ func (w *Worker) reply(conn *banio.ClientIO, env *protocol.Job, rep *protocol.Re
 	rep.Attempt, rep.WorkerID = env.Attempt, w.id
 	r := heldReply{key: jobKey{env.ID, env.Attempt}, typ: env.Type, wait: env.Key, head: protocol.ReplyHeader(rep), body: rep.Payload}
 	for {
-		w.mu.Lock()
-		if w.down {
-			w.holdLocked(r)
-			w.mu.Unlock()
-			return
+		losses, down := w.link.load()
+		if down {
+			w.mu.Lock()
+			if _, down = w.link.load(); down {
+				w.holdLocked(r)
+				w.mu.Unlock()
+				return
+			}
+			w.mu.Unlock() // registered again meanwhile
+			continue
 		}
-		losses := w.losses
-		w.mu.Unlock()
 
 		err := w.send(conn, &r)
+		r.at = w.now()
 
 		w.mu.Lock()
+		after, down := w.link.load()
 		switch {
-		case err == nil && w.losses == losses:
+		case err == nil && after == losses:
 			delete(w.running, r.key)
-			r.at = w.now()
 			w.recent.push(r)
 		case conn.IsClosed():
 			// Run is ending: nobody will send it.
@@ -46,7 +50,7 @@ func (w *Worker) reply(conn *banio.ClientIO, env *protocol.Job, rep *protocol.Re
 			w.mu.Unlock()
 			w.log.Warn("worker: reply not sent", "job", env.ID, "err", err)
 			return
-		case w.down || w.losses == losses:
+		case down || after == losses:
 			// Lost with the connection (a write that failed tells before OnConnLost
 			// does), or it may have gone out ahead of the next registration.
 			w.holdLocked(r)

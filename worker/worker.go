@@ -59,8 +59,7 @@ type Worker struct {
 	conn       *banio.ClientIO
 	running    map[jobKey]*runningJob // until its reply is sent or held
 	generation int                    // counts connections to the master; see register
-	down       bool                   // lost, not registered again yet: replies are held
-	losses     int                    // connections lost; see reply
+	link       linkState              // lost, and how often; down: replies are held
 	held       heldSet                // replies for the next registration
 	flushing   bool                   // register is sending replies it took from held
 	recent     sentRing               // replies sent within the linger window
