@@ -26,7 +26,7 @@ func (w *Worker) connLost(err error) {
 	w.recent.drain(now, w.holdLocked)
 	held := w.held.len()
 	w.mu.Unlock()
-	w.log.Warn("worker: connection to the master lost; jobs keep running, replies are held", "err", err, "held", held)
+	w.log.Info("worker: connection to the master lost; jobs keep running, replies are held", "err", err, "held", held)
 }
 
 // register announces the worker and subscribes to its job types (banio restores the
