@@ -112,6 +112,9 @@ func (w *Worker) flushHeld(conn *banio.ClientIO, replies []heldReply, losses int
 	}()
 	for {
 		for i := range replies {
+			// On the key a restarted master waits on for an attempt it re-adopts (the
+			// envelope's Key, from a master of this protocol).
+			replies[i].wait = protocol.AttemptKey(replies[i].key.id, replies[i].key.attempt)
 			err := w.send(conn, &replies[i])
 			w.mu.Lock()
 			if err != nil || w.lossesLocked() != losses {
