@@ -9,10 +9,28 @@
 //	})
 //	err := w.Run(ctx) // until ctx ends, then drains
 //
-// Files: worker.go (connect, register), runner.go (one goroutine per accepted job,
-// bounded by a semaphore of the worker's capacity; panics become errors), drain.go
-// (shutdown: stop taking jobs, finish or hand back), blob.go (content-addressed inputs
-// fetched once and cached).
+// # When the master goes away
+//
+// A lost connection cancels nothing: the worker reconnects (banio does, with backoff)
+// and its jobs keep running. A reply that cannot be delivered while the connection is
+// down is held, and so are the replies sent in the last few seconds (WithReplyLinger),
+// since a master killed at that moment may never have had them. Both are bounded, by
+// protocol.MaxHeldAttempts and WithHeldReplyBytes; a reply past the bounds is dropped
+// with one warning per outage, and the master runs that job again once its grace for
+// the lost attempt ends. On registering again the worker lists in its announcement the
+// jobs still running from before and the replies it holds (protocol.WorkerInfo.Held),
+// then sends those replies on the new connection, behind the announcement. A master
+// that restarted re-adopts the attempts it still waits for and cancels the running
+// ones it does not want; one that never went away ignores replies it no longer waits
+// for. A draining worker repeats its drain after registering again and gives its held
+// replies the rest of its grace period to be delivered.
+//
+// Files: worker.go (connect), register.go (registration, and what a registration after
+// a loss claims), reply.go (sending a reply, or holding it while the master is away),
+// held.go (the bounded stores of held and recently sent replies), runner.go (one
+// goroutine per accepted job, bounded by a semaphore of the worker's capacity; panics
+// become errors), drain.go (shutdown: stop taking jobs, finish or hand back), blob.go
+// (content-addressed inputs fetched once and cached).
 //
 // It speaks to the master in package protocol's vocabulary and does not import
 // package dispatch.

@@ -15,6 +15,14 @@ import (
 // hands them back to the master.
 const DefaultDrainGrace = 30 * time.Second
 
+// DefaultHeldReplyBytes bounds the replies a worker holds while the master is away
+// (see WithHeldReplyBytes).
+const DefaultHeldReplyBytes = 64 << 20
+
+// DefaultReplyLinger is how long a sent reply is kept in case the connection drops
+// before the master had it (see WithReplyLinger).
+const DefaultReplyLinger = 5 * time.Second
+
 // Option configures a Worker.
 type Option func(*Worker)
 
@@ -45,6 +53,36 @@ func WithLabels(labels map[string]string) Option { return func(w *Worker) { w.la
 
 // WithDrainGrace sets how long running jobs may finish after Run's context ends.
 func WithDrainGrace(d time.Duration) Option { return func(w *Worker) { w.grace = d } }
+
+// WithHeldReplyBytes bounds the bytes of the replies (headers and results) the worker
+// holds while its connection to the master is down, to send them when it registers
+// again; the count is bounded by protocol.MaxHeldAttempts. The same bounds apply to
+// the replies kept for WithReplyLinger. A reply past either bound is dropped, with one
+// warning per outage: the master runs that job again once its grace for the lost
+// attempt is over. 0 holds no replies; a negative n is ignored. Default:
+// DefaultHeldReplyBytes.
+func WithHeldReplyBytes(n int) Option {
+	return func(w *Worker) {
+		if n >= 0 {
+			w.heldBytes = n
+		}
+	}
+}
+
+// WithReplyLinger sets how long a sent reply is remembered. A reply written just
+// before the connection drops may never reach the master (it was still in a socket
+// buffer, or a master killed before it stored the outcome); when the connection is
+// lost, the replies sent within this window are held and offered again on the next
+// registration, where a master that already has them ignores them. The replies are
+// kept by reference, not copied, within WithHeldReplyBytes. 0 disables it; a negative
+// d is ignored. Default: DefaultReplyLinger.
+func WithReplyLinger(d time.Duration) Option {
+	return func(w *Worker) {
+		if d >= 0 {
+			w.linger = d
+		}
+	}
+}
 
 // WithBanIO passes options to the worker's banio connection (token, AES key, TLS,
 // heartbeat, reconnect backoff…).

@@ -24,7 +24,7 @@ var (
 // runningJob is a job this worker has accepted and not yet answered.
 type runningJob struct {
 	cancel     context.CancelCauseFunc
-	generation int // the connection it came on (see Worker.register)
+	generation int // the connection it came on: register claims those of earlier ones
 }
 
 // jobKey names one attempt of a job: a re-dispatched job may come back to the same
@@ -72,7 +72,9 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 	go w.execute(ctx, cancel, conn, env, h)
 }
 
-// execute runs one job and answers the master on conn, the connection it came on.
+// execute runs one job and answers the master on conn. The job keeps running if the
+// connection drops meanwhile (see register); its reply is what ends its record in
+// w.running.
 func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, conn *banio.ClientIO, env *protocol.Job, h Handler) {
 	defer w.jobs.Done()
 	defer cancel(nil)
@@ -88,7 +90,6 @@ func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, co
 		ctx, stop = context.WithDeadline(ctx, env.Deadline)
 		defer stop()
 	}
-	defer w.forget(jobKey{env.ID, env.Attempt})
 
 	rep := w.run(ctx, h, &Job{ID: env.ID, Type: env.Type, Payload: env.Payload, Attempt: env.Attempt, Deadline: env.Deadline, conn: conn, workerID: w.id, worker: w})
 	if rep.Kind != protocol.KindOK {
@@ -186,46 +187,11 @@ func marshalResult(v any) ([]byte, error) {
 	return b, nil
 }
 
-// reply answers the master's wait for this attempt.
-func (w *Worker) reply(conn *banio.ClientIO, env *protocol.Job, rep *protocol.Reply) {
-	rep.Attempt, rep.WorkerID = env.Attempt, w.id
-	err := conn.SendWaitRes(env.Key, banio.Parts{Head: protocol.ReplyHeader(rep), Body: rep.Payload})
-	if errors.Is(err, banio.ErrFrameTooLarge) {
-		// Without an answer the master would hold the job, and its caller wait, until
-		// the job's deadline, or forever. The job fails instead, with why.
-		w.tooLargeLog.Do(func() {
-			w.log.Warn("worker: a reply does not fit a frame; the job fails with "+protocol.CodeResultTooLarge+" (further ones are not logged)",
-				"type", env.Type, "job", env.ID, "err", err)
-		})
-		rep = replyTooLarge(rep, err)
-		rep.Attempt, rep.WorkerID = env.Attempt, w.id
-		err = conn.SendWaitRes(env.Key, protocol.ReplyHeader(rep))
-	}
-	if err != nil {
-		w.log.Warn("worker: reply not sent", "job", env.ID, "err", err)
-	}
-}
-
-// replyTooLarge is the protocol.CodeResultTooLarge error that replaces a reply that
-// failed to send with sendErr. It is not retryable: the job would make as large a
-// result again.
-func replyTooLarge(rep *protocol.Reply, sendErr error) *protocol.Reply {
-	return failed(protocol.CodeResultTooLarge, fmt.Sprintf(
-		"the job's reply (%d-byte result, %d-byte message) cannot be sent to the master: %v; return large results by other means (store them, return a reference) or raise banio.WithMaxFrameSize on master, workers and clients",
-		len(rep.Payload), len(rep.Message), sendErr))
-}
-
 // currentConn is the connection to the master.
 func (w *Worker) currentConn() *banio.ClientIO {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.conn
-}
-
-func (w *Worker) forget(key jobKey) {
-	w.mu.Lock()
-	delete(w.running, key)
-	w.mu.Unlock()
 }
 
 // onCancel cancels a running job at the master's request.
@@ -239,16 +205,6 @@ func (w *Worker) onCancel(msg *banio.IOMsgRaw) {
 	for key, rj := range w.running {
 		if key.id == c.ID && (c.Attempt == 0 || c.Attempt == key.attempt) {
 			rj.cancel(errCanceledByMaster)
-		}
-	}
-}
-
-// cancelStale cancels jobs that came on an earlier connection: the master re-dispatched
-// them when that connection dropped and will ignore their replies.
-func (w *Worker) cancelStaleLocked() {
-	for _, rj := range w.running {
-		if rj.generation < w.generation {
-			rj.cancel(errConnectionEnded)
 		}
 	}
 }

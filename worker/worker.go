@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +21,16 @@ import (
 
 // Worker connects to a master, announces the job types it handles and its capacity, and
 // runs jobs. Configure it with Handle before Run.
+//
+// When the connection to the master is lost (the master restarts, or the network
+// blips) the worker reconnects by itself and its jobs keep running. Replies that
+// cannot be delivered meanwhile are held, within protocol.MaxHeldAttempts and
+// WithHeldReplyBytes, as are the replies sent within the last WithReplyLinger (they
+// may not have reached the master). On registering again the worker lists what it
+// holds (protocol.WorkerInfo.Held: jobs still running, replies held) and sends the held
+// replies right after the registration. The master re-adopts what it still waits for
+// and cancels the running attempts it does not want; a reply dropped past the bounds
+// (logged once per outage) leaves its job to be run again by the master.
 type Worker struct {
 	addr           string
 	id, name       string
@@ -35,15 +44,25 @@ type Worker struct {
 	propagator     propagation.TextMapPropagator
 	tracer         *jobspan.Tracer
 
+	heldBytes int           // WithHeldReplyBytes
+	linger    time.Duration // WithReplyLinger
+	start     time.Time     // the worker's clock (now) starts here
+
 	handlers    map[string]Handler
 	blobs       blobCache
-	tooLargeLog sync.Once // the first reply that did not fit a frame
+	tooLargeLog sync.Once     // the first reply that did not fit a frame
+	regMu       sync.Mutex    // serialises register
+	delivered   chan struct{} // cap 1: a registration is done sending held replies
 
 	// mu protects the following fields.
 	mu         sync.Mutex
 	conn       *banio.ClientIO
-	running    map[jobKey]*runningJob
-	generation int // counts connections to the master; see register
+	running    map[jobKey]*runningJob // until its reply is sent or held
+	generation int                    // counts connections to the master; see register
+	link       linkState              // lost, and how often; down: replies are held
+	held       heldSet                // replies for the next registration
+	flushing   bool                   // register is sending replies it took from held
+	recent     sentRing               // replies sent within the linger window
 	draining   bool
 	slots      chan struct{} // capacity semaphore
 	jobs       sync.WaitGroup
@@ -62,6 +81,11 @@ func New(masterAddr string, opts ...Option) *Worker {
 		handlers: make(map[string]Handler),
 		running:  make(map[jobKey]*runningJob),
 		blobs:    blobCache{limit: DefaultBlobCacheBytes},
+
+		heldBytes: DefaultHeldReplyBytes,
+		linger:    DefaultReplyLinger,
+		start:     time.Now(),
+		delivered: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -76,8 +100,13 @@ func New(masterAddr string, opts ...Option) *Worker {
 	}
 	w.tracer = jobspan.New(w.tracerProvider.Tracer(protocol.ScopeName), trace.SpanKindConsumer)
 	w.slots = make(chan struct{}, w.capacity)
+	w.held.maxBytes = w.heldBytes
+	w.recent = sentRing{maxN: protocol.MaxHeldAttempts, maxBytes: w.heldBytes, linger: w.linger}
 	return w
 }
+
+// now is the worker's monotonic clock, for the linger window.
+func (w *Worker) now() time.Duration { return time.Since(w.start) }
 
 // ID returns the worker's id as the master knows it.
 func (w *Worker) ID() string { return w.id }
@@ -88,7 +117,9 @@ func (w *Worker) Handle(jobType string, h Handler) { w.handlers[jobType] = h }
 // Run connects (retrying until ctx ends), serves jobs until ctx ends, then drains: it
 // tells the master to send nothing more, lets running jobs finish within the grace
 // period, hands the rest back to the master, and closes the connection. It returns nil
-// after a drain, or the error that ended the connection for good (a refused token, say).
+// after a drain, or the error that ended the connection for good (a refused token, or
+// reconnection given up by the banio backoff policy), which cancels the running jobs.
+// A connection lost and regained meanwhile does not end Run (see Worker).
 func (w *Worker) Run(ctx context.Context) error {
 	if len(w.handlers) == 0 {
 		return errors.New("worker: no handlers registered")
@@ -146,33 +177,7 @@ func (w *Worker) connect(ctx context.Context) (*banio.ClientIO, error) {
 	}
 	conn.Listen(protocol.ActionCancel, w.onCancel)
 	conn.ReInitConn = w.register
+	conn.OnConnLost = w.connLost
 	w.register()
 	return conn, nil
-}
-
-// register announces the worker and subscribes to its job types (banio restores the
-// subscriptions after a reconnect; the announcement is repeated by ReInitConn).
-func (w *Worker) register() {
-	types := make([]string, 0, len(w.handlers))
-	actions := make([]string, 0, len(w.handlers))
-	for typ := range w.handlers {
-		types = append(types, typ)
-		actions = append(actions, protocol.JobAction(typ))
-	}
-	info := protocol.WorkerInfo{ID: w.id, Name: w.name, Capacity: w.capacity, Labels: w.labels, Types: types}
-	data, _ := json.Marshal(info)
-	w.mu.Lock()
-	conn, draining := w.conn, w.draining
-	w.generation++
-	w.cancelStaleLocked()
-	w.mu.Unlock()
-	if err := conn.Subscribe(actions...); err != nil {
-		w.log.Warn("worker: subscribe failed", "err", err)
-	}
-	if err := conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionRegister, Data: data}); err != nil {
-		w.log.Warn("worker: register failed", "err", err)
-	}
-	if draining {
-		_ = conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionDrain})
-	}
 }
