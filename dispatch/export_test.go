@@ -130,3 +130,15 @@ func CallerGone(m *Master, id string) (gone, ok bool) {
 	}
 	return j.ticket.remote.gone, true
 }
+
+// RemoteCaller identifies the remote caller that owns the unresolved job id (nil when
+// the master holds no such remote job), for tests that wait for a re-attach to take a
+// job over.
+func RemoteCaller(m *Master, id string) any {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if j := m.jobs[id]; j != nil && j.ticket.remote != nil {
+		return j.ticket.remote
+	}
+	return nil
+}

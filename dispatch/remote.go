@@ -100,7 +100,7 @@ func (m *Master) attach(r *remoteCaller, id, key string) bool {
 	r.conn.AddServing(1) // as for a submission: until the reply
 	m.mu.Lock()
 	if old := m.jobs[id]; old != nil && !m.closed {
-		err := m.followLocked(old, t)
+		err := m.takeOverLocked(old, t)
 		m.mu.Unlock()
 		if err != nil {
 			t.resolve(nil, err)
@@ -119,6 +119,30 @@ func (m *Master) attach(r *remoteCaller, id, key string) bool {
 	}
 	t.resolve(out.result, out.err)
 	return true
+}
+
+// takeOverLocked makes the re-attaching caller of t the job's caller: its reply,
+// progress and cancellation go to t's connection from now on. A re-attach comes from a
+// Client whose connection dropped, but the master may not have seen that connection
+// close yet (the new one can be quicker than the old one's end): so the caller it
+// replaces, unless gone already, is kept as a follower rather than dropped, and hears
+// the outcome too if it is still there. Without a remote caller to replace (a job
+// submitted in process, or restored by a durable master without one), t follows. m.mu
+// must be held.
+func (m *Master) takeOverLocked(old *job, t *Ticket) error {
+	ot := old.ticket
+	prev, prevKey := ot.remote, ot.replyKey
+	if prev == nil || prev == t.remote {
+		return m.followLocked(old, t)
+	}
+	ot.repoint(t.remote, t.replyKey)
+	if prev.gone || prev.conn == nil || len(old.followers) >= maxFollowers {
+		return nil
+	}
+	f := newTicket(old.id)
+	f.remote, f.replyKey = prev, prevKey
+	old.followers = append(old.followers, f)
+	return nil
 }
 
 // connClosed marks the caller gone and, after the caller grace, stops every job it
