@@ -209,3 +209,47 @@ func TestDurableStoreFailureRefusesJobs(t *testing.T) {
 		t.Fatalf("a refused job reached the store: %+v", js)
 	}
 }
+
+// TestDurableRestartSurvivingWorkers: the master dies (its server closes and the
+// Master is dropped without a flush) with 3,000 jobs queued, running and resolving on
+// workers that survive. The next master on the same file queues what was queued and
+// holds what was running until its workers claim it with their held replies. Every
+// ticket resolves once with its result, and no job runs twice.
+func TestDurableRestartSurvivingWorkers(t *testing.T) {
+	leakcheck.Check(t)
+	const jobs = 3000
+	// The grace outlasts the test: an orphan that ran again would show as a repeat.
+	f := newDurableFleet(t, dispatch.WithOrphanGrace(time.Hour))
+	e := newExecCounter(false)
+	double := func(ctx context.Context, j *worker.Job) (any, error) {
+		if _, err := e.handle(ctx, j); err != nil {
+			return nil, err
+		}
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		n, _ := strconv.Atoi(string(j.Payload))
+		return strconv.Itoa(2 * n), nil
+	}
+	e.started = make(chan string, jobs*2)
+	for range 3 {
+		f.startWorker("", map[string]worker.Handler{"double": double}, worker.WithConcurrency(16))
+	}
+	c := newRideClient(t, f.addr)
+	tks := submitMany(t, c, "live-", jobs)
+	waitFor(t, "a third of the jobs done", func() bool { return f.master.Stats().Done >= jobs/3 })
+	f.kill()
+	f.restart()
+	orphaned := f.master.Stats().Orphaned
+	checkDoubled(t, tks)
+	checkRanOnce(t, e, "live-", jobs)
+	if orphaned == 0 {
+		t.Fatal("the restart found no job running: the test killed nothing in flight")
+	}
+	if st := f.master.Stats(); st.Orphaned != 0 {
+		t.Fatalf("%d orphans never claimed", st.Orphaned)
+	}
+	t.Logf("%d running jobs re-adopted from their workers", orphaned)
+}
