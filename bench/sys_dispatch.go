@@ -81,15 +81,16 @@ func (d *dispatchSystem) Start(ctx context.Context) error {
 		d.started++
 		go func() { d.runErrs <- w.Run(wctx) }()
 	}
-	for d.master.Stats().Workers < d.workers {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d of %d workers registered: %w", d.master.Stats().Workers, d.workers, ctx.Err())
-		case err := <-d.runErrs:
-			d.started--
-			return fmt.Errorf("worker ended before registering: %v", err)
-		case <-time.After(2 * time.Millisecond):
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- d.master.WaitWorkers(ctx, d.workers) }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			return err
 		}
+	case err := <-d.runErrs:
+		d.started--
+		return fmt.Errorf("worker ended before registering: %v", err)
 	}
 	client, err := dispatch.NewClient(bs.addr)
 	if err != nil {

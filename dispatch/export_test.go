@@ -142,3 +142,10 @@ func RemoteCaller(m *Master, id string) any {
 	}
 	return nil
 }
+
+// WorkersChanged returns a channel closed at the next registration or loss of a worker.
+func WorkersChanged(m *Master) <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.workersChangedLocked()
+}

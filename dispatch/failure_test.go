@@ -72,7 +72,7 @@ func TestLostWorkerRedispatchesAndDropsZombieReply(t *testing.T) {
 	}
 	// The zombie comes back and answers attempt 1: its reply must not count.
 	proxy.Refuse(false)
-	waitFor(t, "zombie reconnected", func() bool { return f.registered("zombie") == 1 })
+	f.awaitWorkers("zombie reconnected", func() bool { return f.registered("zombie") == 1 })
 	close(zombieRelease)
 	if s := f.master.Stats(); s.Done != 1 || s.Retried != 1 || s.Failed != 0 {
 		t.Fatalf("Stats = %+v, want 1 done, 1 retried", s)

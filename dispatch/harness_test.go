@@ -94,8 +94,26 @@ func (f *fleet) startWorker(addr string, handlers map[string]worker.Handler, opt
 		rw.err = w.Run(ctx)
 	}()
 	f.t.Cleanup(func() { _ = rw.stop() })
-	waitFor(f.t, "worker registered", func() bool { return f.registered(w.ID()) > before })
+	f.awaitWorkers("worker registered", func() bool { return f.registered(w.ID()) > before })
 	return rw
+}
+
+// awaitWorkers waits until cond, which reads the master's workers, holds: it looks
+// again at every registration or loss of a worker, for 10 s at most.
+func (f *fleet) awaitWorkers(what string, cond func() bool) {
+	f.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		changed := dispatch.WorkersChanged(f.master)
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			f.t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 // registered counts the master's registrations of worker id (a reconnect adds one).

@@ -133,7 +133,7 @@ func TestRegistrationOverTypeLimitRefused(t *testing.T) {
 		t.Fatalf("refusals logged: %q, want one naming the worker and the option", refusals)
 	}
 	announce("fits", limit)
-	waitFor(t, "the registration within the limit", func() bool { return f.registered("fits") == 1 })
+	f.awaitWorkers("the registration within the limit", func() bool { return f.registered("fits") == 1 })
 	if got := dispatch.RoutableWorkers(f.master, "t0"); !slices.Equal(got, []string{"fits"}) {
 		t.Fatalf("routable for t0: %v", got)
 	}
@@ -174,7 +174,7 @@ func TestRoutingIndexFollowsRegistrations(t *testing.T) {
 		}
 	}
 	send(protocol.ActionRegister, dispatch.WorkerInfo{ID: "raw", Capacity: 0, Types: []string{"a", "a"}})
-	waitFor(t, "raw registered", func() bool { return f.registered("raw") == 1 })
+	f.awaitWorkers("raw registered", func() bool { return f.registered("raw") == 1 })
 	check("registered", map[string][]string{"a": {"raw", "real"}, "b": {"real"}, "c": nil})
 
 	send(protocol.ActionRegister, dispatch.WorkerInfo{ID: "raw", Capacity: 1, Types: []string{"b"}})
@@ -187,7 +187,7 @@ func TestRoutingIndexFollowsRegistrations(t *testing.T) {
 
 	_ = raw.Close()
 	<-runDone
-	waitFor(t, "raw forgotten", func() bool { return f.registered("raw") == 0 })
+	f.awaitWorkers("raw forgotten", func() bool { return f.registered("raw") == 0 })
 	check("forgotten", map[string][]string{"a": {"real"}, "b": {"real"}})
 	if _, n := dispatch.QueueRetention(f.master); n != 3 {
 		t.Fatalf("%d type entries for a and b served and c queued, want 3", n)

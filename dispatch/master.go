@@ -35,7 +35,9 @@ type Master struct {
 	picks       uint64                  // jobs given to workers, the clock of workerState.lastPick
 	routeSteps  int                     // classes and waiting types routing looked at; tests bound it
 	closed      bool
-	retained    retainStore // outcomes of resolved jobs, for idempotent ids (retain.go)
+	// workersChanged is closed and cleared at every change of workers (waitworkers.go).
+	workersChanged chan struct{}
+	retained       retainStore // outcomes of resolved jobs, for idempotent ids (retain.go)
 
 	// A durable master's (OpenMaster): the journal its changes go to, and the
 	// attempts it found running when it started, by the id of the worker that ran

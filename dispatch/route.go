@@ -139,6 +139,7 @@ func (m *Master) register(c *banio.BanConn, info WorkerInfo) error {
 		w.info = info
 		m.joinLocked(w, class)
 	}
+	m.noteWorkersLocked()
 	adopted, unwanted := m.claimsLocked(w, held)
 	m.opts.logger.Info("dispatch: worker registered", "id", info.ID, "name", info.Name, "capacity", info.Capacity, "types", info.Types,
 		"held", len(held), "adopted", len(adopted))
@@ -172,5 +173,6 @@ func (m *Master) forgetWorker(c *banio.BanConn) {
 	delete(m.byConn, c)
 	m.workers = slices.DeleteFunc(m.workers, func(x *workerState) bool { return x == w })
 	m.leaveLocked(w)
+	m.noteWorkersLocked()
 	m.opts.logger.Info("dispatch: worker gone", "id", w.info.ID, "inflight", w.inflight)
 }

@@ -296,3 +296,27 @@ func TestSubmitWithCancelledContext(t *testing.T) {
 		t.Fatalf("Stats = %+v", s)
 	}
 }
+
+// TestWaitWorkers: WaitWorkers returns once enough workers registered, and with its
+// context's error, saying how many there were, when they do not.
+func TestWaitWorkers(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := f.master.WaitWorkers(ctx, 1); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "0 of 1") {
+		t.Fatalf("no worker: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.master.WaitWorkers(context.Background(), 2) }()
+	f.startWorker("", map[string]worker.Handler{"echo": echo})
+	select {
+	case err := <-done:
+		t.Fatalf("returned with one worker of two: %v", err)
+	default:
+	}
+	f.startWorker("", map[string]worker.Handler{"echo": echo})
+	if err := recv(t, done, "WaitWorkers with two workers"); err != nil {
+		t.Fatal(err)
+	}
+}

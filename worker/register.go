@@ -35,9 +35,16 @@ func (w *Worker) connLost(err error) {
 // and the held replies follow it. It sends fleet.drain again if the worker is
 // draining.
 func (w *Worker) register() {
-	// One at a time: a reconnect during a registration starts another.
+	// One at a time, and at most one waiting: banio starts a registration per
+	// reconnect, and a master that keeps dropping the connection (or a proxy in front
+	// of a master that is gone) must not pile them up. The waiting one reads the state
+	// when it runs, so it registers for the latest connection.
+	if !w.regQueued.CompareAndSwap(false, true) {
+		return
+	}
 	w.regMu.Lock()
 	defer w.regMu.Unlock()
+	w.regQueued.Store(false)
 	types := make([]string, 0, len(w.handlers))
 	actions := make([]string, 0, len(w.handlers))
 	for typ := range w.handlers {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
@@ -52,6 +53,7 @@ type Worker struct {
 	blobs       blobCache
 	tooLargeLog sync.Once     // the first reply that did not fit a frame
 	regMu       sync.Mutex    // serialises register
+	regQueued   atomic.Bool   // a register is waiting for regMu: another need not
 	delivered   chan struct{} // cap 1: a registration is done sending held replies
 
 	// mu protects the following fields.

@@ -64,8 +64,10 @@ func TestMalformedEnvelopeIsDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for master.Stats().Workers == 0 {
-		time.Sleep(time.Millisecond)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := master.WaitWorkers(wctx, 1); err != nil {
+		t.Fatal(err)
 	}
 	if res, err := master.Call(context.Background(), "echo", "fine"); err != nil || string(res) != "fine" {
 		t.Fatalf("after garbage: %q %v", res, err)

@@ -72,8 +72,10 @@ func run(jobs int64, callers, size int, report int64) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = w.Run(wctx) }()
 	}
-	for m.Stats().Workers < 4 {
-		time.Sleep(10 * time.Millisecond)
+	wait, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.WaitWorkers(wait, 4); err != nil {
+		return err
 	}
 	client, err := dispatch.NewClient(addr)
 	if err != nil {
