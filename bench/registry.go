@@ -88,6 +88,11 @@ var registry = []Entry{
 		New:   func() System { return newBanioRTT(banio.WithCodec(banio.CodecZlib)) },
 	},
 	{
+		Name:  "rawtcp-relay-w4",
+		About: "the floor of a broker hop over raw TCP, nothing of banfleet in it: callers share one connection to a stateless relay that forwards each request to 4 echo workers in turn and the answers back; its read loops only append to the destinations' buffers and signal each one once per read batch, one writer goroutine per socket (nats-server's write path)",
+		New:   func() System { return newRawRelay(4) },
+	},
+	{
 		Name:  "banio-relay-w4",
 		About: "the cheapest broker over banio: a relay forwards each request to 4 echo workers in turn and the answers back, keeping no state (no job record, routing by load, retries, timeouts or tracing): the floor for dispatch-w4",
 		New:   func() System { return newBanioRelay(4) },
