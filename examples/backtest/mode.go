@@ -50,7 +50,8 @@ func sweepRemote(ctx context.Context, cfg config, bars []engine.Bar, grid engine
 	if err != nil {
 		return sweepOutcome{}, err
 	}
-	client, err := dispatch.NewClientWithOptions(cfg.Master, bopts, dispatch.WithLogger(log))
+	client, err := dispatch.NewClientWithOptions(cfg.Master, bopts,
+		dispatch.WithLogger(log), dispatch.WithReconnectBudget(cfg.ReconnectBudget))
 	if err != nil {
 		return sweepOutcome{}, fmt.Errorf("connect to master %s: %w", cfg.Master, err)
 	}
