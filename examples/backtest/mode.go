@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -60,6 +61,9 @@ func sweepRemote(ctx context.Context, cfg config, bars []engine.Bar, grid engine
 	announce(desc)
 	wall := elapsed()
 	results, err := runSweep(ctx, client, func(b []byte) (string, error) { return client.PutBlob(ctx, b) }, bars, grid, opts)
+	if lost, ok := errors.AsType[*masterLostError](err); ok {
+		lost.Master, lost.Budget, lost.Journal = cfg.Master, cfg.ReconnectBudget, opts.Journal
+	}
 	return sweepOutcome{results: results, summary: runSummary{Wall: wall(), Fleet: desc}}, err
 }
 
