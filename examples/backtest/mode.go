@@ -51,8 +51,10 @@ func sweepRemote(ctx context.Context, cfg config, bars []engine.Bar, grid engine
 	if err != nil {
 		return sweepOutcome{}, err
 	}
+	budget := cfg.ReconnectBudget
+	bopts = append(bopts, banio.WithReconnectBackoff(reconnectBackoff(budget)))
 	client, err := dispatch.NewClientWithOptions(cfg.Master, bopts,
-		dispatch.WithLogger(log), dispatch.WithReconnectBudget(cfg.ReconnectBudget))
+		dispatch.WithLogger(log), dispatch.WithReconnectBudget(budget))
 	if err != nil {
 		return sweepOutcome{}, fmt.Errorf("connect to master %s: %w", cfg.Master, err)
 	}
