@@ -61,8 +61,16 @@ func sweepRemote(ctx context.Context, cfg config, bars []engine.Bar, grid engine
 	defer client.Close()
 	desc := "the fleet of master " + cfg.Master
 	announce(desc)
+	upload := func(b []byte) (string, error) {
+		var hash string
+		err := rideThrough(ctx, budget, false, func(ctx context.Context) (err error) {
+			hash, err = client.PutBlob(ctx, b)
+			return err
+		})
+		return hash, err
+	}
 	wall := elapsed()
-	results, err := runSweep(ctx, client, func(b []byte) (string, error) { return client.PutBlob(ctx, b) }, bars, grid, opts)
+	results, err := runSweep(ctx, client, upload, bars, grid, opts)
 	if lost, ok := errors.AsType[*masterLostError](err); ok {
 		lost.Master, lost.Budget, lost.Journal = cfg.Master, cfg.ReconnectBudget, opts.Journal
 	}
