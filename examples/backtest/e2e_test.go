@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -24,6 +29,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	masterBin, workerBin := buildDaemons(t, t.TempDir())
 	t.Run("SweepSurvivesKilledWorker", func(t *testing.T) { testSweepSurvivesKilledWorker(t, masterBin, workerBin) })
+	t.Run("SweepGivesUpOnLostMaster", func(t *testing.T) { testSweepGivesUpOnLostMaster(t, masterBin, workerBin) })
 	t.Run("OneTraceAcrossProcesses", func(t *testing.T) { testOneTrace(t, masterBin, workerBin) })
 }
 
@@ -47,12 +53,7 @@ func testSweepSurvivesKilledWorker(t *testing.T, masterBin, workerBin string) {
 	startProc(t, "worker-2", workerBin, "-master", addr, "-name", "w2", "-concurrency", "2", "-log-level", "warn")
 	awaitStatus(t, statusURL, "two workers", func(s masterStatus) bool { return len(s.Workers) == 2 })
 
-	bars := engine.Synthetic(1500, 11)
-	grid := engine.Grid{
-		Fast:  []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 35},
-		Slow:  []int{20, 30, 40, 50, 60, 80, 100, 120},
-		Kinds: []string{engine.KindSMA, engine.KindEMA}, FeeBps: 4, SlippageBps: 2,
-	}
+	bars, grid := e2eBars(), e2eGrid()
 	want, err := engine.RunAll(bars, grid.Params(), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +96,74 @@ func testSweepSurvivesKilledWorker(t *testing.T, masterBin, workerBin string) {
 		t.Fatalf("master reports %d jobs done, want at least %d", st.Done, len(want))
 	}
 	t.Logf("%d jobs, worker 1 killed after %d results; %d re-dispatches", len(want), killAt, st.Retried)
+}
+
+// e2eBars and e2eGrid are the sweep of the end-to-end tests: 302 parameter sets.
+func e2eBars() []engine.Bar { return engine.Synthetic(1500, 11) }
+
+func e2eGrid() engine.Grid {
+	return engine.Grid{
+		Fast:  []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 35},
+		Slow:  []int{20, 30, 40, 50, 60, 80, 100, 120},
+		Kinds: []string{engine.KindSMA, engine.KindEMA}, FeeBps: 4, SlippageBps: 2,
+	}
+}
+
+// testSweepGivesUpOnLostMaster kills the master mid-sweep for good and checks that
+// the remote sweep gives up once its reconnect budget is spent, saying in words that
+// the master was lost, how many results it had, and how to resume.
+func testSweepGivesUpOnLostMaster(t *testing.T, masterBin, workerBin string) {
+	master, addr, statusURL := startMaster(t, masterBin)
+	startProc(t, "worker", workerBin, "-master", addr, "-name", "w1", "-concurrency", "2", "-log-level", "warn")
+	awaitStatus(t, statusURL, "the worker", func(s masterStatus) bool { return len(s.Workers) == 1 })
+
+	journal := filepath.Join(t.TempDir(), "sweep.journal")
+	const budget = 300 * time.Millisecond
+	cfg := remoteConfig(t, addr, "-reconnect-budget", budget.String(), "-journal", journal)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const killAt = 20
+	received := 0 // results, not failures
+	var killed time.Time
+	opts := sweepOptions{Journal: journal, MaxInFlight: 16, OnResult: func(r dispatch.SweepResult) {
+		if r.Err != nil {
+			return
+		}
+		if received++; received == killAt {
+			master.kill()
+			killed = time.Now()
+		}
+	}}
+	_, err := sweepRemote(ctx, cfg, e2eBars(), e2eGrid(), opts, quietLog, func(string) {})
+	if killed.IsZero() {
+		t.Fatalf("the sweep ended before the master was killed: %v", err)
+	}
+	took := time.Since(killed)
+	if !errors.Is(err, dispatch.ErrMasterLost) {
+		t.Fatalf("err = %v, want one wrapping dispatch.ErrMasterLost", err)
+	}
+	jobs := len(e2eGrid().Params())
+	for _, want := range []string{
+		"lost the master at " + addr,
+		"unreachable for " + budget.String(),
+		fmt.Sprintf("with %d of %d results", received, jobs),
+		"run again with -journal " + journal,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q:\n%v", want, err)
+		}
+	}
+	t.Logf("gave up %v after the master was killed: %v", took.Round(time.Millisecond), err)
+	if took > budget+10*time.Second {
+		t.Errorf("the sweep gave up %v after the master died, with a reconnect budget of %v", took, budget)
+	}
+	data, rerr := os.ReadFile(journal)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if n := bytes.Count(data, []byte("\n")); n != received {
+		t.Errorf("the journal holds %d results, the sweep received %d", n, received)
+	}
 }
 
 // testOneTrace calls through the daemons with tracing to stdout and checks that the

@@ -61,6 +61,9 @@ func sweepRemote(ctx context.Context, cfg config, bars []engine.Bar, grid engine
 	defer client.Close()
 	desc := "the fleet of master " + cfg.Master
 	announce(desc)
+
+	ctx, stopWatch := watchRemote(ctx, client, budget, &opts)
+	defer stopWatch()
 	upload := func(b []byte) (string, error) {
 		var hash string
 		err := rideThrough(ctx, budget, false, func(ctx context.Context) (err error) {
