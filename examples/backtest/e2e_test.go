@@ -29,16 +29,25 @@ func TestEndToEnd(t *testing.T) {
 	}
 	masterBin, workerBin := buildDaemons(t, t.TempDir())
 	t.Run("SweepSurvivesKilledWorker", func(t *testing.T) { testSweepSurvivesKilledWorker(t, masterBin, workerBin) })
+	t.Run("SweepSurvivesMasterRestart", func(t *testing.T) { testSweepSurvivesMasterRestart(t, masterBin, workerBin) })
 	t.Run("SweepGivesUpOnLostMaster", func(t *testing.T) { testSweepGivesUpOnLostMaster(t, masterBin, workerBin) })
 	t.Run("OneTraceAcrossProcesses", func(t *testing.T) { testOneTrace(t, masterBin, workerBin) })
 }
 
-// startMaster runs the master on free ports and returns it with its banio address
-// and status URL.
+// startMaster runs the master on free ports, with its store in a new temporary
+// directory, and returns it with its banio address and status URL.
 func startMaster(t *testing.T, bin string, extra ...string) (p *proc, addr, statusURL string) {
 	t.Helper()
-	args := append([]string{"-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-level", "warn", "-data-dir", t.TempDir()}, extra...)
-	p = startProc(t, "master", bin, args...)
+	return startMasterOn(t, "master", bin, "127.0.0.1:0", t.TempDir(), extra...)
+}
+
+// startMasterOn runs the master on the banio address listen (a restarted master
+// reuses its predecessor's) with its store in dataDir, and its status server on a
+// free port.
+func startMasterOn(t *testing.T, name, bin, listen, dataDir string, extra ...string) (p *proc, addr, statusURL string) {
+	t.Helper()
+	args := append([]string{"-listen", listen, "-http", "127.0.0.1:0", "-log-level", "warn", "-data-dir", dataDir}, extra...)
+	p = startProc(t, name, bin, args...)
 	addr = p.awaitLine(t, "banfleet master listening on ")
 	statusURL = p.awaitLine(t, "banfleet master status on ")
 	return p, addr, statusURL
@@ -107,6 +116,59 @@ func e2eGrid() engine.Grid {
 		Slow:  []int{20, 30, 40, 50, 60, 80, 100, 120},
 		Kinds: []string{engine.KindSMA, engine.KindEMA}, FeeBps: 4, SlippageBps: 2,
 	}
+}
+
+// testSweepSurvivesMasterRestart runs the example's remote sweep (sweepRemote, as
+// -master does) against a durable master and two worker processes, kills the master
+// with SIGKILL after a quarter of the results, starts a new one on the same address
+// and data dir, and checks that the sweep ends with results bit-identical to an
+// in-process run.
+func testSweepSurvivesMasterRestart(t *testing.T, masterBin, workerBin string) {
+	dataDir := t.TempDir()
+	// The orphans of the killed master (jobs running on its workers) run again soon.
+	grace := []string{"-orphan-grace", "500ms"}
+	m1, addr, statusURL := startMasterOn(t, "master-1", masterBin, "127.0.0.1:0", dataDir, grace...)
+	startProc(t, "worker-1", workerBin, "-master", addr, "-name", "w1", "-concurrency", "2", "-log-level", "warn")
+	startProc(t, "worker-2", workerBin, "-master", addr, "-name", "w2", "-concurrency", "2", "-log-level", "warn")
+	awaitStatus(t, statusURL, "two workers", func(s masterStatus) bool { return len(s.Workers) == 2 })
+
+	bars, grid := e2eBars(), e2eGrid()
+	want, err := engine.RunAll(bars, grid.Params(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	killAt := len(want) / 4
+	var received, afterRestart int
+	var restarted time.Time
+	var statusURL2 string
+	opts := sweepOptions{MaxInFlight: 32, OnResult: func(r dispatch.SweepResult) {
+		// On the test's goroutine (runSweep's reading loop): no results are read
+		// while the master is down and coming back.
+		switch received++; {
+		case received == killAt:
+			m1.kill()
+			_, addr2, url := startMasterOn(t, "master-2", masterBin, addr, dataDir, grace...)
+			if addr2 != addr {
+				t.Fatalf("the new master listens on %s, not %s", addr2, addr)
+			}
+			statusURL2, restarted = url, time.Now()
+		case received > killAt:
+			afterRestart++
+		}
+	}}
+	out, err := sweepRemote(ctx, remoteConfig(t, addr, "-reconnect-budget", "20s"), bars, grid, opts, quietLog, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertEqualResults(t, out.results, want)
+	if afterRestart == 0 {
+		t.Fatal("the restart did not happen mid-sweep")
+	}
+	t.Logf("%d jobs, master killed after %d results; the sweep ended %v after its restart",
+		len(want), killAt, time.Since(restarted).Round(time.Millisecond))
+	awaitStatus(t, statusURL2, "the workers to re-register", func(s masterStatus) bool { return len(s.Workers) == 2 })
 }
 
 // testSweepGivesUpOnLostMaster kills the master mid-sweep for good and checks that
