@@ -19,8 +19,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
-// connDropped is what a Client request fails with when the connection drops under it.
-var connDropped = fmt.Errorf("dispatch: upload blob: %w: waiting for \"k\"", banio.ErrConnClosed)
+// errDropped is what a Client request fails with when the connection drops under it.
+var errDropped = fmt.Errorf("dispatch: upload blob: %w: waiting for \"k\"", banio.ErrConnClosed)
 
 func TestRideThrough(t *testing.T) {
 	const budget = 100 * time.Millisecond
@@ -29,7 +29,7 @@ func TestRideThrough(t *testing.T) {
 	calls := 0
 	err := rideThrough(ctx, budget, false, func(context.Context) error {
 		if calls++; calls < 3 {
-			return connDropped
+			return errDropped
 		}
 		return nil
 	})
@@ -48,7 +48,7 @@ func TestRideThrough(t *testing.T) {
 	calls = 0
 	err = rideThrough(ctx, budget, false, func(ctx context.Context) error {
 		if calls++; calls == 1 {
-			return connDropped
+			return errDropped
 		}
 		<-ctx.Done()
 		return fmt.Errorf("dispatch: upload blob: %w", ctx.Err())
