@@ -4,7 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
+	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/fleetcli"
 )
 
@@ -24,9 +26,10 @@ type config struct {
 	Seed     int64  // synthetic bars' seed
 	Bars     int    // synthetic bars' count
 
-	Master  string // remote master host:port; "" → embedded fleet
-	Workers int    // embedded workers
-	Conn    fleetcli.Conn
+	Master          string        // remote master host:port; "" → embedded fleet
+	ReconnectBudget time.Duration // remote mode: how long a lost master may stay away
+	Workers         int           // embedded workers
+	Conn            fleetcli.Conn
 
 	Journal  string
 	InFlight int
@@ -44,6 +47,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.Int64Var(&c.Seed, "seed", defaultSeed, "seed of the synthetic bars")
 	fs.IntVar(&c.Bars, "bars", defaultBars, "number of synthetic hourly bars")
 	fs.StringVar(&c.Master, "master", "", "run on the fleet of the master at `host:port` (default: an embedded master and workers)")
+	fs.DurationVar(&c.ReconnectBudget, "reconnect-budget", dispatch.DefaultReconnectBudget,
+		"with -master: how long the sweep waits for a lost master to come back (a restart) before it gives up")
 	fs.IntVar(&c.Workers, "workers", defaultWorkers, "embedded mode: number of in-process workers")
 	c.Conn.RegisterClient(fs)
 	fs.StringVar(&c.Journal, "journal", "", "sweep journal `file`: finished jobs are recorded and a rerun replays them")
@@ -61,6 +66,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	switch {
 	case c.Workers < 1:
 		return c, fmt.Errorf("-workers must be at least 1, not %d", c.Workers)
+	case c.ReconnectBudget <= 0:
+		return c, fmt.Errorf("-reconnect-budget must be positive, not %s", c.ReconnectBudget)
 	case c.InFlight < 1:
 		return c, fmt.Errorf("-inflight must be at least 1, not %d", c.InFlight)
 	case c.Top < 0:

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -24,15 +29,25 @@ func TestEndToEnd(t *testing.T) {
 	}
 	masterBin, workerBin := buildDaemons(t, t.TempDir())
 	t.Run("SweepSurvivesKilledWorker", func(t *testing.T) { testSweepSurvivesKilledWorker(t, masterBin, workerBin) })
+	t.Run("SweepSurvivesMasterRestart", func(t *testing.T) { testSweepSurvivesMasterRestart(t, masterBin, workerBin) })
+	t.Run("SweepGivesUpOnLostMaster", func(t *testing.T) { testSweepGivesUpOnLostMaster(t, masterBin, workerBin) })
 	t.Run("OneTraceAcrossProcesses", func(t *testing.T) { testOneTrace(t, masterBin, workerBin) })
 }
 
-// startMaster runs the master on free ports and returns it with its banio address
-// and status URL.
+// startMaster runs the master on free ports, with its store in a new temporary
+// directory, and returns it with its banio address and status URL.
 func startMaster(t *testing.T, bin string, extra ...string) (p *proc, addr, statusURL string) {
 	t.Helper()
-	args := append([]string{"-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-level", "warn", "-data-dir", t.TempDir()}, extra...)
-	p = startProc(t, "master", bin, args...)
+	return startMasterOn(t, "master", bin, "127.0.0.1:0", t.TempDir(), extra...)
+}
+
+// startMasterOn runs the master on the banio address listen (a restarted master
+// reuses its predecessor's) with its store in dataDir, and its status server on a
+// free port.
+func startMasterOn(t *testing.T, name, bin, listen, dataDir string, extra ...string) (p *proc, addr, statusURL string) {
+	t.Helper()
+	args := append([]string{"-listen", listen, "-http", "127.0.0.1:0", "-log-level", "warn", "-data-dir", dataDir}, extra...)
+	p = startProc(t, name, bin, args...)
 	addr = p.awaitLine(t, "banfleet master listening on ")
 	statusURL = p.awaitLine(t, "banfleet master status on ")
 	return p, addr, statusURL
@@ -47,12 +62,7 @@ func testSweepSurvivesKilledWorker(t *testing.T, masterBin, workerBin string) {
 	startProc(t, "worker-2", workerBin, "-master", addr, "-name", "w2", "-concurrency", "2", "-log-level", "warn")
 	awaitStatus(t, statusURL, "two workers", func(s masterStatus) bool { return len(s.Workers) == 2 })
 
-	bars := engine.Synthetic(1500, 11)
-	grid := engine.Grid{
-		Fast:  []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 35},
-		Slow:  []int{20, 30, 40, 50, 60, 80, 100, 120},
-		Kinds: []string{engine.KindSMA, engine.KindEMA}, FeeBps: 4, SlippageBps: 2,
-	}
+	bars, grid := e2eBars(), e2eGrid()
 	want, err := engine.RunAll(bars, grid.Params(), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +105,127 @@ func testSweepSurvivesKilledWorker(t *testing.T, masterBin, workerBin string) {
 		t.Fatalf("master reports %d jobs done, want at least %d", st.Done, len(want))
 	}
 	t.Logf("%d jobs, worker 1 killed after %d results; %d re-dispatches", len(want), killAt, st.Retried)
+}
+
+// e2eBars and e2eGrid are the sweep of the end-to-end tests: 302 parameter sets.
+func e2eBars() []engine.Bar { return engine.Synthetic(1500, 11) }
+
+func e2eGrid() engine.Grid {
+	return engine.Grid{
+		Fast:  []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 35},
+		Slow:  []int{20, 30, 40, 50, 60, 80, 100, 120},
+		Kinds: []string{engine.KindSMA, engine.KindEMA}, FeeBps: 4, SlippageBps: 2,
+	}
+}
+
+// testSweepSurvivesMasterRestart runs the example's remote sweep (sweepRemote, as
+// -master does) against a durable master and two worker processes, kills the master
+// with SIGKILL after a quarter of the results, starts a new one on the same address
+// and data dir, and checks that the sweep ends with results bit-identical to an
+// in-process run.
+func testSweepSurvivesMasterRestart(t *testing.T, masterBin, workerBin string) {
+	dataDir := t.TempDir()
+	// The orphans of the killed master (jobs running on its workers) run again soon.
+	grace := []string{"-orphan-grace", "500ms"}
+	m1, addr, statusURL := startMasterOn(t, "master-1", masterBin, "127.0.0.1:0", dataDir, grace...)
+	startProc(t, "worker-1", workerBin, "-master", addr, "-name", "w1", "-concurrency", "2", "-log-level", "warn")
+	startProc(t, "worker-2", workerBin, "-master", addr, "-name", "w2", "-concurrency", "2", "-log-level", "warn")
+	awaitStatus(t, statusURL, "two workers", func(s masterStatus) bool { return len(s.Workers) == 2 })
+
+	bars, grid := e2eBars(), e2eGrid()
+	want, err := engine.RunAll(bars, grid.Params(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	killAt := len(want) / 4
+	var received, afterRestart int
+	var restarted time.Time
+	var statusURL2 string
+	opts := sweepOptions{MaxInFlight: 32, OnResult: func(r dispatch.SweepResult) {
+		// On the test's goroutine (runSweep's reading loop): no results are read
+		// while the master is down and coming back.
+		switch received++; {
+		case received == killAt:
+			m1.kill()
+			_, addr2, url := startMasterOn(t, "master-2", masterBin, addr, dataDir, grace...)
+			if addr2 != addr {
+				t.Fatalf("the new master listens on %s, not %s", addr2, addr)
+			}
+			statusURL2, restarted = url, time.Now()
+		case received > killAt:
+			afterRestart++
+		}
+	}}
+	out, err := sweepRemote(ctx, remoteConfig(t, addr, "-reconnect-budget", "20s"), bars, grid, opts, quietLog, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertEqualResults(t, out.results, want)
+	if afterRestart == 0 {
+		t.Fatal("the restart did not happen mid-sweep")
+	}
+	t.Logf("%d jobs, master killed after %d results; the sweep ended %v after its restart",
+		len(want), killAt, time.Since(restarted).Round(time.Millisecond))
+	awaitStatus(t, statusURL2, "the workers to re-register", func(s masterStatus) bool { return len(s.Workers) == 2 })
+}
+
+// testSweepGivesUpOnLostMaster kills the master mid-sweep for good and checks that
+// the remote sweep gives up once its reconnect budget is spent, saying in words that
+// the master was lost, how many results it had, and how to resume.
+func testSweepGivesUpOnLostMaster(t *testing.T, masterBin, workerBin string) {
+	master, addr, statusURL := startMaster(t, masterBin)
+	startProc(t, "worker", workerBin, "-master", addr, "-name", "w1", "-concurrency", "2", "-log-level", "warn")
+	awaitStatus(t, statusURL, "the worker", func(s masterStatus) bool { return len(s.Workers) == 1 })
+
+	journal := filepath.Join(t.TempDir(), "sweep.journal")
+	const budget = 300 * time.Millisecond
+	cfg := remoteConfig(t, addr, "-reconnect-budget", budget.String(), "-journal", journal)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const killAt = 20
+	received := 0 // results, not failures
+	var killed time.Time
+	opts := sweepOptions{Journal: journal, MaxInFlight: 16, OnResult: func(r dispatch.SweepResult) {
+		if r.Err != nil {
+			return
+		}
+		if received++; received == killAt {
+			master.kill()
+			killed = time.Now()
+		}
+	}}
+	_, err := sweepRemote(ctx, cfg, e2eBars(), e2eGrid(), opts, quietLog, func(string) {})
+	if killed.IsZero() {
+		t.Fatalf("the sweep ended before the master was killed: %v", err)
+	}
+	took := time.Since(killed)
+	if !errors.Is(err, dispatch.ErrMasterLost) {
+		t.Fatalf("err = %v, want one wrapping dispatch.ErrMasterLost", err)
+	}
+	jobs := len(e2eGrid().Params())
+	for _, want := range []string{
+		"lost the master at " + addr,
+		"unreachable for " + budget.String(),
+		fmt.Sprintf("with %d of %d results", received, jobs),
+		"run again with -journal " + journal,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q:\n%v", want, err)
+		}
+	}
+	t.Logf("gave up %v after the master was killed: %v", took.Round(time.Millisecond), err)
+	if took > budget+10*time.Second {
+		t.Errorf("the sweep gave up %v after the master died, with a reconnect budget of %v", took, budget)
+	}
+	data, rerr := os.ReadFile(journal)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if n := bytes.Count(data, []byte("\n")); n != received {
+		t.Errorf("the journal holds %d results, the sweep received %d", n, received)
+	}
 }
 
 // testOneTrace calls through the daemons with tracing to stdout and checks that the

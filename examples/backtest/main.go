@@ -16,6 +16,15 @@
 // sweep), and the results are bit-identical to an in-process engine.RunAll.
 // It prints a progress line, the top parameter sets and a summary, and writes
 // an HTML report (backtest-report.html).
+//
+// A remote sweep rides through a restart of its master: a cmd/master with a store
+// (-data-dir) keeps its jobs, and the sweep reconnects, collects the results the
+// master held for it, submits again what the master does not know, and ends with the
+// same results as an uninterrupted run. If the master stays unreachable for
+// -reconnect-budget (default 1m), the sweep gives up with "lost the master at ADDR:
+// it was unreachable for …, so the sweep gave up with N of M results", followed by how
+// to resume: run again with the same -journal once the master is back (the completed
+// results are kept there), or, if no journal was in use, with one next time.
 package main
 
 import (

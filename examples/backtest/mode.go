@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -50,15 +51,32 @@ func sweepRemote(ctx context.Context, cfg config, bars []engine.Bar, grid engine
 	if err != nil {
 		return sweepOutcome{}, err
 	}
-	client, err := dispatch.NewClientWithOptions(cfg.Master, bopts, dispatch.WithLogger(log))
+	budget := cfg.ReconnectBudget
+	bopts = append(bopts, banio.WithReconnectBackoff(reconnectBackoff(budget)))
+	client, err := dispatch.NewClientWithOptions(cfg.Master, bopts,
+		dispatch.WithLogger(log), dispatch.WithReconnectBudget(budget))
 	if err != nil {
 		return sweepOutcome{}, fmt.Errorf("connect to master %s: %w", cfg.Master, err)
 	}
 	defer client.Close()
 	desc := "the fleet of master " + cfg.Master
 	announce(desc)
+
+	ctx, stopWatch := watchRemote(ctx, client, budget, &opts)
+	defer stopWatch()
+	upload := func(b []byte) (string, error) {
+		var hash string
+		err := rideThrough(ctx, budget, false, func(ctx context.Context) (err error) {
+			hash, err = client.PutBlob(ctx, b)
+			return err
+		})
+		return hash, err
+	}
 	wall := elapsed()
-	results, err := runSweep(ctx, client, func(b []byte) (string, error) { return client.PutBlob(ctx, b) }, bars, grid, opts)
+	results, err := runSweep(ctx, client, upload, bars, grid, opts)
+	if lost, ok := errors.AsType[*masterLostError](err); ok {
+		lost.Master, lost.Budget, lost.Journal = cfg.Master, cfg.ReconnectBudget, opts.Journal
+	}
 	return sweepOutcome{results: results, summary: runSummary{Wall: wall(), Fleet: desc}}, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/fleetcli"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 )
@@ -22,7 +23,8 @@ func TestParseConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Master != "" || c.Workers != defaultWorkers || c.Seed != defaultSeed || c.Bars != defaultBars ||
-		c.Top != defaultTop || c.Report != defaultReport || c.InFlight != defaultInFlight || c.Quiet {
+		c.Top != defaultTop || c.Report != defaultReport || c.InFlight != defaultInFlight || c.Quiet ||
+		c.ReconnectBudget != dispatch.DefaultReconnectBudget {
 		t.Errorf("defaults: %+v", c)
 	}
 	c, err = parseConfig([]string{"-workers", "3", "-token", "flag"}, env("BANFLEET_WORKERS", "5", "BANFLEET_TOKEN", "env", "BANFLEET_MASTER", "m:1"), &bytes.Buffer{})
@@ -32,7 +34,7 @@ func TestParseConfig(t *testing.T) {
 	if c.Workers != 3 || c.Conn.Token != "flag" || c.Master != "m:1" {
 		t.Errorf("flag > env > default: workers %d token %q master %q", c.Workers, c.Conn.Token, c.Master)
 	}
-	for _, args := range [][]string{{"-workers", "0"}, {"-inflight", "0"}, {"-top", "-1"}, {"-bars", "1"}, {"extra"}, {"-nope"}} {
+	for _, args := range [][]string{{"-workers", "0"}, {"-inflight", "0"}, {"-reconnect-budget", "0"}, {"-top", "-1"}, {"-bars", "1"}, {"extra"}, {"-nope"}} {
 		if _, err := parseConfig(args, env(), &bytes.Buffer{}); err == nil {
 			t.Errorf("%q must be refused", args)
 		}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/banfleet/banfleet/dispatch"
@@ -48,6 +50,9 @@ func runSweep(ctx context.Context, submitter dispatch.Submitter, putBlob func([]
 		return nil, errors.New("the grid has no valid parameter set")
 	}
 	hash, err := putBlob(engine.EncodeBars(bars))
+	if lost := masterLost(ctx, err); lost != nil {
+		return nil, &masterLostError{Jobs: len(params), Err: fmt.Errorf("store bars on the master: %w", lost)}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store bars on the master: %w", err)
 	}
@@ -89,6 +94,9 @@ func runSweep(ctx context.Context, submitter dispatch.Submitter, putBlob func([]
 	if progress != nil {
 		_ = progress.Finish(time.Now())
 	}
+	if lost := masterLost(ctx, firstErr, sweep.Err()); lost != nil {
+		return nil, &masterLostError{Results: got, Jobs: len(jobs), Err: lost}
+	}
 	switch {
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("sweep interrupted after %d of %d jobs: %w", got, len(jobs), context.Cause(ctx))
@@ -101,6 +109,48 @@ func runSweep(ctx context.Context, submitter dispatch.Submitter, putBlob func([]
 	}
 	return results, nil
 }
+
+// masterLost is the first of ctx's cause (once it has ended) and errs that wraps
+// dispatch.ErrMasterLost, or nil.
+func masterLost(ctx context.Context, errs ...error) error {
+	if ctx.Err() != nil {
+		errs = append([]error{context.Cause(ctx)}, errs...)
+	}
+	for _, err := range errs {
+		if errors.Is(err, dispatch.ErrMasterLost) {
+			return err
+		}
+	}
+	return nil
+}
+
+// masterLostError is a sweep that gave up because its master stayed unreachable for
+// the whole reconnect budget. Its message says so in words, with how far the sweep got
+// and how to resume; Unwrap gives the dispatch error, which wraps
+// dispatch.ErrMasterLost.
+type masterLostError struct {
+	Results, Jobs int   // results the sweep had when it gave up, of its jobs
+	Err           error // why: wraps dispatch.ErrMasterLost
+
+	// Set by the remote mode, which knows them.
+	Master  string        // the master's address
+	Budget  time.Duration // the reconnect budget
+	Journal string        // the sweep journal ("" for none)
+}
+
+func (e *masterLostError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "lost the master at %s: it was unreachable for %v (the reconnect budget, -reconnect-budget), so the sweep gave up with %d of %d results; ",
+		cmp.Or(e.Master, "?"), e.Budget, e.Results, e.Jobs)
+	if e.Journal != "" {
+		fmt.Fprintf(&b, "once the master is back, run again with -journal %s to resume: the %d completed results are kept there and do not run again", e.Journal, e.Results)
+	} else {
+		b.WriteString("no journal was in use, so its results are not kept here: run with -journal FILE (for example -journal backtest.journal) for a rerun to resume where a sweep stopped")
+	}
+	return b.String()
+}
+
+func (e *masterLostError) Unwrap() error { return e.Err }
 
 // decodeResult checks one finished job and decodes its engine.Result into dst.
 func decodeResult(r dispatch.SweepResult, want engine.Params, dst *engine.Result) error {

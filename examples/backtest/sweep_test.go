@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -209,5 +210,23 @@ func TestLiveSubmitterRefusesEndedContext(t *testing.T) {
 	cancel()
 	if _, err := s.Submit(ctx, dispatch.Job{}); !errors.Is(err, context.Canceled) || calls != 1 {
 		t.Fatalf("ended context: %v, %d calls; want it refused before reaching the master", err, calls)
+	}
+}
+
+func TestMasterLostErrorMessage(t *testing.T) {
+	cause := fmt.Errorf("job j: %w: the master at m:1 was unreachable", dispatch.ErrMasterLost)
+	e := &masterLostError{Results: 7, Jobs: 90, Err: cause, Master: "m:1", Budget: 2 * time.Second, Journal: "s.journal"}
+	msg := e.Error()
+	for _, want := range []string{"lost the master at m:1", "unreachable for 2s", "7 of 90 results", "run again with -journal s.journal to resume"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%q lacks %q", msg, want)
+		}
+	}
+	if !errors.Is(e, dispatch.ErrMasterLost) {
+		t.Error("the error must wrap dispatch.ErrMasterLost")
+	}
+	e.Journal = ""
+	if msg := e.Error(); !strings.Contains(msg, "no journal was in use") || !strings.Contains(msg, "run with -journal FILE") {
+		t.Errorf("without a journal: %q", msg)
 	}
 }
