@@ -153,8 +153,11 @@ func (c *ClientIO) handshakeRefused(err error) {
 // token (then it returns why, and the client is closed).
 func (c *ClientIO) RunForever() error {
 	c.runOnce.Do(func() { go c.pingLoop() })
+	// The socket the last connect attached. It may have failed already (a write found
+	// it dead) before the read loop got to it: its loss is still reported, to
+	// OnConnLost as to the log, since ReInitConn was called for it.
+	nc := c.currentSocket()
 	for {
-		nc := c.currentSocket()
 		err := c.readLoop(nc)
 		// closing, not IsClosed: Close closes the socket (which ends readLoop) before it
 		// closes done, and a client being closed must not dial again meanwhile.
@@ -171,23 +174,25 @@ func (c *ClientIO) RunForever() error {
 				c.OnConnLost(err)
 			}
 		}
-		if err := c.reconnect(); err != nil {
-			c.closeWithError(err)
-			if errors.Is(err, ErrConnClosed) {
+		var rerr error
+		if nc, rerr = c.reconnect(); rerr != nil {
+			c.closeWithError(rerr)
+			if errors.Is(rerr, ErrConnClosed) {
 				return nil
 			}
-			return err
+			return rerr
 		}
 	}
 }
 
-// reconnect dials until it succeeds, the policy gives up, or the client is closed.
-func (c *ClientIO) reconnect() error {
+// reconnect dials until it succeeds, the policy gives up, or the client is closed, and
+// returns the socket it attached.
+func (c *ClientIO) reconnect() (net.Conn, error) {
 	b := c.cfg.newBackoff()
 	b.Reset()
 	for {
 		if c.closing() {
-			return ErrConnClosed
+			return nil, ErrConnClosed
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.handshakeTimeout)
 		go func() { // Close aborts a dial in progress
@@ -200,14 +205,14 @@ func (c *ClientIO) reconnect() error {
 		nc, err := dial(ctx, c.cfg, c.Addr)
 		cancel()
 		if err == nil {
-			return c.attach(nc)
+			return nc, c.attach(nc)
 		}
 		if c.IsClosed() {
-			return ErrConnClosed
+			return nil, ErrConnClosed
 		}
 		d := b.NextBackOff()
 		if d == backoff.Stop {
-			return fmt.Errorf("banio: reconnect to %s gave up: %w", c.Addr, err)
+			return nil, fmt.Errorf("banio: reconnect to %s gave up: %w", c.Addr, err)
 		}
 		c.log.Info("banio: reconnect failed", "err", err, "retry_in", d)
 		timer := time.NewTimer(d)
@@ -215,7 +220,7 @@ func (c *ClientIO) reconnect() error {
 		case <-timer.C:
 		case <-c.done:
 			timer.Stop()
-			return ErrConnClosed
+			return nil, ErrConnClosed
 		}
 	}
 }

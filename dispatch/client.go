@@ -39,6 +39,7 @@ type Client struct {
 	down      bool             // the connection is lost and not back yet
 	lost      bool             // the reconnect budget of the current outage is spent
 	lostTimer *time.Timer      // spends the budget of the current outage
+	losses    uint64           // connection losses seen, so a late reattach cannot end a newer outage
 	closed    bool
 
 	runDone chan struct{}
@@ -264,6 +265,7 @@ func (c *Client) connLost() {
 
 // noteDownLocked starts the reconnect budget of an outage, once. c.mu must be held.
 func (c *Client) noteDownLocked() {
+	c.losses++
 	if c.down || c.closed {
 		return
 	}
@@ -299,19 +301,18 @@ func (c *Client) lostError(id string) error {
 }
 
 // reattach runs after every reconnect (banio's ReInitConn, on its own goroutine): it
-// ends the outage and re-attaches the calls whose waits the lost connection failed,
-// submitting again those the master does not know.
+// re-attaches the calls whose waits the lost connection failed, submitting again those
+// the master does not know, and ends the outage once the master has answered on the new
+// connection. Not before: a socket can reach a dying master's listener and die at once,
+// and an outage ended on the strength of it would leave the calls waiting with no
+// budget running.
 func (c *Client) reattach() {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return
 	}
-	if c.lostTimer != nil {
-		c.lostTimer.Stop()
-		c.lostTimer = nil
-	}
-	c.down, c.lost = false, false
+	losses := c.losses
 	var todo []*call
 	for _, cl := range c.calls {
 		if cl.detached {
@@ -331,12 +332,19 @@ func (c *Client) reattach() {
 		}
 		live = append(live, cl)
 	}
-	for len(live) > 0 {
+	// With no call to re-attach, an empty attach is the round trip that shows the
+	// master is there.
+	first := true
+	for first || len(live) > 0 {
 		chunk := live[:min(len(live), protocol.MaxAttachJobs)]
 		live = live[len(chunk):]
 		resubmit, ok := c.attach(chunk)
 		if !ok {
 			return // the connection dropped again: the next reconnect takes over
+		}
+		if first {
+			first = false
+			c.connectionBack(losses)
 		}
 		for _, cl := range resubmit {
 			c.mu.Lock()
@@ -351,6 +359,22 @@ func (c *Client) reattach() {
 			}
 		}
 	}
+}
+
+// connectionBack ends the outage: the master answered on the connection that the
+// reconnect made after losses losses. A loss since then is a newer outage, which keeps
+// its budget running.
+func (c *Client) connectionBack(losses uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.losses != losses {
+		return
+	}
+	if c.lostTimer != nil {
+		c.lostTimer.Stop()
+		c.lostTimer = nil
+	}
+	c.down, c.lost = false, false
 }
 
 // attach asks the master about chunk and returns the calls it does not know, all of

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,4 +354,45 @@ func TestIdempotentIDsRemote(t *testing.T) {
 			return e.count("x") == 2
 		})
 	})
+}
+
+// TestClientMasterLostBehindDyingListener: after the master dies, something still
+// accepts connections on its address and drops them at once (a master's listener
+// outliving it for a moment, a load balancer). Each reconnect reaches it, and none is a
+// master: the Client must not take them for the master's return, and its calls fail
+// with ErrMasterLost once the budget is spent.
+func TestClientMasterLostBehindDyingListener(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	c := newRideClient(t, f.addr, dispatch.WithReconnectBudget(300*time.Millisecond))
+	tk, err := c.Submit(context.Background(), dispatch.Job{ID: "stranded", Type: "nobody-serves-it"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the job queued", func() bool { return f.master.Stats().Queued == 1 })
+	_ = f.srv.Close()
+	_ = f.master.Close()
+	f.wg.Wait()
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted sync.WaitGroup
+	accepted.Add(1)
+	go func() {
+		defer accepted.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = nc.Close()
+		}
+	}()
+	defer func() { ln.Close(); accepted.Wait() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := tk.Wait(ctx); !errors.Is(err, dispatch.ErrMasterLost) {
+		t.Fatalf("behind a listener that drops every connection: %v, want ErrMasterLost", err)
+	}
 }
