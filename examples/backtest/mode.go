@@ -62,8 +62,6 @@ func sweepRemote(ctx context.Context, cfg config, bars []engine.Bar, grid engine
 	desc := "the fleet of master " + cfg.Master
 	announce(desc)
 
-	ctx, stopWatch := watchRemote(ctx, client, budget, &opts)
-	defer stopWatch()
 	upload := func(b []byte) (string, error) {
 		var hash string
 		err := rideThrough(ctx, budget, false, func(ctx context.Context) (err error) {

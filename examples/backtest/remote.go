@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
@@ -88,73 +87,3 @@ func rideThrough(ctx context.Context, budget time.Duration, boundFirst bool, ask
 	}
 }
 
-// probeBlob is the hash of no blob: deleting it is a round trip to the master that
-// changes nothing.
-const probeBlob = "backtest liveness probe: no such blob"
-
-// watchMaster works around a bug of dispatch.Client: a reconnect that is lost again
-// at once (as when the Client redials a master being killed, and reaches its listening
-// socket before the process has closed it) ends the Client's outage without a new one
-// starting, so its reconnect budget never runs out, and a sweep whose master died for
-// good would wait for it for ever. Whenever no result has arrived for every, it asks
-// the master a question that changes nothing (ride-through, bounded by budget); if the
-// master stays unreachable for the budget, it calls lost with an error wrapping
-// dispatch.ErrMasterLost and returns. It returns when ctx ends. Remove it once the
-// Client's budget holds across such reconnects.
-func watchMaster(ctx context.Context, every, budget time.Duration, progress func() uint64,
-	ask func(context.Context) error, lost func(error)) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	last := progress()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if n := progress(); n != last {
-			last = n
-			continue
-		}
-		err := rideThrough(ctx, budget, true, ask)
-		if errors.Is(err, dispatch.ErrMasterLost) {
-			lost(err)
-			return
-		}
-		last = progress()
-	}
-}
-
-// watchRemote runs watchMaster on client while the sweep that opts configures runs
-// under the returned context, which ends with the cause from watchMaster if the master
-// is lost. It counts results through opts.OnResult. stop ends the watch.
-func watchRemote(ctx context.Context, client *dispatch.Client, budget time.Duration, opts *sweepOptions) (_ context.Context, stop func()) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	var seen atomic.Uint64
-	onResult := opts.OnResult
-	opts.OnResult = func(r dispatch.SweepResult) {
-		seen.Add(1)
-		if onResult != nil {
-			onResult(r)
-		}
-	}
-	ask := func(ctx context.Context) error {
-		_, err := client.DeleteBlob(ctx, probeBlob)
-		return err
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		watchMaster(ctx, watchInterval(budget), budget, seen.Load, ask, cancel)
-	}()
-	return ctx, func() {
-		cancel(nil)
-		<-done
-	}
-}
-
-// watchInterval is how long a remote sweep goes without results before watchMaster
-// asks whether the master is there: a quarter of the budget, between 25 ms and 5 s.
-func watchInterval(budget time.Duration) time.Duration {
-	return min(max(budget/4, 25*time.Millisecond), 5*time.Second)
-}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,50 +71,6 @@ func TestRideThrough(t *testing.T) {
 	}
 }
 
-func TestWatchMaster(t *testing.T) {
-	leakcheck.Check(t)
-	const every, budget = 5 * time.Millisecond, 50 * time.Millisecond
-
-	// Results keep arriving: no question is asked.
-	var n atomic.Uint64
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var asked atomic.Int64
-	go func() {
-		defer close(done)
-		watchMaster(ctx, every, budget, func() uint64 { return n.Add(1) },
-			func(context.Context) error { asked.Add(1); return nil }, func(err error) { t.Errorf("lost: %v", err) })
-	}()
-	time.Sleep(20 * every)
-	cancel()
-	<-done
-	if asked.Load() != 0 {
-		t.Errorf("asked the master %d times while results arrived", asked.Load())
-	}
-
-	// No results, the master answers: still there.
-	ctx, cancel = context.WithCancel(context.Background())
-	done = make(chan struct{})
-	go func() {
-		defer close(done)
-		watchMaster(ctx, every, budget, func() uint64 { return 0 },
-			func(context.Context) error { asked.Add(1); return nil }, func(err error) { t.Errorf("lost: %v", err) })
-	}()
-	for asked.Load() < 2 {
-		time.Sleep(every)
-	}
-	cancel()
-	<-done
-
-	// No results, no answer: lost, once the budget is spent.
-	lost := make(chan error, 1)
-	start := time.Now()
-	watchMaster(context.Background(), every, budget, func() uint64 { return 0 },
-		func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }, func(err error) { lost <- err })
-	if err := <-lost; !errors.Is(err, dispatch.ErrMasterLost) || time.Since(start) < budget {
-		t.Fatalf("lost after %v: %v", time.Since(start), err)
-	}
-}
 
 func TestReconnectBackoff(t *testing.T) {
 	for _, c := range []struct {
