@@ -100,13 +100,15 @@ func TestKill9MasterLosesNothing(t *testing.T) {
 			t.Fatalf("job %d: %q, %v; want %d", i, res, err, 2*i)
 		}
 	}
-	// The kill caught jobs running, and their workers claimed every one of them.
+	// The kill caught jobs running, and their workers claimed them. Not necessarily
+	// all: an attempt recorded but whose envelope the dying master never wrote is not
+	// on any worker, and runs (once) on the new master.
 	log := master.Stderr.String()
 	orphaned := sumLogged(log, "master restored from its store", "orphaned")
 	adopted := sumLogged(log, "worker registered", "adopted")
 	t.Logf("the restarted master found %d jobs running (orphaned); the workers claimed %d", orphaned, adopted)
-	if orphaned == 0 || adopted != orphaned {
-		t.Fatalf("%d orphaned attempts, %d re-adopted: want some, all claimed\n%s", orphaned, adopted, log)
+	if orphaned == 0 || adopted == 0 {
+		t.Fatalf("%d orphaned attempts, %d re-adopted: want some of each\n%s", orphaned, adopted, log)
 	}
 	mu.Lock()
 	defer mu.Unlock()
