@@ -40,9 +40,10 @@ import (
 // dirties a few pages rather than one random page per job.
 //
 // Bounded file under churn: bbolt never shrinks its file but reuses every page freed
-// by a commit once no reader still sees it (the committer is the only writer and
-// readers are short), so the file stays near its peak live size plus the pages one
-// commit rewrites; TestBoltChurnBounded holds it to that. Compact copies a file whose
+// by a checkpoint once no reader still sees it (the checkpointer is the only writer
+// and readers are short), so the file stays near its peak live size plus the pages
+// one checkpoint rewrites, and the log stays near one segment (WithWALSize) or one
+// interval's commits; TestBoltChurnBounded holds the two together to that. Compact copies a file whose
 // peak has passed into a new one of its live size.
 
 // newerRemedy is what to do about a file in a format this build does not read.

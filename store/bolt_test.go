@@ -354,7 +354,7 @@ func TestExpire(t *testing.T) {
 // with ErrFailed rather than apply records it may not be able to keep.
 func TestBoltCommitFailure(t *testing.T) {
 	leakcheck.Check(t)
-	b, _ := openTemp(t)
+	b, _ := openTemp(t, WithCheckpointInterval(time.Hour)) // b.seg stays as it is
 	if err := b.Apply(ctx, Submitted(Spec{ID: "a", Type: "t"})); err != nil {
 		t.Fatal(err)
 	}

@@ -25,16 +25,16 @@ import (
 // (34k against 86k submits/s); closing on a fruitless yield keeps the batches as full
 // and a lone caller's commit immediate.
 //
-// Why not bbolt's own DB.Batch, which also gathers many callers' functions into one
-// transaction (the design before the log)? Its functions may run more than once: when one fails, the batch is
-// rolled back and every function re-run in a transaction of its own (an fsync each),
-// so they must be idempotent, and our functions move the mirror state forward, which
-// must happen exactly once and in commit order. Here an invalid call is refused by the
-// state machine before anything is written and costs the others nothing. A batch also
-// writes each changed row once however many of its records changed it (a job
-// submitted and started in one batch is one row write), which per-call functions
-// cannot do, and the batch size and delay are ours to choose (bbolt's are 1000 calls
-// and 10 ms, a tenth of the commits a fast disk can do).
+// Why not bbolt's own DB.Batch (for the checkpoints, or as the commit itself, the
+// design before the log)? Its functions may run more than once: when one fails, the
+// batch is rolled back and every function re-run in a transaction of its own (an fsync
+// each), so they must be idempotent, and our functions move the mirror state forward,
+// which must happen exactly once and in commit order. Here an invalid call is refused
+// by the state machine before anything is written and costs the others nothing, and
+// the frame holds only the records applied. A checkpoint also writes each changed row
+// once however many of its commits changed it (a job submitted, started, resolved and
+// collected between two checkpoints is one row delete, or nothing), which per-call
+// functions cannot do.
 
 // request is one call waiting for the committer.
 type request struct {

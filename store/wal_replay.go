@@ -16,7 +16,8 @@ import (
 // What the segments may hold, and what each means:
 //
 //   - frames at or below K: the checkpoint covers them (a crash came between its
-//     transaction and the deletion of the segment); skipped;
+//     transaction and the deletion of the segment, or undid a deletion, which is
+//     not synced); skipped, wherever they are;
 //   - frames K+1, K+2, … in order: replayed; a gap or a step back is damage;
 //   - a bad last frame (cut short, or failing its CRC, with no valid frame anywhere
 //     after it): a write torn by a crash, whose fdatasync never returned, so no
@@ -73,7 +74,9 @@ func (b *Bolt) replay(segs []segmentFile) (uint64, error) {
 			return 0, corruptWAL(s.path, err)
 		}
 		for _, f := range frames {
-			if f.index <= b.ckIndex && last == b.ckIndex {
+			if f.index <= b.ckIndex {
+				// Covered by the checkpoint: its segment outlived the checkpoint
+				// (a crash before the deletion, or a deletion the crash undid).
 				continue
 			}
 			if f.index != last+1 {
@@ -104,7 +107,7 @@ func (b *Bolt) replay(segs []segmentFile) (uint64, error) {
 			if err != nil {
 				return 0, fmt.Errorf("store: read WAL segment %s: %w", later.path, err)
 			}
-			if fs, _, _ := parseSegment(ld); len(fs) > 0 {
+			if fs, _, _ := parseSegment(ld); slices.ContainsFunc(fs, func(f frame) bool { return f.index > last }) {
 				return 0, corruptWAL(s.path, fmt.Errorf("the frame at offset %d is cut short or fails its checksum, and segment %s holds frames after it: this is damage, not a write torn by a crash", bad, later.path))
 			}
 		}

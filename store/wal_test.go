@@ -18,10 +18,12 @@ var noCheckpoints = WithCheckpointInterval(time.Hour)
 // TestWALCrashReplay: a store stopped like a kill -9 (no last checkpoint) opens with
 // exactly the state it acknowledged, Mem's for the same calls: the log's frames after
 // the file's checkpoint are replayed, including after a checkpoint in the middle whose
-// covered segment a crash kept from being deleted.
+// covered segment a crash kept from being deleted, or brought back under a number above
+// the live ones (a segment numbering that restarted after a clean close, and a
+// deletion the crash undid).
 func TestWALCrashReplay(t *testing.T) {
 	leakcheck.Check(t)
-	for _, mid := range []string{"none", "checkpoint", "undeleted"} {
+	for _, mid := range []string{"none", "checkpoint", "undeleted", "resurrected"} {
 		t.Run(mid, func(t *testing.T) {
 			mem := NewMem()
 			b, path := openTemp(t, noCheckpoints)
@@ -45,8 +47,13 @@ func TestWALCrashReplay(t *testing.T) {
 				if err := b.checkpointNow(); err != nil {
 					t.Fatal(err)
 				}
-				if mid == "undeleted" { // the crash came before the deletion
+				switch mid {
+				case "undeleted": // the crash came before the deletion
 					if err := os.WriteFile(segs[len(segs)-1], old, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				case "resurrected":
+					if err := os.WriteFile(segmentPath(path, 1<<40), old, 0o600); err != nil {
 						t.Fatal(err)
 					}
 				}
