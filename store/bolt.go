@@ -15,16 +15,19 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// The bolt file holds the state, not a log of records: like etcd's backend, each
-// commit writes the rows its records changed (a job's row under its Seq, a blob's
-// under its hash) and deletes the rows of collected jobs and dropped blobs. So the
-// file holds what is live, never history; opening it reads the rows once (no replay),
-// and a raft cluster later keeps the log where raft keeps it.
+// The bolt file holds the state, not a log of records: like etcd's backend behind its
+// WAL, each checkpoint (checkpoint.go) writes the rows that the commits since the last
+// one changed (a job's row under its Seq, a blob's under its hash) and deletes the rows
+// of collected jobs and dropped blobs, in one transaction. So the file holds what is
+// live, never history, and the log beside it (wal.go) holds only the commits since the
+// last checkpoint; opening reads the rows once and replays those few frames. A raft
+// cluster later keeps its log where raft keeps it.
 //
 // Buckets:
 //
 //	meta   "format" → FormatVersion; "seq" → the last Seq given out; "jobs", "blobs" →
-//	       how many rows the other buckets hold (a lost page shows as a mismatch)
+//	       how many rows the other buckets hold (a lost page shows as a mismatch);
+//	       "wal" → the index of the last log frame the rows include
 //	jobs   Seq as 8 bytes big-endian → job row
 //	blobs  hash → blob row
 //
@@ -37,16 +40,22 @@ import (
 // dirties a few pages rather than one random page per job.
 //
 // Bounded file under churn: bbolt never shrinks its file but reuses every page freed
-// by a commit once no reader still sees it (the committer is the only writer and
-// readers are short), so the file stays near its peak live size plus the pages one
-// commit rewrites; TestBoltChurnBounded holds it to that. Compact copies a file whose
+// by a checkpoint once no reader still sees it (the checkpointer is the only writer
+// and readers are short), so the file stays near its peak live size plus the pages
+// one checkpoint rewrites, and the log stays near one segment (WithWALSize) or one
+// interval's commits; TestBoltChurnBounded holds the two together to that. Compact copies a file whose
 // peak has passed into a new one of its live size.
 
 // newerRemedy is what to do about a file in a format this build does not read.
 const newerRemedy = "open it with the banfleet that wrote it, or move it aside to start with an empty store"
 
 // FormatVersion is the version of the file's layout, stored in its meta bucket.
-const FormatVersion = 1
+// Format 2 added the "wal" key: the file is a checkpoint, and the log beside it holds
+// the commits after it. A build that reads only format 1 would ignore that log and
+// open a state missing acknowledged jobs, so it must refuse the file instead; this
+// build reads format 1 files (they have no log) and writes format 2 from their first
+// checkpoint on.
+const FormatVersion = 2
 
 var (
 	bucketMeta  = []byte("meta")
@@ -56,14 +65,17 @@ var (
 	keySeq      = []byte("seq")
 	keyJobs     = []byte("jobs")
 	keyBlobs    = []byte("blobs")
+	keyWAL      = []byte("wal")
 )
 
 // jobsFillPercent packs the jobs bucket's pages: keys only ever grow, so a page split
 // at bbolt's default of a half would leave every page half empty for good.
 const jobsFillPercent = 0.9
 
-// Bolt is the durable Store: one bbolt file, written by one committer goroutine that
-// group-commits the records of many Apply calls per transaction (committer.go).
+// Bolt is the durable Store: a write-ahead log that one committer goroutine appends
+// the records of many Apply calls to, one frame and one fdatasync per batch
+// (committer.go, wal.go), in front of one bbolt file that a checkpointer goroutine
+// keeps up to date with it in the background (checkpoint.go).
 type Bolt struct {
 	path string
 	db   *bolt.DB
@@ -74,25 +86,50 @@ type Bolt struct {
 	pending     []*request
 	pendingRecs int
 	closing     bool
-	failed      error // the first commit error; nothing is applied after it
+	failed      error // the first commit or checkpoint error; nothing is applied after it
 
 	kick    chan struct{} // wakes the committer; buffered 1
 	stopped chan struct{} // closed when the committer has returned
+	closed  chan struct{} // closed when Close has finished
 
 	// stateMu guards mirror against readers (Lookup, Blob, Stats): the committer is
 	// its only writer and holds the write lock only while applying records, not
-	// while writing or syncing the file.
+	// while writing or syncing the log.
 	stateMu sync.RWMutex
-	mirror  *State // the state the file holds, plus the records being committed
+	mirror  *State // the state the log holds, plus the records being committed
 
-	records, rejected, commits, batchRecs atomic.Uint64
-	maxBatch                              atomic.Int64
-	commitNanos                           atomic.Int64
-	scratch                               []byte // the committer's row buffer
+	// The committer's own (and, before it starts and after it stops, OpenBolt's and
+	// Close's): the segment it appends to, the next frame's index, the rows changed
+	// since the last hand-over, and its buffers.
+	seg        *walSegment
+	nextIndex  uint64
+	dirtyJobs  map[uint64]*jobEntry
+	dirtyBlobs map[string]*blobEntry
+	frameBuf   []byte
+	frameRecs  []Record
+	walIndex   atomic.Uint64 // the last frame synced, for the checkpointer to read
+
+	// ckMu serializes checkpoints and guards what they use: the index the bolt file
+	// covers, the last segment number given out, and the row buffer.
+	ckMu    sync.Mutex
+	ckIndex uint64
+	segNum  uint64
+	scratch []byte
+	ckReq   chan ckRequest // to the committer; unbuffered
+	ckKick  chan struct{}  // the WAL passed WithWALSize; buffered 1
+	ckStop  chan struct{}  // closed by Close
+	ckDone  chan struct{}  // closed when the checkpointer has returned
+
+	records, rejected, commits, batchRecs, fsyncs, checkpoints atomic.Uint64
+	maxBatch                                                   atomic.Int64
+	commitNanos, walBytes                                      atomic.Int64
 
 	// testHookCommit, when set (by tests only), is called by the committer with the
 	// size of each batch before it is applied.
 	testHookCommit func(requests int)
+	// crashed, set by tests only, makes Close stop like a killed process: no last
+	// checkpoint, the log left for the next open to replay.
+	crashed bool
 }
 
 var _ Store = (*Bolt)(nil)
@@ -106,6 +143,14 @@ var _ Store = (*Bolt)(nil)
 func OpenBolt(path string, opts ...Option) (*Bolt, error) {
 	o := buildOptions(opts)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		segs, err := listSegments(path)
+		if err != nil {
+			return nil, err
+		}
+		if len(segs) > 0 {
+			return nil, fmt.Errorf("%w: %s does not exist but its WAL %s does: the store file was moved or deleted; put it back, or move the WAL (%s.wal.*) aside too to start with an empty store (every job it holds is then lost)",
+				ErrCorrupt, path, segs[0].path, path)
+		}
 		if err := createFile(path, o); err != nil {
 			return nil, err
 		}
@@ -128,12 +173,24 @@ func OpenBolt(path string, opts ...Option) (*Bolt, error) {
 	if err != nil {
 		return nil, openError(path, err, o.lockTimeout)
 	}
-	b := &Bolt{path: path, db: db, opts: o, kick: make(chan struct{}, 1), stopped: make(chan struct{})}
+	b := &Bolt{
+		path: path, db: db, opts: o,
+		kick: make(chan struct{}, 1), stopped: make(chan struct{}), closed: make(chan struct{}),
+		ckReq: make(chan ckRequest), ckKick: make(chan struct{}, 1), ckStop: make(chan struct{}), ckDone: make(chan struct{}),
+	}
 	if err := guard(path, b.load); err != nil {
 		db.Close()
 		return nil, err
 	}
+	if err := b.openWAL(); err != nil {
+		if b.seg != nil {
+			b.seg.f.Close()
+		}
+		db.Close()
+		return nil, err
+	}
 	go b.run()
+	go b.checkpointer()
 	return b, nil
 }
 
@@ -235,13 +292,14 @@ func (b *Bolt) load() error {
 		if err != nil {
 			return corruptFile(b.path, fmt.Errorf("format version: %w", err))
 		}
-		if format != FormatVersion {
-			return fmt.Errorf("%w: %s is in format %d, this build reads format %d; %s", ErrFormatVersion, b.path, format, FormatVersion, newerRemedy)
+		if format < 1 || format > FormatVersion {
+			return fmt.Errorf("%w: %s is in format %d, this build reads format %d and older; %s", ErrFormatVersion, b.path, format, FormatVersion, newerRemedy)
 		}
 		seq, err1 := uvarintValue(meta.Get(keySeq))
 		wantJobs, err2 := uvarintValue(meta.Get(keyJobs))
 		wantBlobs, err3 := uvarintValue(meta.Get(keyBlobs))
-		if err := errors.Join(err1, err2, err3); err != nil {
+		walIndex, err4 := uvarintValue(meta.Get(keyWAL)) // absent in format 1: no log
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
 			return corruptFile(b.path, fmt.Errorf("meta bucket: %w", err))
 		}
 		l := newLoader()
@@ -292,6 +350,7 @@ func (b *Bolt) load() error {
 			return corruptFile(b.path, err)
 		}
 		b.mirror = st
+		b.ckIndex = walIndex
 		return nil
 	})
 }
@@ -346,10 +405,8 @@ func (b *Bolt) Blob(hash string) ([]byte, error) {
 func (b *Bolt) Stats() Stats {
 	s := Stats{
 		Records: b.records.Load(), Rejected: b.rejected.Load(), Commits: b.commits.Load(),
+		Fsyncs: b.fsyncs.Load(), Checkpoints: b.checkpoints.Load(), WALBytes: b.walBytes.Load(),
 		MaxBatch: int(b.maxBatch.Load()), CommitTime: time.Duration(b.commitNanos.Load()),
-	}
-	if !b.opts.noSync {
-		s.Fsyncs = 2 * s.Commits
 	}
 	if s.Commits > 0 {
 		s.MeanBatch = float64(b.batchRecs.Load()) / float64(s.Commits)
@@ -362,4 +419,41 @@ func (b *Bolt) Stats() Stats {
 	s.fromState(b.mirror)
 	b.stateMu.RUnlock()
 	return s
+}
+
+// Close commits what is queued, stops the committer and the checkpointer, brings the
+// file up to date with a last checkpoint, removes the log and closes the file. Apply
+// afterwards fails with ErrClosed. A store that failed is closed without a checkpoint:
+// its log is left for the next open to replay.
+func (b *Bolt) Close() error {
+	b.mu.Lock()
+	already := b.closing
+	b.closing = true
+	b.mu.Unlock()
+	if already {
+		<-b.closed
+		return nil
+	}
+	defer close(b.closed)
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	<-b.stopped
+	close(b.ckStop)
+	<-b.ckDone
+	b.mu.Lock()
+	failed := b.failed
+	b.mu.Unlock()
+	var err error
+	switch {
+	case failed == nil && !b.crashed:
+		err = b.writeCheckpoint(b.handOver(nil))
+	case b.seg != nil:
+		b.seg.f.Close()
+	}
+	if cerr := b.db.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("store: close %s: %w", b.path, cerr)
+	}
+	return err
 }

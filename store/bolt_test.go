@@ -354,11 +354,11 @@ func TestExpire(t *testing.T) {
 // with ErrFailed rather than apply records it may not be able to keep.
 func TestBoltCommitFailure(t *testing.T) {
 	leakcheck.Check(t)
-	b, _ := openTemp(t)
+	b, _ := openTemp(t, WithCheckpointInterval(time.Hour)) // b.seg stays as it is
 	if err := b.Apply(ctx, Submitted(Spec{ID: "a", Type: "t"})); err != nil {
 		t.Fatal(err)
 	}
-	b.db.Close() // the file is gone from under the committer
+	b.seg.f.Close() // the log is gone from under the committer
 	err := b.Apply(ctx, Submitted(Spec{ID: "b", Type: "t"}))
 	if !errors.Is(err, ErrFailed) {
 		t.Fatalf("Apply on a failed commit: %v", err)
@@ -374,9 +374,42 @@ func TestBoltCommitFailure(t *testing.T) {
 	}
 }
 
+// TestBoltCheckpointFailure: a checkpoint that fails fails the store as a commit does,
+// and what was committed before is still in the log for the next open.
+func TestBoltCheckpointFailure(t *testing.T) {
+	leakcheck.Check(t)
+	b, path := openTemp(t, WithCheckpointInterval(time.Millisecond))
+	b.db.Close() // the file is gone from under the checkpointer
+	if err := b.Apply(ctx, Submitted(Spec{ID: "a", Type: "t"})); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := b.Apply(ctx, Submitted(Spec{ID: fmt.Sprint(time.Now().UnixNano()), Type: "t"}))
+		if errors.Is(err, ErrFailed) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("Apply while checkpoints fail: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if b2.Lookup("a").Phase != PhaseQueued {
+		t.Fatal("a job committed before the checkpoint failed is lost")
+	}
+}
+
 func TestStats(t *testing.T) {
 	leakcheck.Check(t)
-	b, _ := openTemp(t)
+	b, _ := openTemp(t, WithCheckpointInterval(time.Hour))
 	defer b.Close()
 	big := bigPayload(10_000, "blob;")
 	for _, s := range []Store{NewMem(), b} {
@@ -394,9 +427,20 @@ func TestStats(t *testing.T) {
 			t.Errorf("%T: %+v", s, st)
 		}
 	}
+	// Two commits, one fsync each, and one for the log segment's directory; no
+	// checkpoint yet.
 	st := b.Stats()
-	if st.Commits != 2 || st.Fsyncs != 4 || st.MeanBatch != 2 || st.MaxBatch != 2 || st.FileBytes == 0 || st.CommitTime <= 0 {
+	if st.Commits != 2 || st.Fsyncs != 3 || st.Checkpoints != 0 || st.MeanBatch != 2 || st.MaxBatch != 2 || st.FileBytes == 0 || st.WALBytes == 0 || st.CommitTime <= 0 {
 		t.Errorf("bolt: %+v", st)
+	}
+	// A checkpoint costs bbolt's two fsyncs and a new segment's one, and leaves
+	// only the new segment's header in the log.
+	if err := b.checkpointNow(); err != nil {
+		t.Fatal(err)
+	}
+	st = b.Stats()
+	if st.Checkpoints != 1 || st.Fsyncs != 6 || st.WALBytes != walHeaderSize {
+		t.Errorf("bolt after a checkpoint: %+v", st)
 	}
 }
 

@@ -156,6 +156,9 @@ func TestOpenDamagedMeta(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := load(t, b).Snapshot()
+	if err := b.checkpointNow(); err != nil { // the commit before the last one
+		t.Fatal(err)
+	}
 	if err := b.Apply(ctx, Submitted(Spec{ID: "second", Type: "t"})); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +234,7 @@ func TestOpenUnknownFormat(t *testing.T) {
 	editFile(t, path, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keyFormat, binary.AppendUvarint(nil, 99))
 	})
-	wantDamaged(t, path, ErrFormatVersion, "format 99", "reads format 1")
+	wantDamaged(t, path, ErrFormatVersion, "format 99", "reads format 2")
 
 	// A row in an unknown version, sealed right.
 	path = filledFile(t, 10)

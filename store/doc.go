@@ -17,11 +17,22 @@
 // A Store applies records and holds their state:
 //
 //   - NewMem: the state machine alone, in memory.
-//   - OpenBolt: one bbolt file. Apply returns once its records are committed and
-//     fsynced; one committer goroutine group-commits the records of many concurrent
-//     callers per transaction (committer.go). The file holds the live state, not a
-//     log (bolt.go), so it stays bounded under churn. A damaged file is an error that
-//     names it and says what to do, never a silently empty store.
+//   - OpenBolt: a write-ahead log in front of one bbolt file, as etcd puts its WAL in
+//     front of its backend. Apply returns once its records are in the log and
+//     fdatasynced: one committer goroutine group-commits the records of many
+//     concurrent callers as one frame, one append and one fdatasync per batch
+//     (committer.go, wal.go). A checkpointer goroutine writes the rows those commits
+//     changed into the bbolt file in the background, every 100 ms or when the log
+//     grows past a size, and deletes the log it covers (checkpoint.go); opening loads
+//     the file and replays the log after its checkpoint (wal_replay.go). Why: a bbolt
+//     commit costs two fsyncs (its data pages, then its meta page) and B+tree work,
+//     and the master waits for every commit before it accepts a job or sends an
+//     attempt; an append costs one fdatasync of a few sequential pages, and the
+//     checkpoint's two fsyncs are shared by every commit of its interval, off the
+//     critical path. The file holds the live state, not a log (bolt.go), and the log
+//     holds only the commits since the last checkpoint, so both stay bounded under
+//     churn. A damaged file or log is an error that names it and says what to do,
+//     never a silently empty store.
 //
 // Large payloads and results are held once, as content-addressed blobs that jobs refer
 // to (blob.go), and resolved outcomes are forgotten after a retention period

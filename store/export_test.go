@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"testing"
 )
 
 // pendingCount is how many calls wait for the committer.
@@ -23,4 +24,28 @@ func (b *Bolt) isClosing() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.closing
+}
+
+// crash stops the store as a kill -9 would leave it: the committer finishes what it
+// took, but there is no last checkpoint, and the log stays for the next open.
+func (b *Bolt) crash() {
+	b.crashed = true
+	b.Close()
+}
+
+// checkpointNow runs a checkpoint at once, as the checkpointer's timer would.
+func (b *Bolt) checkpointNow() error { return b.checkpoint() }
+
+// segments lists the store's log segments.
+func (b *Bolt) segments(t testing.TB) []string {
+	t.Helper()
+	segs, err := listSegments(b.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range segs {
+		out = append(out, s.path)
+	}
+	return out
 }

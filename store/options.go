@@ -28,6 +28,17 @@ const (
 	// restarted while its predecessor is still exiting gets a second; a second master
 	// started by mistake on the same data directory fails fast.
 	DefaultLockTimeout = time.Second
+	// DefaultCheckpointInterval is how often the bolt store's checkpointer writes
+	// what was committed to the log into the bolt file (WithCheckpointInterval).
+	// Rows changed many times between two checkpoints are written once, so a longer
+	// interval writes less; what the log must replay after a crash, and its size,
+	// grow with it. A tenth of a second of a busy master's commits replays in a few
+	// milliseconds.
+	DefaultCheckpointInterval = 100 * time.Millisecond
+	// DefaultWALSize is the log segment size at which a checkpoint starts without
+	// waiting for the interval (WithWALSize): a bound on the log under a burst of
+	// large payloads.
+	DefaultWALSize = 64 << 20
 )
 
 // Option configures a store. Options a store has no use for are ignored (NewMem has
@@ -35,23 +46,27 @@ const (
 type Option func(*options)
 
 type options struct {
-	blobThreshold int
-	retention     time.Duration
-	maxBatch      int
-	maxDelay      time.Duration
-	lockTimeout   time.Duration
-	noSync        bool
-	logger        *slog.Logger
+	blobThreshold      int
+	retention          time.Duration
+	maxBatch           int
+	maxDelay           time.Duration
+	lockTimeout        time.Duration
+	checkpointInterval time.Duration
+	walSize            int64
+	noSync             bool
+	logger             *slog.Logger
 }
 
 func buildOptions(opts []Option) options {
 	o := options{
-		blobThreshold: DefaultBlobThreshold,
-		retention:     DefaultRetention,
-		maxBatch:      DefaultMaxBatch,
-		maxDelay:      DefaultMaxDelay,
-		lockTimeout:   DefaultLockTimeout,
-		logger:        slog.New(slog.DiscardHandler),
+		blobThreshold:      DefaultBlobThreshold,
+		retention:          DefaultRetention,
+		maxBatch:           DefaultMaxBatch,
+		maxDelay:           DefaultMaxDelay,
+		lockTimeout:        DefaultLockTimeout,
+		checkpointInterval: DefaultCheckpointInterval,
+		walSize:            DefaultWALSize,
+		logger:             slog.New(slog.DiscardHandler),
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -116,8 +131,30 @@ func WithLockTimeout(d time.Duration) Option {
 	}
 }
 
-// WithNoSync commits without fsync: Apply returns once its records are written to
-// the operating system, not to the disk. A machine crash may then lose or tear the
+// WithCheckpointInterval sets how often the bolt store writes its log's commits into
+// the bolt file (default DefaultCheckpointInterval). d <= 0 keeps the default.
+func WithCheckpointInterval(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.checkpointInterval = d
+		}
+	}
+}
+
+// WithWALSize sets the log segment size, in bytes, from which the bolt store
+// checkpoints at once rather than at the next interval (default DefaultWALSize).
+// n <= 0 keeps the default.
+func WithWALSize(n int64) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.walSize = n
+		}
+	}
+}
+
+// WithNoSync commits without fsync (of the log, its directory, or the bolt file's
+// checkpoints): Apply returns once its records are written to the operating system,
+// not to the disk. A machine crash may then lose or tear the
 // last commits. For tests and benchmarks only.
 func WithNoSync(b bool) Option {
 	return func(o *options) { o.noSync = b }

@@ -52,17 +52,22 @@ type Store interface {
 type Stats struct {
 	Records  uint64 // records applied
 	Rejected uint64 // Apply calls refused (ErrInvalid)
-	// Commits counts bolt transactions committed, each with the records of every
-	// Apply call it gathered; Fsyncs the fsyncs they cost (bbolt syncs twice per
-	// commit: the data pages, then the meta page that makes them current; none with
-	// WithNoSync). Both are 0 for the in-memory store.
-	Commits    uint64
-	Fsyncs     uint64
-	MeanBatch  float64       // records per commit
-	MaxBatch   int           // the most records one commit held
-	CommitTime time.Duration // time spent committing (writing and syncing), in total
+	// Commits counts the bolt store's commits: frames appended to its log and
+	// fdatasynced, each with the records of every Apply call it gathered.
+	// Checkpoints counts the bbolt transactions that brought the file up to date
+	// with the log. Fsyncs counts every fsync: one per commit, two per checkpoint
+	// (bbolt syncs its data pages, then the meta page that makes them current) and
+	// one per log segment created (its directory); none with WithNoSync. All are 0
+	// for the in-memory store.
+	Commits     uint64
+	Checkpoints uint64
+	Fsyncs      uint64
+	MeanBatch   float64       // records per commit
+	MaxBatch    int           // the most records one commit held
+	CommitTime  time.Duration // time spent committing (encoding, appending, syncing), in total
 
 	FileBytes int64 // the file's size (bolt)
+	WALBytes  int64 // the log's size: every segment not yet deleted (bolt)
 	FreePages int   // pages of the file free for reuse (bolt)
 
 	Jobs, Queued, Running, Resolved int   // jobs held, and by phase

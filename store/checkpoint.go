@@ -1,0 +1,241 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Checkpoints. The log (wal.go) makes commits durable; the bolt file is brought up to
+// date behind it, every WithCheckpointInterval or as soon as the newest segment passes
+// WithWALSize, by one checkpointer goroutine, so that the log stays bounded and opening
+// replays only what came after the last checkpoint.
+//
+// The committer never waits for a checkpoint. After each commit it notes, for every
+// row the batch changed, the row's entry as the mirror now holds it (dirty: a job's
+// entry under its Seq, a blob's under its hash, nil for a row to delete). Entries are
+// never modified once in the mirror's maps (see jobEntry and blobEntry), so these
+// pointers stay valid however the mirror moves on, and nothing is copied. The
+// hand-over is a message: the checkpointer creates the next segment (and syncs its
+// directory), then asks the committer, between two batches, to switch to it; the
+// committer answers with its dirty rows, the index of its last frame, the mirror's
+// counters and the segment it stops writing, and starts afresh. The checkpointer then
+// writes those rows in one bbolt transaction, with the index in the meta bucket, and
+// deletes the old segment only once that transaction is durable. The committer's part
+// is a few pointer swaps.
+//
+// A crash between the transaction and the deletion leaves a segment whose frames the
+// file already covers; opening skips them. A failed checkpoint fails the store
+// (ErrFailed), as a failed commit does: the log still holds every acknowledged record
+// and the next open replays it.
+
+// ckWork is what the committer hands to the checkpointer: the rows changed since the
+// last hand-over and what the bolt file's meta bucket is to say once they are written.
+type ckWork struct {
+	jobs   map[uint64]*jobEntry  // Seq → entry; nil: delete the row
+	blobs  map[string]*blobEntry // hash → entry; nil: delete the row
+	index  uint64                // the last frame they cover
+	seq    uint64                // the mirror's last Seq
+	nJobs  int                   // rows the jobs bucket holds once written
+	nBlobs int                   // rows the blobs bucket holds once written
+	old    *walSegment           // the segment the committer stopped writing (closed)
+}
+
+// ckRequest asks the committer to hand over, switching to segment next.
+type ckRequest struct {
+	next  *walSegment
+	reply chan *ckWork
+}
+
+func newDirty() (map[uint64]*jobEntry, map[string]*blobEntry) {
+	return make(map[uint64]*jobEntry), make(map[string]*blobEntry)
+}
+
+// note records, after a commit, the mirror's entries for the rows ch names. Only the
+// committer calls it (the mirror's only writer), so the maps are read without a lock.
+func (b *Bolt) note(ch *changes) {
+	m := b.mirror
+	for seq, id := range ch.jobs {
+		e := m.jobs[id]
+		if e != nil && e.seq != seq {
+			e = nil // id was collected and resubmitted: the old row goes
+		}
+		b.dirtyJobs[seq] = e
+	}
+	for hash := range ch.blobs {
+		b.dirtyBlobs[hash] = m.blobs[hash]
+	}
+}
+
+// handOver gives the checkpointer what changed since the last hand-over and makes next
+// the segment to append to. It runs on the committer (or, once the committer has
+// stopped, on Close), between batches. The old segment is closed: each of its frames
+// was synced before its callers were woken.
+func (b *Bolt) handOver(next *walSegment) *ckWork {
+	m := b.mirror
+	w := &ckWork{
+		jobs: b.dirtyJobs, blobs: b.dirtyBlobs, index: b.nextIndex - 1,
+		seq: m.seq, nJobs: len(m.jobs), nBlobs: len(m.blobs), old: b.seg,
+	}
+	b.dirtyJobs, b.dirtyBlobs = newDirty()
+	if b.seg != nil {
+		b.seg.f.Close()
+	}
+	b.seg = next
+	return w
+}
+
+// checkpointer runs checkpoints until Close stops it, or one fails.
+func (b *Bolt) checkpointer() {
+	defer close(b.ckDone)
+	t := time.NewTicker(b.opts.checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ckStop:
+			return
+		case <-t.C:
+		case <-b.ckKick:
+		}
+		if err := b.checkpoint(); err != nil {
+			b.fail(err)
+			return
+		}
+	}
+}
+
+// checkpoint brings the bolt file up to date with the log, if anything was committed
+// since the last one.
+func (b *Bolt) checkpoint() error {
+	b.ckMu.Lock()
+	defer b.ckMu.Unlock()
+	if b.walIndex.Load() == b.ckIndex {
+		return nil
+	}
+	next, err := b.newSegment()
+	if err != nil {
+		return fmt.Errorf("%w: checkpoint of %s: %w (the store applies nothing more; reopen it to replay its WAL)", ErrFailed, b.path, err)
+	}
+	req := ckRequest{next: next, reply: make(chan *ckWork, 1)}
+	select {
+	case b.ckReq <- req:
+	case <-b.stopped:
+		// The committer has stopped: Close makes the last checkpoint.
+		next.f.Close()
+		os.Remove(next.path)
+		b.walBytes.Add(-next.size)
+		return nil
+	}
+	return b.writeCheckpoint(<-req.reply)
+}
+
+// newSegment creates the next segment. Callers hold ckMu (or run before the
+// goroutines start).
+func (b *Bolt) newSegment() (*walSegment, error) {
+	b.segNum++
+	s, syncs, err := createSegment(b.path, b.segNum, b.opts.noSync)
+	if err != nil {
+		return nil, err
+	}
+	b.fsyncs.Add(uint64(syncs))
+	b.walBytes.Add(s.size)
+	return s, nil
+}
+
+// writeCheckpoint writes w's rows and index in one transaction, then deletes the
+// segment w covers. Callers hold ckMu (or are alone: opening, closing).
+func (b *Bolt) writeCheckpoint(w *ckWork) error {
+	if w.index > b.ckIndex {
+		err := guard(b.path, func() error { return b.db.Update(func(tx *bolt.Tx) error { return b.writeRows(tx, w) }) })
+		if err != nil {
+			return fmt.Errorf("%w: checkpoint to %s: %w (the store applies nothing more; reopen it to replay its WAL)", ErrFailed, b.path, err)
+		}
+		b.checkpoints.Add(1)
+		if !b.opts.noSync {
+			b.fsyncs.Add(2) // bbolt's: data pages, then the meta page
+		}
+		b.ckIndex = w.index
+	}
+	if w.old != nil {
+		if err := os.Remove(w.old.path); err != nil {
+			return fmt.Errorf("%w: remove WAL segment %s after its checkpoint: %w", ErrFailed, w.old.path, err)
+		}
+		b.walBytes.Add(-w.old.size)
+	}
+	return nil
+}
+
+// maxScratch bounds the buffers kept between commits and checkpoints.
+const maxScratch = 1 << 20
+
+// writeRows writes w's rows as their entries hold them, and the meta bucket: the
+// counters, the format and the last frame covered.
+func (b *Bolt) writeRows(tx *bolt.Tx, w *ckWork) error {
+	jobs, blobs, meta := tx.Bucket(bucketJobs), tx.Bucket(bucketBlobs), tx.Bucket(bucketMeta)
+	jobs.FillPercent = jobsFillPercent
+	// bbolt keeps the keys and values given to Put until the commit: they are slices
+	// of buf, which only ever grows in this transaction (a slice handed out before it
+	// regrew still points at the old array, which stays alive).
+	buf := b.scratch[:0]
+	defer func() {
+		if cap(buf) <= maxScratch {
+			b.scratch = buf[:0]
+		}
+	}()
+	seqs := make([]uint64, 0, len(w.jobs))
+	for seq := range w.jobs {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs) // in key order: each put lands near the last one
+	for _, seq := range seqs {
+		k0 := len(buf)
+		buf = binary.BigEndian.AppendUint64(buf, seq)
+		key := buf[k0:]
+		e := w.jobs[seq]
+		if e == nil {
+			if err := jobs.Delete(key); err != nil {
+				return err
+			}
+			continue
+		}
+		v0 := len(buf)
+		buf = appendJobRow(buf, e)
+		buf = seal(buf, key, v0)
+		if err := jobs.Put(key, buf[v0:]); err != nil {
+			return err
+		}
+	}
+	for hash, e := range w.blobs {
+		key := []byte(hash)
+		if e == nil {
+			if err := blobs.Delete(key); err != nil {
+				return err
+			}
+			continue
+		}
+		v0 := len(buf)
+		buf = appendBlobRow(buf, e)
+		buf = seal(buf, key, v0)
+		if err := blobs.Put(key, buf[v0:]); err != nil {
+			return err
+		}
+	}
+	for _, kv := range []struct {
+		k []byte
+		v uint64
+	}{{keyFormat, FormatVersion}, {keySeq, w.seq}, {keyJobs, uint64(w.nJobs)}, {keyBlobs, uint64(w.nBlobs)}, {keyWAL, w.index}} {
+		if err := meta.Put(kv.k, binary.AppendUvarint(nil, kv.v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seal appends to buf the CRC of key and the row buf[v0:].
+func seal(buf, key []byte, v0 int) []byte {
+	return binary.LittleEndian.AppendUint32(buf, rowSum(key, buf[v0:]))
+}
