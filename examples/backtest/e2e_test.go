@@ -16,6 +16,7 @@ import (
 
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
+	"github.com/banfleet/banfleet/internal/proctest"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -27,7 +28,8 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the daemons")
 	}
-	masterBin, workerBin := buildDaemons(t, t.TempDir())
+	bins := proctest.Build(t, t.TempDir(), raceEnabled, "github.com/banfleet/banfleet/cmd/master", "github.com/banfleet/banfleet/cmd/worker")
+	masterBin, workerBin := bins[0], bins[1]
 	t.Run("SweepSurvivesKilledWorker", func(t *testing.T) { testSweepSurvivesKilledWorker(t, masterBin, workerBin) })
 	t.Run("SweepSurvivesMasterRestart", func(t *testing.T) { testSweepSurvivesMasterRestart(t, masterBin, workerBin) })
 	t.Run("SweepGivesUpOnLostMaster", func(t *testing.T) { testSweepGivesUpOnLostMaster(t, masterBin, workerBin) })
@@ -36,7 +38,7 @@ func TestEndToEnd(t *testing.T) {
 
 // startMaster runs the master on free ports, with its store in a new temporary
 // directory, and returns it with its banio address and status URL.
-func startMaster(t *testing.T, bin string, extra ...string) (p *proc, addr, statusURL string) {
+func startMaster(t *testing.T, bin string, extra ...string) (p *proctest.Proc, addr, statusURL string) {
 	t.Helper()
 	return startMasterOn(t, "master", bin, "127.0.0.1:0", t.TempDir(), extra...)
 }
@@ -44,12 +46,12 @@ func startMaster(t *testing.T, bin string, extra ...string) (p *proc, addr, stat
 // startMasterOn runs the master on the banio address listen (a restarted master
 // reuses its predecessor's) with its store in dataDir, and its status server on a
 // free port.
-func startMasterOn(t *testing.T, name, bin, listen, dataDir string, extra ...string) (p *proc, addr, statusURL string) {
+func startMasterOn(t *testing.T, name, bin, listen, dataDir string, extra ...string) (p *proctest.Proc, addr, statusURL string) {
 	t.Helper()
 	args := append([]string{"-listen", listen, "-http", "127.0.0.1:0", "-log-level", "warn", "-data-dir", dataDir}, extra...)
-	p = startProc(t, name, bin, args...)
-	addr = p.awaitLine(t, "banfleet master listening on ")
-	statusURL = p.awaitLine(t, "banfleet master status on ")
+	p = proctest.Start(t, name, bin, args...)
+	addr = p.AwaitLine(t, "banfleet master listening on ")
+	statusURL = p.AwaitLine(t, "banfleet master status on ")
 	return p, addr, statusURL
 }
 
@@ -58,8 +60,8 @@ func startMasterOn(t *testing.T, name, bin, listen, dataDir string, extra ...str
 // results are still bit-identical to an in-process run.
 func testSweepSurvivesKilledWorker(t *testing.T, masterBin, workerBin string) {
 	_, addr, statusURL := startMaster(t, masterBin)
-	w1 := startProc(t, "worker-1", workerBin, "-master", addr, "-name", "w1", "-concurrency", "2", "-log-level", "warn")
-	startProc(t, "worker-2", workerBin, "-master", addr, "-name", "w2", "-concurrency", "2", "-log-level", "warn")
+	w1 := proctest.Start(t, "worker-1", workerBin, "-master", addr, "-name", "w1", "-concurrency", "2", "-log-level", "warn")
+	proctest.Start(t, "worker-2", workerBin, "-master", addr, "-name", "w2", "-concurrency", "2", "-log-level", "warn")
 	awaitStatus(t, statusURL, "two workers", func(s masterStatus) bool { return len(s.Workers) == 2 })
 
 	bars, grid := e2eBars(), e2eGrid()
@@ -80,7 +82,7 @@ func testSweepSurvivesKilledWorker(t *testing.T, masterBin, workerBin string) {
 	opts := sweepOptions{MaxInFlight: 32, OnResult: func(r dispatch.SweepResult) {
 		switch n := received.Add(1); {
 		case n == int64(killAt):
-			w1.kill()
+			w1.Kill()
 		case n > int64(killAt):
 			afterKill.Add(1)
 		}
@@ -91,7 +93,7 @@ func testSweepSurvivesKilledWorker(t *testing.T, masterBin, workerBin string) {
 	}
 	assertEqualResults(t, got, want)
 	select {
-	case <-w1.exited:
+	case <-w1.Exited():
 	default:
 		t.Fatal("worker 1 is still running")
 	}
@@ -128,8 +130,8 @@ func testSweepSurvivesMasterRestart(t *testing.T, masterBin, workerBin string) {
 	// The orphans of the killed master (jobs running on its workers) run again soon.
 	grace := []string{"-orphan-grace", "500ms"}
 	m1, addr, statusURL := startMasterOn(t, "master-1", masterBin, "127.0.0.1:0", dataDir, grace...)
-	startProc(t, "worker-1", workerBin, "-master", addr, "-name", "w1", "-concurrency", "2", "-log-level", "warn")
-	startProc(t, "worker-2", workerBin, "-master", addr, "-name", "w2", "-concurrency", "2", "-log-level", "warn")
+	proctest.Start(t, "worker-1", workerBin, "-master", addr, "-name", "w1", "-concurrency", "2", "-log-level", "warn")
+	proctest.Start(t, "worker-2", workerBin, "-master", addr, "-name", "w2", "-concurrency", "2", "-log-level", "warn")
 	awaitStatus(t, statusURL, "two workers", func(s masterStatus) bool { return len(s.Workers) == 2 })
 
 	bars, grid := e2eBars(), e2eGrid()
@@ -148,7 +150,7 @@ func testSweepSurvivesMasterRestart(t *testing.T, masterBin, workerBin string) {
 		// while the master is down and coming back.
 		switch received++; {
 		case received == killAt:
-			m1.kill()
+			m1.Kill()
 			_, addr2, url := startMasterOn(t, "master-2", masterBin, addr, dataDir, grace...)
 			if addr2 != addr {
 				t.Fatalf("the new master listens on %s, not %s", addr2, addr)
@@ -176,7 +178,7 @@ func testSweepSurvivesMasterRestart(t *testing.T, masterBin, workerBin string) {
 // the master was lost, how many results it had, and how to resume.
 func testSweepGivesUpOnLostMaster(t *testing.T, masterBin, workerBin string) {
 	master, addr, statusURL := startMaster(t, masterBin)
-	startProc(t, "worker", workerBin, "-master", addr, "-name", "w1", "-concurrency", "2", "-log-level", "warn")
+	proctest.Start(t, "worker", workerBin, "-master", addr, "-name", "w1", "-concurrency", "2", "-log-level", "warn")
 	awaitStatus(t, statusURL, "the worker", func(s masterStatus) bool { return len(s.Workers) == 1 })
 
 	journal := filepath.Join(t.TempDir(), "sweep.journal")
@@ -192,7 +194,7 @@ func testSweepGivesUpOnLostMaster(t *testing.T, masterBin, workerBin string) {
 			return
 		}
 		if received++; received == killAt {
-			master.kill()
+			master.Kill()
 			killed = time.Now()
 		}
 	}}
@@ -236,7 +238,7 @@ func testOneTrace(t *testing.T, masterBin, workerBin string) {
 		t.Skip("needs SIGTERM")
 	}
 	master, addr, statusURL := startMaster(t, masterBin, "-trace", "stdout")
-	wk := startProc(t, "worker", workerBin, "-master", addr, "-trace", "stdout", "-log-level", "warn")
+	wk := proctest.Start(t, "worker", workerBin, "-master", addr, "-trace", "stdout", "-log-level", "warn")
 	awaitStatus(t, statusURL, "the worker", func(s masterStatus) bool { return len(s.Workers) == 1 })
 
 	rec := tracetest.NewSpanRecorder()
@@ -256,21 +258,21 @@ func testOneTrace(t *testing.T, masterBin, workerBin string) {
 	}
 	traceID := span.SpanContext().TraceID().String()
 
-	for _, p := range []*proc{wk, master} {
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	for _, p := range []*proctest.Proc{wk, master} {
+		if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.wait(t, 20*time.Second); err != nil {
-			t.Fatalf("%s after SIGTERM: %v", p.name, err)
+		if err := p.Wait(t, 20*time.Second); err != nil {
+			t.Fatalf("%s after SIGTERM: %v", p.Name, err)
 		}
 	}
 	for _, c := range []struct {
-		p    *proc
+		p    *proctest.Proc
 		span string
 	}{{master, `"Name":"dispatch echo"`}, {wk, `"Name":"execute echo"`}} {
-		out := c.p.stdout.String()
+		out := c.p.Stdout.String()
 		if !strings.Contains(out, c.span) || !strings.Contains(out, traceID) {
-			t.Errorf("%s's spans lack %s in trace %s:\n%s", c.p.name, c.span, traceID, out)
+			t.Errorf("%s's spans lack %s in trace %s:\n%s", c.p.Name, c.span, traceID, out)
 		}
 	}
 }
