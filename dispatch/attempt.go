@@ -38,6 +38,10 @@ func (m *Master) sendAttempt(j *job, w *workerState, n int) {
 	}
 	a := &attempt{m: m, j: j, w: w, n: n}
 	key, err := w.conn.SetWaitFunc(attemptKey(j.id, n), a.done)
+	if errors.Is(err, banio.ErrConnClosed) {
+		m.notSent(j, w, n, err)
+		return
+	}
 	if err != nil {
 		a.done(nil, err)
 		return
@@ -116,10 +120,32 @@ func (m *Master) attemptFailed(j *job, w *workerState, attempt int, err error) {
 			ErrJobTooLarge, j.id, j.typ, len(j.payload), err))
 		return
 	}
+	if errors.Is(err, banio.ErrConnClosed) {
+		m.mu.Lock()
+		m.goneLocked(w)
+		w.lost++
+		m.mu.Unlock()
+	}
 	if errors.Is(err, banio.ErrConnClosed) || errors.Is(err, ErrWorkerLost) {
 		err = fmt.Errorf("%w: %s (%s) during attempt %d: %v", ErrWorkerLost, w.info.ID, w.conn.GetRemote(), attempt, err)
 	}
 	m.retryOrFail(j, w, err, true, "worker_lost")
+}
+
+// notSent handles an attempt whose envelope never left: the worker's connection was
+// closed before its wait could be set up (a job picked for the worker in the moment
+// between its connection closing and the master forgetting it). The worker never saw
+// the job, so it costs no attempt: it goes back to its queue at once, for another
+// worker.
+func (m *Master) notSent(j *job, w *workerState, attempt int, err error) {
+	m.mu.Lock()
+	m.goneLocked(w)
+	m.mu.Unlock()
+	if reason := j.endErr(); reason != nil {
+		m.finish(j, w, nil, reason)
+		return
+	}
+	m.retryOrFail(j, w, fmt.Errorf("%w: %s (%s): attempt %d not sent: %v", ErrWorkerLost, w.info.ID, w.conn.GetRemote(), attempt, err), false, "not_sent")
 }
 
 // attemptReplied handles a worker's reply.

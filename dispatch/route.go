@@ -15,6 +15,8 @@ type workerState struct {
 	info     WorkerInfo
 	inflight int
 	draining bool
+	gone     bool         // its connection was found closed: routable never again
+	lost     int          // attempts running on it when its connection closed
 	class    *workerClass // the workers announcing the same types; nil once forgotten
 	heapAt   int          // index in class.free; -1 while not routable (draining, closed)
 	lastPick uint64       // Master.picks when last given a job: round-robin on ties
@@ -148,6 +150,18 @@ func (m *Master) register(c *banio.BanConn, info WorkerInfo) error {
 	return nil
 }
 
+// goneLocked takes w, whose connection was found closed, out of routing for good, so
+// that the slots its lost attempts free are not filled with jobs for that connection.
+// banio fails a closing connection's waits before it runs OnClose (forgetWorker), and
+// each failed wait frees a slot: without this, the queue would hand every freed slot a
+// job whose envelope could never leave. m.mu must be held.
+func (m *Master) goneLocked(w *workerState) {
+	w.gone = true
+	if w.heapAt >= 0 {
+		w.class.free.remove(w.heapAt)
+	}
+}
+
 // drain stops routing new jobs to the worker on c.
 func (m *Master) drain(c *banio.BanConn) {
 	m.mu.Lock()
@@ -172,5 +186,7 @@ func (m *Master) forgetWorker(c *banio.BanConn) {
 	delete(m.byConn, c)
 	m.workers = slices.DeleteFunc(m.workers, func(x *workerState) bool { return x == w })
 	m.leaveLocked(w)
-	m.opts.logger.Info("dispatch: worker gone", "id", w.info.ID, "inflight", w.inflight)
+	// Its lost attempts have usually freed their slots by now (banio fails a
+	// connection's waits before it runs OnClose), so inflight alone would say 0.
+	m.opts.logger.Info("dispatch: worker gone", "id", w.info.ID, "attempts_lost", w.lost+w.inflight)
 }
