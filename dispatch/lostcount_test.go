@@ -87,7 +87,7 @@ func TestNoDispatchToAClosedConnection(t *testing.T) {
 			t.Fatalf("a job that was queued when the worker was lost: %v, want it run by the healthy worker", err)
 		}
 	}
-	if s := f.master.Stats(); s.Retried != 0 || s.Done != 2 {
-		t.Fatalf("Stats %+v: want 0 retried, 2 done", s)
+	if s := f.master.Stats(); s.Retried != 0 || s.Done != 2 || s.Lost != 2 || s.Failed != 0 {
+		t.Fatalf("Stats %+v: want 0 retried, 2 done, 2 lost and none failed", s)
 	}
 }

@@ -44,9 +44,10 @@ type Master struct {
 	orphans     map[string]map[*job]struct{}
 	orphanTimer *time.Timer
 
-	done, failed, retried atomic.Uint64
-	meter                 rateMeter
-	blobs                 blobStore
+	resolved [numOutcomes]atomic.Uint64 // jobs resolved, by how they count (classify)
+	retried  atomic.Uint64
+	meter    rateMeter
+	blobs    blobStore
 }
 
 // NewMaster makes a Master on srv. It adds its handlers to every connection srv
@@ -385,10 +386,9 @@ func (m *Master) settle(j *job, st settlement, result []byte, err error) {
 		// its wait: attemptFailed cancels it on the worker and frees its slot.
 		st.running.conn.CloseWaitChan(attemptKey(j.id, st.attempt))
 	}
-	if err != nil {
-		m.failed.Add(1)
-	} else {
-		m.done.Add(1)
+	class := classify(err)
+	m.resolved[class].Add(1)
+	if class == outcomeOK {
 		m.meter.tick()
 	}
 	endSpan(j.span, err)

@@ -139,7 +139,8 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 	if serr := <-serveErr; serr != nil && !errors.Is(serr, banio.ErrServerClosed) && err == nil {
 		err = fmt.Errorf("banio server: %w", serr)
 	}
-	log.Info("master closed", "done", master.Stats().Done, "failed", master.Stats().Failed)
+	fs := master.Stats()
+	log.Info("master closed", "done", fs.Done, "failed", fs.Failed, "timed_out", fs.TimedOut, "cancelled", fs.Cancelled, "lost", fs.Lost)
 	return err
 }
 
