@@ -46,6 +46,7 @@ type Master struct {
 
 	resolved [numOutcomes]atomic.Uint64 // jobs resolved, by how they count (classify)
 	retried  atomic.Uint64
+	metrics  *masterMetrics // its instruments (metrics.go)
 	meter    rateMeter
 	blobs    blobStore
 }
@@ -68,6 +69,7 @@ func newMaster(srv *banio.ServerIO, opts []Option) *Master {
 		classes: make(map[string]*workerClass),
 		jobs:    make(map[string]*job),
 	}
+	m.metrics = newMasterMetrics(m.opts.meterProvider)
 	m.retained.init(m.opts.retention, m.opts.retainJobs, m.opts.retainBytes)
 	return m
 }
@@ -82,6 +84,7 @@ func (m *Master) serve() {
 		}
 		m.initConn(c)
 	}
+	m.registerMetrics(m.opts.meterProvider)
 }
 
 // Submit queues job and returns its Ticket at once. ctx governs the job itself:
@@ -131,6 +134,7 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		attempts = m.opts.maxAttempts
 	}
 	ctx, span := m.opts.tracing.dispatch.Start(ctx, "dispatch", spec.ID, spec.Type)
+	now := time.Now()
 	j := &job{
 		id:          spec.ID,
 		typ:         spec.Type,
@@ -140,11 +144,13 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		ticket:      newTicket(spec.ID),
 		span:        span,
 		trace:       m.opts.tracing.inject(ctx),
+		submittedAt: now,
+		readyAt:     now,
 	}
 	j.ticket.remote, j.ticket.replyKey = remote, replyKey
 	j.deadline, _ = ctx.Deadline()
 	if timeout > 0 {
-		if d := time.Now().Add(timeout); j.deadline.IsZero() || d.Before(j.deadline) {
+		if d := now.Add(timeout); j.deadline.IsZero() || d.Before(j.deadline) {
 			j.deadline = d
 		}
 	}
@@ -173,6 +179,7 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		endSpan(span, err)
 		return nil, err
 	}
+	m.metrics.jobSubmitted(j.tm)
 	return j.ticket, nil
 }
 
@@ -195,7 +202,7 @@ func (m *Master) admitLocked(j *job) error {
 		return ErrClosed
 	}
 	jt := m.typeLocked(j.typ)
-	j.action = jt.action
+	j.action, j.tm = jt.action, jt.tm
 	if w := m.pickLocked(jt); w != nil {
 		m.jobs[j.id] = j
 		m.startLocked(j, w)
@@ -391,6 +398,7 @@ func (m *Master) settle(j *job, st settlement, result []byte, err error) {
 	if class == outcomeOK {
 		m.meter.tick()
 	}
+	m.metrics.jobResolved(j.tm, class, time.Since(j.submittedAt))
 	endSpan(j.span, err)
 	j.ticket.resolve(result, err)
 	for _, t := range st.followers {
@@ -417,6 +425,9 @@ func (m *Master) Close() error {
 	}
 	if m.orphanTimer != nil {
 		m.orphanTimer.Stop()
+	}
+	if reg := m.metrics.reg; reg != nil {
+		_ = reg.Unregister()
 	}
 	jobs := make([]*job, 0, len(m.jobs))
 	for _, j := range m.jobs {

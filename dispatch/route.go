@@ -3,6 +3,7 @@ package dispatch
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/store"
@@ -48,15 +49,18 @@ func (m *Master) startLocked(j *job, w *workerState) {
 	if m.jn != nil && j.stored {
 		// The envelope leaves once the store knows of the attempt (durable.go). The
 		// callback runs on the store's committer, which the write must not hold up.
-		n := j.attempt
-		m.jn.recordThen(func(error) { go m.sendAttempt(j, w, n) }, store.AttemptStarted(j.id, n, w.info.ID))
+		n, waited := j.attempt, j.waited
+		m.jn.recordThen(func(error) { go m.sendAttempt(j, w, n, waited) }, store.AttemptStarted(j.id, n, w.info.ID))
 		return
 	}
-	go m.sendAttempt(j, w, j.attempt)
+	go m.sendAttempt(j, w, j.attempt, j.waited)
 }
 
-// takeSlotLocked gives j's next attempt one of w's slots.
+// takeSlotLocked gives j's next attempt one of w's slots, and notes how long it waited
+// for it.
 func (m *Master) takeSlotLocked(j *job, w *workerState) {
+	now := time.Now()
+	j.startedAt, j.waited = now, now.Sub(j.readyAt)
 	j.attempt++
 	j.worker = w
 	w.inflight++
