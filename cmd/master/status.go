@@ -51,12 +51,13 @@ type workerStatus struct {
 	Draining bool              `json:"draining"`
 }
 
-// statusServer serves /, /status and /healthz.
+// statusServer serves /, /status, /healthz and, given a handler, /metrics.
 type statusServer struct {
 	fleet   fleet
 	listen  string
 	now     func() time.Time
 	started time.Time
+	metrics http.Handler // the Prometheus exposition of the master's metrics; nil: no /metrics
 }
 
 func newStatusServer(f fleet, listen string, now func() time.Time) *statusServer {
@@ -69,6 +70,9 @@ func (s *statusServer) handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /status", s.statusJSON)
 	mux.HandleFunc("GET /{$}", s.page)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics)
+	}
 	return mux
 }
 
