@@ -12,12 +12,13 @@ import (
 var throughputBaselines = []string{"grpc", "nats-w1", "nats-w4", "rawtcp-mux"}
 
 // peerPairs are system pairs A / B, each a banfleet system and the peer
-// that does the same job, compared directly in every case in which both
-// ran (a pair with a system absent from the run, or failed in that case,
-// is left out).
+// that does the same job (or the same system with a feature off: the cost
+// of metrics), compared directly in every case in which both ran (a pair
+// with a system absent from the run, or failed in that case, is left out).
 var peerPairs = [][2]string{
 	{"dispatch-w4", "asynq-redis"},
 	{"dispatch-durable-w4", "asynq-redis"},
+	{"dispatch-w4-metrics", "dispatch-w4"},
 }
 
 // latencyBaseline is the system whose p50, at one caller and the same

@@ -108,6 +108,11 @@ var registry = []Entry{
 		New:   func() System { return newDispatch(4) },
 	},
 	{
+		Name:  "dispatch-w4-metrics",
+		About: "dispatch-w4 with metrics on, as the daemons run: an OpenTelemetry SDK MeterProvider with a Prometheus exporter registered, given to the master and the workers (gathered once, at the end)",
+		New:   func() System { return newMeteredDispatch(4) },
+	},
+	{
 		Name:  "dispatch-durable-w4",
 		About: "dispatch-w4 with a durable master (dispatch.OpenMaster on a bolt file, fsynced per group commit, as cmd/master runs by default): every job's Submitted, AttemptStarted, Resolved and Collected records are committed",
 		New:   func() System { return newDurableDispatch(4) },

@@ -12,6 +12,9 @@ import (
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/store"
 	"github.com/banfleet/banfleet/worker"
+	"github.com/prometheus/client_golang/prometheus"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )
 
 // dispatchSystem is dispatch-w1 / dispatch-w4: a master (banio.ServerIO +
@@ -23,6 +26,10 @@ import (
 type dispatchSystem struct {
 	workers int
 	durable bool // dispatch-durable-w4: the master keeps its jobs in a bolt store
+	metrics bool // dispatch-w4-metrics: master and workers record into a real SDK provider
+
+	meters *sdkmetric.MeterProvider // with metrics: a Prometheus exporter on its own registry
+	reg    *prometheus.Registry
 
 	dir   string      // the store's temp dir
 	store *store.Bolt // the durable master's store
@@ -47,10 +54,30 @@ func newDurableDispatch(workers int) *dispatchSystem {
 	return &dispatchSystem{workers: workers, durable: true}
 }
 
+// newMeteredDispatch is dispatch-w<workers> with metrics on, as cmd/master and
+// cmd/worker run: an OpenTelemetry SDK MeterProvider with a Prometheus exporter
+// registered, given to the master and every worker. Nothing scrapes it during the
+// window; Close gathers it once, so that the readings are real.
+func newMeteredDispatch(workers int) *dispatchSystem {
+	return &dispatchSystem{workers: workers, metrics: true}
+}
+
 // Start starts the master, the workers and the client, and waits until the
 // master knows every worker.
 func (d *dispatchSystem) Start(ctx context.Context) error {
 	srv := banio.NewBanServer(loopback, "bench-master")
+	var mopts []dispatch.Option
+	var wopts []worker.Option
+	if d.metrics {
+		d.reg = prometheus.NewRegistry()
+		exp, err := otelprom.New(otelprom.WithRegisterer(d.reg), otelprom.WithoutScopeInfo())
+		if err != nil {
+			return err
+		}
+		d.meters = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+		mopts = append(mopts, dispatch.WithMeterProvider(d.meters))
+		wopts = append(wopts, worker.WithMeterProvider(d.meters))
+	}
 	if d.durable {
 		dir, err := os.MkdirTemp("", "bench-durable-")
 		if err != nil {
@@ -60,11 +87,11 @@ func (d *dispatchSystem) Start(ctx context.Context) error {
 		if d.store, err = store.OpenBolt(filepath.Join(dir, "master.db")); err != nil {
 			return err
 		}
-		if d.master, err = dispatch.OpenMaster(srv, d.store); err != nil {
+		if d.master, err = dispatch.OpenMaster(srv, d.store, mopts...); err != nil {
 			return err
 		}
 	} else {
-		d.master = dispatch.NewMaster(srv)
+		d.master = dispatch.NewMaster(srv, mopts...)
 	}
 	bs, err := serveBanio(srv)
 	if err != nil {
@@ -76,7 +103,7 @@ func (d *dispatchSystem) Start(ctx context.Context) error {
 	d.stopW = stop
 	d.runErrs = make(chan error, d.workers)
 	for i := 0; i < d.workers; i++ {
-		w := worker.New(bs.addr, worker.WithConcurrency(dispatchConcurrency), worker.WithName(fmt.Sprintf("bench-worker-%d", i+1)))
+		w := worker.New(bs.addr, append([]worker.Option{worker.WithConcurrency(dispatchConcurrency), worker.WithName(fmt.Sprintf("bench-worker-%d", i+1))}, wopts...)...)
 		w.Handle("echo", func(ctx context.Context, j *worker.Job) (any, error) { return j.Payload, nil })
 		d.started++
 		go func() { d.runErrs <- w.Run(wctx) }()
@@ -137,6 +164,12 @@ func (d *dispatchSystem) Close() error {
 	}
 	if d.srv != nil {
 		errs = append(errs, d.srv.close())
+	}
+	if d.reg != nil {
+		if _, err := d.reg.Gather(); err != nil { // the one scrape
+			errs = append(errs, fmt.Errorf("metrics: %w", err))
+		}
+		errs = append(errs, d.meters.Shutdown(context.Background()))
 	}
 	if d.store != nil {
 		reportStore(d.store.Stats(), d.master.Stats().Done)

@@ -30,14 +30,20 @@ func attemptKey(id string, n int) string { return protocol.AttemptKey(id, n) }
 // sendAttempt sends the job's envelope to the worker and leaves the reply to a wait
 // callback: SetWaitFunc → WriteMsg, then done runs on the worker connection's read
 // loop. No goroutine waits for the reply. It runs on a goroutine of its own because the
-// write may wait for room in the worker's queue.
-func (m *Master) sendAttempt(j *job, w *workerState, n int) {
+// write may wait for room in the worker's queue. waited is how long the job waited for
+// the worker (takeSlotLocked).
+func (m *Master) sendAttempt(j *job, w *workerState, n int, waited time.Duration) {
+	m.metrics.jobDispatched(j.tm, waited)
 	if j.span.IsRecording() {
 		j.span.AddEvent("dispatched", trace.WithAttributes(
 			protocol.AttrAttempt.Int(n), protocol.AttrWorkerID.String(w.info.ID)))
 	}
 	a := &attempt{m: m, j: j, w: w, n: n}
 	key, err := w.conn.SetWaitFunc(attemptKey(j.id, n), a.done)
+	if errors.Is(err, banio.ErrConnClosed) {
+		m.notSent(j, w, n, err)
+		return
+	}
 	if err != nil {
 		a.done(nil, err)
 		return
@@ -82,21 +88,29 @@ func (a *attempt) done(data []byte, err error) {
 // finish frees w's slot for j and resolves j: the end of an attempt that ends the job.
 func (m *Master) finish(j *job, w *workerState, result []byte, err error) {
 	m.mu.Lock()
-	m.releaseLocked(j, w)
+	ran := m.releaseLocked(j, w)
 	st, ok := m.resolveLocked(j, result, err)
 	m.mu.Unlock()
+	m.metrics.attemptEnded(j.tm, classify(err), ran)
 	if ok {
 		m.settle(j, st, result, err)
 	}
 }
 
-// releaseLocked frees w's slot for j and dispatches what waits for it. m.mu must be
-// held.
-func (m *Master) releaseLocked(j *job, w *workerState) {
-	if j.slot == w {
-		j.slot = nil
-		m.slotFreedLocked(w)
+// releaseLocked frees w's slot for j and dispatches what waits for it. It returns how
+// long the attempt that held the slot ran, or -1 if this call did not end one (the
+// slot was freed before) or its start is unknown (adopted after a restart). m.mu must
+// be held.
+func (m *Master) releaseLocked(j *job, w *workerState) time.Duration {
+	if j.slot != w {
+		return -1
 	}
+	j.slot = nil
+	m.slotFreedLocked(w)
+	if j.startedAt.IsZero() {
+		return -1
+	}
+	return time.Since(j.startedAt)
 }
 
 // attemptFailed handles an attempt that got no reply: the job was stopped (cancel it
@@ -116,10 +130,32 @@ func (m *Master) attemptFailed(j *job, w *workerState, attempt int, err error) {
 			ErrJobTooLarge, j.id, j.typ, len(j.payload), err))
 		return
 	}
+	if errors.Is(err, banio.ErrConnClosed) {
+		m.mu.Lock()
+		m.goneLocked(w)
+		w.lost++
+		m.mu.Unlock()
+	}
 	if errors.Is(err, banio.ErrConnClosed) || errors.Is(err, ErrWorkerLost) {
 		err = fmt.Errorf("%w: %s (%s) during attempt %d: %v", ErrWorkerLost, w.info.ID, w.conn.GetRemote(), attempt, err)
 	}
-	m.retryOrFail(j, w, err, true, "worker_lost")
+	m.retryOrFail(j, w, err, true, retryWorkerLost)
+}
+
+// notSent handles an attempt whose envelope never left: the worker's connection was
+// closed before its wait could be set up (a job picked for the worker in the moment
+// between its connection closing and the master forgetting it). The worker never saw
+// the job, so it costs no attempt: it goes back to its queue at once, for another
+// worker.
+func (m *Master) notSent(j *job, w *workerState, attempt int, err error) {
+	m.mu.Lock()
+	m.goneLocked(w)
+	m.mu.Unlock()
+	if reason := j.endErr(); reason != nil {
+		m.finish(j, w, nil, reason)
+		return
+	}
+	m.retryOrFail(j, w, fmt.Errorf("%w: %s (%s): attempt %d not sent: %v", ErrWorkerLost, w.info.ID, w.conn.GetRemote(), attempt, err), false, retryNotSent)
 }
 
 // attemptReplied handles a worker's reply.
@@ -134,7 +170,7 @@ func (m *Master) attemptReplied(j *job, w *workerState, rep *protocol.Reply) {
 	case protocol.KindOK:
 		m.finish(j, w, rep.Payload, nil)
 	case protocol.KindHandedBack:
-		m.retryOrFail(j, w, nil, false, "handed_back") // costs no attempt
+		m.retryOrFail(j, w, nil, false, retryHandedBack) // costs no attempt
 	case protocol.KindDeadline, protocol.KindCanceled:
 		// The worker's context for the job ended on its own (its copy of the deadline
 		// fired first): the job is over, not retried.
@@ -151,18 +187,29 @@ func (m *Master) attemptReplied(j *job, w *workerState, rep *protocol.Reply) {
 			m.finish(j, w, nil, rerr)
 			return
 		}
-		m.retryOrFail(j, w, rerr, true, "retry")
+		m.retryOrFail(j, w, rerr, true, retryError)
 	}
 }
+
+// retryEvents name the span event of each retry reason.
+var retryEvents = [numRetryReasons]string{"worker_lost", "retry", "handed_back", "not_sent"}
+
+// retryStatus is the run-duration status of an attempt that ended for each retry
+// reason; not_sent has none, since the attempt never ran.
+var retryStatus = [numRetryReasons]outcomeClass{outcomeLost, outcomeError, attemptHandedBack, 0}
 
 // retryOrFail frees w's slot and queues j again, or resolves it with err when its
 // attempts are spent. A spent attempt (lost worker, retryable error) waits a backoff
 // pause first; a hand-back is re-dispatched at once and costs nothing.
-func (m *Master) retryOrFail(j *job, w *workerState, err error, spend bool, event string) {
+func (m *Master) retryOrFail(j *job, w *workerState, err error, spend bool, why retryReason) {
 	m.mu.Lock()
-	m.releaseLocked(j, w)
+	ran := m.releaseLocked(j, w)
+	if why == retryNotSent {
+		ran = -1
+	}
 	if j.state == stateResolved {
 		m.mu.Unlock()
+		m.metrics.attemptEnded(j.tm, retryStatus[why], ran)
 		return
 	}
 	if spend {
@@ -170,9 +217,11 @@ func (m *Master) retryOrFail(j *job, w *workerState, err error, spend bool, even
 	}
 	if spend && j.spent >= j.maxAttempts {
 		m.mu.Unlock()
+		m.metrics.attemptEnded(j.tm, retryStatus[why], ran)
 		m.resolve(j, nil, fmt.Errorf("after %d attempts: %w", j.spent, err))
 		return
 	}
+	event := retryEvents[why]
 	reason := event
 	if err != nil {
 		reason = err.Error()
@@ -186,6 +235,8 @@ func (m *Master) retryOrFail(j *job, w *workerState, err error, spend bool, even
 	}
 	m.mu.Unlock()
 	m.retried.Add(1)
+	m.metrics.attemptEnded(j.tm, retryStatus[why], ran)
+	m.metrics.jobRetried(j.tm, why)
 	attrs := []attribute.KeyValue{protocol.AttrAttempt.Int(j.attempt), protocol.AttrWorkerID.String(w.info.ID)}
 	if err != nil {
 		attrs = append(attrs, attribute.String("error", err.Error()))
@@ -205,6 +256,7 @@ func (m *Master) requeue(j *job) {
 	if j.state != stateBackoff {
 		return // resolved meanwhile (cancelled, master closed)
 	}
+	j.readyAt = time.Now()
 	jt := m.typeLocked(j.typ)
 	if w := m.pickLocked(jt); w != nil {
 		m.startLocked(j, w)

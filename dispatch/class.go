@@ -66,7 +66,7 @@ func (m *Master) classLocked(types []string) *workerClass {
 func (m *Master) joinLocked(w *workerState, c *workerClass) {
 	w.class = c
 	c.members++
-	if !w.draining {
+	if !w.draining && !w.gone {
 		c.free.push(w)
 	}
 }

@@ -35,6 +35,7 @@ func (m *Master) submitDurable(ctx context.Context, j *job, timeout time.Duratio
 		recs = append(recs, store.AttemptStarted(j.id, j.attempt, w.info.ID))
 	}
 	m.mu.Unlock()
+	m.metrics.jobSubmitted(j.tm)
 	if j.ticket.remote != nil {
 		m.jn.recordThen(func(err error) { _ = m.committed(ctx, j, timeout, err) }, recs...)
 		return j.ticket, nil
@@ -61,7 +62,7 @@ func (m *Master) reserveLocked(j *job) error {
 		return err
 	}
 	jt := m.typeLocked(j.typ)
-	j.action = jt.action
+	j.action, j.tm = jt.action, jt.tm
 	if w := m.pickLocked(jt); w != nil {
 		m.takeSlotLocked(j, w)
 	} else if err := m.roomLocked(jt, j); err != nil {
@@ -79,7 +80,7 @@ func (m *Master) reserveLocked(j *job) error {
 func (m *Master) specOf(j *job, timeout time.Duration) store.Spec {
 	spec := store.Spec{
 		ID: j.id, Type: j.typ, Payload: j.payload, Deadline: j.deadline, Timeout: timeout,
-		MaxAttempts: j.maxAttempts, Trace: j.trace, SubmittedAt: time.Now(),
+		MaxAttempts: j.maxAttempts, Trace: j.trace, SubmittedAt: j.submittedAt,
 	}
 	if r := j.ticket.remote; r != nil {
 		spec.Caller = r.name()
@@ -120,7 +121,7 @@ func (m *Master) committed(ctx context.Context, j *job, timeout time.Duration, e
 	}
 	if w := j.slot; w != nil {
 		j.state = stateRunning // its attempt is recorded: the envelope may leave
-		go m.sendAttempt(j, w, j.attempt)
+		go m.sendAttempt(j, w, j.attempt, j.waited)
 	} else {
 		m.runOrQueueLocked(j, false)
 	}

@@ -66,6 +66,7 @@ type job struct {
 	ticket      *Ticket
 	span        trace.Span
 	trace       map[string]string // the dispatch span's context, for the worker
+	submittedAt time.Time         // when the master took it (for a restored job: its first master)
 
 	// guarded by Master.mu
 	stopWatch func() bool // stops watching the caller's context; set once the job is admitted
@@ -76,6 +77,10 @@ type job struct {
 	worker    *workerState // of the current or last attempt
 	slot      *workerState // whose capacity the running attempt holds; nil once freed
 	lastErr   error
+	tm        *typeMetrics // its type's metric attribute sets: set once, before the job is shared
+	readyAt   time.Time    // since when it may be dispatched: submitted, or queued again
+	startedAt time.Time    // its running attempt's dispatch; zero when unknown (adopted)
+	waited    time.Duration
 	stored    bool      // the store holds the job (its Submitted record is committed): its changes are recorded
 	orphanOf  string    // stateOrphan: the id of the worker that ran attempt attempt
 	followers []*Ticket // later submissions of the same id (and re-attached callers) that attached to it

@@ -10,7 +10,8 @@ import "github.com/banfleet/banfleet/protocol"
 // Master.mu.
 type jobType struct {
 	name    string
-	action  string // protocol.JobAction(name), built once per entry: admitLocked hands it to each job
+	action  string       // protocol.JobAction(name), built once per entry: admitLocked hands it to each job
+	tm      *typeMetrics // its metric attribute sets (metrics.go), handed to each job likewise
 	queue   fifo
 	serving []classLink // the classes whose workers announced this type
 }
@@ -26,7 +27,7 @@ type classLink struct {
 func (m *Master) typeLocked(typ string) *jobType {
 	jt := m.types[typ]
 	if jt == nil {
-		jt = &jobType{name: typ, action: protocol.JobAction(typ)}
+		jt = &jobType{name: typ, action: protocol.JobAction(typ), tm: m.metrics.typeMetricsLocked(typ)}
 		m.types[typ] = jt
 	}
 	return jt

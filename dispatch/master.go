@@ -46,9 +46,11 @@ type Master struct {
 	orphans     map[string]map[*job]struct{}
 	orphanTimer *time.Timer
 
-	done, failed, retried atomic.Uint64
-	meter                 rateMeter
-	blobs                 blobStore
+	resolved [numOutcomes]atomic.Uint64 // jobs resolved, by how they count (classify)
+	retried  atomic.Uint64
+	metrics  *masterMetrics // its instruments (metrics.go)
+	meter    rateMeter
+	blobs    blobStore
 }
 
 // NewMaster makes a Master on srv. It adds its handlers to every connection srv
@@ -69,6 +71,7 @@ func newMaster(srv *banio.ServerIO, opts []Option) *Master {
 		classes: make(map[string]*workerClass),
 		jobs:    make(map[string]*job),
 	}
+	m.metrics = newMasterMetrics(m.opts.meterProvider)
 	m.retained.init(m.opts.retention, m.opts.retainJobs, m.opts.retainBytes)
 	return m
 }
@@ -83,6 +86,7 @@ func (m *Master) serve() {
 		}
 		m.initConn(c)
 	}
+	m.registerMetrics(m.opts.meterProvider)
 }
 
 // Submit queues job and returns its Ticket at once. ctx governs the job itself:
@@ -132,6 +136,7 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		attempts = m.opts.maxAttempts
 	}
 	ctx, span := m.opts.tracing.dispatch.Start(ctx, "dispatch", spec.ID, spec.Type)
+	now := time.Now()
 	j := &job{
 		id:          spec.ID,
 		typ:         spec.Type,
@@ -141,11 +146,13 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		ticket:      newTicket(spec.ID),
 		span:        span,
 		trace:       m.opts.tracing.inject(ctx),
+		submittedAt: now,
+		readyAt:     now,
 	}
 	j.ticket.remote, j.ticket.replyKey = remote, replyKey
 	j.deadline, _ = ctx.Deadline()
 	if timeout > 0 {
-		if d := time.Now().Add(timeout); j.deadline.IsZero() || d.Before(j.deadline) {
+		if d := now.Add(timeout); j.deadline.IsZero() || d.Before(j.deadline) {
 			j.deadline = d
 		}
 	}
@@ -174,6 +181,7 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		endSpan(span, err)
 		return nil, err
 	}
+	m.metrics.jobSubmitted(j.tm)
 	return j.ticket, nil
 }
 
@@ -196,7 +204,7 @@ func (m *Master) admitLocked(j *job) error {
 		return ErrClosed
 	}
 	jt := m.typeLocked(j.typ)
-	j.action = jt.action
+	j.action, j.tm = jt.action, jt.tm
 	if w := m.pickLocked(jt); w != nil {
 		m.jobs[j.id] = j
 		m.startLocked(j, w)
@@ -387,12 +395,12 @@ func (m *Master) settle(j *job, st settlement, result []byte, err error) {
 		// its wait: attemptFailed cancels it on the worker and frees its slot.
 		st.running.conn.CloseWaitChan(attemptKey(j.id, st.attempt))
 	}
-	if err != nil {
-		m.failed.Add(1)
-	} else {
-		m.done.Add(1)
+	class := classify(err)
+	m.resolved[class].Add(1)
+	if class == outcomeOK {
 		m.meter.tick()
 	}
+	m.metrics.jobResolved(j.tm, class, time.Since(j.submittedAt))
 	endSpan(j.span, err)
 	j.ticket.resolve(result, err)
 	for _, t := range st.followers {
@@ -419,6 +427,9 @@ func (m *Master) Close() error {
 	}
 	if m.orphanTimer != nil {
 		m.orphanTimer.Stop()
+	}
+	if reg := m.metrics.reg; reg != nil {
+		_ = reg.Unregister()
 	}
 	jobs := make([]*job, 0, len(m.jobs))
 	for _, j := range m.jobs {

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -79,7 +81,8 @@ type options struct {
 	maxBackoff     time.Duration
 	logger         *slog.Logger
 	tracing        tracing
-	blobStoreBytes int64 // 0 → DefaultBlobStoreBytes (blob.go)
+	meterProvider  metric.MeterProvider // nil → otel.GetMeterProvider()
+	blobStoreBytes int64                // 0 → DefaultBlobStoreBytes (blob.go)
 	retention      time.Duration
 	retainJobs     int
 	retainBytes    int64
@@ -120,6 +123,9 @@ func buildOptions(opts []Option) options {
 		}
 	}
 	o.tracing.init()
+	if o.meterProvider == nil {
+		o.meterProvider = otel.GetMeterProvider()
+	}
 	return o
 }
 
@@ -197,6 +203,13 @@ func WithLogger(l *slog.Logger) Option {
 // WithTracerProvider sets where spans go (default: the global TracerProvider).
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) { o.tracing.provider = tp }
+}
+
+// WithMeterProvider sets where the master's metrics go (default: the global
+// MeterProvider, which records nothing until a program installs one with
+// otel.SetMeterProvider). docs/operations.md lists the metrics. A Client has none.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(o *options) { o.meterProvider = mp }
 }
 
 // WithPropagator sets how trace context travels in envelopes (default: the global

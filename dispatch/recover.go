@@ -129,7 +129,15 @@ func (m *Master) restoredJob(js store.JobState, payload []byte) *job {
 		attempt:     js.Attempt,
 		spent:       js.Spent,
 		stored:      true,
+		submittedAt: spec.SubmittedAt,
+		readyAt:     time.Now(),
+		tm:          m.metrics.typeMetricsLocked(spec.Type),
 	}
+	if j.submittedAt.IsZero() {
+		j.submittedAt = j.readyAt
+	}
+	// Counted as submitted to this master, so that every job it resolves was.
+	m.metrics.jobSubmitted(j.tm)
 	if js.LastError != "" {
 		j.lastErr = errors.New(js.LastError)
 	}

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/store"
@@ -15,6 +16,8 @@ type workerState struct {
 	info     WorkerInfo
 	inflight int
 	draining bool
+	gone     bool         // its connection was found closed: routable never again
+	lost     int          // attempts running on it when its connection closed
 	class    *workerClass // the workers announcing the same types; nil once forgotten
 	heapAt   int          // index in class.free; -1 while not routable (draining, closed)
 	lastPick uint64       // Master.picks when last given a job: round-robin on ties
@@ -46,15 +49,18 @@ func (m *Master) startLocked(j *job, w *workerState) {
 	if m.jn != nil && j.stored {
 		// The envelope leaves once the store knows of the attempt (durable.go). The
 		// callback runs on the store's committer, which the write must not hold up.
-		n := j.attempt
-		m.jn.recordThen(func(error) { go m.sendAttempt(j, w, n) }, store.AttemptStarted(j.id, n, w.info.ID))
+		n, waited := j.attempt, j.waited
+		m.jn.recordThen(func(error) { go m.sendAttempt(j, w, n, waited) }, store.AttemptStarted(j.id, n, w.info.ID))
 		return
 	}
-	go m.sendAttempt(j, w, j.attempt)
+	go m.sendAttempt(j, w, j.attempt, j.waited)
 }
 
-// takeSlotLocked gives j's next attempt one of w's slots.
+// takeSlotLocked gives j's next attempt one of w's slots, and notes how long it waited
+// for it.
 func (m *Master) takeSlotLocked(j *job, w *workerState) {
+	now := time.Now()
+	j.startedAt, j.waited = now, now.Sub(j.readyAt)
 	j.attempt++
 	j.worker = w
 	w.inflight++
@@ -149,6 +155,18 @@ func (m *Master) register(c *banio.BanConn, info WorkerInfo) error {
 	return nil
 }
 
+// goneLocked takes w, whose connection was found closed, out of routing for good, so
+// that the slots its lost attempts free are not filled with jobs for that connection.
+// banio fails a closing connection's waits before it runs OnClose (forgetWorker), and
+// each failed wait frees a slot: without this, the queue would hand every freed slot a
+// job whose envelope could never leave. m.mu must be held.
+func (m *Master) goneLocked(w *workerState) {
+	w.gone = true
+	if w.heapAt >= 0 {
+		w.class.free.remove(w.heapAt)
+	}
+}
+
 // drain stops routing new jobs to the worker on c.
 func (m *Master) drain(c *banio.BanConn) {
 	m.mu.Lock()
@@ -174,5 +192,7 @@ func (m *Master) forgetWorker(c *banio.BanConn) {
 	m.workers = slices.DeleteFunc(m.workers, func(x *workerState) bool { return x == w })
 	m.leaveLocked(w)
 	m.noteWorkersLocked()
-	m.opts.logger.Info("dispatch: worker gone", "id", w.info.ID, "inflight", w.inflight)
+	// Its lost attempts have usually freed their slots by now (banio fails a
+	// connection's waits before it runs OnClose), so inflight alone would say 0.
+	m.opts.logger.Info("dispatch: worker gone", "id", w.info.ID, "attempts_lost", w.lost+w.inflight)
 }

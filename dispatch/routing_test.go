@@ -292,7 +292,7 @@ func TestSubmitWithCancelledContext(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if s := f.master.Stats(); s.Queued != 0 || s.InFlight != 0 || s.Done+s.Failed != 2000 {
+	if s := f.master.Stats(); s.Queued != 0 || s.InFlight != 0 || s.Done+s.Cancelled != 2000 || s.Failed != 0 {
 		t.Fatalf("Stats = %+v", s)
 	}
 }

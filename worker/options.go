@@ -7,6 +7,7 @@ import (
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -108,6 +109,13 @@ func WithLogger(l *slog.Logger) Option {
 // WithTracerProvider sets where "execute" spans go (default: the global provider).
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(w *Worker) { w.tracerProvider = tp }
+}
+
+// WithMeterProvider sets where the worker's metrics go (default: the global
+// MeterProvider, which records nothing until a program installs one).
+// docs/operations.md lists them.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(w *Worker) { w.meterProvider = mp }
 }
 
 // WithPropagator sets how trace context is read from envelopes (default:

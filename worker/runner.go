@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/protocol"
@@ -118,6 +119,8 @@ func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep *protocol.Re
 		// Accepted before the drain began but never started: hand it back now.
 		return &protocol.Reply{Kind: protocol.KindHandedBack}
 	}
+	start := time.Now()
+	defer func() { w.metrics.processed(job.Type, rep, time.Since(start)) }() // after the recover below
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("worker: handler panicked", "type", job.Type, "job", job.ID, "panic", r, "stack", string(debug.Stack()))

@@ -16,6 +16,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -44,6 +45,8 @@ type Worker struct {
 	tracerProvider trace.TracerProvider
 	propagator     propagation.TextMapPropagator
 	tracer         *jobspan.Tracer
+	meterProvider  metric.MeterProvider
+	metrics        *workerMetrics
 
 	heldBytes int           // WithHeldReplyBytes
 	linger    time.Duration // WithReplyLinger
@@ -101,6 +104,10 @@ func New(masterAddr string, opts ...Option) *Worker {
 		w.propagator = protocol.DefaultPropagator()
 	}
 	w.tracer = jobspan.New(w.tracerProvider.Tracer(protocol.ScopeName), trace.SpanKindConsumer)
+	if w.meterProvider == nil {
+		w.meterProvider = otel.GetMeterProvider()
+	}
+	w.metrics = newWorkerMetrics(w.meterProvider)
 	w.slots = make(chan struct{}, w.capacity)
 	w.held.maxBytes = w.heldBytes
 	w.recent = sentRing{maxN: protocol.MaxHeldAttempts, maxBytes: w.heldBytes, linger: w.linger}
@@ -126,6 +133,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if len(w.handlers) == 0 {
 		return errors.New("worker: no handlers registered")
 	}
+	defer w.metrics.start(w)()
 	conn, err := w.connect(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

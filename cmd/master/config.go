@@ -44,7 +44,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs := flag.NewFlagSet("master", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Listen, "listen", defaultListen, "banio `address` workers and callers connect to (port 0 picks a free one)")
-	fs.StringVar(&c.HTTP, "http", defaultHTTP, "status page `address` (/, /status, /healthz); empty disables it")
+	fs.StringVar(&c.HTTP, "http", defaultHTTP, "status page `address` (/, /status, /healthz, /metrics); empty disables it")
 	fs.IntVar(&c.QueueLimit, "queue-limit", dispatch.DefaultQueueLimit, "jobs that may wait for a worker, per job type")
 	fs.IntVar(&c.MaxAttempts, "max-attempts", dispatch.DefaultMaxAttempts, "dispatches of a job before a lost worker or retryable error fails it")
 	fs.DurationVar(&c.JobTimeout, "job-timeout", 0, "timeout of jobs submitted without one (0: none)")

@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 
 // serve runs the master until ctx ends, then shuts down in order: the status
 // server, the Master, the banio server (every connection closes), the job store, and
-// finally the span exporter (flushed). With a store, the unresolved jobs stay in it
+// finally the metrics and span exporters (flushed). With a store, the unresolved jobs stay in it
 // for the next start, and remote callers re-attach to them then; in memory they fail
 // with dispatch.ErrClosed.
 //
@@ -60,6 +60,11 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 		return err
 	}
 	defer fleetcli.FlushSpans(flush, shutdownTimeout, log)
+	metrics, err := fleetcli.SetupMetrics(ctx, &cfg.Trace, "banfleet-master")
+	if err != nil {
+		return err
+	}
+	defer fleetcli.FlushMetrics(metrics, shutdownTimeout, log)
 
 	st, err := openStore(cfg, log)
 	if err != nil {
@@ -89,6 +94,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 		dispatch.WithMaxWorkerTypes(cfg.WorkerTypes),
 		dispatch.WithLogger(log),
 		dispatch.WithTracerProvider(tp),
+		dispatch.WithMeterProvider(metrics.Provider),
 		dispatch.WithPropagator(otel.GetTextMapPropagator()))
 	if err != nil {
 		_ = ln.Close()
@@ -111,6 +117,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 			return fmt.Errorf("status server: %w", err)
 		}
 		status := newStatusServer(master, ln.Addr().String(), time.Now)
+		status.metrics = metrics.Handler
 		httpSrv = &http.Server{Handler: status.handler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() { httpErr <- httpSrv.Serve(hln) }()
 		log.Info("status server listening", "addr", hln.Addr().String())
@@ -139,7 +146,8 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 	if serr := <-serveErr; serr != nil && !errors.Is(serr, banio.ErrServerClosed) && err == nil {
 		err = fmt.Errorf("banio server: %w", serr)
 	}
-	log.Info("master closed", "done", master.Stats().Done, "failed", master.Stats().Failed)
+	fs := master.Stats()
+	log.Info("master closed", "done", fs.Done, "failed", fs.Failed, "timed_out", fs.TimedOut, "cancelled", fs.Cancelled, "lost", fs.Lost)
 	return err
 }
 

@@ -30,7 +30,10 @@ type status struct {
 	Queued        int            `json:"queued"`         // jobs waiting for a worker
 	QueuedByType  map[string]int `json:"queued_by_type"` // the same, per job type
 	Done          uint64         `json:"done"`           // jobs resolved with a result
-	Failed        uint64         `json:"failed"`         // jobs resolved with an error
+	Failed        uint64         `json:"failed"`         // jobs failed: a handler's error, a bad job
+	TimedOut      uint64         `json:"timed_out"`      // jobs whose timeout or deadline passed
+	Cancelled     uint64         `json:"cancelled"`      // jobs cancelled by their caller (or by the master's shutdown)
+	Lost          uint64         `json:"lost"`           // jobs whose attempts ran out with their worker lost
 	Retried       uint64         `json:"retried"`        // re-dispatches
 	Throughput    float64        `json:"throughput"`     // jobs done per second, last 10 s
 	BlobsServed   uint64         `json:"blobs_served"`   // blob downloads answered
@@ -48,12 +51,13 @@ type workerStatus struct {
 	Draining bool              `json:"draining"`
 }
 
-// statusServer serves /, /status and /healthz.
+// statusServer serves /, /status, /healthz and, given a handler, /metrics.
 type statusServer struct {
 	fleet   fleet
 	listen  string
 	now     func() time.Time
 	started time.Time
+	metrics http.Handler // the Prometheus exposition of the master's metrics; nil: no /metrics
 }
 
 func newStatusServer(f fleet, listen string, now func() time.Time) *statusServer {
@@ -66,6 +70,9 @@ func (s *statusServer) handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /status", s.statusJSON)
 	mux.HandleFunc("GET /{$}", s.page)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics)
+	}
 	return mux
 }
 
@@ -115,6 +122,9 @@ func (s *statusServer) snapshot() status {
 		QueuedByType:  map[string]int{},
 		Done:          st.Done,
 		Failed:        st.Failed,
+		TimedOut:      st.TimedOut,
+		Cancelled:     st.Cancelled,
+		Lost:          st.Lost,
 		Retried:       st.Retried,
 		Throughput:    st.Throughput,
 		BlobsServed:   s.fleet.BlobsServed(),

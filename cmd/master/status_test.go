@@ -74,7 +74,7 @@ func testFleet() *fakeFleet {
 			{ID: "w-2", Name: "<b>beta</b>", Capacity: 2, Types: []string{"echo"}, Draining: true},
 		},
 		stats: dispatch.Stats{Workers: 2, Capacity: 6, InFlight: 3, Queued: 7, QueuedByType: map[string]int{"backtest": 7},
-			Done: 100, Failed: 2, Retried: 5, Throughput: 12.5},
+			Done: 100, Failed: 2, TimedOut: 3, Cancelled: 4, Lost: 1, Retried: 5, Throughput: 12.5},
 		blobs: 2,
 	}
 }
@@ -91,8 +91,8 @@ func TestStatusJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &doc); err != nil {
 		t.Fatal(err)
 	}
-	wantTop := []string{"blobs_served", "capacity", "done", "failed", "inflight", "listen", "queued", "queued_by_type",
-		"retried", "started_at", "throughput", "uptime_seconds", "workers"}
+	wantTop := []string{"blobs_served", "cancelled", "capacity", "done", "failed", "inflight", "listen", "lost", "queued", "queued_by_type",
+		"retried", "started_at", "throughput", "timed_out", "uptime_seconds", "workers"}
 	if got := keys(doc); !reflect.DeepEqual(got, wantTop) {
 		t.Fatalf("top-level fields %v, want %v", got, wantTop)
 	}
@@ -112,7 +112,7 @@ func TestStatusJSON(t *testing.T) {
 		t.Errorf("listen %q uptime %v started %v", st.Listen, st.UptimeSeconds, st.StartedAt)
 	}
 	if st.Capacity != 6 || st.InFlight != 3 || st.Queued != 7 || st.QueuedByType["backtest"] != 7 ||
-		st.Done != 100 || st.Failed != 2 || st.Retried != 5 || st.Throughput != 12.5 || st.BlobsServed != 2 {
+		st.Done != 100 || st.Failed != 2 || st.TimedOut != 3 || st.Cancelled != 4 || st.Lost != 1 || st.Retried != 5 || st.Throughput != 12.5 || st.BlobsServed != 2 {
 		t.Errorf("counters: %+v", st)
 	}
 	if len(st.Workers) != 2 {
@@ -147,7 +147,8 @@ func TestStatusPage(t *testing.T) {
 	for _, want := range []string{
 		`<meta http-equiv="refresh"`, "alpha", "w-1", "10.0.0.2:5000", "backtest, sleep", "region=eu", "draining",
 		"&lt;b&gt;beta&lt;/b&gt;", // worker names are escaped
-		"<b>100</b><span>done</span>", "<td>backtest</td><td class=\"n\">7</td>", "up 1m30s",
+		"<b>100</b><span>done</span>", "<b>2</b><span>failed</span>", "<b>3</b><span>timed out</span>", "<b>4</b><span>cancelled</span>", "<b>1</b><span>lost</span>",
+		"<td>backtest</td><td class=\"n\">7</td>", "up 1m30s",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)

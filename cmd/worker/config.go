@@ -25,7 +25,8 @@ type config struct {
 	ID          string
 	Labels      labels
 	DrainGrace  time.Duration
-	BlobCache   int64 // bytes
+	BlobCache   int64  // bytes
+	HTTP        string // metrics listener (/metrics, /healthz); "" disables it
 	Conn        fleetcli.Conn
 	Log         fleetcli.Logging
 	Trace       fleetcli.Tracing
@@ -45,6 +46,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	c.Labels = labels{}
 	fs.Var(&c.Labels, "labels", "labels the master shows, as `k=v,k=v`")
 	fs.DurationVar(&c.DrainGrace, "drain-grace", worker.DefaultDrainGrace, "on SIGTERM/SIGINT, how long running jobs may finish before they are handed back")
+	fs.StringVar(&c.HTTP, "http", "", "`address` to serve /metrics (Prometheus) and /healthz on, such as 127.0.0.1:6791 (port 0 picks a free one); empty disables it")
 	fs.Int64Var(&c.BlobCache, "blob-cache", worker.DefaultBlobCacheBytes, "`bytes` of blobs (job input data) kept in memory")
 	c.Conn.RegisterClient(fs)
 	c.Log.Register(fs)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"reflect"
 	"runtime"
 	"strings"
@@ -76,7 +77,7 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 	var stderr bytes.Buffer
-	if code := run(t.Context(), []string{"-h"}, env(), &stderr); code != 0 || !strings.Contains(stderr.String(), "BANFLEET_DRAIN_GRACE") {
+	if code := run(t.Context(), []string{"-h"}, env(), io.Discard, &stderr); code != 0 || !strings.Contains(stderr.String(), "BANFLEET_DRAIN_GRACE") {
 		t.Errorf("-h: exit %d\n%s", code, &stderr)
 	}
 }

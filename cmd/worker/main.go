@@ -20,7 +20,7 @@ import (
 
 func main() {
 	ctx, stop := fleetcli.ShutdownContext()
-	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stderr)
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -43,7 +44,7 @@ func startServe(t *testing.T, m *dispatch.Master, args ...string) (stop func() e
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- serve(ctx, cfg, io.Discard, slog.New(slog.DiscardHandler)) }()
 	var result error
 	stopped := false
 	stop = func() error {
@@ -155,7 +156,7 @@ func TestServeStopsOnRefusedToken(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := serve(ctx, cfg, slog.New(slog.DiscardHandler)); !errors.Is(err, banio.ErrAuthFailed) {
+	if err := serve(ctx, cfg, io.Discard, slog.New(slog.DiscardHandler)); !errors.Is(err, banio.ErrAuthFailed) {
 		t.Fatalf("serve with a refused token: %v, want ErrAuthFailed", err)
 	}
 	if ctx.Err() != nil {
@@ -178,22 +179,22 @@ func TestServeWaitsForMaster(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if err := serve(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
+	if err := serve(ctx, cfg, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("serve without a master: %v, want nil at shutdown", err)
 	}
 }
 
 func TestRunReportsBadConfig(t *testing.T) {
 	var stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-concurrency", "0"}, env(), &stderr); code != 2 {
+	if code := run(context.Background(), []string{"-concurrency", "0"}, env(), io.Discard, &stderr); code != 2 {
 		t.Errorf("bad flag: exit %d", code)
 	}
 	stderr.Reset()
-	if code := run(context.Background(), []string{"-aes-key", "xyz"}, env(), &stderr); code != 2 || !strings.Contains(stderr.String(), "aes-key") {
+	if code := run(context.Background(), []string{"-aes-key", "xyz"}, env(), io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "aes-key") {
 		t.Errorf("bad AES key: exit %d, stderr %q", code, &stderr)
 	}
 	stderr.Reset()
-	if code := run(context.Background(), []string{"-tls-ca", "/nonexistent-ca.pem", "-log-level", "error"}, env(), &stderr); code != 1 || !strings.Contains(stderr.String(), "nonexistent-ca.pem") {
+	if code := run(context.Background(), []string{"-tls-ca", "/nonexistent-ca.pem", "-log-level", "error"}, env(), io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "nonexistent-ca.pem") {
 		t.Errorf("missing CA file: exit %d, stderr %q", code, &stderr)
 	}
 }

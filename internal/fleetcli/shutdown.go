@@ -21,6 +21,16 @@ func ShutdownContext() (ctx context.Context, stop context.CancelFunc) {
 	return ctx, stop
 }
 
+// FlushMetrics pushes a metrics pipeline's last readings (OTLP) and stops it, bounded
+// by timeout, and logs a failure.
+func FlushMetrics(m *Metrics, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := m.Shutdown(ctx); err != nil {
+		log.Warn("flushing metrics failed", "err", err)
+	}
+}
+
 // FlushSpans runs a tracing flush (from Tracing.Setup) bounded by timeout, and logs
 // a failure: at exit there is nobody left to return it to.
 func FlushSpans(flush func(context.Context) error, timeout time.Duration, log *slog.Logger) {

@@ -77,11 +77,7 @@ func (t *Tracing) Setup(ctx context.Context, service string) (trace.TracerProvid
 	if err != nil {
 		return nil, nil, fmt.Errorf("trace exporter: %w", err)
 	}
-	host, _ := os.Hostname()
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
-		attribute.String("service.name", service),
-		attribute.String("host.name", host),
-	))
+	res, err := serviceResource(service)
 	if err != nil {
 		return nil, nil, fmt.Errorf("trace resource: %w", err)
 	}
@@ -102,4 +98,13 @@ func (t *Tracing) otlpExporter(ctx context.Context) (sdktrace.SpanExporter, erro
 		opts = append(opts, otlptracegrpc.WithInsecure())
 	}
 	return otlptracegrpc.New(ctx, opts...)
+}
+
+// serviceResource describes this program in exported spans and metrics.
+func serviceResource(service string) (*resource.Resource, error) {
+	host, _ := os.Hostname()
+	return resource.Merge(resource.Default(), resource.NewSchemaless(
+		attribute.String("service.name", service),
+		attribute.String("host.name", host),
+	))
 }
