@@ -363,6 +363,13 @@ func TestReplyLingerZeroKeepsNothing(t *testing.T) {
 	_, c := m1.registered()
 	m1.dispatch(c, "t", "j1", 1, []byte("d"))
 	wantOK(t, m1.replied("j1", 1), "d")
+	// The master has the reply before the worker has noted it as sent; a cut in
+	// between rightly holds it (the worker cannot tell it arrived), so cut after.
+	until(t, "the reply noted as sent", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(w.running) == 0
+	})
 	cut(t, m1, w)
 	m2 := startTestMaster(t, m1.addr)
 	info, _ := m2.registered()
