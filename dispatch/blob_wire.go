@@ -108,12 +108,50 @@ func (c *Client) DeleteBlob(ctx context.Context, hash string) (bool, error) {
 }
 
 // askMaster sends data under actionPrefix followed by a new wait key, the form of the
-// blob actions, and waits for the master's answer to that key.
+// blob actions, and waits for the master's answer to that key. Like a call, it rides
+// through a lost connection: asked while the master is away, it waits for it to come
+// back; cut off before its answer, it asks again (blob requests are idempotent: a blob
+// is stored under its hash). Both waits are bounded by ctx and by the reconnect budget,
+// past which it fails with an error wrapping ErrMasterLost.
 func (c *Client) askMaster(ctx context.Context, actionPrefix string, data []byte) ([]byte, error) {
-	key := c.io.SetWait("", 1)
-	if err := c.io.Write(&banio.IOMsgRaw{Action: actionPrefix + key, Data: data}); err != nil {
+	for {
+		if err := c.awaitMaster(ctx); err != nil {
+			return nil, err
+		}
+		key := c.io.SetWait("", 1)
+		c.trackAsk(key, true)
+		err := c.io.Write(&banio.IOMsgRaw{Action: actionPrefix + key, Data: data})
+		var res []byte
+		if err == nil {
+			res, err = c.io.WaitResult(ctx, key, 0)
+		}
+		c.trackAsk(key, false)
 		c.io.CloseWaitChan(key)
+		switch {
+		case err == nil:
+			return res, nil
+		case ctx.Err() != nil, c.io.IsClosed():
+			return nil, err
+		case errors.Is(err, banio.ErrConnClosed), errors.Is(err, banio.ErrNoWait):
+			// Cut off, or failed by the spent budget: ask again once the master is
+			// back, or say it is lost.
+			continue
+		}
 		return nil, err
 	}
-	return c.io.WaitResult(ctx, key, 0)
+}
+
+// trackAsk records the wait keys of blob requests in flight, so that a spent budget can
+// fail them (a request written while disconnected waits for the next connection).
+func (c *Client) trackAsk(key string, add bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if add {
+		if c.asks == nil {
+			c.asks = make(map[string]struct{})
+		}
+		c.asks[key] = struct{}{}
+	} else {
+		delete(c.asks, key)
+	}
 }

@@ -35,11 +35,13 @@ type Client struct {
 
 	// mu protects the following fields.
 	mu        sync.Mutex
-	calls     map[string]*call // unresolved calls by job id
-	down      bool             // the connection is lost and not back yet
-	lost      bool             // the reconnect budget of the current outage is spent
-	lostTimer *time.Timer      // spends the budget of the current outage
-	losses    uint64           // connection losses seen, so a late reattach cannot end a newer outage
+	calls     map[string]*call    // unresolved calls by job id
+	down      bool                // the connection is lost and not back yet
+	lost      bool                // the reconnect budget of the current outage is spent
+	lostTimer *time.Timer         // spends the budget of the current outage
+	losses    uint64              // connection losses seen, so a late reattach cannot end a newer outage
+	back      chan struct{}       // closed when the current outage ends, one way or the other
+	asks      map[string]struct{} // wait keys of blob requests in flight (blob_wire.go)
 	closed    bool
 
 	runDone chan struct{}
@@ -286,7 +288,15 @@ func (c *Client) budgetSpent() {
 	for _, cl := range c.calls {
 		calls = append(calls, cl)
 	}
+	asks := make([]string, 0, len(c.asks))
+	for key := range c.asks {
+		asks = append(asks, key)
+	}
+	c.outageOverLocked()
 	c.mu.Unlock()
+	for _, key := range asks {
+		c.io.CloseWaitChan(key) // the request asks again, and finds the master lost
+	}
 	for _, cl := range calls {
 		if c.finish(cl, nil, c.lostError(cl.sub.ID)) {
 			c.io.CloseWaitChan(cl.sub.Key)
@@ -375,6 +385,47 @@ func (c *Client) connectionBack(losses uint64) {
 		c.lostTimer = nil
 	}
 	c.down, c.lost = false, false
+	c.outageOverLocked()
+}
+
+// outageOverLocked wakes what waits for the current outage to end (awaitMaster).
+// c.mu must be held.
+func (c *Client) outageOverLocked() {
+	if c.back != nil {
+		close(c.back)
+		c.back = nil
+	}
+}
+
+// awaitMaster returns once the connection to the master is up, or fails: with an error
+// wrapping ErrMasterLost once the reconnect budget is spent, ErrClosed after Close, or
+// ctx's error.
+func (c *Client) awaitMaster(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		switch {
+		case c.closed:
+			c.mu.Unlock()
+			return fmt.Errorf("%w: the client is closed", ErrClosed)
+		case c.lost:
+			c.mu.Unlock()
+			return fmt.Errorf("%w: the master at %s was unreachable for %v (the reconnect budget, WithReconnectBudget)",
+				ErrMasterLost, c.io.Addr, c.opts.reconnectBudget)
+		case !c.down:
+			c.mu.Unlock()
+			return nil
+		}
+		if c.back == nil {
+			c.back = make(chan struct{})
+		}
+		back := c.back
+		c.mu.Unlock()
+		select {
+		case <-back:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // attach asks the master about chunk and returns the calls it does not know, all of
@@ -443,6 +494,7 @@ func (c *Client) Close() error {
 	if c.lostTimer != nil {
 		c.lostTimer.Stop()
 	}
+	c.outageOverLocked()
 	down := c.down
 	calls := make([]*call, 0, len(c.calls))
 	for _, cl := range c.calls {

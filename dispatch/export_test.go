@@ -149,3 +149,10 @@ func WorkersChanged(m *Master) <-chan struct{} {
 	defer m.mu.Unlock()
 	return m.workersChangedLocked()
 }
+
+// ClientDown reports whether the Client knows its connection to the master is lost.
+func ClientDown(c *Client) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.down
+}

@@ -396,3 +396,46 @@ func TestClientMasterLostBehindDyingListener(t *testing.T) {
 		t.Fatalf("behind a listener that drops every connection: %v, want ErrMasterLost", err)
 	}
 }
+
+// TestClientBlobRidesThrough: a blob upload made while the master is away waits for it
+// and succeeds once it is back; with the master gone for the whole reconnect budget it
+// fails with ErrMasterLost.
+func TestClientBlobRidesThrough(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	c := newRideClient(t, f.addr, dispatch.WithReconnectBudget(10*time.Second))
+	_ = f.srv.Close()
+	_ = f.master.Close()
+	f.wg.Wait()
+	waitFor(t, "the client to see the master gone", func() bool { return dispatch.ClientDown(c) })
+	put := make(chan error, 1)
+	go func() {
+		_, err := c.PutBlob(context.Background(), []byte("bars, say"))
+		put <- err
+	}()
+	srv := banio.NewBanServer("", "back", banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
+	m := dispatch.NewMaster(srv)
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(ln) }()
+	if err := recv(t, put, "the upload"); err != nil {
+		t.Fatalf("PutBlob across the restart: %v", err)
+	}
+	if n := m.BlobStats().Count; n != 1 {
+		t.Fatalf("the new master holds %d blobs, want the upload", n)
+	}
+	// Gone for good: the budget bounds the wait.
+	lost := newRideClient(t, f.addr, dispatch.WithReconnectBudget(200*time.Millisecond))
+	_ = m.Close()
+	_ = srv.Close()
+	<-served
+	waitFor(t, "the second client to see the master gone", func() bool { return dispatch.ClientDown(lost) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := lost.PutBlob(ctx, []byte("more bars")); !errors.Is(err, dispatch.ErrMasterLost) {
+		t.Fatalf("PutBlob with the master gone: %v, want ErrMasterLost", err)
+	}
+}
