@@ -46,11 +46,12 @@ func (m *Master) startLocked(j *job, w *workerState) {
 	if m.jn != nil && j.stored {
 		// The envelope leaves once the store knows of the attempt (durable.go). The
 		// callback runs on the store's committer, which the write must not hold up.
+		// sendAttempt never blocks.
 		n := j.attempt
-		m.jn.recordThen(func(error) { go m.sendAttempt(j, w, n) }, store.AttemptStarted(j.id, n, w.info.ID))
+		m.jn.recordThen(func(error) { m.sendAttempt(j, w, n) }, store.AttemptStarted(j.id, n, w.info.ID))
 		return
 	}
-	go m.sendAttempt(j, w, j.attempt)
+	m.mu.sendLocked(j, w, j.attempt) // sent once m.mu is released (outbox.go)
 }
 
 // takeSlotLocked gives j's next attempt one of w's slots.
