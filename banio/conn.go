@@ -93,6 +93,7 @@ type BanConn struct {
 	wg   sync.WaitGroup // writer and handler goroutines; they end soon after done closes
 
 	sending atomic.Int32 // goroutines inside send right now
+	serving atomic.Int32 // the peer's requests being answered (AddServing)
 	// readBurst: the frame being handled has others buffered behind it.
 	readBurst atomic.Bool
 	fastSend  atomic.Bool   // the peer accepts the fast codec

@@ -52,13 +52,16 @@ func (c *BanConn) Write(msg *IOMsgRaw) error {
 	return c.send(msg.Action, msg.Data, nil, msg.Data != nil, msg.NoEncrypt, writeInline)
 }
 
-// AddServing did count the peer's requests being answered, to decide between writing
-// inline and queueing for the writer goroutine.
-//
-// Deprecated: it does nothing. Answers sent from a read loop (SendWaitResNoBlock,
-// WriteMsgNoBlock) leave once per read batch, and answers from other goroutines are
-// batched whenever the socket is busy, so nothing needs counting.
-func (c *BanConn) AddServing(delta int) {}
+// AddServing counts the peer's requests this side is answering: +1 when one is taken
+// on, −1 once its answer is sent (like sync.WaitGroup.Add). banio cannot tell a request
+// from any other message, so a server that answers from many goroutines says so here.
+// While more than one request is being answered, messages are queued for the
+// connection's writer goroutine, which sends the answers of a burst in a few large
+// writes instead of one syscall each; a lone request's answer is still written inline,
+// with no goroutine switch.
+func (c *BanConn) AddServing(delta int) {
+	c.serving.Add(int32(delta))
+}
 
 // send encodes and enqueues one message, whose data is data followed by tail.
 func (c *BanConn) send(action string, data, tail []byte, present, noEncrypt bool, mode writeMode) error {
@@ -70,10 +73,11 @@ func (c *BanConn) send(action string, data, tail []byte, present, noEncrypt bool
 	}
 	concurrent := c.sending.Add(1) > 1
 	defer c.sending.Add(-1)
-	if mode&(writeInline|writeAlone) == writeInline && (concurrent || c.in.more.Load() || c.readBurst.Load() || c.waits.n.Load() > 1) {
+	if mode&(writeInline|writeAlone) == writeInline && (concurrent || c.in.more.Load() || c.readBurst.Load() || c.waits.n.Load() > 1 || c.serving.Load() > 1 || c.out.recentlyBusy()) {
 		// Other goroutines are sending too, a burst is being answered (by the handler
-		// goroutine or by inline handlers), or several requests are in flight: let the
-		// writer goroutine batch what the other senders add meanwhile.
+		// goroutine or by inline handlers), several requests are in flight either
+		// way, or the socket was contended a moment ago: let the writer goroutine
+		// batch what the other senders add meanwhile.
 		mode &^= writeInline
 	}
 	buf := getBuf()

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,10 +23,10 @@ import (
 //
 // An inline owner writes once; if more piled up meanwhile it hands ownership to the
 // connection's writer goroutine, so no caller is kept writing for others. Broadcast
-// never writes inline: a slow subscriber must not stall it. Neither do the NoBlock
-// sends of read loops: they append, and the end of the read batch hands the frames to
-// the writer goroutine (writeDefer, flush.go).
+// never writes inline: a slow subscriber must not stall it.
 type writer struct {
+	busyAt atomic.Int64 // unix ns when a sender last found the socket owned by another
+
 	mu      sync.Mutex
 	cond    sync.Cond // signalled when owner is released
 	nc      net.Conn  // the socket frames go to; nil while disconnected or closed
@@ -43,6 +44,18 @@ type writer struct {
 	room     chan struct{}
 	wake     chan struct{} // cap 1: ownership handed to the writer goroutine
 	retire   chan struct{} // cap 1: the writer goroutine may end, the connection is idle
+}
+
+// busyWindow: for this long after a sender found the socket busy, senders queue their
+// frames for the writer goroutine instead of writing inline, so that a steady stream of
+// requests from many goroutines leaves in few syscalls. A lone caller never finds the
+// socket busy and keeps writing inline, with no goroutine switch.
+const busyWindow = 100 * time.Microsecond
+
+// recentlyBusy reports whether a sender found the socket busy within busyWindow.
+func (w *writer) recentlyBusy() bool {
+	t := w.busyAt.Load()
+	return t != 0 && time.Now().UnixNano()-t < int64(busyWindow)
 }
 
 // maxKeptBuffer: buffers that grew past this are not kept once the connection is idle.
@@ -156,6 +169,9 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 		return nil
 	}
 	if w.owner || w.nc == nil || mode&writeInline == 0 || len(w.pending) > 0 {
+		if w.owner {
+			w.busyAt.Store(time.Now().UnixNano())
+		}
 		w.pending = append(w.pending, frame...)
 		if !w.owner && w.nc != nil {
 			w.owner = true

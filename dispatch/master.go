@@ -263,6 +263,7 @@ func (m *Master) followLocked(old *job, t *Ticket) error {
 		case prev == t.remote && prevKey == t.replyKey:
 			// The same caller repeats itself (a resubmission after an attach that
 			// timed out): the one reply it waits for is on its way already.
+			t.remote.conn.AddServing(-1)
 			return nil
 		case prev.gone:
 			ot.repoint(t.remote, t.replyKey)
