@@ -23,7 +23,9 @@ import (
 //
 // An inline owner writes once; if more piled up meanwhile it hands ownership to the
 // connection's writer goroutine, so no caller is kept writing for others. Broadcast
-// never writes inline: a slow subscriber must not stall it.
+// never writes inline: a slow subscriber must not stall it. Neither do the NoBlock
+// sends of read loops: they append, and the end of the read batch hands the frames to
+// the writer goroutine (writeDefer, flush.go).
 type writer struct {
 	busyAt atomic.Int64 // unix ns when a sender last found the socket owned by another
 
