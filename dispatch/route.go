@@ -144,9 +144,16 @@ func (m *Master) register(c *banio.BanConn, info WorkerInfo) error {
 	adopted, unwanted := m.claimsLocked(w, held)
 	m.opts.logger.Info("dispatch: worker registered", "id", info.ID, "name", info.Name, "capacity", info.Capacity, "types", info.Types,
 		"held", len(held), "adopted", len(adopted))
+	// The attempts w holds that the master does not want are cancelled ahead of the
+	// envelopes pumped to it next, which leave once m.mu is released: a new attempt
+	// can have the key of an unwanted one (a restarted master numbers from 1), and a
+	// cancel arriving after it would stop it instead. sendCancel never blocks.
+	for _, h := range unwanted {
+		m.sendCancel(w, h.ID, h.Attempt)
+	}
 	m.pumpLocked(class)
 	m.mu.Unlock()
-	m.adopt(w, adopted, unwanted)
+	m.adopt(w, adopted)
 	return nil
 }
 
