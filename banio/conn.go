@@ -86,6 +86,8 @@ type BanConn struct {
 	// Owned by the reading goroutine.
 	hdr        [4]byte // frame length header
 	lastAction string  // the last action read (internAction)
+	readMore   bool    // a complete frame is buffered behind the one just read
+	batching   bool    // counted in a read batch (flush.go)
 
 	done chan struct{}  // closed when the connection is closed for good
 	wg   sync.WaitGroup // writer and handler goroutines; they end soon after done closes

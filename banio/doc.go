@@ -68,25 +68,43 @@
 //
 // # The write path
 //
-// Every frame of a connection goes through one writer (writer.go). WriteMsg encodes the
-// frame on the caller's goroutine (so compression and encryption run in parallel),
-// then: if nobody is writing, the caller writes it to the socket itself; otherwise the
-// frame is appended to a pending buffer that whoever owns the socket writes, together
-// with everything else pending, in one syscall. A caller that wrote inline hands any
-// backlog to the connection's writer goroutine instead of writing for others; that
-// goroutine is started on first need and ends when a heartbeat interval passes with
-// nothing for it, so an idle connection holds only its read loop. The
-// pending buffer is bounded (WithMaxPendingBytes): a writer waits for room up to the
-// write timeout and then fails with ErrTimeout; every socket write has the same
-// deadline. Senders queue for the writer goroutine instead of writing inline whenever a
-// burst is likely: several goroutines sending, a handler answering one of several
-// messages read together, several waits pending, or several of the peer's requests
-// being answered (AddServing). Broadcast encodes a message once per codec, appends it
-// to each subscriber in call order without ever writing inline, and cuts a subscriber
-// whose queue is past its bound (ErrSlowConsumer, counted by ServerIO.SlowConsumers)
-// instead of waiting. SendWaitResNoBlock and WriteMsgNoBlock never wait for room
-// either: a goroutine of its own does, for callers on a read loop. Parts sends a header and a payload as one
-// message without joining them first.
+// Every frame of a connection goes through one writer (writer.go). The frame is encoded
+// on the sender's goroutine (so compression and encryption run in parallel), then
+// handed to the writer in one of three ways:
+//
+//   - WriteMsg, Write and SendWaitRes from any goroutine: if nobody is writing and
+//     nothing is pending, the caller writes its frame to the socket itself (a lone
+//     caller pays no goroutine switch); otherwise the frame is appended to the pending
+//     buffer, and whoever owns the socket writes everything pending in one syscall. A
+//     caller that wrote inline hands any backlog to the connection's writer goroutine
+//     rather than writing for others, and senders go straight to the writer goroutine
+//     when a burst is likely (several goroutines sending, a handler answering one of
+//     several messages read together, several waits pending, several of the peer's
+//     requests being answered as counted by AddServing, or the socket found busy
+//     within the last 100 µs).
+//   - WriteMsgNoBlock and SendWaitResNoBlock, the calls for a read loop's handlers and
+//     wait callbacks: the frame is only appended, never written by the caller, and the
+//     connection is noted in a process-wide deferred set. Each read loop counts itself
+//     "in a batch" from the read that returned a frame until its buffered reader holds
+//     no complete frame; at the end of a batch it yields once and kicks the writer of
+//     every connection in the set (flush.go). A burst of requests read together thus
+//     leaves as one write per destination, the way nats-server flushes its readers'
+//     deliveries. A sender that finds no read loop in a batch flushes at once, so a
+//     frame deferred by any other goroutine is never left behind.
+//   - Broadcast: appended to each subscriber in call order and handed to its writer
+//     goroutine, never written inline.
+//
+// Only the socket's owner writes it: an inline caller for its own frame, otherwise the
+// writer goroutine, which is started on first need and ends when a heartbeat interval
+// passes with nothing for it, so an idle connection holds only its read loop. The
+// pending buffer is bounded (WithMaxPendingBytes): WriteMsg waits for room up to the
+// write timeout and then fails with ErrTimeout; the NoBlock calls never wait (a
+// goroutine of its own waits, with a copy, for at most another bound's worth of such
+// frames), and Broadcast never waits: past those bounds a server-side peer is cut as a
+// slow consumer (ErrSlowConsumer, counted by ServerIO.SlowConsumers). Every socket
+// write has the write timeout as its deadline; Close writes what is pending within a
+// one-second grace. Parts sends a header and a payload as one message without joining
+// them first.
 //
 // # Waits
 //

@@ -116,6 +116,9 @@ func (c *BanConn) push(msg *IOMsgRaw) {
 		}
 		room := q.room
 		q.mu.Unlock()
+		// The read loop waits: its batch ends first, so that what it deferred does not
+		// wait with it (flush.go).
+		c.endBatch()
 		select {
 		case <-room:
 		case <-c.done:

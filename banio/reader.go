@@ -29,9 +29,16 @@ func (c *BanConn) readLoop(nc net.Conn) error {
 	if nc == nil {
 		return ErrConnClosed
 	}
+	defer c.endBatch()
 	for {
+		if !c.readMore {
+			// Nothing complete is buffered: the next read may wait on the network, so
+			// the batch ends here and what its handlers deferred leaves (flush.go).
+			c.endBatch()
+		}
 		wm, err := c.readWire(nc)
 		if err == nil {
+			c.beginBatch()
 			if key, ok := strings.CutPrefix(wm.Action, resPrefix); ok {
 				// A result: straight to its wait, without building an IOMsgRaw or
 				// copying the action (key only serves the lookup).
@@ -98,6 +105,8 @@ func (c *BanConn) readWire(nc net.Conn) (wireMsg, error) {
 	}
 	c.mu.Unlock()
 	body, err := c.readFrame(br)
+	// A complete frame buffered behind this one: the read batch goes on (flush.go).
+	c.readMore = err == nil && frameBuffered(br)
 	if err != nil {
 		return wireMsg{}, err
 	}

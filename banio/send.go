@@ -29,9 +29,12 @@ func (c *BanConn) WriteMsg(msg *IOMsg) error {
 
 // WriteMsgNoBlock is WriteMsg for callers that must not wait, such as a read loop: it
 // never waits for room in a full write queue (see SendWaitResNoBlock, whose rules it
-// shares). Frames that had to wait may go out after frames sent later.
+// shares), and never writes to the socket itself: the frame is appended and leaves
+// with the others deferred by the current read batches, once they end (or at once
+// when no read loop is in a batch). Frames that had to wait may go out after frames
+// sent later.
 func (c *BanConn) WriteMsgNoBlock(msg *IOMsg) error {
-	return c.sendData(msg.Action, msg.Data, msg.NoEncrypt, writeInline|writeSpill)
+	return c.sendData(msg.Action, msg.Data, msg.NoEncrypt, writeDefer|writeSpill)
 }
 
 // sendData marshals v (as IOMsg.Data) and sends it.

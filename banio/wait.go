@@ -230,10 +230,11 @@ func resAction(buf *[96]byte, key string) string {
 // reading. A goroutine of its own waits instead; if the queue stays full for the whole
 // write timeout, or more than the queue's bound waits that way, the peer is cut as a
 // slow consumer. A ClientIO is never cut (it reconnects): there the frame fails with
-// ErrLimit, or is dropped and logged. An idle socket is still written inline.
+// ErrLimit, or is dropped and logged. The frame is never written by the caller: it
+// leaves with the read batch's other deliveries when the batch ends (WriteMsgNoBlock).
 func (c *BanConn) SendWaitResNoBlock(key string, data any) error {
 	var buf [96]byte
-	return c.sendData(resAction(&buf, key), data, false, writeInline|writeSpill)
+	return c.sendData(resAction(&buf, key), data, false, writeDefer|writeSpill)
 }
 
 // WaitResult waits for the result registered under key and removes the wait. It ends

@@ -23,7 +23,9 @@ import (
 //
 // An inline owner writes once; if more piled up meanwhile it hands ownership to the
 // connection's writer goroutine, so no caller is kept writing for others. Broadcast
-// never writes inline: a slow subscriber must not stall it.
+// never writes inline: a slow subscriber must not stall it. Neither do the NoBlock
+// sends of read loops: they append, and the end of the read batch hands the frames to
+// the writer goroutine (writeDefer, flush.go).
 type writer struct {
 	busyAt atomic.Int64 // unix ns when a sender last found the socket owned by another
 
@@ -33,14 +35,17 @@ type writer struct {
 	pending []byte    // frames waiting for the owner
 	spare   []byte    // the other half of the double buffer
 	owner   bool      // a goroutine holds the right to write to nc
-	closing bool      // Close has begun: no new frames
-	running bool      // the writer goroutine has been started
-	spilled int       // bytes of writeSpill frames waiting for room on their own goroutines
-	batches uint64    // batches taken by the writer goroutine
-	tidied  uint64    // batches when tidyWriter last looked
-	room    chan struct{}
-	wake    chan struct{} // cap 1: ownership handed to the writer goroutine
-	retire  chan struct{} // cap 1: the writer goroutine may end, the connection is idle
+	// deferred: pending holds frames a read batch deferred, and the connection is in
+	// the deferred set (flush.go) or being flushed from it.
+	deferred bool
+	closing  bool   // Close has begun: no new frames
+	running  bool   // the writer goroutine has been started
+	spilled  int    // bytes of writeSpill frames waiting for room on their own goroutines
+	batches  uint64 // batches taken by the writer goroutine
+	tidied   uint64 // batches when tidyWriter last looked
+	room     chan struct{}
+	wake     chan struct{} // cap 1: ownership handed to the writer goroutine
+	retire   chan struct{} // cap 1: the writer goroutine may end, the connection is idle
 }
 
 // busyWindow: for this long after a sender found the socket busy, senders queue their
@@ -68,6 +73,7 @@ const (
 	writeNoBlock                       // a full queue is a slow consumer: cut the connection
 	writeSpill                         // a full queue: wait for room on a goroutine of its own
 	writeAlone                         // a one-off frame: inline even in a burst (send)
+	writeDefer                         // append only; the end of a read batch flushes it (flush.go)
 )
 
 // writeOneOff is for heartbeats and the welcome: a small frame now and then, written
@@ -101,7 +107,7 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 			// its own copy of the frame. Answers to different keys need no order.
 			w.spilled += len(frame)
 			w.mu.Unlock()
-			go c.enqueueSpilled(slices.Clone(frame), mode&^(writeSpill|writeInline))
+			go c.enqueueSpilled(slices.Clone(frame), mode&^(writeSpill|writeInline|writeDefer))
 			return nil
 		}
 		if mode&writeSpill != 0 && c.client != nil {
@@ -117,6 +123,12 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 			w.mu.Unlock()
 			go c.closeWithError(ErrSlowConsumer)
 			return ErrSlowConsumer
+		}
+		if !w.owner && w.nc != nil {
+			// What fills the queue may be deferred frames waiting for a read batch to
+			// end, perhaps the caller's own: room comes only once they are written.
+			w.owner = true
+			c.kickLocked()
 		}
 		if deadline.IsZero() {
 			deadline, progress = time.Now().Add(c.cfg.writeTimeout), c.progress.Load()
@@ -147,6 +159,16 @@ func (c *BanConn) enqueue(frame []byte, mode writeMode) error {
 	if w.closing {
 		w.mu.Unlock()
 		return ErrConnClosed
+	}
+	if mode&writeDefer != 0 && !w.owner && w.nc != nil {
+		// A read loop's delivery (or a frame sent while one may be in a batch): appended
+		// now, written when the batch ends (flush.go).
+		w.pending = append(w.pending, frame...)
+		add := !w.deferred
+		w.deferred = true
+		w.mu.Unlock()
+		deferred.note(c, add)
+		return nil
 	}
 	if w.owner || w.nc == nil || mode&writeInline == 0 || len(w.pending) > 0 {
 		if w.owner {

@@ -28,12 +28,27 @@ type attempt struct {
 func attemptKey(id string, n int) string { return protocol.AttemptKey(id, n) }
 
 // sendAttempt sends the job's envelope to the worker and leaves the reply to a wait
-// callback: SetWaitFunc → WriteMsg, then done runs on the worker connection's read
-// loop. No goroutine waits for the reply. It runs on a goroutine of its own because the
-// write may wait for room in the worker's queue. waited is how long the job waited for
-// the worker (takeSlotLocked).
-func (m *Master) sendAttempt(j *job, w *workerState, n int, waited time.Duration) {
-	m.metrics.jobDispatched(j.tm, waited)
+// callback: SetWaitFunc → WriteMsgNoBlock, then done runs on the worker connection's
+// read loop. No goroutine waits for the reply, and none is started for the send: the
+// envelope is appended to the worker's queue and leaves with the others of the current
+// read batch (banio's deferred flush), so sendAttempt never blocks and may run on a
+// read loop or the store's committer. What a worker can be sent is bounded by its
+// capacity; only an envelope too large for that bound to mean little (a payload above
+// blockingEnvelope) is sent by a goroutine of its own that may wait for room.
+func (m *Master) sendAttempt(j *job, w *workerState, n int) {
+	if len(j.payload) > blockingEnvelope {
+		go m.writeAttempt(j, w, n, true)
+		return
+	}
+	m.writeAttempt(j, w, n, false)
+}
+
+// blockingEnvelope: payloads above this are sent by a goroutine that may wait for room
+// in the worker's queue rather than risk cutting it as a slow consumer.
+const blockingEnvelope = 1 << 20
+
+// writeAttempt is sendAttempt's work; block says whether the write may wait for room.
+func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 	if j.span.IsRecording() {
 		j.span.AddEvent("dispatched", trace.WithAttributes(
 			protocol.AttrAttempt.Int(n), protocol.AttrWorkerID.String(w.info.ID)))
@@ -57,7 +72,12 @@ func (m *Master) sendAttempt(j *job, w *workerState, n int, waited time.Duration
 		ID: j.id, Type: j.typ, Key: key, Attempt: n, Deadline: j.deadline, Trace: j.trace,
 	})
 	// The payload follows the header on the wire without being copied behind it here.
-	if err := w.conn.WriteMsg(&banio.IOMsg{Action: j.action, Data: banio.Parts{Head: head, Body: j.payload}}); err != nil {
+	msg := &banio.IOMsg{Action: j.action, Data: banio.Parts{Head: head, Body: j.payload}}
+	write := w.conn.WriteMsgNoBlock
+	if block {
+		write = w.conn.WriteMsg
+	}
+	if err := write(msg); err != nil {
 		a.sendErr.Store(err)
 		w.conn.CloseWaitChan(key)
 	}
@@ -115,8 +135,8 @@ func (m *Master) releaseLocked(j *job, w *workerState) time.Duration {
 
 // attemptFailed handles an attempt that got no reply: the job was stopped (cancel it
 // on the worker, resolve with the stop's reason), its envelope cannot be sent (resolve
-// with ErrJobTooLarge) or the worker was lost (retry). It never runs on a read loop:
-// the errors come from the connection's loss, a write, or CloseWaitChan.
+// with ErrJobTooLarge) or the worker was lost (retry). It may run on a read loop (an
+// envelope that could not be sent fails where it was sent), so it never blocks.
 func (m *Master) attemptFailed(j *job, w *workerState, attempt int, err error) {
 	if err := j.endErr(); err != nil {
 		m.sendCancel(w, j.id, attempt)
@@ -281,5 +301,5 @@ func (m *Master) backoff(spent int) time.Duration {
 
 // sendCancel tells the worker to cancel an attempt it is running.
 func (m *Master) sendCancel(w *workerState, id string, attempt int) {
-	_ = w.conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionCancel, Data: protocol.CancelMsg{ID: id, Attempt: attempt}})
+	_ = w.conn.WriteMsgNoBlock(&banio.IOMsg{Action: protocol.ActionCancel, Data: protocol.CancelMsg{ID: id, Attempt: attempt}})
 }

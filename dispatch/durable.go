@@ -121,7 +121,7 @@ func (m *Master) committed(ctx context.Context, j *job, timeout time.Duration, e
 	}
 	if w := j.slot; w != nil {
 		j.state = stateRunning // its attempt is recorded: the envelope may leave
-		go m.sendAttempt(j, w, j.attempt, j.waited)
+		m.mu.sendLocked(j, w, j.attempt)
 	} else {
 		m.runOrQueueLocked(j, false)
 	}

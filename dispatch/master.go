@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +24,7 @@ type Master struct {
 
 	// mu protects the following fields and the mu-guarded fields of every job,
 	// workerState, jobType and workerClass.
-	mu          sync.Mutex
+	mu          masterMu
 	workers     []*workerState // in registration order
 	byConn      map[*banio.BanConn]*workerState
 	types       map[string]*jobType     // the types served or queued (jobtype.go)
@@ -72,6 +71,7 @@ func newMaster(srv *banio.ServerIO, opts []Option) *Master {
 		jobs:    make(map[string]*job),
 	}
 	m.metrics = newMasterMetrics(m.opts.meterProvider)
+	m.mu.m = m
 	m.retained.init(m.opts.retention, m.opts.retainJobs, m.opts.retainBytes)
 	return m
 }

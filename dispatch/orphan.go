@@ -84,9 +84,9 @@ func (m *Master) claimsLocked(w *workerState, held []protocol.HeldAttempt) (adop
 
 // adopt makes the adopted attempts wait for their replies on w's connection, which the
 // worker sends right after its registration (the registration is handled on the read
-// loop, so these waits exist before the replies are read), and cancels on w the
-// attempts the master does not want.
-func (m *Master) adopt(w *workerState, adopted []*attempt, unwanted []protocol.HeldAttempt) {
+// loop, so these waits exist before the replies are read). The attempts the master
+// does not want register has cancelled already.
+func (m *Master) adopt(w *workerState, adopted []*attempt) {
 	for _, a := range adopted {
 		key, err := w.conn.SetWaitFunc(attemptKey(a.j.id, a.n), a.done)
 		if err != nil {
@@ -98,13 +98,6 @@ func (m *Master) adopt(w *workerState, adopted []*attempt, unwanted []protocol.H
 			go w.conn.CloseWaitChan(key)
 		}
 		m.opts.logger.Debug("dispatch: orphaned attempt re-adopted", "job", a.j.id, "attempt", a.n, "worker", w.info.ID)
-	}
-	if len(unwanted) > 0 {
-		go func() {
-			for _, h := range unwanted {
-				m.sendCancel(w, h.ID, h.Attempt)
-			}
-		}()
 	}
 }
 

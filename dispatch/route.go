@@ -49,11 +49,12 @@ func (m *Master) startLocked(j *job, w *workerState) {
 	if m.jn != nil && j.stored {
 		// The envelope leaves once the store knows of the attempt (durable.go). The
 		// callback runs on the store's committer, which the write must not hold up.
-		n, waited := j.attempt, j.waited
-		m.jn.recordThen(func(error) { go m.sendAttempt(j, w, n, waited) }, store.AttemptStarted(j.id, n, w.info.ID))
+		// sendAttempt never blocks.
+		n := j.attempt
+		m.jn.recordThen(func(error) { m.sendAttempt(j, w, n) }, store.AttemptStarted(j.id, n, w.info.ID))
 		return
 	}
-	go m.sendAttempt(j, w, j.attempt, j.waited)
+	m.mu.sendLocked(j, w, j.attempt) // sent once m.mu is released (outbox.go)
 }
 
 // takeSlotLocked gives j's next attempt one of w's slots, and notes how long it waited
@@ -61,6 +62,7 @@ func (m *Master) startLocked(j *job, w *workerState) {
 func (m *Master) takeSlotLocked(j *job, w *workerState) {
 	now := time.Now()
 	j.startedAt, j.waited = now, now.Sub(j.readyAt)
+	m.metrics.jobDispatched(j.tm, j.waited)
 	j.attempt++
 	j.worker = w
 	w.inflight++
@@ -149,9 +151,16 @@ func (m *Master) register(c *banio.BanConn, info WorkerInfo) error {
 	adopted, unwanted := m.claimsLocked(w, held)
 	m.opts.logger.Info("dispatch: worker registered", "id", info.ID, "name", info.Name, "capacity", info.Capacity, "types", info.Types,
 		"held", len(held), "adopted", len(adopted))
+	// The attempts w holds that the master does not want are cancelled ahead of the
+	// envelopes pumped to it next, which leave once m.mu is released: a new attempt
+	// can have the key of an unwanted one (a restarted master numbers from 1), and a
+	// cancel arriving after it would stop it instead. sendCancel never blocks.
+	for _, h := range unwanted {
+		m.sendCancel(w, h.ID, h.Attempt)
+	}
 	m.pumpLocked(class)
 	m.mu.Unlock()
-	m.adopt(w, adopted, unwanted)
+	m.adopt(w, adopted)
 	return nil
 }
 
