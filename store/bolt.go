@@ -90,6 +90,11 @@ type Bolt struct {
 
 	kick    chan struct{} // wakes the committer; buffered 1
 	stopped chan struct{} // closed when the committer has returned
+	// notify carries each commit's ApplyThen callbacks to the notifier goroutine,
+	// which runs them in commit order while the committer goes on to the next
+	// commit; notified is closed when it has run the last.
+	notify   chan []*request
+	notified chan struct{}
 	closed  chan struct{} // closed when Close has finished
 
 	// stateMu guards mirror against readers (Lookup, Blob, Stats): the committer is
@@ -176,6 +181,7 @@ func OpenBolt(path string, opts ...Option) (*Bolt, error) {
 	b := &Bolt{
 		path: path, db: db, opts: o,
 		kick: make(chan struct{}, 1), stopped: make(chan struct{}), closed: make(chan struct{}),
+		notify: make(chan []*request, notifyDepth), notified: make(chan struct{}),
 		ckReq: make(chan ckRequest), ckKick: make(chan struct{}, 1), ckStop: make(chan struct{}), ckDone: make(chan struct{}),
 	}
 	if err := guard(path, b.load); err != nil {
@@ -190,6 +196,7 @@ func OpenBolt(path string, opts ...Option) (*Bolt, error) {
 		return nil, err
 	}
 	go b.run()
+	go b.notifier()
 	go b.checkpointer()
 	return b, nil
 }
@@ -440,6 +447,7 @@ func (b *Bolt) Close() error {
 	default:
 	}
 	<-b.stopped
+	<-b.notified
 	close(b.ckStop)
 	<-b.ckDone
 	b.mu.Lock()

@@ -127,7 +127,9 @@ func (b *Bolt) usable() error {
 }
 
 func (b *Bolt) enqueue(r *request) error {
-	r.done = make(chan struct{})
+	if r.then == nil {
+		r.done = make(chan struct{}) // a waiter of Apply, Load or Expire
+	}
 	r.at = time.Now()
 	b.mu.Lock()
 	switch {
@@ -153,10 +155,28 @@ func (b *Bolt) enqueue(r *request) error {
 	return nil
 }
 
+// notifyDepth is how many commits' callbacks may wait for the notifier before the
+// committer waits for it: callbacks are quick (they must not block), so it only falls
+// behind for a moment.
+const notifyDepth = 64
+
+// notifier runs the ApplyThen callbacks of each commit, in commit order, off the
+// committer: a callback takes its caller's locks (the master's), and the next commit's
+// write and fdatasync need not wait for those.
+func (b *Bolt) notifier() {
+	defer close(b.notified)
+	for thens := range b.notify {
+		for _, r := range thens {
+			r.then(r.err)
+		}
+	}
+}
+
 // run is the committer: the only goroutine that writes the log or the mirror. Between
 // batches it answers the checkpointer's requests for a hand-over (checkpoint.go).
 func (b *Bolt) run() {
 	defer close(b.stopped)
+	defer close(b.notify)
 	ch := newChanges()
 	for {
 		select {
@@ -237,12 +257,16 @@ func (b *Bolt) take() []*request {
 // frame, syncs it and wakes the batch's callers.
 func (b *Bolt) commit(batch []*request, ch *changes) {
 	defer func() {
+		var thens []*request
 		for _, r := range batch {
 			if r.then != nil {
-				r.then(r.err)
+				thens = append(thens, r)
 			} else {
 				close(r.done)
 			}
+		}
+		if len(thens) > 0 {
+			b.notify <- thens
 		}
 	}()
 	if b.testHookCommit != nil {
