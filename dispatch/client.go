@@ -70,13 +70,18 @@ func NewClient(addr string, opts ...banio.Option) (*Client, error) {
 }
 
 // NewClientWithOptions is NewClient with dispatch options as well (WithTracerProvider,
-// WithPropagator, WithLogger, WithReconnectBudget, WithAttachTimeout).
+// WithPropagator, WithLogger, WithReconnectBudget, WithAttachTimeout). Unless bopts
+// say otherwise (banio.WithReconnectBackoff), the Client redials a lost master within a
+// tenth of its reconnect budget, at most every second or so.
 func NewClientWithOptions(addr string, bopts []banio.Option, opts ...Option) (*Client, error) {
+	o := buildOptions(opts)
+	// The caller's banio options come after the default policy, so theirs wins.
+	bopts = append([]banio.Option{banio.WithReconnectBackoff(clientReconnect(o.reconnectBudget))}, bopts...)
 	io, err := banio.NewClientIO(addr, bopts...)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{io: io, opts: buildOptions(opts), calls: make(map[string]*call), runDone: make(chan struct{})}
+	c := &Client{io: io, opts: o, calls: make(map[string]*call), runDone: make(chan struct{})}
 	// On the read loop (onProgress never blocks), so that reports reach a ticket
 	// before the reply that follows them resolves it.
 	io.ListenInline(protocol.ActionProgress, c.onProgress)

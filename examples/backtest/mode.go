@@ -51,10 +51,10 @@ func sweepRemote(ctx context.Context, cfg config, bars []engine.Bar, grid engine
 	if err != nil {
 		return sweepOutcome{}, err
 	}
-	budget := cfg.ReconnectBudget
-	bopts = append(bopts, banio.WithReconnectBackoff(reconnectBackoff(budget)))
+	// The Client rides through a master's restart, blob upload included, for up to
+	// -reconnect-budget.
 	client, err := dispatch.NewClientWithOptions(cfg.Master, bopts,
-		dispatch.WithLogger(log), dispatch.WithReconnectBudget(budget))
+		dispatch.WithLogger(log), dispatch.WithReconnectBudget(cfg.ReconnectBudget))
 	if err != nil {
 		return sweepOutcome{}, fmt.Errorf("connect to master %s: %w", cfg.Master, err)
 	}
@@ -62,14 +62,7 @@ func sweepRemote(ctx context.Context, cfg config, bars []engine.Bar, grid engine
 	desc := "the fleet of master " + cfg.Master
 	announce(desc)
 
-	upload := func(b []byte) (string, error) {
-		var hash string
-		err := rideThrough(ctx, budget, false, func(ctx context.Context) (err error) {
-			hash, err = client.PutBlob(ctx, b)
-			return err
-		})
-		return hash, err
-	}
+	upload := func(b []byte) (string, error) { return client.PutBlob(ctx, b) }
 	wall := elapsed()
 	results, err := runSweep(ctx, client, upload, bars, grid, opts)
 	if lost, ok := errors.AsType[*masterLostError](err); ok {

@@ -2,95 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/examples/backtest/btjob"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
 	"github.com/banfleet/banfleet/internal/leakcheck"
-	"github.com/cenkalti/backoff/v4"
 )
-
-// errDropped is what a Client request fails with when the connection drops under it.
-var errDropped = fmt.Errorf("dispatch: upload blob: %w: waiting for \"k\"", banio.ErrConnClosed)
-
-func TestRideThrough(t *testing.T) {
-	const budget = 100 * time.Millisecond
-	ctx := context.Background()
-
-	calls := 0
-	err := rideThrough(ctx, budget, false, func(context.Context) error {
-		if calls++; calls < 3 {
-			return errDropped
-		}
-		return nil
-	})
-	if err != nil || calls != 3 {
-		t.Fatalf("answered on the third attempt: %v after %d calls", err, calls)
-	}
-
-	calls = 0
-	refused := errors.New("refused")
-	if err := rideThrough(ctx, budget, false, func(context.Context) error { calls++; return refused }); err != refused || calls != 1 {
-		t.Fatalf("an answer that is an error: %v after %d calls, want it at once", err, calls)
-	}
-
-	// Dropped, then no answer: the attempts after the drop are bounded by the budget.
-	start := time.Now()
-	calls = 0
-	err = rideThrough(ctx, budget, false, func(ctx context.Context) error {
-		if calls++; calls == 1 {
-			return errDropped
-		}
-		<-ctx.Done()
-		return fmt.Errorf("dispatch: upload blob: %w", ctx.Err())
-	})
-	if !errors.Is(err, dispatch.ErrMasterLost) || time.Since(start) > budget+time.Second {
-		t.Fatalf("after a drop, no answer: %v after %v, want dispatch.ErrMasterLost after %v", err, time.Since(start), budget)
-	}
-
-	// boundFirst: a first attempt that gets no answer counts as well.
-	start = time.Now()
-	err = rideThrough(ctx, budget, true, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
-	if !errors.Is(err, dispatch.ErrMasterLost) || time.Since(start) > budget+time.Second {
-		t.Fatalf("no answer at all: %v after %v, want dispatch.ErrMasterLost after %v", err, time.Since(start), budget)
-	}
-
-	// The caller's context ends it with the request's error.
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := rideThrough(cctx, budget, true, func(ctx context.Context) error { return ctx.Err() }); !errors.Is(err, context.Canceled) || errors.Is(err, dispatch.ErrMasterLost) {
-		t.Fatalf("cancelled: %v", err)
-	}
-}
-
-
-func TestReconnectBackoff(t *testing.T) {
-	for _, c := range []struct {
-		budget, most time.Duration
-	}{
-		{dispatch.DefaultReconnectBudget, 1500 * time.Millisecond}, // 1 s ± 50 %
-		{time.Second, 150 * time.Millisecond},                      // a tenth of the budget
-		{time.Millisecond, 15 * time.Millisecond},
-	} {
-		b := reconnectBackoff(c.budget)()
-		var elapsed time.Duration
-		for range 1000 {
-			d := b.NextBackOff()
-			if d == backoff.Stop || d > c.most {
-				t.Fatalf("budget %v: retry in %v after %v, want at most %v and never stop", c.budget, d, elapsed, c.most)
-			}
-			elapsed += d
-		}
-	}
-}
 
 // TestRemoteSweepRidesThroughDroppedUpload cuts the connection of a remote sweep in
 // the middle of its bar upload, and checks that the sweep uploads them again once
