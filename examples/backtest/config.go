@@ -30,6 +30,7 @@ type config struct {
 	ReconnectBudget time.Duration // remote mode: how long a lost master may stay away
 	Workers         int           // embedded workers
 	Conn            fleetcli.Conn
+	Trace           fleetcli.Tracing
 
 	Journal  string
 	InFlight int
@@ -51,6 +52,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 		"with -master: how long the sweep waits for a lost master to come back (a restart) before it gives up")
 	fs.IntVar(&c.Workers, "workers", defaultWorkers, "embedded mode: number of in-process workers")
 	c.Conn.RegisterClient(fs)
+	c.Trace.Register(fs)
 	fs.StringVar(&c.Journal, "journal", "", "sweep journal `file`: finished jobs are recorded and a rerun replays them")
 	fs.IntVar(&c.InFlight, "inflight", defaultInFlight, "jobs submitted and not yet finished")
 	fs.IntVar(&c.Top, "top", defaultTop, "rows of the results table")

@@ -12,6 +12,7 @@ import (
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/worker"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // embeddedFleet is a master and its workers in this process, talking over loopback
@@ -34,7 +35,7 @@ const registerTimeout = 10 * time.Second
 // it, each handling the backtest job type with handler and running up to
 // GOMAXPROCS/n jobs at once (at least one). It returns once every worker has
 // registered, so the sweep spreads over all of them from the first job.
-func startEmbedded(ctx context.Context, n int, handlers map[string]worker.Handler, bopts []banio.Option, log *slog.Logger) (*embeddedFleet, error) {
+func startEmbedded(ctx context.Context, n int, handlers map[string]worker.Handler, bopts []banio.Option, log *slog.Logger, tp trace.TracerProvider) (*embeddedFleet, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("-workers must be at least 1, not %d", n)
 	}
@@ -45,7 +46,7 @@ func startEmbedded(ctx context.Context, n int, handlers map[string]worker.Handle
 	srv := banio.NewBanServer(ln.Addr().String(), "backtest", append(bopts, banio.WithLogger(log))...)
 	f := &embeddedFleet{
 		srv:       srv,
-		master:    dispatch.NewMaster(srv, dispatch.WithLogger(log)),
+		master:    dispatch.NewMaster(srv, dispatch.WithLogger(log), dispatch.WithTracerProvider(tp)),
 		addr:      ln.Addr().String(),
 		workers:   n,
 		workerErr: make(chan error, n),
@@ -62,7 +63,8 @@ func startEmbedded(ctx context.Context, n int, handlers map[string]worker.Handle
 			worker.WithConcurrency(concurrency),
 			worker.WithBanIO(bopts...),
 			worker.WithLogger(log),
-			worker.WithDrainGrace(time.Second))
+			worker.WithDrainGrace(time.Second),
+			worker.WithTracerProvider(tp))
 		for typ, h := range handlers {
 			w.Handle(typ, h)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/banfleet/banfleet/examples/backtest/btjob"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
 	"github.com/banfleet/banfleet/worker"
+	"go.opentelemetry.io/otel"
 )
 
 // The two ways to run the sweep differ only in the submitter and the blob upload
@@ -27,7 +28,7 @@ type sweepOutcome struct {
 func sweepEmbedded(ctx context.Context, cfg config, bars []engine.Bar, grid engine.Grid, opts sweepOptions,
 	log *slog.Logger, announce func(string)) (sweepOutcome, error) {
 	handlers := map[string]worker.Handler{btjob.Type: btjob.NewHandler()}
-	f, err := startEmbedded(ctx, cfg.Workers, handlers, embeddedOptions(cfg), log)
+	f, err := startEmbedded(ctx, cfg.Workers, handlers, embeddedOptions(cfg), log, opts.Tracing)
 	if err != nil {
 		return sweepOutcome{}, err
 	}
@@ -54,7 +55,8 @@ func sweepRemote(ctx context.Context, cfg config, bars []engine.Bar, grid engine
 	// The Client rides through a master's restart, blob upload included, for up to
 	// -reconnect-budget.
 	client, err := dispatch.NewClientWithOptions(cfg.Master, bopts,
-		dispatch.WithLogger(log), dispatch.WithReconnectBudget(cfg.ReconnectBudget))
+		dispatch.WithLogger(log), dispatch.WithReconnectBudget(cfg.ReconnectBudget),
+		dispatch.WithTracerProvider(opts.Tracing), dispatch.WithPropagator(otel.GetTextMapPropagator()))
 	if err != nil {
 		return sweepOutcome{}, fmt.Errorf("connect to master %s: %w", cfg.Master, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
+	"github.com/banfleet/banfleet/internal/fleetcli"
 )
 
 // run is the whole program; it returns the exit code.
@@ -37,8 +38,16 @@ func backtest(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tp, flush, err := cfg.Trace.Setup(ctx, "banfleet-backtest")
+	if err != nil {
+		return err
+	}
+	defer fleetcli.FlushSpans(flush, 5*time.Second, newLogger(stderr, slog.LevelWarn))
 	grid := engine.DefaultGrid()
 	opts := sweepOptions{Journal: cfg.Journal, MaxInFlight: cfg.InFlight}
+	if cfg.Trace.Mode != fleetcli.TraceNone {
+		opts.Tracing = tp
+	}
 	if !cfg.Quiet {
 		opts.Progress = stderr
 		if f, ok := stderr.(*os.File); ok {

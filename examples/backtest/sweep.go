@@ -13,6 +13,8 @@ import (
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/examples/backtest/btjob"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // sweepOptions configures runSweep.
@@ -26,6 +28,11 @@ type sweepOptions struct {
 
 	// OnResult, if set, sees every finished job as it arrives, before it is decoded.
 	OnResult func(dispatch.SweepResult)
+
+	// Tracing, if set, records the sweep as one trace: a "sweep" span with every
+	// job's submit, dispatch and execute spans beneath it (the fleet's parts given the
+	// same provider, or exporting to the same collector).
+	Tracing trace.TracerProvider
 }
 
 // runSweep backtests every parameter set of grid over bars on the fleet behind
@@ -61,6 +68,12 @@ func runSweep(ctx context.Context, submitter dispatch.Submitter, putBlob func([]
 		return nil, err
 	}
 	start := time.Now()
+	if opts.Tracing != nil {
+		var span trace.Span
+		ctx, span = opts.Tracing.Tracer("github.com/banfleet/banfleet/examples/backtest").Start(ctx, "sweep",
+			trace.WithAttributes(attribute.Int("banfleet.sweep.jobs", len(jobs))))
+		defer span.End()
+	}
 	sweep, err := dispatch.StartSweep(ctx, liveSubmitter{submitter}, jobs, dispatch.SweepOptions{
 		MaxInFlight: opts.MaxInFlight, Journal: opts.Journal, StopOnError: true,
 	})

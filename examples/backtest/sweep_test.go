@@ -45,7 +45,7 @@ func countingHandler(calls *atomic.Int64) worker.Handler {
 // startTestFleet runs an embedded fleet of n workers for the test.
 func startTestFleet(t *testing.T, n int, h worker.Handler) *embeddedFleet {
 	t.Helper()
-	f, err := startEmbedded(context.Background(), n, map[string]worker.Handler{btjob.Type: h}, nil, quietLog)
+	f, err := startEmbedded(context.Background(), n, map[string]worker.Handler{btjob.Type: h}, nil, quietLog, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
