@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -141,3 +142,18 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 func echo(ctx context.Context, job *worker.Job) (any, error) { return job.Payload, nil }
+
+// mixedHandlers serves "ok" (echo), "fail" (a handler error) and "wait" (signals
+// started, then runs until its context ends): the workload of the tests that count
+// outcomes.
+func mixedHandlers(started chan<- struct{}) map[string]worker.Handler {
+	return map[string]worker.Handler{
+		"ok":   echo,
+		"fail": func(context.Context, *worker.Job) (any, error) { return nil, errors.New("no") },
+		"wait": func(ctx context.Context, _ *worker.Job) (any, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			return nil, ctx.Err()
+		},
+	}
+}

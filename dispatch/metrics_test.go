@@ -110,15 +110,7 @@ func TestMasterMetrics(t *testing.T) {
 	mr := newMetricsReader(t)
 	f := newFleet(t, dispatch.WithMeterProvider(mr.mp))
 	started := make(chan struct{}, 4)
-	f.startWorker("", map[string]worker.Handler{
-		"ok":   echo,
-		"fail": func(context.Context, *worker.Job) (any, error) { return nil, errors.New("no") },
-		"wait": func(ctx context.Context, _ *worker.Job) (any, error) {
-			started <- struct{}{}
-			<-ctx.Done()
-			return nil, ctx.Err()
-		},
-	}, worker.WithConcurrency(3))
+	f.startWorker("", mixedHandlers(started), worker.WithConcurrency(3))
 	ctx := context.Background()
 	for range 10 {
 		if _, err := f.master.Call(ctx, "ok", "x"); err != nil {
