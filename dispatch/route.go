@@ -51,10 +51,39 @@ func (m *Master) startLocked(j *job, w *workerState) {
 		// callback runs on the store's committer, which the write must not hold up.
 		// sendAttempt never blocks.
 		n := j.attempt
-		m.jn.recordThen(func(error) { m.sendAttempt(j, w, n) }, store.AttemptStarted(j.id, n, w.info.ID))
+		m.jn.recordThen(func(err error) {
+			if err != nil {
+				m.stall(j, w)
+				return
+			}
+			m.sendAttempt(j, w, n)
+		}, store.AttemptStarted(j.id, n, w.info.ID))
 		return
 	}
 	m.mu.sendLocked(j, w, j.attempt) // sent once m.mu is released (outbox.go)
+}
+
+// stall holds back a job whose attempt the store refused to record (the store failed;
+// the journal has said so): an attempt the store does not hold must not run, since
+// after a restart nobody would know of it and the job would run again beside it. The
+// job neither runs nor fails: it waits, as a job backing off does but with no timer, for
+// its caller's context or timeout, or for the master to close; the store still holds
+// it as it was, so the master's next start runs it, and remote callers ride through to
+// that.
+func (m *Master) stall(j *job, w *workerState) {
+	m.mu.Lock()
+	m.releaseLocked(j, w)
+	if j.state != stateRunning {
+		m.mu.Unlock()
+		return
+	}
+	j.state = stateBackoff
+	m.mu.Unlock()
+	if reason := j.endErr(); reason != nil {
+		// Stopped while its attempt was being recorded: jobStopped found it running
+		// with no wait to end, so the stop is acted on here.
+		m.resolve(j, nil, reason)
+	}
 }
 
 // takeSlotLocked gives j's next attempt one of w's slots, and notes how long it waited
