@@ -95,7 +95,7 @@ type Bolt struct {
 	// commit; notified is closed when it has run the last.
 	notify   chan []*request
 	notified chan struct{}
-	closed  chan struct{} // closed when Close has finished
+	closed   chan struct{} // closed when Close has finished
 
 	// stateMu guards mirror against readers (Lookup, Blob, Stats): the committer is
 	// its only writer and holds the write lock only while applying records, not
