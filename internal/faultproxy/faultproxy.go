@@ -22,6 +22,10 @@ type Proxy struct {
 	closed  bool
 	accepts int
 	wg      sync.WaitGroup
+	// cutAfter, when set, cuts the next connection once its client has sent that many
+	// bytes (CutAfter), and then closes cutDone.
+	cutAfter int64
+	cutDone  chan struct{}
 
 	rate atomic.Int64 // bytes per second per direction and connection; 0: unlimited
 }
@@ -69,6 +73,16 @@ func (p *Proxy) Refuse(refuse bool) {
 // direction (0 lifts the limit): a slow link, for tests of large frames over it.
 func (p *Proxy) SetRate(bytesPerSec int) { p.rate.Store(int64(bytesPerSec)) }
 
+// CutAfter makes the proxy cut the next connection it accepts once its client has
+// sent n bytes, forwarding none past them: a link that drops in the middle of a
+// transfer. The channel is closed when the cut has happened.
+func (p *Proxy) CutAfter(n int) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cutAfter, p.cutDone = int64(max(n, 1)), make(chan struct{})
+	return p.cutDone
+}
+
 // Close stops the proxy and cuts every connection.
 func (p *Proxy) Close() error {
 	p.mu.Lock()
@@ -100,32 +114,38 @@ func (p *Proxy) acceptLoop() {
 			_ = c.Close()
 			continue
 		}
-		if !p.track(c, up) {
+		limit, cut, ok := p.track(c, up)
+		if !ok {
 			continue
 		}
 		p.wg.Add(2)
-		go p.pipe(c, up)
-		go p.pipe(up, c)
+		go p.pipe(c, up, 0, nil)
+		go p.pipe(up, c, limit, cut)
 	}
 }
 
-// track registers a forwarded pair, or closes it when the proxy is closing.
-func (p *Proxy) track(a, b net.Conn) bool {
+// track registers a forwarded pair, or closes it when the proxy is closing. It hands
+// the pair a pending CutAfter: the byte limit of its client's direction and the
+// channel to close when it is reached.
+func (p *Proxy) track(a, b net.Conn) (limit int64, cut chan struct{}, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		_ = a.Close()
 		_ = b.Close()
-		return false
+		return 0, nil, false
 	}
 	p.conns[a] = struct{}{}
 	p.conns[b] = struct{}{}
-	return true
+	limit, cut = p.cutAfter, p.cutDone
+	p.cutAfter, p.cutDone = 0, nil
+	return limit, cut, true
 }
 
 // pipe copies src to dst, at the rate set by SetRate; when either side ends, both are
-// closed.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// closed. With a limit, it forwards that many bytes, then closes both and cut.
+func (p *Proxy) pipe(dst, src net.Conn, limit int64, cut chan struct{}) {
+	var forwarded int64
 	defer p.wg.Done()
 	buf := make([]byte, 16<<10)
 	start, sent := time.Now(), int64(0)
@@ -136,6 +156,13 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			chunk = buf[:min(len(buf), max(int(rate/50), 512))] // ~20 ms of data
 		}
 		n, err := src.Read(chunk)
+		if limit > 0 && forwarded+int64(n) >= limit {
+			n = int(limit - forwarded)
+			_, _ = dst.Write(chunk[:n])
+			close(cut)
+			break
+		}
+		forwarded += int64(n)
 		if n > 0 {
 			if _, werr := dst.Write(chunk[:n]); werr != nil {
 				break
