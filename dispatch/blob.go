@@ -61,29 +61,40 @@ type blobStore struct {
 // master (OpenMaster) returns once its store holds the blob.
 func (m *Master) PutBlob(data []byte) (string, error) {
 	h := protocol.BlobHash(data)
+	size := int64(len(data))
 	limit := m.blobLimit()
 	s := &m.blobs
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if _, held := s.blobs[h]; held {
+		s.mu.Unlock()
 		return h, nil
 	}
-	if size := int64(len(data)); s.bytes+size > limit {
+	if s.bytes+size > limit {
+		defer s.mu.Unlock()
 		return "", fmt.Errorf("%w: a blob of %d bytes does not fit beside the %d bytes of the %d blobs held (budget %d bytes); delete blobs no job needs any more (DeleteBlob) or raise the budget (dispatch.WithBlobStoreLimit)",
 			ErrBlobStoreFull, size, s.bytes, len(s.blobs), limit)
 	}
+	s.bytes += size // reserved while the store records it, without holding the lock
+	s.mu.Unlock()
 	if m.jn != nil {
-		// Durable before it is answered, like a job. Other blobs wait meanwhile:
-		// uploads are rare and a commit takes a millisecond or two.
-		if err := m.jn.st.Apply(context.Background(), store.BlobPut(data)); err != nil {
+		// Durable before it is answered, like a job.
+		if err := m.jn.st.Apply(context.Background(), store.BlobPutHashed(h, data)); err != nil {
+			s.mu.Lock()
+			s.bytes -= size
+			s.mu.Unlock()
 			return "", fmt.Errorf("dispatch: the master could not record the blob in its store: %w", err)
 		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, held := s.blobs[h]; held {
+		s.bytes -= size // a concurrent upload of the same bytes got there first
+		return h, nil
 	}
 	if s.blobs == nil {
 		s.blobs = make(map[string][]byte)
 	}
 	s.blobs[h] = data
-	s.bytes += int64(len(data))
 	return h, nil
 }
 

@@ -253,3 +253,26 @@ func TestDurableRestartSurvivingWorkers(t *testing.T) {
 	}
 	t.Logf("%d running jobs re-adopted from their workers", orphaned)
 }
+
+// TestDurableBlobsSurviveRestart: a blob put on a durable master is in its store when
+// PutBlob returns, and the next master holds it again, with its bytes counted.
+func TestDurableBlobsSurviveRestart(t *testing.T) {
+	leakcheck.Check(t)
+	f := newDurableFleet(t)
+	data := []byte("the bars of a sweep")
+	h, err := f.master.PutBlob(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := f.master.PutBlob(data); err != nil || again != h {
+		t.Fatalf("the same bytes again: %q, %v", again, err)
+	}
+	f.kill()
+	f.restart()
+	if st := f.master.BlobStats(); st.Count != 1 || st.Bytes != int64(len(data)) {
+		t.Fatalf("after the restart the master holds %+v, want the one blob", st)
+	}
+	if !f.master.DeleteBlob(h) {
+		t.Fatal("the restored blob could not be deleted")
+	}
+}

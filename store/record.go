@@ -169,6 +169,12 @@ func BlobPut(data []byte) Record {
 	return Record{Kind: KindBlobPut, Hash: BlobHash(data), Data: data, hashed: true}
 }
 
+// BlobPutHashed is BlobPut for a caller that has hashed data already (the master, to
+// answer with the hash): hash must be BlobHash(data), which is not computed again.
+func BlobPutHashed(hash string, data []byte) Record {
+	return Record{Kind: KindBlobPut, Hash: hash, Data: data, hashed: true}
+}
+
 // BlobDeleted records that the owner no longer needs blob hash.
 func BlobDeleted(hash string) Record {
 	return Record{Kind: KindBlobDeleted, Hash: hash}
