@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/banfleet/banfleet/daemon"
 	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/internal/fleetcli"
 )
 
 // Defaults of the master's flags.
@@ -32,9 +32,9 @@ type config struct {
 	InMemory    bool          // keep no store: a restart loses every job
 	OrphanGrace time.Duration // how long a restarted master waits for workers to claim their jobs
 	Retention   time.Duration // how long a resolved job's outcome is kept for its caller
-	Conn        fleetcli.Conn
-	Log         fleetcli.Logging
-	Trace       fleetcli.Tracing
+	Conn        daemon.Conn
+	Log         daemon.Logging
+	Trace       daemon.Tracing
 }
 
 // parseConfig reads args, falling back to BANFLEET_* variables through lookupEnv.
@@ -59,8 +59,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	c.Conn.RegisterServer(fs)
 	c.Log.Register(fs)
 	c.Trace.Register(fs)
-	fleetcli.SetUsage(fs, "master [flags]")
-	if err := fleetcli.Parse(fs, args, lookupEnv); err != nil {
+	daemon.SetUsage(fs, "master [flags]")
+	if err := daemon.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
 	}
 	if err := c.Conn.Validate(); err != nil {

@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/daemon"
 	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/internal/fleetcli"
 )
 
 // env is a fake environment.
-var env = fleetcli.MapEnv
+var env = daemon.MapEnv
 
 func TestConfigDefaults(t *testing.T) {
 	c, err := parseConfig(nil, env(), &bytes.Buffer{})

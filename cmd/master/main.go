@@ -14,11 +14,11 @@ package main
 import (
 	"os"
 
-	"github.com/banfleet/banfleet/internal/fleetcli"
+	"github.com/banfleet/banfleet/daemon"
 )
 
 func main() {
-	ctx, stop := fleetcli.ShutdownContext()
+	ctx, stop := daemon.ShutdownContext()
 	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

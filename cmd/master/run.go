@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/daemon"
 	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/internal/fleetcli"
 	"github.com/banfleet/banfleet/store"
 	"go.opentelemetry.io/otel"
 )
@@ -59,12 +59,12 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	defer fleetcli.FlushSpans(flush, shutdownTimeout, log)
-	metrics, err := fleetcli.SetupMetrics(ctx, &cfg.Trace, "banfleet-master")
+	defer daemon.FlushSpans(flush, shutdownTimeout, log)
+	metrics, err := daemon.SetupMetrics(ctx, &cfg.Trace, "banfleet-master")
 	if err != nil {
 		return err
 	}
-	defer fleetcli.FlushMetrics(metrics, shutdownTimeout, log)
+	defer daemon.FlushMetrics(metrics, shutdownTimeout, log)
 
 	st, err := openStore(cfg, log)
 	if err != nil {

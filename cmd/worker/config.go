@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/banfleet/banfleet/internal/fleetcli"
+	"github.com/banfleet/banfleet/daemon"
 	"github.com/banfleet/banfleet/worker"
 )
 
@@ -27,9 +27,9 @@ type config struct {
 	DrainGrace  time.Duration
 	BlobCache   int64  // bytes
 	HTTP        string // metrics listener (/metrics, /healthz); "" disables it
-	Conn        fleetcli.Conn
-	Log         fleetcli.Logging
-	Trace       fleetcli.Tracing
+	Conn        daemon.Conn
+	Log         daemon.Logging
+	Trace       daemon.Tracing
 }
 
 // parseConfig reads args, falling back to BANFLEET_* variables through lookupEnv.
@@ -51,8 +51,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	c.Conn.RegisterClient(fs)
 	c.Log.Register(fs)
 	c.Trace.Register(fs)
-	fleetcli.SetUsage(fs, "worker [flags]")
-	if err := fleetcli.Parse(fs, args, lookupEnv); err != nil {
+	daemon.SetUsage(fs, "worker [flags]")
+	if err := daemon.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
 	}
 	if err := c.Conn.Validate(); err != nil {

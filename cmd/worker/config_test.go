@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/banfleet/banfleet/internal/fleetcli"
+	"github.com/banfleet/banfleet/daemon"
 	"github.com/banfleet/banfleet/worker"
 )
 
 // env is a fake environment.
-var env = fleetcli.MapEnv
+var env = daemon.MapEnv
 
 func TestConfigDefaults(t *testing.T) {
 	c, err := parseConfig(nil, env(), &bytes.Buffer{})

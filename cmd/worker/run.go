@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/internal/fleetcli"
+	"github.com/banfleet/banfleet/daemon"
 	"github.com/banfleet/banfleet/worker"
 	"go.opentelemetry.io/otel"
 )
@@ -56,12 +56,12 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	defer fleetcli.FlushSpans(flush, shutdownTimeout, log)
-	metrics, err := fleetcli.SetupMetrics(ctx, &cfg.Trace, "banfleet-worker")
+	defer daemon.FlushSpans(flush, shutdownTimeout, log)
+	metrics, err := daemon.SetupMetrics(ctx, &cfg.Trace, "banfleet-worker")
 	if err != nil {
 		return err
 	}
-	defer fleetcli.FlushMetrics(metrics, shutdownTimeout, log)
+	defer daemon.FlushMetrics(metrics, shutdownTimeout, log)
 	if cfg.HTTP != "" {
 		stopHTTP, err := serveHTTP(cfg.HTTP, metrics.Handler, stdout, log)
 		if err != nil {

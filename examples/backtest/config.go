@@ -6,8 +6,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/banfleet/banfleet/daemon"
 	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/internal/fleetcli"
 )
 
 // Defaults of the example's flags.
@@ -29,8 +29,8 @@ type config struct {
 	Master          string        // remote master host:port; "" → embedded fleet
 	ReconnectBudget time.Duration // remote mode: how long a lost master may stay away
 	Workers         int           // embedded workers
-	Conn            fleetcli.Conn
-	Trace           fleetcli.Tracing
+	Conn            daemon.Conn
+	Trace           daemon.Tracing
 
 	Journal  string
 	InFlight int
@@ -58,8 +58,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.IntVar(&c.Top, "top", defaultTop, "rows of the results table")
 	fs.StringVar(&c.Report, "report", defaultReport, "HTML report `file` (empty: none)")
 	fs.BoolVar(&c.Quiet, "quiet", false, "print neither progress nor the table, only the summary")
-	fleetcli.SetUsage(fs, "go run ./examples/backtest [flags]")
-	if err := fleetcli.Parse(fs, args, lookupEnv); err != nil {
+	daemon.SetUsage(fs, "go run ./examples/backtest [flags]")
+	if err := daemon.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
 	}
 	if err := c.Conn.Validate(); err != nil {

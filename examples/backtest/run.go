@@ -10,9 +10,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/banfleet/banfleet/daemon"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
-	"github.com/banfleet/banfleet/internal/fleetcli"
 )
 
 // run is the whole program; it returns the exit code.
@@ -42,10 +42,10 @@ func backtest(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer fleetcli.FlushSpans(flush, 5*time.Second, newLogger(stderr, slog.LevelWarn))
+	defer daemon.FlushSpans(flush, 5*time.Second, newLogger(stderr, slog.LevelWarn))
 	grid := engine.DefaultGrid()
 	opts := sweepOptions{Journal: cfg.Journal, MaxInFlight: cfg.InFlight}
-	if cfg.Trace.Mode != fleetcli.TraceNone {
+	if cfg.Trace.Mode != daemon.TraceNone {
 		opts.Tracing = tp
 	}
 	if !cfg.Quiet {

@@ -9,13 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/banfleet/banfleet/daemon"
 	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/internal/fleetcli"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 )
 
 // env is a fake environment.
-var env = fleetcli.MapEnv
+var env = daemon.MapEnv
 
 func TestParseConfig(t *testing.T) {
 	c, err := parseConfig(nil, env(), &bytes.Buffer{})

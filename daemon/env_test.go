@@ -1,4 +1,4 @@
-package fleetcli
+package daemon
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package fleetcli
+package daemon
 
 import (
 	"crypto/ecdsa"
@@ -97,7 +97,7 @@ func writePKI(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 // serveWith serves a banio server with the given options on loopback.
 func serveWith(t *testing.T, opts []banio.Option) string {
 	t.Helper()
-	srv := banio.NewBanServer("", "fleetcli-test", opts...)
+	srv := banio.NewBanServer("", "daemon-test", opts...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
