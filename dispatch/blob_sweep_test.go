@@ -13,6 +13,7 @@ import (
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/protocol"
+	"github.com/banfleet/banfleet/sweep"
 	"github.com/banfleet/banfleet/worker"
 )
 
@@ -41,7 +42,7 @@ func TestBlobShippedOncePerWorker(t *testing.T) {
 	for i := range jobs {
 		jobs[i] = dispatch.Job{Type: "len", Payload: hash}
 	}
-	s, err := dispatch.StartSweep(context.Background(), f.master, jobs, dispatch.SweepOptions{MaxInFlight: 64})
+	s, err := sweep.Start(context.Background(), f.master, jobs, sweep.Options{MaxInFlight: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +109,8 @@ func TestSweepJournalSkipsFinishedJobs(t *testing.T) {
 		jobs[i] = dispatch.Job{ID: fmt.Sprintf("sq-%d", i), Type: "sq", Payload: strconv.Itoa(i)}
 	}
 	journal := filepath.Join(t.TempDir(), "sweep.journal")
-	collect := func() (map[int]string, int, dispatch.SweepProgress) {
-		s, err := dispatch.StartSweep(context.Background(), f.master, jobs, dispatch.SweepOptions{MaxInFlight: 8, Journal: journal})
+	collect := func() (map[int]string, int, sweep.Progress) {
+		s, err := sweep.Start(context.Background(), f.master, jobs, sweep.Options{MaxInFlight: 8, Journal: journal})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +150,7 @@ func TestSweepStopsEarly(t *testing.T) {
 	for i := range jobs {
 		jobs[i] = dispatch.Job{Type: "fail"}
 	}
-	s, err := dispatch.StartSweep(context.Background(), f.master, jobs, dispatch.SweepOptions{MaxInFlight: 2, StopOnError: true})
+	s, err := sweep.Start(context.Background(), f.master, jobs, sweep.Options{MaxInFlight: 2, StopOnError: true})
 	if err != nil {
 		t.Fatal(err)
 	}

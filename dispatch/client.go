@@ -63,20 +63,16 @@ type call struct {
 	done      bool
 }
 
-// NewClient connects to the master at addr with banio options (token, AES key, TLS…)
-// and the global tracing configuration.
-func NewClient(addr string, opts ...banio.Option) (*Client, error) {
-	return NewClientWithOptions(addr, opts)
-}
-
-// NewClientWithOptions is NewClient with dispatch options as well (WithTracerProvider,
-// WithPropagator, WithLogger, WithReconnectBudget, WithAttachTimeout). Unless bopts
-// say otherwise (banio.WithReconnectBackoff), the Client redials a lost master within a
-// tenth of its reconnect budget, at most every second or so.
-func NewClientWithOptions(addr string, bopts []banio.Option, opts ...Option) (*Client, error) {
+// NewClient connects to the master at addr. Options configure the Client
+// (WithReconnectBudget, WithAttachTimeout, WithLogger, WithTracerProvider,
+// WithPropagator) and its connection (WithBanIO: token, AES key, TLS…); tracing
+// follows the global configuration unless they say otherwise. Unless the banio
+// options say otherwise (banio.WithReconnectBackoff), the Client redials a lost master
+// within a tenth of its reconnect budget, at most every second or so.
+func NewClient(addr string, opts ...Option) (*Client, error) {
 	o := buildOptions(opts)
 	// The caller's banio options come after the default policy, so theirs wins.
-	bopts = append([]banio.Option{banio.WithReconnectBackoff(clientReconnect(o.reconnectBudget))}, bopts...)
+	bopts := append([]banio.Option{banio.WithReconnectBackoff(clientReconnect(o.reconnectBudget))}, o.banio...)
 	io, err := banio.NewClientIO(addr, bopts...)
 	if err != nil {
 		return nil, err

@@ -12,7 +12,7 @@ import (
 // would see a restarted master up to 15 s late, or not within its reconnect budget at
 // all. This one starts at 50 ms and grows to 1 s (a tenth of the budget, if less), with
 // ±50 % jitter, and never stops: the reconnect budget decides when calls give up. A
-// banio.WithReconnectBackoff among NewClientWithOptions's banio options replaces it.
+// banio.WithReconnectBackoff among the Client's banio options (WithBanIO) replaces it.
 func clientReconnect(budget time.Duration) func() backoff.BackOff {
 	ceiling := min(time.Second, max(budget/10, 10*time.Millisecond))
 	return func() backoff.BackOff {

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/protocol"
 	"go.opentelemetry.io/otel/propagation"
 )
@@ -87,3 +88,10 @@ const (
 //
 // Deprecated: use protocol.DefaultPropagator.
 func DefaultPropagator() propagation.TextMapPropagator { return protocol.DefaultPropagator() }
+
+// NewClientWithOptions is NewClient with banio options given apart.
+//
+// Deprecated: use NewClient(addr, WithBanIO(bopts...), opts...).
+func NewClientWithOptions(addr string, bopts []banio.Option, opts ...Option) (*Client, error) {
+	return NewClient(addr, append([]Option{WithBanIO(bopts...)}, opts...)...)
+}

@@ -34,8 +34,10 @@ func startExampleFleet() (*dispatch.Master, string, func()) {
 		defer close(stopped)
 		_ = w.Run(ctx)
 	}()
-	for master.Stats().Workers == 0 { // wait for the worker to register
-		time.Sleep(time.Millisecond)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := master.WaitWorkers(wctx, 1); err != nil { // the worker has registered
+		panic(err)
 	}
 	return master, ln.Addr().String(), func() {
 		cancel()
@@ -84,22 +86,4 @@ func ExampleClient_Call() {
 	res, err := client.Call(context.Background(), "upper", []byte("remote"))
 	fmt.Println(string(res), err)
 	// Output: REMOTE <nil>
-}
-
-// A sweep fans many jobs out and gathers the results as they finish.
-func ExampleStartSweep() {
-	master, _, stop := startExampleFleet()
-	defer stop()
-
-	jobs := []dispatch.Job{{Type: "upper", Payload: "a"}, {Type: "upper", Payload: "b"}, {Type: "upper", Payload: "c"}}
-	sweep, err := dispatch.StartSweep(context.Background(), master, jobs, dispatch.SweepOptions{MaxInFlight: 2})
-	if err != nil {
-		panic(err)
-	}
-	results := make([]string, len(jobs))
-	for r := range sweep.Results() {
-		results[r.Index] = string(r.Result)
-	}
-	fmt.Println(results, sweep.Progress().Done)
-	// Output: [A B C] 3
 }

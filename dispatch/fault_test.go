@@ -8,6 +8,7 @@ import (
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/faultproxy"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/sweep"
 	"github.com/banfleet/banfleet/worker"
 )
 
@@ -37,7 +38,7 @@ func TestManyJobsUnderConnectionCuts(t *testing.T) {
 	for i := range specs {
 		specs[i] = dispatch.Job{Type: "double", Payload: strconv.Itoa(i)}
 	}
-	s, err := dispatch.StartSweep(context.Background(), f.master, specs, dispatch.SweepOptions{MaxInFlight: 256})
+	s, err := sweep.Start(context.Background(), f.master, specs, sweep.Options{MaxInFlight: 256})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func smallFrameFleet(t *testing.T, traced bool, handlers map[string]worker.Handl
 	}
 	f := newFleetIO(t, []banio.Option{banio.WithMaxFrameSize(smallFrame)}, opts...)
 	f.startWorker("", handlers, wopts...)
-	c, err := dispatch.NewClient(f.addr, banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond), banio.WithMaxFrameSize(smallFrame))
+	c, err := dispatch.NewClient(f.addr, dispatch.WithBanIO(banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond), banio.WithMaxFrameSize(smallFrame)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func FuzzClientReply(f *testing.F) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	client, err := dispatch.NewClientWithOptions(ln.Addr().String(), []banio.Option{banio.WithLogger(logger), banio.WithHeartbeat(time.Second, 0)})
+	client, err := dispatch.NewClient(ln.Addr().String(), dispatch.WithBanIO(banio.WithLogger(logger), banio.WithHeartbeat(time.Second, 0)))
 	if err != nil {
 		f.Fatal(err)
 	}

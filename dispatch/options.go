@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/banfleet/banfleet/banio"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -90,6 +91,7 @@ type options struct {
 	orphanGrace    time.Duration
 
 	// Client only.
+	banio           []banio.Option // WithBanIO
 	reconnectBudget time.Duration
 	attachTimeout   time.Duration
 }
@@ -272,4 +274,12 @@ func WithAttachTimeout(d time.Duration) Option {
 			o.attachTimeout = d
 		}
 	}
+}
+
+// WithBanIO gives a Client options for its banio connection: the master's token
+// (banio.WithToken), AES key, TLS, heartbeat, frame size, reconnect policy. Given more
+// than once, the options add up, later ones winning. A Master takes its banio options
+// with its ServerIO instead.
+func WithBanIO(opts ...banio.Option) Option {
+	return func(o *options) { o.banio = append(o.banio, opts...) }
 }

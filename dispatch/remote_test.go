@@ -19,7 +19,7 @@ func newClient(t *testing.T, addr string) *dispatch.Client { return newClientB(t
 // master drops connections silent for longer than its timeout).
 func newClientB(t testing.TB, addr string) *dispatch.Client {
 	t.Helper()
-	c, err := dispatch.NewClient(addr, banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
+	c, err := dispatch.NewClient(addr, dispatch.WithBanIO(banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestRemoteClientGoneCancelsItsJobs(t *testing.T) {
 	f := newFleet(t)
 	started, ended := make(chan struct{}, 1), make(chan error, 1)
 	f.startWorker("", map[string]worker.Handler{"wait": ctxObserver(started, ended)})
-	c, err := dispatch.NewClient(f.addr, banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
+	c, err := dispatch.NewClient(f.addr, dispatch.WithBanIO(banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond)))
 	if err != nil {
 		t.Fatal(err)
 	}

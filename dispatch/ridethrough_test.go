@@ -20,10 +20,10 @@ import (
 // newRideClient connects a Client that reconnects fast, with dispatch options.
 func newRideClient(t *testing.T, addr string, opts ...dispatch.Option) *dispatch.Client {
 	t.Helper()
-	c, err := dispatch.NewClientWithOptions(addr, []banio.Option{
+	c, err := dispatch.NewClient(addr, append([]dispatch.Option{dispatch.WithBanIO(
 		banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond),
 		banio.WithReconnectBackoff(fastBackoff),
-	}, opts...)
+	)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

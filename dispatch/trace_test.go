@@ -94,7 +94,7 @@ func TestTracingThreeHopsOneTrace(t *testing.T) {
 	rec, tp := newRecorder()
 	f := newFleet(t, dispatch.WithTracerProvider(tp))
 	f.startWorker("", map[string]worker.Handler{"echo": echo}, worker.WithTracerProvider(tp))
-	c, err := dispatch.NewClientWithOptions(f.addr, []banio.Option{banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond)}, dispatch.WithTracerProvider(tp))
+	c, err := dispatch.NewClient(f.addr, dispatch.WithBanIO(banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond)), dispatch.WithTracerProvider(tp))
 	if err != nil {
 		t.Fatal(err)
 	}

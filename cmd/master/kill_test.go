@@ -66,7 +66,7 @@ func TestKill9MasterLosesNothing(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = w.Run(wctx) }()
 	}
-	client, err := dispatch.NewClientWithOptions(addr, bopts)
+	client, err := dispatch.NewClient(addr, dispatch.WithBanIO(bopts...))
 	if err != nil {
 		t.Fatal(err)
 	}

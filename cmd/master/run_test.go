@@ -107,7 +107,7 @@ func TestRunServesWorkersAndStatus(t *testing.T) {
 	go func() { wdone <- w.Run(wctx) }()
 	defer func() { wcancel(); <-wdone }()
 
-	client, err := dispatch.NewClient(addr, banio.WithToken("s3cret"))
+	client, err := dispatch.NewClient(addr, dispatch.WithBanIO(banio.WithToken("s3cret")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestRunServesWorkersAndStatus(t *testing.T) {
 	if err != nil || string(res) != "ping" {
 		t.Fatalf("echo through the master: %q %v", res, err)
 	}
-	if _, err := dispatch.NewClient(addr, banio.WithToken("wrong")); err == nil {
+	if _, err := dispatch.NewClient(addr, dispatch.WithBanIO(banio.WithToken("wrong"))); err == nil {
 		t.Error("a wrong token must be refused")
 	}
 

@@ -54,7 +54,7 @@ func sweepRemote(ctx context.Context, cfg config, bars []engine.Bar, grid engine
 	}
 	// The Client rides through a master's restart, blob upload included, for up to
 	// -reconnect-budget.
-	client, err := dispatch.NewClientWithOptions(cfg.Master, bopts,
+	client, err := dispatch.NewClient(cfg.Master, dispatch.WithBanIO(bopts...),
 		dispatch.WithLogger(log), dispatch.WithReconnectBudget(cfg.ReconnectBudget),
 		dispatch.WithTracerProvider(opts.Tracing), dispatch.WithPropagator(otel.GetTextMapPropagator()))
 	if err != nil {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/daemon"
-	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
+	"github.com/banfleet/banfleet/sweep"
 )
 
 // run is the whole program; it returns the exit code.
@@ -55,7 +55,7 @@ func backtest(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 	}
 	var replayed int
-	opts.OnResult = func(r dispatch.SweepResult) {
+	opts.OnResult = func(r sweep.Result) {
 		if r.Replayed {
 			replayed++
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/examples/backtest/btjob"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
+	"github.com/banfleet/banfleet/sweep"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -27,7 +28,7 @@ type sweepOptions struct {
 	Terminal bool      // Progress is a terminal: redraw one line
 
 	// OnResult, if set, sees every finished job as it arrives, before it is decoded.
-	OnResult func(dispatch.SweepResult)
+	OnResult func(sweep.Result)
 
 	// Tracing, if set, records the sweep as one trace: a "sweep" span with every
 	// job's submit, dispatch and execute spans beneath it (the fleet's parts given the
@@ -74,9 +75,16 @@ func runSweep(ctx context.Context, submitter dispatch.Submitter, putBlob func([]
 			trace.WithAttributes(attribute.Int("banfleet.sweep.jobs", len(jobs))))
 		defer span.End()
 	}
-	sweep, err := dispatch.StartSweep(ctx, liveSubmitter{submitter}, jobs, dispatch.SweepOptions{
+	// The description names the data and the grid in the journal's header for a
+	// reader; the header's hash of the jobs (whose payloads name the bars' blob) is
+	// what refuses a journal of another sweep.
+	sw, err := sweep.Start(ctx, liveSubmitter{submitter}, jobs, sweep.Options{
 		MaxInFlight: opts.MaxInFlight, Journal: opts.Journal, StopOnError: true,
+		Description: fmt.Sprintf("examples/backtest: %d parameter sets over %d bars (%s)", len(params), len(bars), hash),
 	})
+	if errors.Is(err, sweep.ErrJournalMismatch) {
+		return nil, fmt.Errorf("-journal %s: %w", opts.Journal, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +96,7 @@ func runSweep(ctx context.Context, submitter dispatch.Submitter, putBlob func([]
 	results := make([]engine.Result, len(params))
 	got := 0
 	var firstErr error
-	for r := range sweep.Results() { // read to the end: the sweep blocks until we do
+	for r := range sw.Results() { // read to the end: the sweep blocks until we do
 		if opts.OnResult != nil {
 			opts.OnResult(r)
 		}
@@ -96,7 +104,7 @@ func runSweep(ctx context.Context, submitter dispatch.Submitter, putBlob func([]
 			if firstErr == nil {
 				firstErr = err
 			}
-			sweep.Stop()
+			sw.Stop()
 			continue
 		}
 		got++
@@ -107,7 +115,7 @@ func runSweep(ctx context.Context, submitter dispatch.Submitter, putBlob func([]
 	if progress != nil {
 		_ = progress.Finish(time.Now())
 	}
-	if lost := masterLost(ctx, firstErr, sweep.Err()); lost != nil {
+	if lost := masterLost(ctx, firstErr, sw.Err()); lost != nil {
 		return nil, &masterLostError{Results: got, Jobs: len(jobs), Err: lost}
 	}
 	switch {
@@ -115,8 +123,8 @@ func runSweep(ctx context.Context, submitter dispatch.Submitter, putBlob func([]
 		return nil, fmt.Errorf("sweep interrupted after %d of %d jobs: %w", got, len(jobs), context.Cause(ctx))
 	case firstErr != nil:
 		return nil, firstErr
-	case sweep.Err() != nil:
-		return nil, fmt.Errorf("sweep ended early after %d of %d jobs: %w", got, len(jobs), sweep.Err())
+	case sw.Err() != nil:
+		return nil, fmt.Errorf("sweep ended early after %d of %d jobs: %w", got, len(jobs), sw.Err())
 	case got != len(jobs):
 		return nil, fmt.Errorf("sweep ended with %d of %d results", got, len(jobs))
 	}
@@ -166,7 +174,7 @@ func (e *masterLostError) Error() string {
 func (e *masterLostError) Unwrap() error { return e.Err }
 
 // decodeResult checks one finished job and decodes its engine.Result into dst.
-func decodeResult(r dispatch.SweepResult, want engine.Params, dst *engine.Result) error {
+func decodeResult(r sweep.Result, want engine.Params, dst *engine.Result) error {
 	if r.Err != nil {
 		return fmt.Errorf("job %s (%s): %w", r.ID, want, r.Err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/banfleet/banfleet/examples/backtest/btjob"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/sweep"
 	"github.com/banfleet/banfleet/worker"
 )
 
@@ -87,7 +88,7 @@ func TestEmbeddedSweepMatchesRunAllAndReplaysFromJournal(t *testing.T) {
 	var calls atomic.Int64
 	f := startTestFleet(t, 2, countingHandler(&calls))
 	var replayed int
-	opts := sweepOptions{Journal: journal, MaxInFlight: 16, OnResult: func(r dispatch.SweepResult) {
+	opts := sweepOptions{Journal: journal, MaxInFlight: 16, OnResult: func(r sweep.Result) {
 		if r.Replayed {
 			replayed++
 		}
@@ -155,14 +156,14 @@ func TestDecodeResultChecksParams(t *testing.T) {
 	other := p
 	other.Slow = 20
 	var dst engine.Result
-	res := dispatch.SweepResult{ID: "x", Result: []byte(`{"params":{"fast":2,"slow":20,"kind":"sma"}}`)}
+	res := sweep.Result{ID: "x", Result: []byte(`{"params":{"fast":2,"slow":20,"kind":"sma"}}`)}
 	if err := decodeResult(res, p, &dst); err == nil {
 		t.Error("a result for other parameters must be refused")
 	}
 	if err := decodeResult(res, other, &dst); err != nil || dst.Params != other {
 		t.Errorf("decodeResult = %v, %+v", err, dst.Params)
 	}
-	if err := decodeResult(dispatch.SweepResult{Result: []byte("{")}, p, &dst); err == nil {
+	if err := decodeResult(sweep.Result{Result: []byte("{")}, p, &dst); err == nil {
 		t.Error("bad JSON must be refused")
 	}
 }

@@ -181,7 +181,7 @@ func settleGC(ctx context.Context, t *target, timeout time.Duration) (int, error
 	if t.token != "" {
 		opts = append(opts, banio.WithToken(t.token))
 	}
-	c, err := dispatch.NewClient(t.addr, opts...)
+	c, err := dispatch.NewClient(t.addr, dispatch.WithBanIO(opts...))
 	if err != nil {
 		return 0, fmt.Errorf("probe client: %w", err)
 	}

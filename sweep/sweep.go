@@ -1,48 +1,51 @@
-package dispatch
+package sweep
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/banfleet/banfleet/dispatch"
 )
 
-// Submitter is what a sweep submits through: a *Master in-process, or a *Client of a
-// remote master.
-type Submitter interface {
-	Submit(ctx context.Context, job Job) (*Ticket, error)
-}
+// DefaultMaxInFlight is Options.MaxInFlight's default.
+const DefaultMaxInFlight = 256
 
-// SweepOptions configures a sweep.
-type SweepOptions struct {
-	// MaxInFlight bounds the jobs submitted and not yet finished (default 256), so a
-	// sweep of a million jobs does not flood the master's queue.
+// Options configures a sweep.
+type Options struct {
+	// MaxInFlight bounds the jobs submitted and not yet finished (default
+	// DefaultMaxInFlight), so a sweep of a million jobs does not flood the master's
+	// queue.
 	MaxInFlight int
 	// Journal, if set, is a file to which every finished job's result is appended. A
 	// sweep started again with the same journal and jobs replays those results instead
-	// of running the jobs again. Jobs need stable IDs for that; jobs without one get
+	// of running the jobs again; a journal written for other jobs is refused with
+	// ErrJournalMismatch. Jobs need stable IDs for that; jobs without one get
 	// "sweep-<index>".
 	Journal string
+	// Description, if set, names the sweep in its journal's header: what the job set's
+	// hash cannot tell, such as the data source or the version of the code. A journal
+	// whose description differs is refused as one of another sweep, so describe what
+	// identifies the work, not when it ran.
+	Description string
 	// StopOnError ends the sweep at the first failed job.
 	StopOnError bool
 }
 
-// SweepResult is one finished job of a sweep.
-type SweepResult struct {
-	Index    int    // position in the jobs given to StartSweep
+// Result is one finished job of a sweep.
+type Result struct {
+	Index    int    // position in the jobs given to Start
 	ID       string // the job's ID
 	Result   []byte
 	Err      error
 	Replayed bool // read back from the journal, not run now
 }
 
-// SweepProgress is a snapshot of a sweep's advance.
-type SweepProgress struct {
+// Progress is a snapshot of a sweep's advance.
+type Progress struct {
 	Total, Done, Failed, Replayed int
 	Elapsed, ETA                  time.Duration
 	Rate                          float64 // jobs finished per second in this run
@@ -50,10 +53,10 @@ type SweepProgress struct {
 
 // Sweep fans jobs out over the fleet and gathers their results as they finish.
 type Sweep struct {
-	sub     Submitter
-	jobs    []Job
-	opts    SweepOptions
-	results chan SweepResult
+	sub     dispatch.Submitter
+	jobs    []dispatch.Job
+	opts    Options
+	results chan Result
 	ctx     context.Context
 	stop    context.CancelFunc
 	start   time.Time
@@ -64,34 +67,37 @@ type Sweep struct {
 	failed   int
 	replayed int
 	err      error
-	journal  *os.File
+	journal  *journalWriter
 }
 
-// queueFullPause is how long a sweep waits before resubmitting after ErrQueueFull.
+// queueFullPause is how long a sweep waits before resubmitting after
+// dispatch.ErrQueueFull.
 const queueFullPause = 20 * time.Millisecond
 
-// StartSweep starts submitting jobs and returns at once. Read Results until it is
-// closed. Cancelling ctx or calling Stop ends the sweep early: jobs in flight are
-// cancelled and nothing more is submitted.
-func StartSweep(ctx context.Context, sub Submitter, jobs []Job, opts SweepOptions) (*Sweep, error) {
+// Start starts submitting jobs through sub (a *dispatch.Master in-process, or a
+// *dispatch.Client of a remote master) and returns at once. Read Results until it is closed.
+// Cancelling ctx or calling Stop ends the sweep early: jobs in flight are cancelled
+// and nothing more is submitted. With a journal, Start fails with an error wrapping
+// ErrJournalMismatch when the journal is another sweep's.
+func Start(ctx context.Context, sub dispatch.Submitter, jobs []dispatch.Job, opts Options) (*Sweep, error) {
 	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 256
+		opts.MaxInFlight = DefaultMaxInFlight
 	}
-	s := &Sweep{sub: sub, jobs: make([]Job, len(jobs)), opts: opts, results: make(chan SweepResult, opts.MaxInFlight), start: time.Now()}
+	s := &Sweep{sub: sub, jobs: make([]dispatch.Job, len(jobs)), opts: opts, results: make(chan Result, opts.MaxInFlight), start: time.Now()}
 	copy(s.jobs, jobs)
 	for i := range s.jobs {
 		if s.jobs[i].ID == "" {
 			s.jobs[i].ID = "sweep-" + strconv.Itoa(i)
 		}
 	}
-	finished := map[string][]byte{}
+	var finished map[string][]byte
 	if opts.Journal != "" {
-		var err error
-		if finished, err = readJournal(opts.Journal); err != nil {
+		h, err := newHeader(s.jobs, opts.Description)
+		if err != nil {
 			return nil, err
 		}
-		if s.journal, err = os.OpenFile(opts.Journal, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
-			return nil, fmt.Errorf("dispatch: sweep journal: %w", err)
+		if s.journal, finished, err = openJournal(opts.Journal, h); err != nil {
+			return nil, err
 		}
 	}
 	s.ctx, s.stop = context.WithCancel(ctx)
@@ -101,7 +107,7 @@ func StartSweep(ctx context.Context, sub Submitter, jobs []Job, opts SweepOption
 
 // Results delivers each job's outcome as it finishes (replayed ones first). It is
 // closed when every job has finished or the sweep was stopped.
-func (s *Sweep) Results() <-chan SweepResult { return s.results }
+func (s *Sweep) Results() <-chan Result { return s.results }
 
 // Stop ends the sweep early.
 func (s *Sweep) Stop() { s.stop() }
@@ -115,9 +121,9 @@ func (s *Sweep) Err() error {
 }
 
 // Progress reports how far the sweep got, with its rate and the estimated time left.
-func (s *Sweep) Progress() SweepProgress {
+func (s *Sweep) Progress() Progress {
 	s.mu.Lock()
-	p := SweepProgress{Total: len(s.jobs), Done: s.done, Failed: s.failed, Replayed: s.replayed}
+	p := Progress{Total: len(s.jobs), Done: s.done, Failed: s.failed, Replayed: s.replayed}
 	s.mu.Unlock()
 	p.Elapsed = time.Since(s.start)
 	if ran := p.Done + p.Failed - p.Replayed; ran > 0 && p.Elapsed > 0 {
@@ -136,7 +142,7 @@ func (s *Sweep) run(finished map[string][]byte) {
 	slots := make(chan struct{}, s.opts.MaxInFlight)
 	for i, job := range s.jobs {
 		if res, ok := finished[job.ID]; ok {
-			s.record(SweepResult{Index: i, ID: job.ID, Result: res, Replayed: true})
+			s.record(Result{Index: i, ID: job.ID, Result: res, Replayed: true})
 			continue
 		}
 		select {
@@ -150,7 +156,7 @@ func (s *Sweep) run(finished map[string][]byte) {
 		t, err := s.submit(job)
 		if err != nil {
 			<-slots
-			s.record(SweepResult{Index: i, ID: job.ID, Err: err})
+			s.record(Result{Index: i, ID: job.ID, Err: err})
 			continue
 		}
 		wg.Add(1)
@@ -158,17 +164,17 @@ func (s *Sweep) run(finished map[string][]byte) {
 			defer wg.Done()
 			defer func() { <-slots }()
 			res, err := t.Wait(context.Background())
-			s.record(SweepResult{Index: i, ID: job.ID, Result: res, Err: err})
+			s.record(Result{Index: i, ID: job.ID, Result: res, Err: err})
 		}()
 	}
 	wg.Wait()
 }
 
 // submit submits one job, waiting while the master's queue is full.
-func (s *Sweep) submit(job Job) (*Ticket, error) {
+func (s *Sweep) submit(job dispatch.Job) (*dispatch.Ticket, error) {
 	for {
 		t, err := s.sub.Submit(s.ctx, job)
-		if !errors.Is(err, ErrQueueFull) {
+		if !errors.Is(err, dispatch.ErrQueueFull) {
 			return t, err
 		}
 		select {
@@ -180,7 +186,7 @@ func (s *Sweep) submit(job Job) (*Ticket, error) {
 }
 
 // record counts a result, journals it, and delivers it.
-func (s *Sweep) record(r SweepResult) {
+func (s *Sweep) record(r Result) {
 	s.mu.Lock()
 	switch {
 	case r.Replayed:
@@ -189,13 +195,15 @@ func (s *Sweep) record(r SweepResult) {
 	case r.Err != nil:
 		s.failed++
 		if s.opts.StopOnError && s.err == nil {
-			s.err = fmt.Errorf("dispatch: sweep stopped: job %s: %w", r.ID, r.Err)
+			s.err = fmt.Errorf("sweep: stopped: job %s: %w", r.ID, r.Err)
 		}
 	default:
 		s.done++
-		if err := s.writeJournalLocked(r); err != nil && s.err == nil {
-			s.err = err
-			s.stop()
+		if s.journal != nil {
+			if err := s.journal.append(r.ID, r.Result); err != nil && s.err == nil {
+				s.err = err
+				s.stop()
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -217,56 +225,13 @@ func (s *Sweep) fail(err error) {
 	s.stop()
 }
 
-// journalEntry is one line of the journal.
-type journalEntry struct {
-	ID     string `json:"id"`
-	Result []byte `json:"result"`
-}
-
-func (s *Sweep) writeJournalLocked(r SweepResult) error {
-	if s.journal == nil {
-		return nil
-	}
-	line, err := json.Marshal(journalEntry{ID: r.ID, Result: r.Result})
-	if err != nil {
-		return err
-	}
-	if _, err := s.journal.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("dispatch: sweep journal: %w", err)
-	}
-	return nil
-}
-
 func (s *Sweep) closeJournal() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.journal != nil {
-		_ = s.journal.Close()
+		if err := s.journal.close(); err != nil && s.err == nil {
+			s.err = err
+		}
 		s.journal = nil
 	}
-}
-
-// readJournal loads finished results. A torn last line (a crash mid-write) is ignored.
-func readJournal(path string) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return out, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("dispatch: sweep journal: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 256<<20)
-	for sc.Scan() {
-		var e journalEntry
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.ID != "" {
-			out[e.ID] = e.Result
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("dispatch: sweep journal %s: %w", path, err)
-	}
-	return out, nil
 }
