@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -19,9 +20,15 @@ import (
 // reconnect it repeats the handshake and its subscriptions by itself, then calls
 // ReInitConn. Messages written while it reconnects are queued (bounded) and sent on the
 // new connection; waits pending when the connection dropped fail with ErrConnClosed.
+//
+// It may be given the addresses of several servers, the masters of a cluster: it dials
+// them in turn and follows a follower's answer to the leader (addrs.go).
 type ClientIO struct {
 	*BanConn
-	Addr string // the server address, dialed again on every reconnect
+	// Addr is the server's address, or a comma-separated list of addresses
+	// ("a:1,b:2,c:3"), as given to NewClientIO; Addrs has it split, CurrentAddr says
+	// which server the client is connected to. Changing it has no effect.
+	Addr string
 	// ReInitConn, if set, is called on its own goroutine after every reconnect, once
 	// subscriptions have been restored. Set it before RunForever.
 	ReInitConn func()
@@ -31,47 +38,86 @@ type ClientIO struct {
 	// RunForever.
 	OnConnLost func(err error)
 
+	addrs   []string               // Addr split: dialed in turn
+	current atomic.Pointer[string] // the address of the socket in use (CurrentAddr)
+
 	subsMu sync.Mutex
 	subs   map[string]struct{} // what this client subscribed to, for reconnects
 
 	getValMu sync.Mutex // serialises GetVal: replies are keyed by the value's key
 
-	handshake chan error // cap 1: the result of the first welcome
+	handshake chan error // cap 1: the answer to the hello being awaited
 	runOnce   sync.Once
+
+	// Owned by the reading goroutine (NewClientIO's, then RunForever's).
+	prehandshake bool   // a new socket's welcome is awaited before it is attached (addrs.go)
+	handshaking  bool   // a welcome is being awaited: a refusal is its answer
+	redirect     string // the leader a running connection's not_leader named: dialed first
+	dialing      string // the address of the socket being connected or read
 }
 
 // DefaultGetValTimeout is GetVal's timeout when it is given 0.
 const DefaultGetValTimeout = 30 * time.Second
 
-// NewClientIO dials addr and says hello. With WithToken it waits for the server to
-// accept the token (up to the handshake timeout) and fails with ErrAuthFailed if it
-// does not. Start reading with `go c.RunForever()`.
+// NewClientIO dials addr and says hello. addr may list several servers separated by
+// commas, the masters of a cluster: they are dialed in turn, a follower's answer
+// (ErrNotLeader) leads to the leader it names, and NewClientIO returns once a server
+// took the connection, or fails with every address's error.
+//
+// With one address and no token it does not wait for an answer (a banbot server gives
+// none). With WithToken, or with several addresses, it waits for the server's welcome
+// (up to the handshake timeout) and fails with ErrAuthFailed if the token is refused
+// or nobody answers, or ErrRefused (ErrNotLeader) if every server refused. Start
+// reading with `go c.RunForever()`.
 func NewClientIO(addr string, opts ...Option) (*ClientIO, error) {
 	cfg, err := buildConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	c := &ClientIO{Addr: addr, subs: make(map[string]struct{}), handshake: make(chan error, 1)}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.handshakeTimeout)
-	defer cancel()
-	nc, err := dial(ctx, &cfg, addr)
-	if err != nil {
-		return nil, err
-	}
-	c.BanConn = newConn(&cfg, nc)
-	c.BanConn.client = c
-	c.fastRecv.Store(cfg.codec == CodecAuto)
-	if err := c.enqueue(c.helloFrame(), writeInline); err != nil {
-		_ = c.Close()
-		return nil, err
-	}
-	if cfg.token != "" {
-		if err := c.awaitWelcome(nc); err != nil {
+	c := &ClientIO{Addr: addr, addrs: splitAddrs(addr), subs: make(map[string]struct{}), handshake: make(chan error, 1)}
+	c.prehandshake = len(c.addrs) > 1
+	if cfg.token == "" && !c.prehandshake {
+		nc, err := dialAbortable(&cfg, addr, nil)
+		if err != nil {
+			return nil, err
+		}
+		c.start(&cfg, nc, addr)
+		if err := c.enqueue(c.helloFrame(), writeInline); err != nil {
 			_ = c.Close()
 			return nil, err
 		}
+		return c, nil
+	}
+	nc, err := c.connectRound("", func(addr string) (net.Conn, error) {
+		nc, err := dialAbortable(&cfg, addr, nil)
+		if err != nil {
+			return nil, err
+		}
+		if c.BanConn == nil {
+			c.start(&cfg, nc, addr)
+		}
+		return nc, c.handshakeOn(nc, addr)
+	})
+	if err == nil && !c.attachSocket(nc, nil) {
+		_ = nc.Close()
+		err = ErrConnClosed
+	}
+	if err != nil {
+		if c.BanConn != nil {
+			_ = c.Close()
+		}
+		return nil, err
 	}
 	return c, nil
+}
+
+// start makes the client's connection, around its first socket nc, dialed at addr.
+func (c *ClientIO) start(cfg *config, nc net.Conn, addr string) {
+	c.BanConn = newConn(cfg, nc)
+	c.BanConn.client = c
+	c.fastRecv.Store(cfg.codec == CodecAuto)
+	c.dialing = addr
+	c.current.Store(&addr)
 }
 
 // dial connects to addr with the configured dialer, and TLS when configured.
@@ -176,7 +222,7 @@ func (c *ClientIO) RunForever() error {
 		}
 		var rerr error
 		if nc, rerr = c.reconnect(); rerr != nil {
-			c.closeWithError(rerr)
+			c.closeWithError(rerr) // nothing if closed already: Err keeps the first cause
 			if errors.Is(rerr, ErrConnClosed) {
 				return nil
 			}
@@ -186,29 +232,25 @@ func (c *ClientIO) RunForever() error {
 }
 
 // reconnect dials until it succeeds, the policy gives up, or the client is closed, and
-// returns the socket it attached.
+// returns the socket it attached. Each try is a round over the addresses
+// (connectRound), starting with the leader a not_leader answer named.
 func (c *ClientIO) reconnect() (net.Conn, error) {
 	b := c.cfg.newBackoff()
 	b.Reset()
+	first := c.redirect
+	c.redirect = ""
 	for {
 		if c.closing() {
-			return nil, ErrConnClosed
+			return nil, c.endErr()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.handshakeTimeout)
-		go func() { // Close aborts a dial in progress
-			select {
-			case <-c.done:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		nc, err := dial(ctx, c.cfg, c.Addr)
-		cancel()
+		handshook := c.prehandshake
+		nc, err := c.connectRound(first, c.tryAddr)
+		first = ""
 		if err == nil {
-			return nc, c.attach(nc)
+			return nc, c.attach(nc, handshook)
 		}
-		if c.IsClosed() {
-			return nil, ErrConnClosed
+		if c.closing() {
+			return nil, c.endErr()
 		}
 		d := b.NextBackOff()
 		if d == backoff.Stop {
@@ -220,27 +262,43 @@ func (c *ClientIO) reconnect() (net.Conn, error) {
 		case <-timer.C:
 		case <-c.done:
 			timer.Stop()
-			return nil, ErrConnClosed
+			return nil, c.endErr()
 		}
 	}
 }
 
-// attach makes nc the client's socket: hello and subscriptions go first, then whatever
-// was queued while disconnected.
-func (c *ClientIO) attach(nc net.Conn) error {
+// endErr is why a closed client stopped reconnecting: the error it was closed with
+// (a refused token, say), or ErrConnClosed after Close.
+func (c *ClientIO) endErr() error {
+	if err := c.Err(); err != nil && !isCleanClose(err) && !errors.Is(err, ErrServerClosed) {
+		return err
+	}
+	return ErrConnClosed
+}
+
+// attach makes nc the client's socket: hello (unless handshook: the handshake sent it
+// and had its answer) and subscriptions go first, then whatever was queued while
+// disconnected.
+func (c *ClientIO) attach(nc net.Conn, handshook bool) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		_ = nc.Close()
 		return ErrConnClosed
 	}
-	c.nc = nc
-	c.br = bufio.NewReaderSize(nc, readBufferSize)
+	if c.nc != nc || !handshook {
+		// After a handshake the reader stays: it may hold what followed the welcome.
+		c.nc = nc
+		c.br = bufio.NewReaderSize(nc, readBufferSize)
+	}
 	c.mu.Unlock()
-	c.fastSend.Store(false)
-	c.peerMaxFrame.Store(0) // the next welcome says
-	c.lastRead.Store(time.Now().UnixNano())
-	first := c.helloFrame()
+	var first []byte
+	if !handshook {
+		c.fastSend.Store(false)
+		c.peerMaxFrame.Store(0) // the next welcome says
+		c.lastRead.Store(time.Now().UnixNano())
+		first = c.helloFrame()
+	}
 	if tags := c.subscriptions(); len(tags) > 0 {
 		data, _ := json.Marshal(tags)
 		first, _ = encodeFrameWith(first, c.cfg, actionSubscribe, data, nil, true, false, wireZlib)
@@ -249,7 +307,7 @@ func (c *ClientIO) attach(nc net.Conn) error {
 		_ = nc.Close()
 		return ErrConnClosed
 	}
-	c.log.Info("banio: reconnected")
+	c.log.Info("banio: reconnected", "addr", c.dialing)
 	if c.ReInitConn != nil {
 		go c.ReInitConn()
 	}

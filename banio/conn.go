@@ -207,6 +207,8 @@ func (c *BanConn) closeWithError(err error) {
 	case errors.Is(err, ErrAuthFailed) && c.server != nil:
 		// Strangers can cause these at will: one line per interval for the server.
 		c.server.authLog.log(c.log, slog.LevelInfo, "banio: closing unauthenticated connection", "err", err)
+	case errors.Is(err, ErrNotLeader) && c.server != nil:
+		// refuseNotLeader logged it, once an interval for the server.
 	case errors.Is(err, errNothingValid) && c.server != nil:
 		c.server.strangerLog.log(c.log, slog.LevelInfo, "banio: closing connection", "err", err)
 	default:

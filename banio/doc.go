@@ -28,7 +28,9 @@
 // clients reach with the built-in actions onGetVal and onSetVal, grants atomic locks
 // with a TTL to waiters in order of arrival (ClientIO.Lock), and broadcasts: Broadcast
 // sends a message to every connection that subscribed to exactly its action. A
-// ClientIO dials one server and keeps the connection alive across failures. Both ends
+// ClientIO dials a server and keeps the connection alive across failures; given the
+// addresses of a cluster's masters ("a:1,b:2,c:3") it dials them in turn and follows
+// a follower's not_leader answer to the leader (ServerIO.SetNotLeader). Both ends
 // of a connection are a BanConn, and both can send any action at any time:
 // request/response goes either way.
 //

@@ -1,6 +1,9 @@
 package banio
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Every error banio returns wraps one of these where one applies,
 // so callers can test with errors.Is without parsing messages.
@@ -41,6 +44,11 @@ var (
 	// running ClientIO retries with its reconnect backoff; NewClientIO with a token
 	// returns it.
 	ErrRefused = errors.New("banio: connection refused by the server")
+	// ErrNotLeader: the server is a follower of a cluster of masters
+	// (ServerIO.SetNotLeader) and refused the connection; a *NotLeaderError says where
+	// the leader is. It is a refusal (errors.Is(ErrNotLeader, ErrRefused)): a ClientIO
+	// given several addresses dials the leader next, then the others, then backs off.
+	ErrNotLeader = fmt.Errorf("%w: not the leader", ErrRefused)
 	// ErrLimit: a configured bound (subscriptions, pending waits, key/value sizes)
 	// would be exceeded.
 	ErrLimit = errors.New("banio: limit exceeded")

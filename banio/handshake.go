@@ -39,7 +39,9 @@ type welcomeMsg struct {
 	V     int    `json:"v"`
 	Codec string `json:"codec,omitempty"`
 	Error string `json:"error,omitempty"`
-	Code  string `json:"code,omitempty"` // why Error: refuseAuth, refuseConnLimit, refuseThrottled
+	Code  string `json:"code,omitempty"` // why Error: refuseAuth, refuseConnLimit, refuseThrottled, refuseNotLeader
+	// Leader is where the leader is, with Code refuseNotLeader (notLeaderWelcome).
+	Leader string `json:"leader,omitempty"`
 	// MaxFrame is the largest frame the server accepts (see helloMsg.MaxFrame).
 	MaxFrame int `json:"max_frame,omitempty"`
 }
@@ -75,6 +77,10 @@ func (c *BanConn) onHello(msg *IOMsgRaw) {
 		c.server.authFailed(c, "wrong token")
 		c.sendWelcome(welcomeMsg{V: helloVersion, Error: "authentication failed", Code: refuseAuth})
 		c.closeWithError(fmt.Errorf("%w: wrong token", ErrAuthFailed))
+		return
+	}
+	if leader, follower := c.server.leaderElsewhere(); follower {
+		_ = c.refuseNotLeader(leader)
 		return
 	}
 	if c.cfg.token != "" || c.cfg.tls != nil {
@@ -113,14 +119,14 @@ func (c *BanConn) onWelcome(msg *IOMsgRaw) {
 		c.badLog.log(c.log, 0, "banio: bad welcome", "err", err)
 		return
 	}
-	if w.Code == refuseConnLimit || w.Code == refuseThrottled {
+	switch w.Code {
+	case refuseConnLimit, refuseThrottled:
 		// Not for good: a first connection fails with it, a running client retries
 		// after its backoff.
-		err := fmt.Errorf("%w: server says: %s", ErrRefused, w.Error)
-		c.client.handshakeRefused(err)
-		if nc := c.currentSocket(); nc != nil {
-			c.socketFailed(nc, err)
-		}
+		c.client.refused(fmt.Errorf("%w: server says: %s", ErrRefused, w.Error))
+		return
+	case refuseNotLeader:
+		c.client.notLeader(w.Leader) // addrs.go
 		return
 	}
 	if w.Error != "" {

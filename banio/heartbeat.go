@@ -100,7 +100,7 @@ func (s *ServerIO) sweep(now time.Time) {
 		silent := c.silentFor(now)
 		switch {
 		case !c.authed.Load() && now.Sub(c.created) > s.cfg.handshakeTimeout:
-			c.closeWithError(fmt.Errorf("%w: no token within %v", ErrAuthFailed, s.cfg.handshakeTimeout))
+			c.closeWithError(fmt.Errorf("%w: no hello within %v", ErrAuthFailed, s.cfg.handshakeTimeout))
 		case timeout > 0 && c.pinger.Load() && silent > timeout:
 			c.closeWithError(errHeartbeat)
 		case timeout > 0 && c.reads.Load() == 0 && silent > timeout:

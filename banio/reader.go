@@ -117,9 +117,10 @@ func (c *BanConn) readWire(nc net.Conn) (wireMsg, error) {
 	if err == nil && !c.authed.Load() && wm.Action != actionHello {
 		// The one gate for every reader (readLoop, ReadMsg): before the peer has
 		// authenticated, nothing but its hello is decoded any further.
-		err = c.refuseUnauthenticated(wm.Action)
-		c.closeWithError(err)
-		return wireMsg{}, err
+		if err = c.refuseUnauthenticated(wm.Action); err != nil {
+			c.closeWithError(err)
+			return wireMsg{}, err
+		}
 	}
 	return wm, err
 }
@@ -291,9 +292,27 @@ func (c *BanConn) route(msg *IOMsgRaw) {
 // refuseUnauthenticated is the end of a connection that acted before authenticating:
 // the attempt counts against its address (authThrottle), and the log says so at most
 // once an interval for the whole server.
+//
+// It is no failure when the connection is already closing (a refusal closed it, and
+// this frame was buffered behind the hello), and on a server without a token only a
+// follower requires the hello (follow.go): a first frame other than a hello, a banbot
+// peer's, is answered not_leader; if the server has become the leader since, the peer
+// is served (nil).
 func (c *BanConn) refuseUnauthenticated(action string) error {
-	if c.server != nil {
-		c.server.authFailed(c, "action before authentication", "action", action)
+	s := c.server
+	if s == nil {
+		return fmt.Errorf("%w: action %q before authentication", ErrAuthFailed, action)
 	}
+	if c.closing() {
+		return ErrConnClosed
+	}
+	if s.cfg.token == "" {
+		if leader, follower := s.leaderElsewhere(); follower {
+			return c.refuseNotLeader(leader)
+		}
+		c.authed.Store(true)
+		return nil
+	}
+	s.authFailed(c, "action before authentication", "action", action)
 	return fmt.Errorf("%w: action %q before authentication", ErrAuthFailed, action)
 }

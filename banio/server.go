@@ -42,6 +42,8 @@ type ServerIO struct {
 	refuseLog     logLimiter // refused connections, for the whole server
 	slowConsumers atomic.Uint64
 	refused       atomic.Uint64
+	redirected    atomic.Uint64          // connections answered not_leader (follow.go)
+	notLeader     atomic.Pointer[string] // the leader's address while a follower (SetNotLeader)
 }
 
 // NewBanServer makes a server for addr. name appears in logs. Option errors (an
@@ -160,7 +162,9 @@ func (s *ServerIO) wrapConn(nc net.Conn, host string) *BanConn {
 	c := newConn(&s.cfg, nc)
 	c.server = s
 	c.addrKey = host
-	c.authed.Store(s.cfg.token == "")
+	// A follower without a token requires a hello too: it is answered not_leader
+	// (refuseUnauthenticated), like any other first frame.
+	c.authed.Store(s.cfg.token == "" && s.notLeader.Load() == nil)
 	if s.cfg.token != "" || s.cfg.tls != nil {
 		// The hello must come within the handshake timeout (and, over TLS, so must the
 		// TLS handshake); onHello lifts the deadline.
