@@ -1,60 +1,116 @@
 package engine
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"time"
 )
 
-// millisecondThreshold separates unix seconds from unix milliseconds: a
-// seconds value this large would lie in the year 5138, while milliseconds
-// reach it already in 1973, so real data is never ambiguous.
-const millisecondThreshold = 100_000_000_000
+// Bounds of [LoadCSV], so a wrong file (a multi-gigabyte tick dump, a binary)
+// fails with a message instead of exhausting memory.
+const (
+	// MaxCSVBytes is the largest CSV file LoadCSV reads: 256 MiB, about five
+	// million rows of typical OHLCV text.
+	MaxCSVBytes = 256 << 20
+	// MaxCSVBars is the most bars LoadCSV returns. A million bars encode to a
+	// 48 MB blob ([EncodeBars]), which fits banio's default 64 MiB frame; more
+	// would not reach the workers without raising banio.WithMaxFrameSize.
+	MaxCSVBars = 1_000_000
+)
 
-// csvColumns is the expected column order of [LoadCSV] input.
-var csvColumns = [...]string{"timestamp", "open", "high", "low", "close", "volume"}
+// ErrCSVTooLarge is returned (wrapped) when input exceeds [MaxCSVBytes] or
+// [MaxCSVBars].
+var ErrCSVTooLarge = errors.New("csv: too large")
 
-// LoadCSV reads bars from CSV with the columns
-// timestamp,open,high,low,close,volume. A header line is optional: the
-// first record is treated as a header when none of its fields is a
-// timestamp or number, so a malformed first data row is still reported
-// rather than silently skipped. Timestamps may be unix seconds, unix
-// milliseconds (any integer of magnitude 10¹¹ or more; floored to whole
-// seconds) or RFC 3339. Blank lines are skipped. Every bar must pass [Bar.Validate] and timestamps must strictly
-// increase; errors carry the 1-based line number so bad rows can be found.
+// LoadCSV reads bars, oldest first, from CSV text. The accepted formats:
+//
+//   - Delimiter: comma, semicolon or tab, detected from the first line (the
+//     one that occurs most often there; comma on a tie). Fields may be quoted.
+//   - Header: optional. The first row is a header when none of its fields is a
+//     timestamp or a number. With a header, columns are found by name in any
+//     order, case-insensitively; other columns (such as "Adj Close") are
+//     ignored. Names: time = timestamp, time, date, datetime, ts, open_time,
+//     "open time", unix; open = open, o; high = high, h; low = low, l;
+//     close = close, c; volume = volume, vol, v (optional: 0 when absent).
+//     Without a header the columns are timestamp,open,high,low,close[,volume]
+//     in that order, every row with the same count.
+//   - Timestamp: unix seconds, milliseconds, microseconds or nanoseconds (an
+//     integer; the unit follows from its magnitude, see [ParseTimestamp]),
+//     RFC 3339 ("2020-01-02T15:04:05Z", offsets and fractions allowed),
+//     "2020-01-02 15:04:05", "2020-01-02T15:04:05" and "2020-01-02 15:04"
+//     (UTC), or a date alone, "2020-01-02" (UTC midnight, for daily bars).
+//     The timestamp is the bar's opening time.
+//   - Numbers: decimal with a point ("1234.5", "1.2e3"); a decimal comma is
+//     refused with a hint.
+//   - Lines: LF or CRLF; blank lines and lines starting with # are skipped; a
+//     UTF-8 byte-order mark is ignored.
+//
+// Every bar must pass [Bar.Validate] and timestamps must strictly increase.
+// Errors name the 1-based line and the field at fault, so a bad row can be
+// found and fixed; nothing is returned with an error. Input beyond
+// [MaxCSVBytes] or [MaxCSVBars] fails with [ErrCSVTooLarge].
 func LoadCSV(r io.Reader) ([]Bar, error) {
-	reader := csv.NewReader(r)
+	return loadCSV(r, MaxCSVBytes, MaxCSVBars)
+}
+
+// loadCSV is LoadCSV with its bounds as arguments, so tests can reach them.
+func loadCSV(r io.Reader, maxBytes int64, maxBars int) ([]Bar, error) {
+	br := bufio.NewReaderSize(&limitedReader{r: r, left: maxBytes}, 64<<10)
+	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+		_, _ = br.Discard(3)
+	}
+	delim, err := detectDelimiter(br, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	reader := csv.NewReader(br)
+	reader.Comma = delim
+	reader.Comment = '#'
 	reader.FieldsPerRecord = -1 // counted below to give a clearer message
 	reader.TrimLeadingSpace = true
 	reader.ReuseRecord = true
 
-	var bars []Bar
-	first := true
+	var (
+		bars []Bar
+		cols *columns
+	)
 	for {
 		record, err := reader.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if errors.Is(err, ErrCSVTooLarge) {
+			return nil, fmt.Errorf("%w: the file exceeds %d bytes; backtest a shorter span or coarser bars", ErrCSVTooLarge, maxBytes)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("csv: %w", err)
 		}
 		line, _ := reader.FieldPos(0)
-		if first {
-			first = false
-			if isHeader(record) {
+		if len(record) == 1 && strings.TrimSpace(record[0]) == "" {
+			continue // a line of spaces
+		}
+		if cols == nil {
+			if cols, err = columnsOf(record); err != nil {
+				return nil, fmt.Errorf("csv line %d: %w", line, err)
+			}
+			if cols.header {
 				continue
 			}
 		}
-		bar, err := parseBarRecord(record)
+		bar, err := cols.parse(record, delim)
 		if err != nil {
 			return nil, fmt.Errorf("csv line %d: %w", line, err)
 		}
 		if n := len(bars); n > 0 && bar.Time <= bars[n-1].Time {
-			return nil, fmt.Errorf("csv line %d: timestamp %d does not increase (previous %d)", line, bar.Time, bars[n-1].Time)
+			return nil, fmt.Errorf("csv line %d: %w", line, orderError(bar.Time, bars[n-1].Time, n == 1))
+		}
+		if len(bars) == maxBars {
+			return nil, fmt.Errorf("%w: more than %d bars (line %d); backtest a shorter span or coarser bars", ErrCSVTooLarge, maxBars, line)
 		}
 		bars = append(bars, bar)
 	}
@@ -64,71 +120,77 @@ func LoadCSV(r io.Reader) ([]Bar, error) {
 	return bars, nil
 }
 
-// isHeader reports whether a record is a header line rather than data:
-// it is when no field parses as a timestamp or a number.
-func isHeader(record []string) bool {
-	if len(record) == 0 {
-		return false
+// orderError explains a timestamp that does not increase; on the second bar it
+// is most likely a file sorted newest first.
+func orderError(t, previous int64, second bool) error {
+	switch {
+	case t == previous:
+		return fmt.Errorf("timestamp %d repeats the previous row's: each bar needs its own time (remove the duplicate)", t)
+	case second:
+		return fmt.Errorf("timestamp %d is before the previous row's %d: rows must be oldest first (this file looks newest first: sort it by time)", t, previous)
+	default:
+		return fmt.Errorf("timestamp %d does not increase (previous %d): rows must be sorted oldest first", t, previous)
 	}
-	if _, err := parseTimestamp(record[0]); err == nil {
-		return false
-	}
-	for _, field := range record[1:] {
-		if _, err := strconv.ParseFloat(strings.TrimSpace(field), 64); err == nil {
-			return false
-		}
-	}
-	return true
 }
 
-// parseBarRecord converts one CSV record into a validated bar.
-func parseBarRecord(record []string) (Bar, error) {
-	if len(record) != len(csvColumns) {
-		return Bar{}, fmt.Errorf("want %d fields (%s), got %d", len(csvColumns), strings.Join(csvColumns[:], ","), len(record))
-	}
-	t, err := parseTimestamp(record[0])
-	if err != nil {
-		return Bar{}, fmt.Errorf("timestamp: %w", err)
-	}
-	var values [5]float64
-	for i := range values {
-		field := strings.TrimSpace(record[i+1])
-		v, err := strconv.ParseFloat(field, 64)
-		if err != nil {
-			return Bar{}, fmt.Errorf("%s: cannot parse %q as a number", csvColumns[i+1], field)
+// detectDelimiter picks the delimiter of the first non-blank line: whichever of
+// comma, semicolon and tab it holds most often, comma on a tie.
+func detectDelimiter(br *bufio.Reader, maxBytes int64) (rune, error) {
+	peek, err := br.Peek(br.Size())
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		if errors.Is(err, ErrCSVTooLarge) {
+			return 0, fmt.Errorf("%w: the file exceeds %d bytes", ErrCSVTooLarge, maxBytes)
 		}
-		values[i] = v
+		return 0, fmt.Errorf("csv: %w", err)
 	}
-	bar := Bar{Time: t, Open: values[0], High: values[1], Low: values[2], Close: values[3], Volume: values[4]}
-	if err := bar.Validate(); err != nil {
-		return Bar{}, err
+	for line := range bytes.Lines(peek) {
+		if len(bytes.TrimSpace(line)) == 0 || line[0] == '#' {
+			continue
+		}
+		best, count := ',', bytes.Count(line, []byte{','})
+		for _, d := range []rune{';', '\t'} {
+			if n := bytes.Count(line, []byte{byte(d)}); n > count {
+				best, count = d, n
+			}
+		}
+		return best, nil
 	}
-	return bar, nil
+	return ',', nil
 }
 
-// parseTimestamp accepts unix seconds, unix milliseconds or RFC 3339 and
-// returns unix seconds. Milliseconds are floored to whole seconds.
-func parseTimestamp(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n >= millisecondThreshold || n <= -millisecondThreshold {
-			return floorDiv(n, 1000), nil
-		}
-		return n, nil
+// parseNumber parses one price or volume field.
+func parseNumber(name, field string, delim rune) (float64, error) {
+	field = strings.TrimSpace(field)
+	v, err := strconv.ParseFloat(field, 64)
+	if err == nil {
+		return v, nil
 	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is neither unix seconds, unix milliseconds nor RFC 3339", s)
+	if delim != ',' && strings.Contains(field, ",") {
+		return 0, fmt.Errorf("%s: cannot parse %q as a number: use a decimal point, not a comma", name, field)
 	}
-	return t.Unix(), nil
+	return 0, fmt.Errorf("%s: cannot parse %q as a number", name, field)
 }
 
-// floorDiv divides rounding towards negative infinity, so pre-1970
-// millisecond timestamps map to the second they fall in.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if (a%b != 0) && ((a < 0) != (b < 0)) {
-		q--
+// limitedReader reads at most left bytes of r, then fails with ErrCSVTooLarge
+// (where io.LimitReader would end quietly, and a truncated file would load).
+type limitedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// One byte more tells a file of exactly the limit from a longer one.
+		var one [1]byte
+		if n, _ := io.ReadFull(l.r, one[:]); n == 0 {
+			return 0, io.EOF
+		}
+		return 0, ErrCSVTooLarge
 	}
-	return q
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
