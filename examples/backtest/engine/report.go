@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,8 @@ type reportPage struct {
 	DataRange string
 	BarCount  int
 	SetCount  int
+	Run       []summaryRow
+	Exports   []string // hrefs of the result files
 	Best      []summaryRow
 	BestName  string
 	Heatmaps  []heatmapView
@@ -37,16 +40,33 @@ type summaryRow struct {
 	Label, Value string
 }
 
+// RunInfo describes the run behind a report, for its "Run" table. Zero
+// fields are left out.
+type RunInfo struct {
+	Date       time.Time     // when the sweep ran (shown in UTC)
+	Fleet      string        // where it ran, e.g. "2 embedded workers"
+	Workers    int           // workers, where known
+	Wall       time.Duration // the sweep's wall time
+	Grid       *Grid         // the sweep's grid
+	DataSource string        // where the bars came from, e.g. a file name
+	Version    string        // the program's version
+	// Exports are links to files holding every result (CSV, JSON lines),
+	// relative to the report.
+	Exports []string
+}
+
 // WriteHTMLReport writes a self-contained HTML page summarising a sweep:
-// the best parameter set's metrics, a Sharpe heat map over the
-// (fast, slow) grid for every kind in rs, the equity curve of best (run it
-// with [RunWithEquity] to have one), and the top results as a table. The
-// page uses inline SVG and CSS only (no scripts, no external assets) so it
-// can be archived as a CI artifact or mailed and still render anywhere;
-// tooltips use SVG <title> elements. Output is deterministic: it contains
-// no generation timestamp. All text goes through html/template escaping.
-// Nothing is written if rendering fails.
-func WriteHTMLReport(w io.Writer, rs []Result, best Result, bars []Bar) error {
+// the run's details, the best parameter set's metrics, a Sharpe heat map
+// over the (fast, slow) grid for every kind in rs (coloured from the lowest
+// to the highest Sharpe found, white at the median, the best cell
+// outlined), the equity curve of best (run it with [RunWithEquity] to have
+// one) beside buy and hold, and the top results as a table. The page uses
+// inline SVG and CSS only (no scripts, no external assets) so it can be
+// archived as a CI artifact or mailed and still render anywhere; tooltips
+// use SVG <title> elements. Output is deterministic: the only date on it is
+// run.Date. All text goes through html/template escaping. Nothing is
+// written if rendering fails.
+func WriteHTMLReport(w io.Writer, rs []Result, best Result, bars []Bar, run RunInfo) error {
 	tmpl, err := template.New("report").Parse(reportTemplate)
 	if err != nil {
 		return fmt.Errorf("report: parse template: %w", err)
@@ -55,6 +75,8 @@ func WriteHTMLReport(w io.Writer, rs []Result, best Result, bars []Bar) error {
 		DataRange: describeDataRange(bars),
 		BarCount:  len(bars),
 		SetCount:  len(rs),
+		Run:       describeRun(run, bars),
+		Exports:   run.Exports,
 		Best:      summarise(best),
 		BestName:  best.Params.String(),
 		Heatmaps:  buildHeatmaps(rs),
@@ -92,6 +114,37 @@ func summarise(best Result) []summaryRow {
 		{"Closed trades", fmt.Sprint(best.Trades)},
 		{"Win rate", formatPercent(best.WinRate)},
 	}
+}
+
+// describeRun lists run's details that are set.
+func describeRun(run RunInfo, bars []Bar) []summaryRow {
+	var rows []summaryRow
+	add := func(label, value string) {
+		if value != "" {
+			rows = append(rows, summaryRow{label, value})
+		}
+	}
+	if !run.Date.IsZero() {
+		add("Date", run.Date.UTC().Format("2006-01-02 15:04:05 MST"))
+	}
+	fleet := run.Fleet
+	if run.Workers > 0 && !strings.Contains(fleet, "worker") {
+		fleet = strings.TrimSpace(fmt.Sprintf("%s (%d workers)", fleet, run.Workers))
+	}
+	add("Fleet", fleet)
+	if run.Wall > 0 {
+		add("Wall time", run.Wall.Round(time.Millisecond).String())
+	}
+	if run.Grid != nil {
+		add("Grid", run.Grid.String())
+	}
+	data := run.DataSource
+	if len(bars) > 0 {
+		data = strings.TrimPrefix(fmt.Sprintf("%s; %d bars, %s", data, len(bars), describeDataRange(bars)), "; ")
+	}
+	add("Data", data)
+	add("Version", run.Version)
+	return rows
 }
 
 // describeDataRange renders the time span of bars in UTC.

@@ -15,7 +15,7 @@ const (
 	heatMarginBottom = 46.0
 	heatLegendWidth  = 16.0
 	heatLegendGap    = 24.0
-	heatMarginRight  = 100.0
+	heatMarginRight  = 130.0 // the legend and its "+1.23 median" labels
 	heatMaxTicks     = 15
 )
 
@@ -34,6 +34,7 @@ type heatmapView struct {
 	LegendW, LegendH string
 	LegendStops      []gradientStop
 	LegendTicks      []svgTick
+	Best             *heatCell // the best parameter set's cell, outlined; nil if in another kind
 }
 
 // heatCell is one coloured rectangle with its tooltip.
@@ -49,9 +50,49 @@ type gradientStop struct {
 	Color  string
 }
 
+// sharpeScale maps a Sharpe ratio to a position on the colour scale,
+// centred on what the sweep found: the lowest Sharpe is the red end, the
+// median the neutral middle and the highest the blue end, linearly between.
+// A scale fixed at ±max|Sharpe| around zero left most maps one pale colour
+// when the results sat in a narrow band (all between 0.4 and 0.9, say).
+type sharpeScale struct {
+	min, median, max float64
+}
+
+// newSharpeScale is the scale of rs's Sharpe ratios.
+func newSharpeScale(rs []Result) sharpeScale {
+	if len(rs) == 0 {
+		return sharpeScale{}
+	}
+	values := make([]float64, len(rs))
+	for i, r := range rs {
+		values[i] = r.Sharpe
+	}
+	slices.Sort(values)
+	n := len(values)
+	median := values[n/2]
+	if n%2 == 0 {
+		median = values[n/2-1] + (values[n/2]-values[n/2-1])/2
+	}
+	return sharpeScale{min: values[0], median: median, max: values[n-1]}
+}
+
+// position is v's place on the colour scale, 0 (red) to 1 (blue).
+func (s sharpeScale) position(v float64) float64 {
+	switch {
+	case v < s.median && s.median > s.min:
+		return 0.5 * (v - s.min) / (s.median - s.min)
+	case v > s.median && s.max > s.median:
+		return 0.5 + 0.5*(v-s.median)/(s.max-s.median)
+	default:
+		return 0.5
+	}
+}
+
 // buildHeatmaps returns one heat map per kind present in rs, in kind
 // order. When several results share (kind, fast, slow), e.g. because of
-// different costs, the best ranked one is shown.
+// different costs, the best ranked one is shown. The best result of all is
+// outlined in its kind's map.
 func buildHeatmaps(rs []Result) []heatmapView {
 	byKind := map[string][]Result{}
 	for _, r := range rs {
@@ -64,24 +105,22 @@ func buildHeatmaps(rs []Result) []heatmapView {
 	slices.Sort(kinds)
 
 	// One colour scale for all kinds, so the maps can be compared.
-	bound := 0.0
-	for _, r := range rs {
-		bound = math.Max(bound, math.Abs(r.Sharpe))
-	}
-	if bound == 0 {
-		bound = 1
+	scale := newSharpeScale(rs)
+	var best Params
+	if top := TopN(rs, 1); len(top) == 1 {
+		best = top[0].Params
 	}
 
 	views := make([]heatmapView, 0, len(kinds))
 	for i, kind := range kinds {
-		views = append(views, buildHeatmap(kind, fmt.Sprintf("sharpe-scale-%d", i), byKind[kind], bound))
+		views = append(views, buildHeatmap(kind, fmt.Sprintf("sharpe-scale-%d", i), byKind[kind], scale, best))
 	}
 	return views
 }
 
-// buildHeatmap lays out the heat map of one kind; bound is the |Sharpe|
-// mapped to the ends of the colour scale.
-func buildHeatmap(kind, gradientID string, rs []Result, bound float64) heatmapView {
+// buildHeatmap lays out the heat map of one kind on scale, outlining best's
+// cell if it is of this kind.
+func buildHeatmap(kind, gradientID string, rs []Result, scale sharpeScale, bestParams Params) heatmapView {
 	type cellKey struct{ fast, slow int }
 	best := map[cellKey]Result{}
 	var fasts, slows []int
@@ -120,13 +159,18 @@ func buildHeatmap(kind, gradientID string, rs []Result, bound float64) heatmapVi
 			if !ok {
 				continue // invalid (fast ≥ slow) or not run: background shows
 			}
-			v.Cells = append(v.Cells, heatCell{
+			cell := heatCell{
 				X: svgNumber(cellX(col)), Y: svgNumber(cellY(row)),
 				W: svgNumber(heatCellWidth), H: svgNumber(heatCellHeight),
-				Fill: scaleColor((r.Sharpe + bound) / (2 * bound)),
+				Fill: scaleColor(scale.position(r.Sharpe)),
 				Tooltip: fmt.Sprintf("%s fast %d slow %d: Sharpe %.3f, return %s, max drawdown %s, %d trades",
 					kind, fast, slow, r.Sharpe, formatPercent(r.TotalReturn), formatPercent(r.MaxDrawdown), r.Trades),
-			})
+			}
+			v.Cells = append(v.Cells, cell)
+			if r.Params == bestParams {
+				cell.Tooltip = "best: " + cell.Tooltip
+				v.Best = &cell
+			}
 		}
 	}
 	for col := 0; col < len(fasts); col += tickStride(len(fasts), heatMaxTicks) {
@@ -143,13 +187,17 @@ func buildHeatmap(kind, gradientID string, rs []Result, bound float64) heatmapVi
 	}
 	v.XLabel = svgTick{X: svgNumber(heatMarginLeft + float64(plotW/2)), Y: svgNumber(heatMarginTop + plotH + 36), Label: "fast period (bars)"}
 	v.YLabel = svgTick{X: svgNumber(16), Y: svgNumber(heatMarginTop + float64(plotH/2)), Label: "slow period (bars)"}
-	addLegend(&v, heatMarginLeft+plotW+heatLegendGap, plotH, bound)
+	addLegend(&v, heatMarginLeft+plotW+heatLegendGap, plotH, scale)
 	return v
 }
 
-// addLegend places a vertical colour bar at x with labels for -bound, 0
-// and +bound; high values sit at the top like the slow axis.
-func addLegend(v *heatmapView, x, plotH, bound float64) {
+// heatLegendMinGap is the least vertical distance between two legend labels.
+const heatLegendMinGap = 12.0
+
+// addLegend places a vertical colour bar at x labelled with the scale's
+// highest, median and lowest Sharpe, and zero where it lies between them
+// clear of the others; high values sit at the top like the slow axis.
+func addLegend(v *heatmapView, x, plotH float64, scale sharpeScale) {
 	v.LegendX, v.LegendY = svgNumber(x), svgNumber(heatMarginTop)
 	v.LegendW, v.LegendH = svgNumber(heatLegendWidth), svgNumber(plotH)
 	for i := len(divergingScale) - 1; i >= 0; i-- { // offsets must increase
@@ -159,11 +207,28 @@ func addLegend(v *heatmapView, x, plotH, bound float64) {
 			Color:  scaleColor(stop.Offset),
 		})
 	}
-	for _, value := range [...]float64{bound, 0, -bound} {
-		y := heatMarginTop + plotH*(bound-value)/(2*bound)
+	type mark struct {
+		value float64
+		label string
+	}
+	marks := []mark{
+		{scale.max, fmt.Sprintf("%+.2f max", scale.max)},
+		{scale.median, fmt.Sprintf("%+.2f median", scale.median)},
+		{scale.min, fmt.Sprintf("%+.2f min", scale.min)},
+	}
+	if scale.min < 0 && 0 < scale.max {
+		marks = append(marks, mark{0, "0"})
+	}
+	var placed []float64
+	for _, m := range marks {
+		y := heatMarginTop + float64(plotH*(1-scale.position(m.value)))
+		if slices.ContainsFunc(placed, func(p float64) bool { return math.Abs(p-y) < heatLegendMinGap }) {
+			continue // would overprint a label already placed
+		}
+		placed = append(placed, y)
 		v.LegendTicks = append(v.LegendTicks, svgTick{
 			X: svgNumber(x + heatLegendWidth + 4), Y: svgNumber(y + 4),
-			Label: fmt.Sprintf("%+.2f", value),
+			Label: m.label,
 		})
 	}
 }

@@ -51,7 +51,7 @@ func TestWriteHTMLReport(t *testing.T) {
 	bars := Synthetic(1500, 4)
 	results, best := sweepForReport(t, bars)
 	var buf bytes.Buffer
-	if err := WriteHTMLReport(&buf, results, best, bars); err != nil {
+	if err := WriteHTMLReport(&buf, results, best, bars, RunInfo{}); err != nil {
 		t.Fatal(err)
 	}
 	page := buf.String()
@@ -77,7 +77,7 @@ func TestWriteHTMLReport(t *testing.T) {
 	}
 	for _, svg := range heatmaps {
 		// 4 fast × 3 slow, all valid: 12 cells with tooltips.
-		if n := strings.Count(svg, "</title></rect>"); n != 12 {
+		if n := strings.Count(svg, "</title></rect>") - strings.Count(svg, `class="best-cell"`); n != 12 {
 			t.Errorf("heat map has %d cells with tooltips, want 12", n)
 		}
 		for _, want := range []string{"<linearGradient", "fast period (bars)", "slow period (bars)", "url(#sharpe-scale-"} {
@@ -106,7 +106,7 @@ func TestWriteHTMLReport(t *testing.T) {
 	}
 
 	var again bytes.Buffer
-	if err := WriteHTMLReport(&again, results, best, bars); err != nil {
+	if err := WriteHTMLReport(&again, results, best, bars, RunInfo{}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(buf.Bytes(), again.Bytes()) {
@@ -117,7 +117,7 @@ func TestWriteHTMLReport(t *testing.T) {
 func TestWriteHTMLReportEscapes(t *testing.T) {
 	hostile := Result{Params: Params{Fast: 1, Slow: 2, Kind: `<script>alert("x")</script>&`}, Sharpe: 1, Equity: []float64{1, 1.1}}
 	var buf bytes.Buffer
-	if err := WriteHTMLReport(&buf, []Result{hostile}, hostile, nil); err != nil {
+	if err := WriteHTMLReport(&buf, []Result{hostile}, hostile, nil, RunInfo{}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(buf.String(), "<script>") {
@@ -130,7 +130,7 @@ func TestWriteHTMLReportEscapes(t *testing.T) {
 
 func TestWriteHTMLReportWithoutData(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteHTMLReport(&buf, nil, Result{}, nil); err != nil {
+	if err := WriteHTMLReport(&buf, nil, Result{}, nil, RunInfo{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"No results to map", "No equity curve"} {
@@ -138,7 +138,7 @@ func TestWriteHTMLReportWithoutData(t *testing.T) {
 			t.Errorf("empty report lacks %q", want)
 		}
 	}
-	if err := WriteHTMLReport(failingWriter{}, nil, Result{}, nil); err == nil {
+	if err := WriteHTMLReport(failingWriter{}, nil, Result{}, nil, RunInfo{}); err == nil {
 		t.Error("write error was swallowed")
 	}
 }

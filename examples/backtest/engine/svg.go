@@ -19,6 +19,7 @@ func svgNumber(x float64) string {
 type svgTick struct {
 	X, Y  string
 	Label string
+	LineY string // y of the tick's grid line, where the chart draws one
 }
 
 // colorStop is one stop of a linear colour scale; Offset is in [0, 1].

@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -101,4 +104,33 @@ func RunAll(bars []Bar, params []Params, workers int) ([]Result, error) {
 		}
 	}
 	return results, nil
+}
+
+// String describes the grid in the example's flag syntax, so a report's
+// reader can rerun it: "fast 2:60:1 (59), slow 10:250:10 (25), kinds sma,ema,
+// fee 4 bps, slippage 2 bps per side, 2638 valid sets".
+func (g Grid) String() string {
+	return fmt.Sprintf("fast %s (%d), slow %s (%d), kinds %s, fee %g bps, slippage %g bps per side, %d valid sets",
+		DescribeInts(g.Fast), len(g.Fast), DescribeInts(g.Slow), len(g.Slow), strings.Join(g.Kinds, ","),
+		g.FeeBps, g.SlippageBps, len(g.Params()))
+}
+
+// DescribeInts renders values as FROM:TO:STEP when they form an increasing
+// arithmetic progression of three or more, else as a comma-separated list.
+func DescribeInts(values []int) string {
+	if n := len(values); n >= 3 {
+		step := values[1] - values[0]
+		progression := step > 0
+		for i := 2; i < n && progression; i++ {
+			progression = values[i]-values[i-1] == step
+		}
+		if progression {
+			return fmt.Sprintf("%d:%d:%d", values[0], values[n-1], step)
+		}
+	}
+	parts := make([]string, len(values))
+	for i, v := range values {
+		parts[i] = strconv.Itoa(v)
+	}
+	return strings.Join(parts, ",")
 }
