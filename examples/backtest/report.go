@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/banfleet/banfleet/examples/backtest/engine"
@@ -19,6 +21,9 @@ type runSummary struct {
 	Embedded       bool          // the master was in this process: the next two are known
 	Workers        int           // embedded workers
 	BlobsServed    uint64        // the embedded master's blob downloads
+
+	Started time.Time // when the sweep started, for the report
+	Source  string    // where the bars came from
 }
 
 // report prints the top results and the summary and writes the HTML report.
@@ -47,14 +52,65 @@ func report(cfg config, results []engine.Result, bars []engine.Bar, sum runSumma
 	}
 	fmt.Fprintf(stdout, "best: %s  sharpe %.3f  return %+.1f%%  max drawdown %.1f%%  %d trades\n",
 		best.Params, best.Sharpe, 100*best.TotalReturn, 100*best.MaxDrawdown, best.Trades)
+	var exports []string
+	for _, e := range []struct {
+		path  string
+		write func(io.Writer, []engine.Result) error
+	}{{cfg.CSV, engine.WriteResultsCSV}, {cfg.JSONL, engine.WriteResultsJSONL}} {
+		if e.path == "" {
+			continue
+		}
+		if err := writeFileAtomic(e.path, func(w io.Writer) error { return e.write(w, results) }); err != nil {
+			return err
+		}
+		exports = append(exports, e.path)
+		fmt.Fprintf(stdout, "results: %s\n", e.path)
+	}
 	if cfg.Report == "" {
 		return nil
 	}
-	if err := writeReport(cfg.Report, results, best, bars); err != nil {
+	run := engine.RunInfo{
+		Date: sum.Started, Fleet: sum.Fleet, Workers: sum.Workers, Wall: sum.Wall,
+		Grid: &cfg.Grid, DataSource: sum.Source, Version: buildVersion(), Exports: relativeTo(cfg.Report, exports),
+	}
+	if err := writeFileAtomic(cfg.Report, func(w io.Writer) error {
+		return engine.WriteHTMLReport(w, results, best, bars, run)
+	}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "report: %s\n", cfg.Report)
 	return nil
+}
+
+// relativeTo is each of paths as a link from the page at report.
+func relativeTo(report string, paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = p
+		if rel, err := filepath.Rel(filepath.Dir(report), p); err == nil {
+			out[i] = filepath.ToSlash(rel)
+		}
+	}
+	return out
+}
+
+// buildVersion is the program's module version and VCS revision, as far as
+// the build recorded them ("(devel)" under go run).
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	parts := []string{info.Main.Version}
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			parts = append(parts, "rev "+s.Value[:min(len(s.Value), 12)])
+		case s.Key == "vcs.modified" && s.Value == "true":
+			parts = append(parts, "modified")
+		}
+	}
+	return strings.Join(append(parts, info.GoVersion), ", ")
 }
 
 // withEquity is r with its equity curve set to eq.
@@ -63,14 +119,14 @@ func withEquity(r engine.Result, eq []float64) engine.Result {
 	return r
 }
 
-// writeReport writes the HTML report through a temporary file, so a failure never
-// leaves half a report behind.
-func writeReport(path string, results []engine.Result, best engine.Result, bars []engine.Bar) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".backtest-report-*.html")
+// writeFileAtomic writes path through a temporary file beside it, so a failure
+// never leaves half a report or export behind.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".backtest-*.tmp")
 	if err != nil {
-		return fmt.Errorf("report: %w", err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	err = engine.WriteHTMLReport(tmp, results, best, bars)
+	err = write(tmp)
 	err = errors.Join(err, tmp.Close())
 	if err == nil {
 		err = os.Chmod(tmp.Name(), 0o644)
@@ -80,7 +136,7 @@ func writeReport(path string, results []engine.Result, best engine.Result, bars 
 	}
 	if err != nil {
 		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("report %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func backtest(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer daemon.FlushSpans(flush, 5*time.Second, newLogger(stderr, slog.LevelWarn))
-	grid := engine.DefaultGrid()
+	grid := cfg.Grid
 	opts := sweepOptions{Journal: cfg.Journal, MaxInFlight: cfg.InFlight}
 	if cfg.Trace.Mode != daemon.TraceNone {
 		opts.Tracing = tp
@@ -66,6 +66,7 @@ func backtest(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 	}
 	var out sweepOutcome
+	started := time.Now()
 	if cfg.Master == "" {
 		// Errors only: the in-process fleet's info logs would drown the progress line,
 		// and an interrupted sweep would log a warning for every job a draining worker
@@ -81,6 +82,7 @@ func backtest(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	out.summary.Jobs, out.summary.Replayed = len(out.results), replayed
+	out.summary.Started, out.summary.Source = started, source
 	return report(cfg, out.results, bars, out.summary, stdout)
 }
 

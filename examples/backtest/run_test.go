@@ -56,7 +56,8 @@ func TestRunEmbedded(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
 	}
 	out := stdout.String()
-	for _, want := range []string{"rank  kind", "2638 jobs (0 replayed", "jobs/s", "served by the master: 3 (3 workers)", "best: ", "report: " + reportFile} {
+	for _, want := range []string{"rank  kind", "2638 jobs (0 replayed", "jobs/s", "served by the master: 3 (3 workers)", "best: ", "report: " + reportFile,
+		"results: " + filepath.Join(dir, "report.csv"), "results: " + filepath.Join(dir, "report.jsonl")} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}

@@ -139,8 +139,11 @@ func describeRun(run RunInfo, bars []Bar) []summaryRow {
 		add("Grid", run.Grid.String())
 	}
 	data := run.DataSource
-	if len(bars) > 0 {
-		data = strings.TrimPrefix(fmt.Sprintf("%s; %d bars, %s", data, len(bars), describeDataRange(bars)), "; ")
+	switch {
+	case len(bars) > 0 && data != "":
+		data += ", " + describeDataRange(bars)
+	case len(bars) > 0:
+		data = fmt.Sprintf("%d bars, %s", len(bars), describeDataRange(bars))
 	}
 	add("Data", data)
 	add("Version", run.Version)

@@ -43,7 +43,7 @@ func TestReportRunDetails(t *testing.T) {
 		"<th>Fleet</th><td>3 embedded workers</td>",
 		"<th>Wall time</th><td>1.235s</td>",
 		"<th>Grid</th><td>fast 2,3,5,8 (4), slow 10,20,40 (3), kinds sma,ema, fee 4 bps, slippage 2 bps per side, 24 valid sets</td>",
-		"<th>Data</th><td>bars.csv; 1500 bars, 2020-01-01 00:00 UTC to 2020-03-03 11:00 UTC</td>",
+		"<th>Data</th><td>bars.csv, 2020-01-01 00:00 UTC to 2020-03-03 11:00 UTC</td>",
 		"<th>Version</th><td>v1.2.3 (abc123)</td>",
 		`<a class="export" href="report.csv">report.csv</a>, <a class="export" href="report.jsonl">report.jsonl</a>`,
 	} {
