@@ -63,8 +63,8 @@ func valueAxis(lo, hi float64, target int) axis {
 }
 
 // linearAxis covers [lo, hi] with about target rounded ticks (never more than
-// target+1); the ends are the ticks just outside the data. Data that never goes
-// below zero gets no negative tick. A constant series is shown ±10% around its
+// target+1); the ends are the ticks just outside the data, so data that never
+// goes below zero gets no negative tick (the padding that put one there is gone). A constant series is shown ±10% around its
 // value (0 to 1 for zero); non-finite input yields the axis 0 to 1.
 func linearAxis(lo, hi float64, target int) axis {
 	if !isFinite(lo) || !isFinite(hi) {
@@ -76,7 +76,6 @@ func linearAxis(lo, hi float64, target int) axis {
 	// Keep hi-lo and the ticks finite: ±10³⁰⁰ is beyond any chart anyway.
 	lo, hi = clamp(lo, -1e300, 1e300), clamp(hi, -1e300, 1e300)
 	target = max(target, 2)
-	nonNegative := lo >= 0
 	magnitude := math.Max(math.Abs(lo), math.Abs(hi))
 	switch span := hi - lo; {
 	case magnitude == 0:
@@ -86,9 +85,6 @@ func linearAxis(lo, hi float64, target int) axis {
 	case span < float64(minRelativeSpan*magnitude):
 		mid, half := lo+float64(span/2), float64(minRelativeSpan*magnitude/2)
 		lo, hi = mid-half, mid+half
-	}
-	if nonNegative && lo < 0 {
-		hi, lo = hi-lo, 0
 	}
 	step, exp := niceStep((hi - lo) / float64(target-1))
 	first, last := tickRange(lo, hi, step)
