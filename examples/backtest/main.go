@@ -15,7 +15,14 @@
 // per worker, the jobs have stable IDs (so -journal can resume an interrupted
 // sweep), and the results are bit-identical to an in-process engine.RunAll.
 // It prints a progress line, the top parameter sets and a summary, and writes
-// an HTML report (backtest-report.html).
+// an HTML report (backtest-report.html) and every result as CSV and JSON lines
+// beside it (-csv, -jsonl).
+//
+// It is a template for a sweep of one's own: -fast, -slow and -kinds set the
+// grid (FROM:TO[:STEP], lists), -fee-bps and -slippage-bps the costs, and -data
+// a CSV of one's own bars. README.md lists the accepted bar formats and the
+// strategy's rules: signal at a bar's close, fill at the next open, long or
+// short with all equity, Sharpe annualised by the bars per year observed.
 //
 // A remote sweep rides through a restart of its master: a cmd/master with a store
 // (-data-dir) keeps its jobs, and the sweep reconnects, collects the results the

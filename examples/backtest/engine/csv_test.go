@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -193,3 +194,33 @@ func formatInt(v int64) string { return strconv.FormatInt(v, 10) }
 
 // formatFloat renders the shortest decimal that parses back to exactly v.
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// FuzzLoadCSV: any input gives bars that pass ValidateBars within the bounds,
+// or an error; never a panic.
+func FuzzLoadCSV(f *testing.F) {
+	for _, dir := range []string{"testdata", filepath.Join("testdata", "bad")} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.*sv"))
+		for _, file := range files {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		bars, err := loadCSV(bytes.NewReader(data), 1<<16, 100)
+		if err != nil {
+			if bars != nil {
+				t.Errorf("bars %v with error %v", bars, err)
+			}
+			return
+		}
+		if len(bars) == 0 || len(bars) > 100 {
+			t.Errorf("%d bars", len(bars))
+		}
+		if err := ValidateBars(bars); err != nil {
+			t.Errorf("loaded bars fail validation: %v", err)
+		}
+	})
+}
