@@ -56,28 +56,28 @@ func parsePeriods(s string) ([]int, error) {
 	if strings.Contains(s, ":") {
 		parts := strings.Split(s, ":")
 		if len(parts) > 3 {
-			return nil, fmt.Errorf("%q: want FROM:TO or FROM:TO:STEP", s)
+			return nil, fmt.Errorf("want FROM:TO or FROM:TO:STEP")
 		}
 		nums := []int{0, 0, 1}
 		for i, part := range parts {
 			n, err := strconv.Atoi(strings.TrimSpace(part))
 			if err != nil {
-				return nil, fmt.Errorf("%q: %q is not a whole number", s, part)
+				return nil, fmt.Errorf("%q is not a whole number", part)
 			}
 			nums[i] = n
 		}
 		from, to, step := nums[0], nums[1], nums[2]
 		switch {
 		case len(parts) < 2:
-			return nil, fmt.Errorf("%q: want FROM:TO or FROM:TO:STEP", s)
+			return nil, fmt.Errorf("want FROM:TO or FROM:TO:STEP")
 		case step < 1:
-			return nil, fmt.Errorf("%q: the step must be at least 1, not %d", s, step)
+			return nil, fmt.Errorf("the step must be at least 1, not %d", step)
 		case from > to:
-			return nil, fmt.Errorf("%q: FROM %d is above TO %d", s, from, to)
+			return nil, fmt.Errorf("FROM %d is above TO %d", from, to)
 		case from < 1 || to > maxPeriod:
-			return nil, fmt.Errorf("%q: periods must lie in 1..%d bars", s, maxPeriod)
+			return nil, fmt.Errorf("periods must lie in 1..%d bars", maxPeriod)
 		case (to-from)/step+1 > maxPeriodList:
-			return nil, fmt.Errorf("%q: %d periods, more than %d; use a larger step", s, (to-from)/step+1, maxPeriodList)
+			return nil, fmt.Errorf("%d periods, more than %d; use a larger step", (to-from)/step+1, maxPeriodList)
 		}
 		var out []int
 		for v := from; v <= to; v += step {
@@ -89,18 +89,18 @@ func parsePeriods(s string) ([]int, error) {
 	for _, part := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(part))
 		if err != nil {
-			return nil, fmt.Errorf("%q: %q is not a whole number (want FROM:TO[:STEP], a list A,B,C or one period)", s, part)
+			return nil, fmt.Errorf("%q is not a whole number (want FROM:TO[:STEP], a list A,B,C or one period)", part)
 		}
 		if n < 1 || n > maxPeriod {
-			return nil, fmt.Errorf("%q: period %d is outside 1..%d bars", s, n, maxPeriod)
+			return nil, fmt.Errorf("period %d is outside 1..%d bars", n, maxPeriod)
 		}
 		if slices.Contains(out, n) {
-			return nil, fmt.Errorf("%q: period %d is listed twice", s, n)
+			return nil, fmt.Errorf("period %d is listed twice", n)
 		}
 		out = append(out, n)
 	}
 	if len(out) > maxPeriodList {
-		return nil, fmt.Errorf("%q: %d periods, more than %d", s, len(out), maxPeriodList)
+		return nil, fmt.Errorf("%d periods, more than %d", len(out), maxPeriodList)
 	}
 	return out, nil
 }
@@ -121,10 +121,10 @@ func (k *kindList) Set(s string) error {
 	for _, part := range strings.Split(s, ",") {
 		kind := strings.ToLower(strings.TrimSpace(part))
 		if kind != engine.KindSMA && kind != engine.KindEMA {
-			return fmt.Errorf("%q: unknown kind %q; want %s, %s or both (%s,%s)", s, part, engine.KindSMA, engine.KindEMA, engine.KindSMA, engine.KindEMA)
+			return fmt.Errorf("unknown kind %q; want %s, %s or both (%s,%s)", part, engine.KindSMA, engine.KindEMA, engine.KindSMA, engine.KindEMA)
 		}
 		if slices.Contains(out, kind) {
-			return fmt.Errorf("%q: kind %s is listed twice", s, kind)
+			return fmt.Errorf("kind %s is listed twice", kind)
 		}
 		out = append(out, kind)
 	}
@@ -147,7 +147,7 @@ func (g *gridFlags) register(fs *flag.FlagSet) {
 	_ = g.slow.Set(defaultSlow)
 	_ = g.kinds.Set(defaultKinds)
 	fs.Var(&g.fast, "fast", "fast moving-average periods in bars: `FROM:TO[:STEP]`, a list A,B,C, or one period")
-	fs.Var(&g.slow, "slow", "slow moving-average periods in bars, as -fast; only sets with fast < slow run")
+	fs.Var(&g.slow, "slow", "slow moving-average periods in bars: `FROM:TO[:STEP]`, a list or one period, as -fast; only sets with fast < slow run")
 	fs.Var(&g.kinds, "kinds", "moving-average `kinds`: sma, ema or sma,ema")
 	fs.Float64Var(&g.feeBps, "fee-bps", engine.DefaultFeeBps, "fee per side in `bps` of traded notional")
 	fs.Float64Var(&g.slippageBps, "slippage-bps", engine.DefaultSlippageBps, "slippage per side in `bps` of traded notional, charged like the fee")
