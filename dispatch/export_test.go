@@ -143,13 +143,6 @@ func RemoteCaller(m *Master, id string) any {
 	return nil
 }
 
-// WorkersChanged returns a channel closed at the next registration or loss of a worker.
-func WorkersChanged(m *Master) <-chan struct{} {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.workersChangedLocked()
-}
-
 // ClientDown reports whether the Client knows its connection to the master is lost.
 func ClientDown(c *Client) bool {
 	c.mu.Lock()

@@ -105,7 +105,7 @@ func (f *fleet) awaitWorkers(what string, cond func() bool) {
 	f.t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
-		changed := dispatch.WorkersChanged(f.master)
+		changed := f.master.WorkersChanged()
 		if cond() {
 			return
 		}

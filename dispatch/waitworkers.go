@@ -24,6 +24,16 @@ func (m *Master) WaitWorkers(ctx context.Context, n int) error {
 	}
 }
 
+// WorkersChanged returns a channel closed at the next change of the master's workers:
+// a registration, a re-registration after a reconnect, a worker gone. Read Workers
+// after it closes and ask again for the next change: it is how a program waits for a
+// condition on the workers (a given worker registered, one lost) without polling.
+func (m *Master) WorkersChanged() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.workersChangedLocked()
+}
+
 // workersChangedLocked returns a channel closed at the next change of the master's
 // workers (a registration, a re-registration, a worker gone). m.mu must be held.
 func (m *Master) workersChangedLocked() <-chan struct{} {
