@@ -16,7 +16,9 @@ import (
 	"github.com/banfleet/banfleet/worker"
 )
 
-func upper(_ context.Context, j *worker.Job) (any, error) { return strings.ToUpper(string(j.Payload)), nil }
+func upper(_ context.Context, j *worker.Job) (any, error) {
+	return strings.ToUpper(string(j.Payload)), nil
+}
 
 // gate is a handler that reports each job it starts and holds it until released.
 type gate struct {
