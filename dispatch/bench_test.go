@@ -48,7 +48,7 @@ func BenchmarkMaster(b *testing.B) {
 			b.Run(fmt.Sprintf("workers=%d/size=%d/callers=64", workers, size), func(b *testing.B) {
 				f := newFleet(b)
 				for range workers {
-					f.startWorker("", map[string]worker.Handler{"echo": echoBytes}, worker.WithConcurrency(64))
+					f.startWorker(map[string]worker.Handler{"echo": echoBytes}, worker.WithConcurrency(64))
 				}
 				runCallers(b, 64, size, func(ctx context.Context, p []byte) ([]byte, error) {
 					return f.master.Call(ctx, "echo", p)
@@ -62,7 +62,7 @@ func BenchmarkMaster(b *testing.B) {
 func BenchmarkClient(b *testing.B) {
 	b.Run("workers=1/size=64/callers=1", func(b *testing.B) {
 		f := newFleet(b)
-		f.startWorker("", map[string]worker.Handler{"echo": echoBytes})
+		f.startWorker(map[string]worker.Handler{"echo": echoBytes})
 		c := newClientB(b, f.addr)
 		runCallers(b, 1, 64, func(ctx context.Context, p []byte) ([]byte, error) {
 			return c.Call(ctx, "echo", p)
@@ -73,7 +73,7 @@ func BenchmarkClient(b *testing.B) {
 			b.Run(fmt.Sprintf("workers=%d/size=%d/callers=64", workers, size), func(b *testing.B) {
 				f := newFleet(b)
 				for range workers {
-					f.startWorker("", map[string]worker.Handler{"echo": echoBytes}, worker.WithConcurrency(64))
+					f.startWorker(map[string]worker.Handler{"echo": echoBytes}, worker.WithConcurrency(64))
 				}
 				c := newClientB(b, f.addr)
 				runCallers(b, 64, size, func(ctx context.Context, p []byte) ([]byte, error) {

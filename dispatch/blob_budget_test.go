@@ -54,7 +54,7 @@ func TestBlobStoreBudget(t *testing.T) {
 
 	// A refusal evicts nothing: a job that refers to a blob uploaded before still
 	// finds it.
-	f.startWorker("", map[string]worker.Handler{"len": blobLen})
+	f.startWorker(map[string]worker.Handler{"len": blobLen})
 	if res, err := f.master.Call(ctx, "len", hashes[0]); err != nil || string(res) != strconv.Itoa(len(blob(0))) {
 		t.Fatalf("job on a blob held before the refusal: %q %v", res, err)
 	}

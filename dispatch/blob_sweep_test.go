@@ -31,7 +31,7 @@ func TestBlobShippedOncePerWorker(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	for range 2 {
-		f.startWorker("", map[string]worker.Handler{"len": blobLen}, worker.WithConcurrency(4))
+		f.startWorker(map[string]worker.Handler{"len": blobLen}, worker.WithConcurrency(4))
 	}
 	data := bytes.Repeat([]byte("ohlcv"), 200_000) // 1 MB
 	hash, err := f.master.PutBlob(data)
@@ -67,7 +67,7 @@ func TestBlobShippedOncePerWorker(t *testing.T) {
 func TestClientPutBlob(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
-	f.startWorker("", map[string]worker.Handler{"len": blobLen})
+	f.startWorker(map[string]worker.Handler{"len": blobLen})
 	c := newClient(t, f.addr)
 	hash, err := c.PutBlob(context.Background(), []byte("remote data"))
 	if err != nil || hash != protocol.BlobHash([]byte("remote data")) {
@@ -84,7 +84,7 @@ func TestClientPutBlob(t *testing.T) {
 	if held, err := c.DeleteBlob(context.Background(), hash); err != nil || held {
 		t.Fatalf("DeleteBlob again: held %v, %v; want false", held, err)
 	}
-	f.startWorker("", map[string]worker.Handler{"len2": blobLen})
+	f.startWorker(map[string]worker.Handler{"len2": blobLen})
 	if _, err := c.Call(context.Background(), "len2", hash); err == nil {
 		t.Fatal("a job ran on a deleted blob that its worker never had")
 	}
@@ -96,7 +96,7 @@ func TestSweepJournalSkipsFinishedJobs(t *testing.T) {
 	// the retention period would collect its failure rather than run it.
 	f := newFleet(t, dispatch.WithResultRetention(0))
 	var runs atomic.Int64
-	f.startWorker("", map[string]worker.Handler{"sq": func(ctx context.Context, j *worker.Job) (any, error) {
+	f.startWorker(map[string]worker.Handler{"sq": func(ctx context.Context, j *worker.Job) (any, error) {
 		runs.Add(1)
 		n, _ := strconv.Atoi(string(j.Payload))
 		if n == 7 {
@@ -143,7 +143,7 @@ func TestSweepJournalSkipsFinishedJobs(t *testing.T) {
 func TestSweepStopsEarly(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
-	f.startWorker("", map[string]worker.Handler{"fail": func(context.Context, *worker.Job) (any, error) {
+	f.startWorker(map[string]worker.Handler{"fail": func(context.Context, *worker.Job) (any, error) {
 		return nil, errors.New("bad")
 	}}, worker.WithConcurrency(1))
 	jobs := make([]dispatch.Job, 1000)

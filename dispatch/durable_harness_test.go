@@ -3,15 +3,13 @@ package dispatch_test
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/store"
 )
 
@@ -44,78 +42,48 @@ func (s *crashableStore) ApplyThen(then func(error), recs ...store.Record) error
 // that a test can kill and start again on the same address, plus workers.
 type durableFleet struct {
 	*fleet
-	path   string
-	store  *crashableStore
-	opts   []dispatch.Option
-	served chan struct{}
-	mu     sync.Mutex
+	path string
+
+	mu    sync.Mutex
+	store *crashableStore // the running master's store
 }
 
 // newDurableFleet starts a durable master.
 func newDurableFleet(t *testing.T, opts ...dispatch.Option) *durableFleet {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &durableFleet{fleet: &fleet{t: t, addr: ln.Addr().String()}, path: filepath.Join(t.TempDir(), "master.db"), opts: opts}
-	d.start(ln)
-	t.Cleanup(func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		_ = d.master.Close()
-		_ = d.srv.Close()
-		<-d.served
-		_ = d.store.Bolt.Close()
-	})
+	d := &durableFleet{path: filepath.Join(t.TempDir(), "master.db")}
+	ft := fleettest.New(t, nil, fleettest.WithMasterOptions(opts...), fleettest.WithStoreOpener(d.open))
+	d.fleet = &fleet{Fleet: ft, t: t, master: ft.Master(), addr: ft.Addr()}
 	return d
 }
 
-// start opens the store and a master on it, serving ln.
-func (d *durableFleet) start(ln net.Listener) {
-	t := d.t
-	t.Helper()
+// open opens the store file for the next master (fleettest closes it after it).
+func (d *durableFleet) open() (store.Store, error) {
 	b, err := store.OpenBolt(d.path)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	srv := banio.NewBanServer("", "durable-master", banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
-	opts := append([]dispatch.Option{dispatch.WithRetryBackoff(time.Millisecond, 10*time.Millisecond)}, d.opts...)
-	cs := &crashableStore{Bolt: b}
-	m, err := dispatch.OpenMaster(srv, cs, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	d.srv, d.master, d.store, d.served = srv, m, cs, served
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.store = &crashableStore{Bolt: b}
+	return d.store, nil
 }
 
-// kill kills the master as a crash would: its store takes nothing more, its server
-// and every connection close, and no flush or Close of the Master happens before the
-// store is closed under it. The dead Master is closed afterwards only to stop its
-// timers (it can record nothing).
+// kill kills the master as a crash would: its store takes nothing more, then its
+// server and every connection close, and the store is closed under it. The dead
+// Master is closed only to stop its timers (it can record nothing).
 func (d *durableFleet) kill() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.store.crashed.Store(true)
-	_ = d.srv.Close()
-	<-d.served
-	if err := d.store.Bolt.Close(); err != nil {
-		d.t.Fatal(err)
-	}
-	_ = d.master.Close()
+	d.mu.Unlock()
+	d.StopMaster()
 }
 
-// restart starts a new master on the same store file and address.
-func (d *durableFleet) restart() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ln, err := net.Listen("tcp", d.addr)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.start(ln)
+// restart starts a new master on the same store file and address, with opts added to
+// the fleet's master options.
+func (d *durableFleet) restart(opts ...dispatch.Option) {
+	d.StartMaster(opts...)
+	d.master = d.Master()
 }
 
 // storeStats reports the live store's counters.

@@ -3,14 +3,13 @@ package dispatch_test
 import (
 	"context"
 	"errors"
-	"net"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/store"
 	"github.com/banfleet/banfleet/worker"
@@ -26,19 +25,9 @@ func TestDurableRecordsFollowTheMaster(t *testing.T) {
 	leakcheck.Check(t)
 	const jobs = 1500
 	mem := store.NewMem()
-	srv := banio.NewBanServer("", "records", banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
-	m, err := dispatch.OpenMaster(srv, mem, dispatch.WithRetryBackoff(time.Millisecond, 5*time.Millisecond), dispatch.WithMaxAttempts(4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fleet{t: t, srv: srv, master: m, addr: ln.Addr().String()}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	defer func() { _ = m.Close(); _ = srv.Close(); <-served }()
+	ft := fleettest.New(t, nil, fleettest.WithStore(mem),
+		fleettest.WithMasterOptions(dispatch.WithRetryBackoff(time.Millisecond, 5*time.Millisecond), dispatch.WithMaxAttempts(4)))
+	m := ft.Master()
 
 	var mu sync.Mutex
 	tries := map[string]int{}
@@ -66,11 +55,9 @@ func TestDurableRecordsFollowTheMaster(t *testing.T) {
 		}
 		return j.Payload, nil
 	}
-	var proxies []interface{ Cut() }
+	var workers []*fleettest.Worker
 	for range 3 {
-		p := newProxy(t, f.addr)
-		proxies = append(proxies, p)
-		f.startWorker(p.Addr(), map[string]worker.Handler{"mix": handler}, worker.WithConcurrency(20))
+		workers = append(workers, ft.StartWorker(map[string]worker.Handler{"mix": handler}, worker.WithConcurrency(20)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -93,7 +80,7 @@ func TestDurableRecordsFollowTheMaster(t *testing.T) {
 		}
 		tks[i] = tk
 		if i%300 == 150 {
-			proxies[(i/300)%len(proxies)].Cut() // a worker lost mid-job
+			workers[(i/300)%len(workers)].Cut() // a worker lost mid-job
 		}
 	}
 	for i, tk := range tks {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/store"
 	"github.com/banfleet/banfleet/worker"
@@ -40,7 +41,7 @@ func TestDurableRestartQueued(t *testing.T) {
 		t.Fatalf("the restarted master queued %d jobs, want %d", st.Queued, jobs)
 	}
 	d := doubler{newExecCounter(false)}
-	f.startWorker("", map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(16))
+	f.startWorker(map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(16))
 	checkDoubled(t, tks)
 	checkRanOnce(t, d.execCounter, "queued-", jobs)
 	if s := f.storeStats(); s.Rejected != 0 {
@@ -56,21 +57,19 @@ func TestDurableRestartRetainedOutcomes(t *testing.T) {
 	const jobs = 100
 	f := newDurableFleet(t)
 	d := doubler{newExecCounter(true)}
-	f.startWorker("", map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(jobs))
-	p := newProxy(t, f.addr)
-	c := newRideClient(t, p.Addr())
+	f.startWorker(map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(jobs))
+	c, link := f.LinkedClient()
 	tks := submitMany(t, c, "kept-", jobs)
 	for range jobs {
 		recv(t, d.started, "jobs running")
 	}
-	p.Refuse(true)
-	p.Cut()
+	link.Partition(true)
 	waitFor(t, "the master to see its caller gone", func() bool { gone, _ := dispatch.CallerGone(f.master, "kept-0"); return gone })
 	close(d.gate)
 	waitFor(t, "the outcomes to be in the store", func() bool { return f.storeStats().Resolved == jobs })
 	f.kill()
 	f.restart()
-	p.Refuse(false)
+	link.Partition(false)
 	checkDoubled(t, tks)
 	checkRanOnce(t, d.execCounter, "kept-", jobs)
 }
@@ -88,7 +87,7 @@ func TestDurableRestartKeepsSpentAttempts(t *testing.T) {
 		mu.Unlock()
 		return nil, &worker.Error{Code: "flaky", Err: errors.New("try again"), Retryable: true}
 	}
-	f.startWorker("", map[string]worker.Handler{"flaky": failing})
+	f.startWorker(map[string]worker.Handler{"flaky": failing})
 	c := newRideClient(t, f.addr)
 	tk, err := c.Submit(context.Background(), dispatch.Job{ID: "flaky-1", Type: "flaky"})
 	if err != nil {
@@ -98,8 +97,7 @@ func TestDurableRestartKeepsSpentAttempts(t *testing.T) {
 		return f.store.Lookup("flaky-1").Spent == 1
 	})
 	f.kill()
-	f.opts = []dispatch.Option{dispatch.WithRetryBackoff(time.Millisecond, time.Millisecond), dispatch.WithMaxAttempts(3)}
-	f.restart()
+	f.restart(dispatch.WithRetryBackoff(time.Millisecond, time.Millisecond), dispatch.WithMaxAttempts(3))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err = tk.Wait(ctx)
@@ -120,7 +118,7 @@ func TestDurableIdempotentAcrossRestart(t *testing.T) {
 	leakcheck.Check(t)
 	f := newDurableFleet(t)
 	e := newExecCounter(false)
-	f.startWorker("", map[string]worker.Handler{"count": e.handle})
+	f.startWorker(map[string]worker.Handler{"count": e.handle})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tk, err := f.master.Submit(ctx, dispatch.Job{ID: "once", Type: "count", Payload: "p"})
@@ -165,21 +163,21 @@ func TestDurableRestartWithNewWorkers(t *testing.T) {
 		n, _ := strconv.Atoi(string(j.Payload))
 		return strconv.Itoa(2 * n), nil
 	}
-	var old []*runningWorker
+	var old []*fleettest.Worker
 	for range 2 {
-		old = append(old, f.startWorker("", map[string]worker.Handler{"double": slow}, worker.WithConcurrency(32)))
+		old = append(old, f.startWorker(map[string]worker.Handler{"double": slow}, worker.WithConcurrency(32)))
 	}
 	c := newRideClient(t, f.addr)
 	tks := submitMany(t, c, "gone-", jobs)
 	waitFor(t, "some jobs done", func() bool { return f.master.Stats().Done >= jobs/5 })
 	f.kill()
 	for _, rw := range old {
-		_ = rw.stop()
+		_ = rw.Stop()
 	}
 	f.restart()
 	orphaned := f.master.Stats().Orphaned
 	for range 2 {
-		f.startWorker("", map[string]worker.Handler{"double": slow}, worker.WithConcurrency(32))
+		f.startWorker(map[string]worker.Handler{"double": slow}, worker.WithConcurrency(32))
 	}
 	checkDoubled(t, tks)
 	t.Logf("%d jobs orphaned by the restart ran again after the grace", orphaned)
@@ -235,7 +233,7 @@ func TestDurableRestartSurvivingWorkers(t *testing.T) {
 	}
 	e.started = make(chan string, jobs*2)
 	for range 3 {
-		f.startWorker("", map[string]worker.Handler{"double": double}, worker.WithConcurrency(16))
+		f.startWorker(map[string]worker.Handler{"double": double}, worker.WithConcurrency(16))
 	}
 	c := newRideClient(t, f.addr)
 	tks := submitMany(t, c, "live-", jobs)

@@ -9,20 +9,9 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/internal/faultproxy"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/worker"
 )
-
-func newProxy(t *testing.T, target string) *faultproxy.Proxy {
-	t.Helper()
-	p, err := faultproxy.New(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return p
-}
 
 func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
@@ -38,10 +27,9 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 func TestLostWorkerRedispatchesAndDropsZombieReply(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
-	proxy := newProxy(t, f.addr)
 	zombie := make(chan *worker.Job, 4)
 	zombieRelease := make(chan struct{})
-	f.startWorker(proxy.Addr(), map[string]worker.Handler{"job": func(ctx context.Context, j *worker.Job) (any, error) {
+	zw := f.startWorker(map[string]worker.Handler{"job": func(ctx context.Context, j *worker.Job) (any, error) {
 		zombie <- j
 		<-zombieRelease // keeps running after its connection is cut, like a partitioned worker
 		return "from-zombie", nil
@@ -56,9 +44,8 @@ func TestLostWorkerRedispatchesAndDropsZombieReply(t *testing.T) {
 		t.Fatalf("first attempt = %d", first.Attempt)
 	}
 	healthy := make(chan *worker.Job, 1)
-	proxy.Refuse(true) // the zombie cannot come back before the job moved on
-	proxy.Cut()
-	f.startWorker("", map[string]worker.Handler{"job": func(ctx context.Context, j *worker.Job) (any, error) {
+	zw.Partition(true) // the zombie cannot come back before the job moved on
+	f.startWorker(map[string]worker.Handler{"job": func(ctx context.Context, j *worker.Job) (any, error) {
 		healthy <- j
 		return fmt.Sprintf("attempt-%d", j.Attempt), nil
 	}}, worker.WithID("healthy"))
@@ -71,7 +58,7 @@ func TestLostWorkerRedispatchesAndDropsZombieReply(t *testing.T) {
 		t.Fatalf("result %q %v", res, err)
 	}
 	// The zombie comes back and answers attempt 1: its reply must not count.
-	proxy.Refuse(false)
+	zw.Partition(false)
 	f.awaitWorkers("zombie reconnected", func() bool { return f.registered("zombie") == 1 })
 	close(zombieRelease)
 	if s := f.master.Stats(); s.Done != 1 || s.Retried != 1 || s.Failed != 0 {
@@ -82,9 +69,8 @@ func TestLostWorkerRedispatchesAndDropsZombieReply(t *testing.T) {
 func TestLostWorkerExhaustsAttempts(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
-	proxy := newProxy(t, f.addr)
 	g := newGate()
-	f.startWorker(proxy.Addr(), map[string]worker.Handler{"job": g.handle}, worker.WithID("flaky"))
+	fw := f.startWorker(map[string]worker.Handler{"job": g.handle}, worker.WithID("flaky"))
 	tk, err := f.master.Submit(context.Background(), dispatch.Job{Type: "job", MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +80,7 @@ func TestLostWorkerExhaustsAttempts(t *testing.T) {
 		if j.Attempt != attempt {
 			t.Fatalf("attempt %d, want %d", j.Attempt, attempt)
 		}
-		proxy.Cut()
+		fw.Cut()
 	}
 	_, err = tk.Wait(context.Background())
 	if !errors.Is(err, dispatch.ErrWorkerLost) || !strings.Contains(err.Error(), "flaky") {
@@ -106,7 +92,7 @@ func TestHandlerErrors(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	attempts := make(chan int, 10)
-	f.startWorker("", map[string]worker.Handler{
+	f.startWorker(map[string]worker.Handler{
 		"fail": func(ctx context.Context, j *worker.Job) (any, error) {
 			return nil, &worker.Error{Code: "E_BAD", Err: errors.New("bad input")}
 		},
@@ -173,7 +159,7 @@ func TestTimeoutAndCancelReachTheWorker(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	started, ended := make(chan struct{}, 2), make(chan error, 2)
-	f.startWorker("", map[string]worker.Handler{"wait": ctxObserver(started, ended)})
+	f.startWorker(map[string]worker.Handler{"wait": ctxObserver(started, ended)})
 
 	tk, err := f.master.Submit(context.Background(), dispatch.Job{Type: "wait", Timeout: 100 * time.Millisecond})
 	if err != nil {
@@ -209,7 +195,7 @@ func TestCloseCancelsRunningJobs(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	started, ended := make(chan struct{}, 1), make(chan error, 1)
-	f.startWorker("", map[string]worker.Handler{"wait": ctxObserver(started, ended)})
+	f.startWorker(map[string]worker.Handler{"wait": ctxObserver(started, ended)})
 
 	tk, err := f.master.Submit(context.Background(), dispatch.Job{Type: "wait"})
 	if err != nil {
@@ -233,7 +219,7 @@ func TestCloseCancelsRunningJobs(t *testing.T) {
 func TestProgressReachesTicketWithoutBlocking(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
-	f.startWorker("", map[string]worker.Handler{"steps": func(ctx context.Context, j *worker.Job) (any, error) {
+	f.startWorker(map[string]worker.Handler{"steps": func(ctx context.Context, j *worker.Job) (any, error) {
 		for i := int64(1); i <= 1000; i++ { // nobody reads most of these: the job must not stall
 			j.Progress(i, 1000, "step")
 		}
@@ -265,16 +251,16 @@ func TestDrainFinishesRunningJobs(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	g := newGate()
-	drained := f.startWorker("", map[string]worker.Handler{"job": g.handle}, worker.WithID("draining"), worker.WithDrainGrace(10*time.Second))
+	drained := f.startWorker(map[string]worker.Handler{"job": g.handle}, worker.WithID("draining"), worker.WithDrainGrace(10*time.Second))
 	tk, _ := f.master.Submit(context.Background(), dispatch.Job{Type: "job"})
 	recv(t, g.started, "job start")
 	stopped := make(chan error, 1)
-	go func() { stopped <- drained.stop() }()
+	go func() { stopped <- drained.Stop() }()
 	waitFor(t, "master sees the drain", func() bool {
 		ws := f.master.Workers()
 		return len(ws) == 1 && ws[0].Draining
 	})
-	other := f.startWorker("", map[string]worker.Handler{"job": echo}, worker.WithID("other"))
+	other := f.startWorker(map[string]worker.Handler{"job": echo}, worker.WithID("other"))
 	_ = other
 	if res, err := f.master.Call(context.Background(), "job", "new"); err != nil || string(res) != "new" {
 		t.Fatalf("a new job during the drain went to %q %v, want the other worker", res, err)
@@ -292,13 +278,13 @@ func TestDrainHandsBackWithoutSpendingAttempts(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	g := newGate()
-	drained := f.startWorker("", map[string]worker.Handler{"job": g.handle}, worker.WithDrainGrace(50*time.Millisecond))
+	drained := f.startWorker(map[string]worker.Handler{"job": g.handle}, worker.WithDrainGrace(50*time.Millisecond))
 	tk, _ := f.master.Submit(context.Background(), dispatch.Job{Type: "job", MaxAttempts: 1})
 	recv(t, g.started, "job start")
-	if err := drained.stop(); err != nil {
+	if err := drained.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	f.startWorker("", map[string]worker.Handler{"job": func(ctx context.Context, j *worker.Job) (any, error) {
+	f.startWorker(map[string]worker.Handler{"job": func(ctx context.Context, j *worker.Job) (any, error) {
 		return fmt.Sprintf("attempt %d", j.Attempt), nil
 	}})
 	res, err := tk.Wait(context.Background())

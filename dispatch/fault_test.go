@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/internal/faultproxy"
+	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/sweep"
 	"github.com/banfleet/banfleet/worker"
@@ -26,13 +26,11 @@ func TestManyJobsUnderConnectionCuts(t *testing.T) {
 		}
 		return strconv.Itoa(2 * n), nil
 	}
-	var proxies []*faultproxy.Proxy
+	var cuttable []*fleettest.Worker
 	for range 2 {
-		p := newProxy(t, f.addr)
-		proxies = append(proxies, p)
-		f.startWorker(p.Addr(), map[string]worker.Handler{"double": double}, worker.WithConcurrency(8))
+		cuttable = append(cuttable, f.startWorker(map[string]worker.Handler{"double": double}, worker.WithConcurrency(8)))
 	}
-	f.startWorker("", map[string]worker.Handler{"double": double}, worker.WithConcurrency(8))
+	f.startWorker(map[string]worker.Handler{"double": double}, worker.WithConcurrency(8))
 
 	specs := make([]dispatch.Job, jobs)
 	for i := range specs {
@@ -57,7 +55,7 @@ func TestManyJobsUnderConnectionCuts(t *testing.T) {
 		}
 		n++
 		if n%1500 == 0 && cuts < maxCuts {
-			proxies[cuts%2].Cut()
+			cuttable[cuts%2].Cut()
 			cuts++
 		}
 	}

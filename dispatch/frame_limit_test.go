@@ -35,7 +35,7 @@ func smallFrameFleet(t *testing.T, traced bool, handlers map[string]worker.Handl
 		wopts = append(wopts, worker.WithTracerProvider(tp))
 	}
 	f := newFleetIO(t, []banio.Option{banio.WithMaxFrameSize(smallFrame)}, opts...)
-	f.startWorker("", handlers, wopts...)
+	f.startWorker(handlers, wopts...)
 	c, err := dispatch.NewClient(f.addr, dispatch.WithBanIO(banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond), banio.WithMaxFrameSize(smallFrame)))
 	if err != nil {
 		t.Fatal(err)

@@ -3,23 +3,23 @@ package dispatch_test
 import (
 	"context"
 	"errors"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/worker"
 )
 
-// fleet is a master on loopback plus the workers a test starts.
+// fleet is a fleettest.Fleet under the names dispatch's tests use. It is built on the
+// public package because an external test package may import it (fleettest imports
+// dispatch, which dispatch's internal tests could not).
 type fleet struct {
+	*fleettest.Fleet
 	t      testing.TB
-	srv    *banio.ServerIO
-	master *dispatch.Master
+	master *dispatch.Master // the running master (durableFleet.restart sets the next)
 	addr   string
-	wg     sync.WaitGroup
 }
 
 // newFleet starts a master. Heartbeats are short so lost workers are noticed fast.
@@ -31,72 +31,15 @@ func newFleet(t testing.TB, opts ...dispatch.Option) *fleet {
 // newFleetIO is newFleet with banio options for the master's server (frame limits…).
 func newFleetIO(t testing.TB, bopts []banio.Option, opts ...dispatch.Option) *fleet {
 	t.Helper()
-	bopts = append([]banio.Option{banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond)}, bopts...)
-	srv := banio.NewBanServer("", "test-master", bopts...)
-	opts = append([]dispatch.Option{dispatch.WithRetryBackoff(time.Millisecond, 10*time.Millisecond)}, opts...)
-	m := dispatch.NewMaster(srv, opts...)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fleet{t: t, srv: srv, master: m, addr: ln.Addr().String()}
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		_ = srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = m.Close()
-		_ = srv.Close()
-		f.wg.Wait()
-	})
-	return f
+	ft := fleettest.New(t, nil, fleettest.WithServerBanIO(bopts...), fleettest.WithMasterOptions(opts...))
+	return &fleet{Fleet: ft, t: t, master: ft.Master(), addr: ft.Addr()}
 }
 
-// runningWorker is a worker started by a test, with a way to stop it.
-type runningWorker struct {
-	w      *worker.Worker
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Run returned
-	err    error         // what Run returned
-}
-
-// stop drains the worker and waits for Run to return.
-func (rw *runningWorker) stop() error {
-	rw.cancel()
-	select {
-	case <-rw.done:
-		return rw.err
-	case <-time.After(10 * time.Second):
-		return context.DeadlineExceeded
-	}
-}
-
-// startWorker runs a worker with handlers until the test ends; it waits until the
-// master has registered it.
-func (f *fleet) startWorker(addr string, handlers map[string]worker.Handler, opts ...worker.Option) *runningWorker {
+// startWorker runs a worker with handlers until the test ends, through a link of its
+// own (fleettest.Worker.Cut); it returns once the master has registered it.
+func (f *fleet) startWorker(handlers map[string]worker.Handler, opts ...worker.Option) *fleettest.Worker {
 	f.t.Helper()
-	if addr == "" {
-		addr = f.addr
-	}
-	opts = append([]worker.Option{worker.WithBanIO(
-		banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond),
-		banio.WithReconnectBackoff(fastBackoff),
-	), worker.WithDrainGrace(2 * time.Second)}, opts...)
-	w := worker.New(addr, opts...)
-	for typ, h := range handlers {
-		w.Handle(typ, h)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	rw := &runningWorker{w: w, cancel: cancel, done: make(chan struct{})}
-	before := f.registered(w.ID())
-	go func() {
-		defer close(rw.done)
-		rw.err = w.Run(ctx)
-	}()
-	f.t.Cleanup(func() { _ = rw.stop() })
-	f.awaitWorkers("worker registered", func() bool { return f.registered(w.ID()) > before })
-	return rw
+	return f.StartWorker(handlers, opts...)
 }
 
 // awaitWorkers waits until cond, which reads the master's workers, holds: it looks
@@ -129,7 +72,7 @@ func (f *fleet) registered(id string) int {
 }
 
 // waitFor polls cond until it holds, failing the test after 10 s. Used only where no
-// event exists to wait on (the master's registry).
+// event exists to wait on (queue and store counters, a Client's connection state).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -68,7 +68,7 @@ func TestIdempotentIDsInProcess(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	e := newExecCounter(true)
-	f.startWorker("", map[string]worker.Handler{"count": e.handle}, worker.WithConcurrency(1))
+	f.startWorker(map[string]worker.Handler{"count": e.handle}, worker.WithConcurrency(1))
 	ctx := context.Background()
 	submit := func(id, payload string) (*dispatch.Ticket, error) {
 		return f.master.Submit(ctx, dispatch.Job{ID: id, Type: "count", Payload: payload})
@@ -133,7 +133,7 @@ func TestRetentionExpiresAndIsBounded(t *testing.T) {
 	t.Run("expiry", func(t *testing.T) {
 		f := newFleet(t, dispatch.WithResultRetention(20*time.Millisecond))
 		e := newExecCounter(false)
-		f.startWorker("", map[string]worker.Handler{"count": e.handle})
+		f.startWorker(map[string]worker.Handler{"count": e.handle})
 		ctx := context.Background()
 		tk, err := f.master.Submit(ctx, dispatch.Job{ID: "x", Type: "count", Payload: "p"})
 		if err != nil {
@@ -155,7 +155,7 @@ func TestRetentionExpiresAndIsBounded(t *testing.T) {
 	t.Run("count bound", func(t *testing.T) {
 		f := newFleet(t, dispatch.WithRetainedLimits(3, 0))
 		e := newExecCounter(false)
-		f.startWorker("", map[string]worker.Handler{"count": e.handle})
+		f.startWorker(map[string]worker.Handler{"count": e.handle})
 		ctx := context.Background()
 		for i := range 5 {
 			tk, err := f.master.Submit(ctx, dispatch.Job{ID: fmt.Sprint("j", i), Type: "count", Payload: "p"})
@@ -180,7 +180,7 @@ func TestRetentionExpiresAndIsBounded(t *testing.T) {
 	})
 	t.Run("byte bound", func(t *testing.T) {
 		f := newFleet(t, dispatch.WithRetainedLimits(0, 1000))
-		f.startWorker("", map[string]worker.Handler{"count": newExecCounter(false).handle})
+		f.startWorker(map[string]worker.Handler{"count": newExecCounter(false).handle})
 		for i := range 20 {
 			tk, err := f.master.Submit(context.Background(), dispatch.Job{ID: fmt.Sprint("j", i), Type: "count", Payload: "p"})
 			if err != nil {

@@ -15,9 +15,8 @@ import (
 func TestLostWorkerCountedOncePerJob(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
-	p := newProxy(t, f.addr)
 	lost := newExecCounter(true)
-	f.startWorker(p.Addr(), map[string]worker.Handler{"job": lost.handle}, worker.WithConcurrency(2), worker.WithID("doomed"))
+	dw := f.startWorker(map[string]worker.Handler{"job": lost.handle}, worker.WithConcurrency(2), worker.WithID("doomed"))
 	var tks []*dispatch.Ticket
 	for range 2 {
 		tk, err := f.master.Submit(context.Background(), dispatch.Job{Type: "job"})
@@ -29,11 +28,10 @@ func TestLostWorkerCountedOncePerJob(t *testing.T) {
 	for range 2 {
 		recv(t, lost.started, "jobs running on the doomed worker")
 	}
-	p.Refuse(true)
-	p.Cut()
+	dw.Partition(true)
 	defer close(lost.gate) // the cut-off worker's attempts end, and it drains at once
 	healthy := newExecCounter(false)
-	f.startWorker("", map[string]worker.Handler{"job": healthy.handle}, worker.WithConcurrency(2))
+	f.startWorker(map[string]worker.Handler{"job": healthy.handle}, worker.WithConcurrency(2))
 	for _, tk := range tks {
 		if _, err := tk.Wait(context.Background()); err != nil {
 			t.Fatal(err)
@@ -53,9 +51,8 @@ func TestLostWorkerCountedOncePerJob(t *testing.T) {
 func TestNoDispatchToAClosedConnection(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t, dispatch.WithMaxAttempts(1))
-	p := newProxy(t, f.addr)
 	doomed := newExecCounter(true)
-	f.startWorker(p.Addr(), map[string]worker.Handler{"job": doomed.handle}, worker.WithConcurrency(2), worker.WithID("doomed"))
+	dw := f.startWorker(map[string]worker.Handler{"job": doomed.handle}, worker.WithConcurrency(2), worker.WithID("doomed"))
 	var running, queued []*dispatch.Ticket
 	for i := range 4 {
 		tk, err := f.master.Submit(context.Background(), dispatch.Job{Type: "job"})
@@ -72,8 +69,7 @@ func TestNoDispatchToAClosedConnection(t *testing.T) {
 	if s := f.master.Stats(); s.Queued != 2 {
 		t.Fatalf("Stats %+v: want 2 queued behind the doomed worker's 2 slots", s)
 	}
-	p.Refuse(true)
-	p.Cut()
+	dw.Partition(true)
 	defer close(doomed.gate)
 	for _, tk := range running {
 		if _, err := tk.Wait(context.Background()); !errors.Is(err, dispatch.ErrWorkerLost) {
@@ -81,7 +77,7 @@ func TestNoDispatchToAClosedConnection(t *testing.T) {
 		}
 	}
 	healthy := newExecCounter(false)
-	f.startWorker("", map[string]worker.Handler{"job": healthy.handle}, worker.WithConcurrency(2))
+	f.startWorker(map[string]worker.Handler{"job": healthy.handle}, worker.WithConcurrency(2))
 	for _, tk := range queued {
 		if _, err := tk.Wait(context.Background()); err != nil {
 			t.Fatalf("a job that was queued when the worker was lost: %v, want it run by the healthy worker", err)

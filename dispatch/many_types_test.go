@@ -28,7 +28,7 @@ func TestRoutingCostIndependentOfAnnouncedTypes(t *testing.T) {
 	for i := range types - 1 {
 		handlers[fmt.Sprintf("unused-%d", i)] = echo
 	}
-	f.startWorker("", handlers, worker.WithConcurrency(1))
+	f.startWorker(handlers, worker.WithConcurrency(1))
 	before := dispatch.RouteSteps(f.master)
 	var tickets []*dispatch.Ticket
 	for range jobs { // at once, so that most wait for the one slot
@@ -156,7 +156,7 @@ func TestRoutingIndexFollowsRegistrations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.startWorker("", map[string]worker.Handler{"a": echo, "b": echo}, worker.WithID("real"))
+	f.startWorker(map[string]worker.Handler{"a": echo, "b": echo}, worker.WithID("real"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if _, err := f.master.Submit(ctx, dispatch.Job{Type: "c"}); err != nil { // waits: nobody serves c
@@ -200,9 +200,9 @@ func TestLeastLoadedAcrossTypeSets(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	g := newGate()
-	f.startWorker("", map[string]worker.Handler{"block": g.handle}, worker.WithConcurrency(2), worker.WithID("a"))
-	f.startWorker("", map[string]worker.Handler{"block": g.handle, "x": echo}, worker.WithConcurrency(2), worker.WithID("b"))
-	f.startWorker("", map[string]worker.Handler{"block": g.handle, "y": echo}, worker.WithConcurrency(4), worker.WithID("c"))
+	f.startWorker(map[string]worker.Handler{"block": g.handle}, worker.WithConcurrency(2), worker.WithID("a"))
+	f.startWorker(map[string]worker.Handler{"block": g.handle, "x": echo}, worker.WithConcurrency(2), worker.WithID("b"))
+	f.startWorker(map[string]worker.Handler{"block": g.handle, "y": echo}, worker.WithConcurrency(4), worker.WithID("c"))
 	var tickets []*dispatch.Ticket
 	for range 9 {
 		tk, err := f.master.Submit(context.Background(), dispatch.Job{Type: "block"})

@@ -110,7 +110,7 @@ func TestMasterMetrics(t *testing.T) {
 	mr := newMetricsReader(t)
 	f := newFleet(t, dispatch.WithMeterProvider(mr.mp))
 	started := make(chan struct{}, 4)
-	f.startWorker("", mixedHandlers(started), worker.WithConcurrency(3))
+	f.startWorker(mixedHandlers(started), worker.WithConcurrency(3))
 	ctx := context.Background()
 	for range 10 {
 		if _, err := f.master.Call(ctx, "ok", "x"); err != nil {
@@ -260,18 +260,16 @@ func TestMetricsRetriedAndLost(t *testing.T) {
 	leakcheck.Check(t)
 	mr := newMetricsReader(t)
 	f := newFleet(t, dispatch.WithMeterProvider(mr.mp))
-	p := newProxy(t, f.addr)
 	doomed := newExecCounter(true)
-	f.startWorker(p.Addr(), map[string]worker.Handler{"job": doomed.handle}, worker.WithID("doomed"))
+	dw := f.startWorker(map[string]worker.Handler{"job": doomed.handle}, worker.WithID("doomed"))
 	tk, err := f.master.Submit(context.Background(), dispatch.Job{Type: "job"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	recv(t, doomed.started, "the job on the doomed worker")
-	p.Refuse(true)
-	p.Cut()
+	dw.Partition(true)
 	defer close(doomed.gate)
-	f.startWorker("", map[string]worker.Handler{"job": echo})
+	f.startWorker(map[string]worker.Handler{"job": echo})
 	if _, err := tk.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func TestRemovedQueuedJobsFreedAtOnce(t *testing.T) {
 	if err := dispatch.IndexError(f.master); err != nil {
 		t.Fatal(err)
 	}
-	f.startWorker("", map[string]worker.Handler{"nobody": echo})
+	f.startWorker(map[string]worker.Handler{"nobody": echo})
 	if res, err := keep.Wait(context.Background()); err != nil || string(res) != "kept" {
 		t.Fatalf("the job left queued: %q %v", res, err)
 	}
@@ -89,14 +89,14 @@ func TestIdleJobTypesForgotten(t *testing.T) {
 		t.Fatalf("after every job left: %d jobs and %d type entries retained, want none", held, n)
 	}
 	// A served type keeps its entry while its worker lives, and loses it with it.
-	rw := f.startWorker("", map[string]worker.Handler{"served": echo})
+	rw := f.startWorker(map[string]worker.Handler{"served": echo})
 	if _, n := dispatch.QueueRetention(f.master); n != 1 {
 		t.Fatalf("%d type entries with one worker serving one type, want 1", n)
 	}
 	if _, err := f.master.Call(context.Background(), "served", "x"); err != nil {
 		t.Fatal(err)
 	}
-	if err := rw.stop(); err != nil {
+	if err := rw.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "worker forgotten", func() bool { return len(f.master.Workers()) == 0 })

@@ -30,7 +30,7 @@ func newClientB(t testing.TB, addr string) *dispatch.Client {
 func TestRemoteClientCallAndErrors(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t, dispatch.WithQueueLimit(1))
-	f.startWorker("", map[string]worker.Handler{
+	f.startWorker(map[string]worker.Handler{
 		"echo": echo,
 		"fail": func(context.Context, *worker.Job) (any, error) {
 			return nil, &worker.Error{Code: "E1", Retryable: false, Err: errors.New("nope")}
@@ -54,7 +54,7 @@ func TestRemoteClientTimeoutCancelAndQueueFull(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t, dispatch.WithQueueLimit(1))
 	started, ended := make(chan struct{}, 4), make(chan error, 4)
-	f.startWorker("", map[string]worker.Handler{"wait": ctxObserver(started, ended)}, worker.WithConcurrency(1))
+	f.startWorker(map[string]worker.Handler{"wait": ctxObserver(started, ended)}, worker.WithConcurrency(1))
 	c := newClient(t, f.addr)
 	ctx := context.Background()
 
@@ -97,7 +97,7 @@ func TestRemoteProgress(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	step := make(chan struct{})
-	f.startWorker("", map[string]worker.Handler{"steps": func(ctx context.Context, j *worker.Job) (any, error) {
+	f.startWorker(map[string]worker.Handler{"steps": func(ctx context.Context, j *worker.Job) (any, error) {
 		for i := int64(1); i <= 3; i++ {
 			j.Progress(i, 3, "step")
 			<-step
@@ -129,7 +129,7 @@ func TestRemoteClientGoneCancelsItsJobs(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	started, ended := make(chan struct{}, 1), make(chan error, 1)
-	f.startWorker("", map[string]worker.Handler{"wait": ctxObserver(started, ended)})
+	f.startWorker(map[string]worker.Handler{"wait": ctxObserver(started, ended)})
 	c, err := dispatch.NewClient(f.addr, dispatch.WithBanIO(banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond)))
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func TestRemoteCancelOnlyFromItsCaller(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	started, ended := make(chan struct{}, 1), make(chan error, 1)
-	f.startWorker("", map[string]worker.Handler{"wait": ctxObserver(started, ended)})
+	f.startWorker(map[string]worker.Handler{"wait": ctxObserver(started, ended)})
 	owner := newClient(t, f.addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/worker"
@@ -86,27 +87,17 @@ func TestClientRidesThroughMasterRestart(t *testing.T) {
 	f := newFleet(t)
 	d := doubler{newExecCounter(true)}
 	for range 2 {
-		f.startWorker("", map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(50))
+		f.startWorker(map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(50))
 	}
 	c := newRideClient(t, f.addr)
 	tks := submitMany(t, c, "restart-", jobs)
 	for range 100 {
 		recv(t, d.started, "jobs running on the first master")
 	}
-	// The master dies: its server and every connection close, and it is gone.
-	_ = f.srv.Close()
-	_ = f.master.Close()
-	f.wg.Wait()
-	// A fresh master on the same address, knowing nothing of the jobs.
-	srv := banio.NewBanServer("", "restarted", banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
-	m := dispatch.NewMaster(srv, dispatch.WithRetryBackoff(time.Millisecond, 10*time.Millisecond))
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	defer func() { _ = m.Close(); _ = srv.Close(); <-served }()
+	// The master dies: its server and every connection close, and it is gone. A
+	// fresh master comes up on the same address, knowing nothing of the jobs.
+	f.RestartMaster()
+	m := f.Master()
 	close(d.gate) // the old attempts end (their replies go nowhere); new ones run freely
 	checkDoubled(t, tks)
 	for _, tk := range tks {
@@ -132,22 +123,20 @@ func TestClientCutNoDoubleExecution(t *testing.T) {
 	f := newFleet(t)
 	d := doubler{newExecCounter(true)}
 	for range 2 {
-		f.startWorker("", map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(jobs))
+		f.startWorker(map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(jobs))
 	}
-	p := newProxy(t, f.addr)
-	c := newRideClient(t, p.Addr())
+	c, p := f.LinkedClient()
 
 	// Cut, with the jobs ending while the caller is away.
 	tks := submitMany(t, c, "away-", jobs)
 	for range jobs {
 		recv(t, d.started, "jobs running")
 	}
-	p.Refuse(true)
-	p.Cut()
+	p.Partition(true)
 	waitFor(t, "the master to see its caller gone", func() bool { gone, _ := dispatch.CallerGone(f.master, "away-0"); return gone })
 	close(d.gate)
 	waitFor(t, "the jobs to end while their caller is away", func() bool { return f.master.Stats().Done == jobs })
-	p.Refuse(false)
+	p.Partition(false)
 	checkDoubled(t, tks)
 
 	// Cut, with the jobs still running when the caller comes back.
@@ -196,27 +185,19 @@ func TestClientCutNoDoubleExecution(t *testing.T) {
 // attach timeout it submits its jobs again, which attach to the jobs the master holds.
 func TestClientOldMasterFallsBackToResubmitting(t *testing.T) {
 	leakcheck.Check(t)
-	// The fleet's server serves already; an InitConn set before this one's Serve
-	// drops the master's attach handler for one that never answers.
-	srv := banio.NewBanServer("", "old-master", banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
-	m := dispatch.NewMaster(srv, dispatch.WithRetryBackoff(time.Millisecond, 10*time.Millisecond))
-	prev := srv.InitConn
-	srv.InitConn = func(c *banio.BanConn) {
-		prev(c)
-		c.Listen(protocol.ActionAttach, func(*banio.IOMsgRaw) {})
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	f := &fleet{t: t, srv: srv, master: m, addr: ln.Addr().String()}
-	t.Cleanup(func() { _ = m.Close(); _ = srv.Close(); <-served })
+	// The master's attach handler is replaced, on every connection, by one that
+	// never answers.
+	ft := fleettest.New(t, nil, fleettest.WithServerSetup(func(srv *banio.ServerIO) {
+		prev := srv.InitConn
+		srv.InitConn = func(c *banio.BanConn) {
+			prev(c)
+			c.Listen(protocol.ActionAttach, func(*banio.IOMsgRaw) {})
+		}
+	}))
+	f := &fleet{Fleet: ft, t: t, master: ft.Master(), addr: ft.Addr()}
 	d := doubler{newExecCounter(true)}
-	f.startWorker("", map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(20))
-	p := newProxy(t, f.addr)
-	c := newRideClient(t, p.Addr(), dispatch.WithAttachTimeout(50*time.Millisecond))
+	f.startWorker(map[string]worker.Handler{"double": d.handle}, worker.WithConcurrency(20))
+	c, p := f.LinkedClient(dispatch.WithAttachTimeout(50 * time.Millisecond))
 	tks := submitMany(t, c, "old-", 20)
 	for range 20 {
 		recv(t, d.started, "jobs running")
@@ -245,15 +226,14 @@ func TestClientMasterLost(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	d := doubler{newExecCounter(true)}
-	f.startWorker("", map[string]worker.Handler{"double": d.handle})
+	f.startWorker(map[string]worker.Handler{"double": d.handle})
 	c := newRideClient(t, f.addr, dispatch.WithReconnectBudget(200*time.Millisecond))
 	tk, err := c.Submit(context.Background(), dispatch.Job{ID: "lost", Type: "double", Payload: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	recv(t, d.started, "job running")
-	_ = f.srv.Close()
-	_ = f.master.Close()
+	f.StopMaster()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err = tk.Wait(ctx)
@@ -273,16 +253,14 @@ func TestCallerGoneCancelledAfterGrace(t *testing.T) {
 	const grace = 150 * time.Millisecond
 	f := newFleet(t, dispatch.WithCallerGrace(grace))
 	started, ended := make(chan struct{}, 1), make(chan error, 1)
-	f.startWorker("", map[string]worker.Handler{"wait": ctxObserver(started, ended)})
-	p := newProxy(t, f.addr)
-	c := newRideClient(t, p.Addr())
+	f.startWorker(map[string]worker.Handler{"wait": ctxObserver(started, ended)})
+	c, p := f.LinkedClient()
 	if _, err := c.Submit(context.Background(), dispatch.Job{ID: "orphan", Type: "wait"}); err != nil {
 		t.Fatal(err)
 	}
 	recv(t, started, "job start")
-	p.Refuse(true)
 	cut := time.Now()
-	p.Cut()
+	p.Partition(true)
 	recv(t, ended, "the job cancelled once its caller's grace passed")
 	if d := time.Since(cut); d < grace {
 		t.Fatalf("the job was cancelled %v after its caller left, before the %v grace", d, grace)
@@ -308,7 +286,7 @@ func TestIdempotentIDsRemote(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	e := newExecCounter(true)
-	f.startWorker("", map[string]worker.Handler{"count": e.handle}, worker.WithConcurrency(1))
+	f.startWorker(map[string]worker.Handler{"count": e.handle}, worker.WithConcurrency(1))
 	c1, c2 := newRideClient(t, f.addr), newRideClient(t, f.addr)
 	ctx := context.Background()
 	submit := func(c *dispatch.Client, id, payload string) *dispatch.Ticket {
@@ -346,7 +324,7 @@ func TestIdempotentIDsRemote(t *testing.T) {
 	t.Run("after retention", func(t *testing.T) {
 		f := newFleet(t, dispatch.WithResultRetention(20*time.Millisecond))
 		e := newExecCounter(false)
-		f.startWorker("", map[string]worker.Handler{"count": e.handle})
+		f.startWorker(map[string]worker.Handler{"count": e.handle})
 		c := newRideClient(t, f.addr)
 		wantResult(t, submit(c, "x", "p"), "r:p")
 		waitFor(t, "the id to be new again", func() bool {
@@ -370,9 +348,7 @@ func TestClientMasterLostBehindDyingListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the job queued", func() bool { return f.master.Stats().Queued == 1 })
-	_ = f.srv.Close()
-	_ = f.master.Close()
-	f.wg.Wait()
+	f.StopMaster()
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -404,23 +380,15 @@ func TestClientBlobRidesThrough(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	c := newRideClient(t, f.addr, dispatch.WithReconnectBudget(10*time.Second))
-	_ = f.srv.Close()
-	_ = f.master.Close()
-	f.wg.Wait()
+	f.StopMaster()
 	waitFor(t, "the client to see the master gone", func() bool { return dispatch.ClientDown(c) })
 	put := make(chan error, 1)
 	go func() {
 		_, err := c.PutBlob(context.Background(), []byte("bars, say"))
 		put <- err
 	}()
-	srv := banio.NewBanServer("", "back", banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
-	m := dispatch.NewMaster(srv)
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
+	f.StartMaster()
+	m := f.Master()
 	if err := recv(t, put, "the upload"); err != nil {
 		t.Fatalf("PutBlob across the restart: %v", err)
 	}
@@ -429,9 +397,7 @@ func TestClientBlobRidesThrough(t *testing.T) {
 	}
 	// Gone for good: the budget bounds the wait.
 	lost := newRideClient(t, f.addr, dispatch.WithReconnectBudget(200*time.Millisecond))
-	_ = m.Close()
-	_ = srv.Close()
-	<-served
+	f.StopMaster()
 	waitFor(t, "the second client to see the master gone", func() bool { return dispatch.ClientDown(lost) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

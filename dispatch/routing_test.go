@@ -36,7 +36,7 @@ func (g *gate) handle(ctx context.Context, job *worker.Job) (any, error) {
 func TestRegistrationAndWorkers(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
-	f.startWorker("", map[string]worker.Handler{"echo": echo, "other": echo},
+	f.startWorker(map[string]worker.Handler{"echo": echo, "other": echo},
 		worker.WithConcurrency(3), worker.WithName("alpha"), worker.WithID("w-alpha"),
 		worker.WithLabels(map[string]string{"region": "eu"}))
 	ws := f.master.Workers()
@@ -56,8 +56,8 @@ func TestLeastLoadedNeverAboveCapacity(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	g := newGate()
-	f.startWorker("", map[string]worker.Handler{"block": g.handle}, worker.WithConcurrency(2), worker.WithID("a"))
-	f.startWorker("", map[string]worker.Handler{"block": g.handle}, worker.WithConcurrency(2), worker.WithID("b"))
+	f.startWorker(map[string]worker.Handler{"block": g.handle}, worker.WithConcurrency(2), worker.WithID("a"))
+	f.startWorker(map[string]worker.Handler{"block": g.handle}, worker.WithConcurrency(2), worker.WithID("b"))
 	ctx := context.Background()
 	var tickets []*dispatch.Ticket
 	for range 5 {
@@ -105,8 +105,8 @@ func TestRoundRobinOnTies(t *testing.T) {
 	whoami := func(id string) worker.Handler {
 		return func(context.Context, *worker.Job) (any, error) { return id, nil }
 	}
-	f.startWorker("", map[string]worker.Handler{"who": whoami("a")}, worker.WithConcurrency(1))
-	f.startWorker("", map[string]worker.Handler{"who": whoami("b")}, worker.WithConcurrency(1))
+	f.startWorker(map[string]worker.Handler{"who": whoami("a")}, worker.WithConcurrency(1))
+	f.startWorker(map[string]worker.Handler{"who": whoami("b")}, worker.WithConcurrency(1))
 	count := map[string]int{}
 	for range 20 {
 		res, err := f.master.Call(context.Background(), "who", nil)
@@ -123,7 +123,7 @@ func TestRoundRobinOnTies(t *testing.T) {
 func TestTicketResolvesOnce(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
-	f.startWorker("", map[string]worker.Handler{"echo": echo})
+	f.startWorker(map[string]worker.Handler{"echo": echo})
 	tk, err := f.master.Submit(context.Background(), dispatch.Job{ID: "req-1", Type: "echo", Payload: map[string]int{"x": 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +165,7 @@ func TestQueueWaitsForWorkerAndBounds(t *testing.T) {
 	if s := f.master.Stats(); s.Queued != 1 {
 		t.Fatalf("queued = %d after cancel, want 1", s.Queued)
 	}
-	f.startWorker("", map[string]worker.Handler{"echo": echo})
+	f.startWorker(map[string]worker.Handler{"echo": echo})
 	if res, err := t1.Wait(ctx); err != nil || string(res) != "one" {
 		t.Fatalf("queued job after a worker appeared: %q %v", res, err)
 	}
@@ -191,7 +191,7 @@ func TestConcurrencyBoundedByCapacity(t *testing.T) {
 		mu.Unlock()
 		return nil, nil
 	}
-	f.startWorker("", map[string]worker.Handler{"work": h}, worker.WithConcurrency(3))
+	f.startWorker(map[string]worker.Handler{"work": h}, worker.WithConcurrency(3))
 	var wg sync.WaitGroup
 	for range 30 {
 		wg.Add(1)
@@ -221,7 +221,7 @@ func TestWorkerSeesTheEarlierDeadline(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	deadlines := make(chan time.Time, 1)
-	f.startWorker("", map[string]worker.Handler{"deadline": func(ctx context.Context, _ *worker.Job) (any, error) {
+	f.startWorker(map[string]worker.Handler{"deadline": func(ctx context.Context, _ *worker.Job) (any, error) {
 		d, _ := ctx.Deadline() // zero if none
 		deadlines <- d
 		return nil, nil
@@ -263,7 +263,7 @@ func TestWorkerSeesTheEarlierDeadline(t *testing.T) {
 func TestSubmitWithCancelledContext(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
-	f.startWorker("", map[string]worker.Handler{"echo": echo}, worker.WithConcurrency(2))
+	f.startWorker(map[string]worker.Handler{"echo": echo}, worker.WithConcurrency(2))
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	var wg sync.WaitGroup
@@ -309,13 +309,13 @@ func TestWaitWorkers(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- f.master.WaitWorkers(context.Background(), 2) }()
-	f.startWorker("", map[string]worker.Handler{"echo": echo})
+	f.startWorker(map[string]worker.Handler{"echo": echo})
 	select {
 	case err := <-done:
 		t.Fatalf("returned with one worker of two: %v", err)
 	default:
 	}
-	f.startWorker("", map[string]worker.Handler{"echo": echo})
+	f.startWorker(map[string]worker.Handler{"echo": echo})
 	if err := recv(t, done, "WaitWorkers with two workers"); err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func TestStatsCountOutcomesApart(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	started := make(chan struct{}, 4)
-	f.startWorker("", mixedHandlers(started), worker.WithConcurrency(4))
+	f.startWorker(mixedHandlers(started), worker.WithConcurrency(4))
 	ctx := context.Background()
 	for range 3 {
 		if _, err := f.master.Call(ctx, "ok", "x"); err != nil {

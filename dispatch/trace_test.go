@@ -51,7 +51,7 @@ func TestTracingAcrossMasterAndWorker(t *testing.T) {
 	leakcheck.Check(t)
 	rec, tp := newRecorder()
 	f := newFleet(t, dispatch.WithTracerProvider(tp))
-	f.startWorker("", map[string]worker.Handler{
+	f.startWorker(map[string]worker.Handler{
 		"echo": echo,
 		"fail": func(context.Context, *worker.Job) (any, error) { return nil, errors.New("broken") },
 	}, worker.WithTracerProvider(tp), worker.WithID("w-trace"))
@@ -93,7 +93,7 @@ func TestTracingThreeHopsOneTrace(t *testing.T) {
 	leakcheck.Check(t)
 	rec, tp := newRecorder()
 	f := newFleet(t, dispatch.WithTracerProvider(tp))
-	f.startWorker("", map[string]worker.Handler{"echo": echo}, worker.WithTracerProvider(tp))
+	f.startWorker(map[string]worker.Handler{"echo": echo}, worker.WithTracerProvider(tp))
 	c, err := dispatch.NewClient(f.addr, dispatch.WithBanIO(banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond)), dispatch.WithTracerProvider(tp))
 	if err != nil {
 		t.Fatal(err)

@@ -154,28 +154,29 @@ func (f *Fleet) StopMaster() {
 
 // StartMaster starts a master again on the fleet's address (after StopMaster), on the
 // same store (WithStore) or a store opened anew (WithStoreOpener); without either, on
-// no store: a master that knows nothing of the jobs before it.
-func (f *Fleet) StartMaster() {
+// no store: a master that knows nothing of the jobs before it. opts are added to the
+// fleet's master options for this master, as a restart with a changed configuration.
+func (f *Fleet) StartMaster(opts ...dispatch.Option) {
 	f.t.Helper()
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		f.t.Fatalf("fleettest: listen again on %s: %v", f.addr, err)
 	}
-	if err := f.startMaster(ln); err != nil {
+	if err := f.startMaster(ln, opts...); err != nil {
 		f.t.Fatalf("fleettest: %v", err)
 	}
 }
 
-// RestartMaster is StopMaster then StartMaster: workers and Clients ride through to
-// the new master on the same address.
-func (f *Fleet) RestartMaster() {
+// RestartMaster is StopMaster then StartMaster(opts...): workers and Clients ride
+// through to the new master on the same address.
+func (f *Fleet) RestartMaster(opts ...dispatch.Option) {
 	f.t.Helper()
 	f.StopMaster()
-	f.StartMaster()
+	f.StartMaster(opts...)
 }
 
-// startMaster serves a new master on ln.
-func (f *Fleet) startMaster(ln net.Listener) error {
+// startMaster serves a new master on ln, with extra options.
+func (f *Fleet) startMaster(ln net.Listener, extra ...dispatch.Option) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.master != nil {
@@ -198,6 +199,7 @@ func (f *Fleet) startMaster(ln net.Listener) error {
 	bopts := append([]banio.Option{banio.WithHeartbeat(heartbeat, heartbeatTimeout)}, f.cfg.banio...)
 	srv := banio.NewBanServer(f.addr, "fleettest", append(bopts, f.cfg.serverBanio...)...)
 	mopts := append([]dispatch.Option{dispatch.WithRetryBackoff(time.Millisecond, 10*time.Millisecond)}, f.cfg.masterOpts...)
+	mopts = append(mopts, extra...)
 	var m *dispatch.Master
 	if st != nil {
 		var err error
@@ -211,6 +213,9 @@ func (f *Fleet) startMaster(ln net.Listener) error {
 		}
 	} else {
 		m = dispatch.NewMaster(srv, mopts...)
+	}
+	if f.cfg.setup != nil {
+		f.cfg.setup(srv)
 	}
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(ln) }()

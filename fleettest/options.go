@@ -33,6 +33,7 @@ type config struct {
 	store       store.Store
 	openStore   func() (store.Store, error)
 	timeout     time.Duration
+	setup       func(*banio.ServerIO)
 }
 
 // WithWorkers sets how many workers New starts with the handlers it is given (default
@@ -88,4 +89,11 @@ func WithTimeout(d time.Duration) Option {
 			c.timeout = d
 		}
 	}
+}
+
+// WithServerSetup calls setup with each master's server once the master is set up on
+// it and before it serves: a test can wrap srv.InitConn there, to see or change what
+// every new connection gets (a handler replaced, a connection captured).
+func WithServerSetup(setup func(srv *banio.ServerIO)) Option {
+	return func(c *config) { c.setup = setup }
 }
