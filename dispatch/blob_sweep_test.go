@@ -3,11 +3,7 @@ package dispatch_test
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"path/filepath"
 	"strconv"
-	"sync/atomic"
 	"testing"
 
 	"github.com/banfleet/banfleet/dispatch"
@@ -87,78 +83,5 @@ func TestClientPutBlob(t *testing.T) {
 	f.startWorker(map[string]worker.Handler{"len2": blobLen})
 	if _, err := c.Call(context.Background(), "len2", hash); err == nil {
 		t.Fatal("a job ran on a deleted blob that its worker never had")
-	}
-}
-
-func TestSweepJournalSkipsFinishedJobs(t *testing.T) {
-	leakcheck.Check(t)
-	// No retained outcomes: the rerun submits the failed job's id again, which within
-	// the retention period would collect its failure rather than run it.
-	f := newFleet(t, dispatch.WithResultRetention(0))
-	var runs atomic.Int64
-	f.startWorker(map[string]worker.Handler{"sq": func(ctx context.Context, j *worker.Job) (any, error) {
-		runs.Add(1)
-		n, _ := strconv.Atoi(string(j.Payload))
-		if n == 7 {
-			return nil, errors.New("seven fails")
-		}
-		return strconv.Itoa(n * n), nil
-	}}, worker.WithConcurrency(4))
-	jobs := make([]dispatch.Job, 50)
-	for i := range jobs {
-		jobs[i] = dispatch.Job{ID: fmt.Sprintf("sq-%d", i), Type: "sq", Payload: strconv.Itoa(i)}
-	}
-	journal := filepath.Join(t.TempDir(), "sweep.journal")
-	collect := func() (map[int]string, int, sweep.Progress) {
-		s, err := sweep.Start(context.Background(), f.master, jobs, sweep.Options{MaxInFlight: 8, Journal: journal})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, replayed := map[int]string{}, 0
-		for r := range s.Results() {
-			if r.Err == nil {
-				got[r.Index] = string(r.Result)
-			}
-			if r.Replayed {
-				replayed++
-			}
-		}
-		return got, replayed, s.Progress()
-	}
-	first, replayed, p := collect()
-	if len(first) != 49 || replayed != 0 || p.Done != 49 || p.Failed != 1 || p.Total != 50 || runs.Load() != 50 {
-		t.Fatalf("first run: %d results, %d replayed, progress %+v, %d runs", len(first), replayed, p, runs.Load())
-	}
-	second, replayed, _ := collect()
-	if replayed != 49 || runs.Load() != 51 { // only the failed job runs again
-		t.Fatalf("rerun: %d replayed, %d runs in all", replayed, runs.Load())
-	}
-	for i, v := range first {
-		if second[i] != v {
-			t.Fatalf("job %d: %q then %q", i, v, second[i])
-		}
-	}
-}
-
-func TestSweepStopsEarly(t *testing.T) {
-	leakcheck.Check(t)
-	f := newFleet(t)
-	f.startWorker(map[string]worker.Handler{"fail": func(context.Context, *worker.Job) (any, error) {
-		return nil, errors.New("bad")
-	}}, worker.WithConcurrency(1))
-	jobs := make([]dispatch.Job, 1000)
-	for i := range jobs {
-		jobs[i] = dispatch.Job{Type: "fail"}
-	}
-	s, err := sweep.Start(context.Background(), f.master, jobs, sweep.Options{MaxInFlight: 2, StopOnError: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for range s.Results() {
-		n++
-	}
-	if n >= len(jobs) || s.Err() == nil {
-		t.Fatalf("StopOnError: %d results, err %v", n, s.Err())
 	}
 }
