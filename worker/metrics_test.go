@@ -3,12 +3,10 @@ package worker_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
-	"time"
 
-	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/worker"
 	"go.opentelemetry.io/otel/attribute"
@@ -23,34 +21,19 @@ func TestWorkerMetrics(t *testing.T) {
 	leakcheck.Check(t)
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) }) // after the fleet's
 
-	srv := banio.NewBanServer("", "t")
-	master := dispatch.NewMaster(srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
-	defer master.Close()
-
-	w := worker.New(ln.Addr().String(), worker.WithMeterProvider(mp), worker.WithConcurrency(3))
-	w.Handle("echo", func(ctx context.Context, j *worker.Job) (any, error) { return j.Payload, nil })
-	w.Handle("fail", func(context.Context, *worker.Job) (any, error) { return nil, errors.New("no") })
 	started := make(chan struct{}, 1)
-	w.Handle("hold", func(ctx context.Context, j *worker.Job) (any, error) {
-		started <- struct{}{}
-		<-ctx.Done()
-		return nil, ctx.Err()
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	for master.Stats().Workers == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	f := fleettest.New(t, map[string]worker.Handler{
+		"echo": func(ctx context.Context, j *worker.Job) (any, error) { return j.Payload, nil },
+		"fail": func(context.Context, *worker.Job) (any, error) { return nil, errors.New("no") },
+		"hold": func(ctx context.Context, j *worker.Job) (any, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			return nil, ctx.Err()
+		},
+	}, fleettest.WithWorkerOptions(worker.WithMeterProvider(mp), worker.WithConcurrency(3)))
+	master := f.Master()
 	for range 4 {
 		if _, err := master.Call(context.Background(), "echo", "x"); err != nil {
 			t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
-	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/worker"
@@ -39,35 +39,25 @@ func TestRunStopsWhileMasterUnreachable(t *testing.T) {
 // A malformed job envelope is dropped without harming the worker: the next job works.
 func TestMalformedEnvelopeIsDropped(t *testing.T) {
 	leakcheck.Check(t)
-	srv := banio.NewBanServer("", "t")
-	master := dispatch.NewMaster(srv)
 	conns := make(chan *banio.BanConn, 1)
-	prev := srv.InitConn
-	srv.InitConn = func(c *banio.BanConn) { prev(c); conns <- c }
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
-	defer master.Close()
-
-	w := worker.New(ln.Addr().String())
-	w.Handle("echo", func(ctx context.Context, j *worker.Job) (any, error) { return j.Payload, nil })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	f := fleettest.New(t, map[string]worker.Handler{
+		"echo": func(ctx context.Context, j *worker.Job) (any, error) { return j.Payload, nil },
+	}, fleettest.WithServerSetup(func(srv *banio.ServerIO) {
+		prev := srv.InitConn
+		srv.InitConn = func(c *banio.BanConn) {
+			prev(c)
+			select {
+			case conns <- c: // the first connection; a reconnect is not needed
+			default:
+			}
+		}
+	}))
+	master := f.Master()
 	c := <-conns
 	for _, garbage := range [][]byte{nil, {0xff}, {1, 200, 1}, []byte("not an envelope")} {
 		if err := c.WriteMsg(&banio.IOMsg{Action: protocol.JobAction("echo"), Data: garbage}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	if err := master.WaitWorkers(wctx, 1); err != nil {
-		t.Fatal(err)
 	}
 	if res, err := master.Call(context.Background(), "echo", "fine"); err != nil || string(res) != "fine" {
 		t.Fatalf("after garbage: %q %v", res, err)
