@@ -5,15 +5,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -60,17 +59,10 @@ func TestWorkerMetricsEndpoint(t *testing.T) {
 	leakcheck.Check(t)
 	// The master runs in this process, where the worker installs its provider
 	// globally: the master's metrics must not land in the worker's.
-	srv := banio.NewBanServer("", "test")
-	m := dispatch.NewMaster(srv, dispatch.WithMeterProvider(noop.NewMeterProvider()))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	defer func() { _ = m.Close(); _ = srv.Close(); <-served }()
+	f := fleettest.New(t, nil, fleettest.WithMasterOptions(dispatch.WithMeterProvider(noop.NewMeterProvider())))
+	m := f.Master()
 
-	cfg, err := parseConfig([]string{"-master", ln.Addr().String(), "-concurrency", "2", "-http", "127.0.0.1:0"}, env(), &bytes.Buffer{})
+	cfg, err := parseConfig([]string{"-master", f.Addr(), "-concurrency", "2", "-http", "127.0.0.1:0"}, env(), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,11 +71,18 @@ func TestWorkerMetricsEndpoint(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, stdout, slog.New(slog.DiscardHandler)) }()
 	defer func() { cancel(); <-done }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := m.WaitWorkers(wctx, 1); err != nil {
+		t.Fatalf("the worker did not register: %v; stdout:\n%s", err, stdout)
+	}
+	// The address is printed before the worker connects, so it is there by now; a
+	// bounded look again covers a slow print (stdout has no event to wait on).
 	var url string
 	deadline := time.Now().Add(10 * time.Second)
-	for url == "" || len(m.Workers()) == 0 {
+	for url == "" {
 		if time.Now().After(deadline) {
-			t.Fatalf("no metrics address printed, or no worker registered; stdout:\n%s", stdout)
+			t.Fatalf("no metrics address printed; stdout:\n%s", stdout)
 		}
 		for l := range strings.Lines(stdout.String()) {
 			if u, ok := strings.CutPrefix(l, "banfleet worker metrics on "); ok {

@@ -16,22 +16,15 @@ import (
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/examples/backtest/btjob"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
+	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 )
 
 // testMaster serves a master on loopback for the test.
 func testMaster(t *testing.T, opts ...banio.Option) (*dispatch.Master, string) {
 	t.Helper()
-	srv := banio.NewBanServer("", "test", opts...)
-	m := dispatch.NewMaster(srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = m.Close(); _ = srv.Close(); <-done })
-	return m, ln.Addr().String()
+	f := fleettest.New(t, nil, fleettest.WithServerBanIO(opts...))
+	return f.Master(), f.Addr()
 }
 
 // startServe runs the worker in-process until the test ends or stop is called;
@@ -56,13 +49,10 @@ func startServe(t *testing.T, m *dispatch.Master, args ...string) (stop func() e
 		return result
 	}
 	t.Cleanup(func() { _ = stop() })
-	// Registration happens on the master; it has no event to wait on.
-	deadline := time.Now().Add(10 * time.Second)
-	for len(m.Workers()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the worker did not register")
-		}
-		time.Sleep(2 * time.Millisecond)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := m.WaitWorkers(wctx, 1); err != nil {
+		t.Fatalf("the worker did not register: %v", err)
 	}
 	return stop
 }

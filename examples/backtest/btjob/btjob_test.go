@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
+	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/worker"
@@ -131,30 +130,10 @@ func TestBarsCacheSharesOneDecode(t *testing.T) {
 // fleet is a master and one worker serving the backtest handler.
 func fleet(t *testing.T) *dispatch.Master {
 	t.Helper()
-	srv := banio.NewBanServer("", "btjob-test")
-	m := dispatch.NewMaster(srv, dispatch.WithRetryBackoff(time.Millisecond, 5*time.Millisecond))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	w := worker.New(ln.Addr().String(), worker.WithConcurrency(2))
-	w.Handle(Type, NewHandler())
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { defer close(ran); _ = w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-ran
-		_ = m.Close()
-		_ = srv.Close()
-		<-served
-	})
-	for len(m.Workers()) == 0 { // registration has no event to wait on
-		time.Sleep(time.Millisecond)
-	}
-	return m
+	f := fleettest.New(t, map[string]worker.Handler{Type: NewHandler()},
+		fleettest.WithMasterOptions(dispatch.WithRetryBackoff(time.Millisecond, 5*time.Millisecond)),
+		fleettest.WithWorkerOptions(worker.WithConcurrency(2)))
+	return f.Master()
 }
 
 func TestHandler(t *testing.T) {
