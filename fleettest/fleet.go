@@ -111,9 +111,12 @@ func (f *Fleet) Client(opts ...dispatch.Option) *dispatch.Client {
 	return f.client(f.addr, opts)
 }
 
-// LinkedClient connects a dispatch.Client to the master through a Link of its own,
-// which cuts the Client's connection alone. The fleet closes both.
-func (f *Fleet) LinkedClient(opts ...dispatch.Option) (*dispatch.Client, *Link) {
+// Link opens a new Link to the master, for a peer the test connects itself (a daemon
+// it runs, a Client it makes with options of its own): the peer dials Link().Addr().
+// Partition on such a link cuts the peer's connections, and refuses them while it
+// holds (the peer sees them closed at once), since the link does not dial for it.
+// The fleet closes it.
+func (f *Fleet) Link() *Link {
 	f.t.Helper()
 	l, err := newLink(f.addr)
 	if err != nil {
@@ -122,6 +125,14 @@ func (f *Fleet) LinkedClient(opts ...dispatch.Option) (*dispatch.Client, *Link) 
 	f.mu.Lock()
 	f.links = append(f.links, l)
 	f.mu.Unlock()
+	return l
+}
+
+// LinkedClient connects a dispatch.Client to the master through a Link of its own,
+// which cuts the Client's connection alone. The fleet closes both.
+func (f *Fleet) LinkedClient(opts ...dispatch.Option) (*dispatch.Client, *Link) {
+	f.t.Helper()
+	l := f.Link()
 	return f.client(l.Addr(), opts, l.dialer()), l
 }
 

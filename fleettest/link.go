@@ -40,6 +40,7 @@ func (l *Link) Cut() { l.p.Cut() }
 // from an unreachable host.
 func (l *Link) Partition(on bool) {
 	l.down.Store(on)
+	l.p.Refuse(on) // for a peer that dials without the link's dialer (Fleet.Link)
 	if on {
 		l.p.Cut()
 	}
@@ -48,6 +49,11 @@ func (l *Link) Partition(on bool) {
 // Connections counts the connections the peer made through the link so far (a
 // reconnect adds one).
 func (l *Link) Connections() int { return l.p.Accepted() }
+
+// CutAfter cuts the next connection the peer makes through the link once the peer
+// has sent n bytes on it, forwarding none past them: a link that drops in the middle
+// of a transfer. The channel is closed when the cut has happened.
+func (l *Link) CutAfter(n int) <-chan struct{} { return l.p.CutAfter(n) }
 
 // SetRate limits each direction of the peer's connections to bytesPerSec (0: no limit),
 // a slow link.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
@@ -77,29 +78,35 @@ func startEmbedded(ctx context.Context, n int, handlers map[string]worker.Handle
 	return f, nil
 }
 
-// awaitWorkers waits until every worker has registered. The master has no
-// registration event to wait on, so this polls its registry.
+// awaitWorkers waits until every worker has registered (Master.WaitWorkers), for
+// registerTimeout at most; a worker or the server that stops meanwhile ends the wait
+// with its error.
 func (f *embeddedFleet) awaitWorkers(ctx context.Context) error {
-	deadline := time.NewTimer(registerTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for f.master.Stats().Workers < f.workers {
+	var watch sync.WaitGroup
+	defer watch.Wait() // after the cancels below, which end it
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
+	defer cancel()
+	watch.Go(func() {
 		select {
 		case err := <-f.workerErr:
 			f.workerErr <- err // Close counts it
-			return fmt.Errorf("embedded worker stopped: %w", err)
+			fail(fmt.Errorf("embedded worker stopped: %w", err))
 		case err := <-f.serveErr:
 			f.serveErr <- err
-			return fmt.Errorf("embedded master: %w", err)
+			fail(fmt.Errorf("embedded master: %w", err))
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline.C:
-			return fmt.Errorf("only %d of %d embedded workers registered within %s", f.master.Stats().Workers, f.workers, registerTimeout)
-		case <-tick.C:
 		}
+	})
+	err := f.master.WaitWorkers(ctx, f.workers)
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.DeadlineExceeded) && !errors.Is(cause, context.Canceled) {
+		return cause
 	}
-	return nil
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("only %d of %d embedded workers registered within %s", f.master.Stats().Workers, f.workers, registerTimeout)
+	}
+	return err
 }
 
 // Close drains the workers, then closes the master and its server.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/banfleet/banfleet/examples/backtest/btjob"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
-	"github.com/banfleet/banfleet/internal/faultproxy"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 )
 
@@ -19,11 +18,7 @@ func TestRemoteSweepRidesThroughDroppedUpload(t *testing.T) {
 	leakcheck.Check(t)
 	f := startTestFleet(t, 2, btjob.NewHandler())
 	bars := engine.Synthetic(1500, 3) // 72 KB encoded
-	proxy, err := faultproxy.New(f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := f.Link()
 	dropped := proxy.CutAfter(8 << 10)
 	want, err := engine.RunAll(bars, smallGrid().Params(), 0)
 	if err != nil {

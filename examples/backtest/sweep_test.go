@@ -14,6 +14,7 @@ import (
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/examples/backtest/btjob"
 	"github.com/banfleet/banfleet/examples/backtest/engine"
+	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/sweep"
 	"github.com/banfleet/banfleet/worker"
@@ -43,23 +44,15 @@ func countingHandler(calls *atomic.Int64) worker.Handler {
 	}
 }
 
-// startTestFleet runs an embedded fleet of n workers for the test.
-func startTestFleet(t *testing.T, n int, h worker.Handler) *embeddedFleet {
+// startTestFleet runs a fleet of n workers serving h for the test.
+func startTestFleet(t *testing.T, n int, h worker.Handler) *fleettest.Fleet {
 	t.Helper()
-	f, err := startEmbedded(context.Background(), n, map[string]worker.Handler{btjob.Type: h}, nil, quietLog, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := f.Close(); err != nil {
-			t.Errorf("closing the fleet: %v", err)
-		}
-	})
-	return f
+	return fleettest.New(t, map[string]worker.Handler{btjob.Type: h}, fleettest.WithWorkers(n),
+		fleettest.WithWorkerOptions(worker.WithConcurrency(2)))
 }
 
-func masterBlob(f *embeddedFleet) func([]byte) (string, error) {
-	return f.master.PutBlob
+func masterBlob(f *fleettest.Fleet) func([]byte) (string, error) {
+	return f.Master().PutBlob
 }
 
 // assertEqualResults fails unless got and want are bit-identical, in order.
@@ -93,7 +86,7 @@ func TestEmbeddedSweepMatchesRunAllAndReplaysFromJournal(t *testing.T) {
 			replayed++
 		}
 	}}
-	got, err := runSweep(context.Background(), f.master, masterBlob(f), bars, grid, opts)
+	got, err := runSweep(context.Background(), f.Master(), masterBlob(f), bars, grid, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,14 +94,14 @@ func TestEmbeddedSweepMatchesRunAllAndReplaysFromJournal(t *testing.T) {
 	if n := calls.Load(); n != int64(len(want)) || replayed != 0 {
 		t.Fatalf("first run: %d handler calls and %d replays for %d jobs", n, replayed, len(want))
 	}
-	if served := f.master.BlobsServed(); served != 2 {
+	if served := f.Master().BlobsServed(); served != 2 {
 		t.Fatalf("the bars were downloaded %d times by 2 workers, want once per worker", served)
 	}
 
 	// A rerun with the journal on a fresh fleet replays every job and runs none.
 	var calls2 atomic.Int64
 	f2 := startTestFleet(t, 2, countingHandler(&calls2))
-	got, err = runSweep(context.Background(), f2.master, masterBlob(f2), bars, grid, opts)
+	got, err = runSweep(context.Background(), f2.Master(), masterBlob(f2), bars, grid, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +116,7 @@ func TestSweepFailsOnFailedJob(t *testing.T) {
 	f := startTestFleet(t, 1, func(ctx context.Context, job *worker.Job) (any, error) {
 		return nil, &worker.Error{Code: "boom", Err: errors.New("engine on fire")}
 	})
-	_, err := runSweep(context.Background(), f.master, masterBlob(f), engine.Synthetic(100, 1), smallGrid(), sweepOptions{})
+	_, err := runSweep(context.Background(), f.Master(), masterBlob(f), engine.Synthetic(100, 1), smallGrid(), sweepOptions{})
 	var remote *dispatch.RemoteError
 	if !errors.As(err, &remote) || remote.Code != "boom" || !strings.Contains(err.Error(), "(sma ") {
 		t.Fatalf("err = %v, want a job's remote error naming its parameters", err)
@@ -174,18 +167,27 @@ func TestSweepCancelled(t *testing.T) {
 		<-ctx.Done() // every job runs until the sweep is cancelled
 		return nil, ctx.Err()
 	})
-	capacity := f.master.Stats().Capacity
+	capacity := f.Master().Stats().Capacity
 	ctx, cancel := context.WithCancel(context.Background())
+	polled := make(chan struct{})
 	go func() {
+		defer close(polled)
+		defer cancel()
 		// Cancel once the sweep has filled its in-flight bound and waits for a slot.
 		// (Cancelling while a Submit is under way can crash dispatch.Master: see
-		// liveSubmitter.) The master's counters have no event to wait on.
-		for s := f.master.Stats(); s.InFlight != capacity || s.Queued != 4; s = f.master.Stats() {
+		// liveSubmitter.) The master's counters have no event to wait on: a bounded
+		// poll.
+		deadline := time.Now().Add(10 * time.Second)
+		for s := f.Master().Stats(); s.InFlight != capacity || s.Queued != 4; s = f.Master().Stats() {
+			if time.Now().After(deadline) {
+				t.Errorf("the sweep never filled its in-flight bound: %+v", s)
+				return
+			}
 			time.Sleep(time.Millisecond)
 		}
-		cancel()
 	}()
-	_, err := runSweep(ctx, f.master, masterBlob(f), engine.Synthetic(100, 1), smallGrid(), sweepOptions{MaxInFlight: capacity + 4})
+	defer func() { <-polled }()
+	_, err := runSweep(ctx, f.Master(), masterBlob(f), engine.Synthetic(100, 1), smallGrid(), sweepOptions{MaxInFlight: capacity + 4})
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted after 0 of 132 jobs") {
 		t.Fatalf("err = %v, want an interruption with context.Canceled", err)
 	}
