@@ -99,7 +99,7 @@ func TestIdleJobTypesForgotten(t *testing.T) {
 	if err := rw.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "worker forgotten", func() bool { return len(f.master.Workers()) == 0 })
+	f.awaitWorkers("worker forgotten", func() bool { return len(f.master.Workers()) == 0 })
 	if held, n := dispatch.QueueRetention(f.master); held != 0 || n != 0 {
 		t.Fatalf("after its only worker left: %d jobs and %d type entries retained, want none", held, n)
 	}
