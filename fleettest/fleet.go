@@ -276,8 +276,17 @@ func (f *Fleet) Close() {
 	for _, c := range clients {
 		_ = c.Close()
 	}
-	for _, w := range workers {
-		w.shutdown()
+	// All drain at once: a partitioned worker's drain waits out its grace.
+	runs := make([]*workerRun, len(workers))
+	for i, w := range workers {
+		if runs[i] = w.detach(); runs[i] != nil {
+			runs[i].cancel()
+		}
+	}
+	for i, w := range workers {
+		if runs[i] != nil {
+			_ = w.await(runs[i])
+		}
 	}
 	f.mu.Lock()
 	err := f.stopMasterLocked()

@@ -210,14 +210,6 @@ func (w *Worker) await(r *workerRun) error {
 	}
 }
 
-// shutdown drains the worker at the fleet's Close.
-func (w *Worker) shutdown() {
-	if r := w.detach(); r != nil {
-		r.cancel()
-		_ = w.await(r)
-	}
-}
-
 // awaitRegistered waits until the master has registered the current run's worker once
 // more than before it started, bounded by the fleet's timeout: a worker whose Run ends
 // first fails the test with Run's error.
