@@ -12,7 +12,8 @@
 // and start it again (Worker.Kill, Worker.Restart), drain it (Worker.Stop), restart
 // the master on the same port and store (Fleet.RestartMaster), which workers and
 // Clients ride through. Each worker and each LinkedClient reaches the master through a
-// proxy of its own (a Link), so that a cut hits one peer only.
+// Link of its own, so that a cut hits one peer only; Fleet.Link is a TCP proxy for a
+// peer the test connects itself.
 //
 // The parts are tuned for tests, not for production: heartbeats every 50 ms with a
 // 400 ms timeout, reconnects within 5 to 50 ms, a 1 to 10 ms retry backoff on the

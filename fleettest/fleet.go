@@ -118,7 +118,7 @@ func (f *Fleet) Client(opts ...dispatch.Option) *dispatch.Client {
 // The fleet closes it.
 func (f *Fleet) Link() *Link {
 	f.t.Helper()
-	l, err := newLink(f.addr)
+	l, err := newProxyLink(f.addr)
 	if err != nil {
 		f.t.Fatalf("fleettest: %v", err)
 	}
@@ -129,10 +129,13 @@ func (f *Fleet) Link() *Link {
 }
 
 // LinkedClient connects a dispatch.Client to the master through a Link of its own,
-// which cuts the Client's connection alone. The fleet closes both.
+// which cuts the Client's connection alone (its dialer's: see Link). The fleet closes both.
 func (f *Fleet) LinkedClient(opts ...dispatch.Option) (*dispatch.Client, *Link) {
 	f.t.Helper()
-	l := f.Link()
+	l := newLink(f.addr)
+	f.mu.Lock()
+	f.links = append(f.links, l)
+	f.mu.Unlock()
 	return f.client(l.Addr(), opts, l.dialer()), l
 }
 

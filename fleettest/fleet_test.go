@@ -14,6 +14,7 @@ import (
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/store"
 	"github.com/banfleet/banfleet/worker"
+	"github.com/cenkalti/backoff/v4"
 )
 
 func upper(_ context.Context, j *worker.Job) (any, error) {
@@ -241,5 +242,49 @@ func TestStopWorker(t *testing.T) {
 	}
 	if err := w.Stop(); err != nil {
 		t.Fatalf("a second Stop = %v", err)
+	}
+}
+
+// A link that drops in the middle of an upload: the Client's PutBlob rides through
+// the cut and the master holds the blob; the same through a proxy Link of the fleet.
+func TestCutAfterMidUpload(t *testing.T) {
+	leakcheck.Check(t)
+	f := fleettest.New(t, nil)
+	data := []byte(strings.Repeat("ohlcv", 20_000)) // 100 kB
+	c, link := f.LinkedClient()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The Client's connection is up: the cut applies to the next one, so cut this one.
+	dropped := link.CutAfter(8 << 10)
+	link.Cut()
+	if _, err := c.PutBlob(ctx, data); err != nil {
+		t.Fatalf("PutBlob through a link cut mid-upload: %v", err)
+	}
+	select {
+	case <-dropped:
+	default:
+		t.Fatal("the link never cut the upload")
+	}
+	if n := f.Master().BlobStats().Count; n != 1 {
+		t.Fatalf("the master holds %d blobs", n)
+	}
+
+	proxy := f.Link()
+	c2, err := dispatch.NewClient(proxy.Addr(), dispatch.WithBanIO(banio.WithReconnectBackoff(func() backoff.BackOff {
+		return backoff.NewConstantBackOff(10 * time.Millisecond)
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	dropped = proxy.CutAfter(8 << 10)
+	proxy.Cut()
+	if _, err := c2.PutBlob(ctx, append(data, '!')); err != nil {
+		t.Fatalf("PutBlob through a proxy cut mid-upload: %v", err)
+	}
+	select {
+	case <-dropped:
+	default:
+		t.Fatal("the proxy never cut the upload")
 	}
 }

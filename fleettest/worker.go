@@ -48,10 +48,7 @@ func (f *Fleet) StartWorker(handlers map[string]worker.Handler, opts ...worker.O
 
 func (f *Fleet) startWorker(handlers map[string]worker.Handler, opts []worker.Option) *Worker {
 	f.t.Helper()
-	l, err := newLink(f.addr)
-	if err != nil {
-		f.t.Fatalf("fleettest: %v", err)
-	}
+	l := newLink(f.addr)
 	f.mu.Lock()
 	closed := f.closed
 	w := &Worker{f: f, handlers: handlers, opts: append(append([]worker.Option(nil), f.cfg.workerOpts...), opts...), link: l,
@@ -61,7 +58,6 @@ func (f *Fleet) startWorker(handlers map[string]worker.Handler, opts []worker.Op
 	}
 	f.mu.Unlock()
 	if closed {
-		l.close()
 		f.t.Fatal("fleettest: StartWorker on a closed fleet")
 	}
 	w.start()
