@@ -3,6 +3,7 @@ package fleettest_test
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -250,7 +251,8 @@ func TestStopWorker(t *testing.T) {
 func TestCutAfterMidUpload(t *testing.T) {
 	leakcheck.Check(t)
 	f := fleettest.New(t, nil)
-	data := []byte(strings.Repeat("ohlcv", 20_000)) // 100 kB
+	data := make([]byte, 100_000) // incompressible, so that it is 100 kB on the wire
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(data)
 	c, link := f.LinkedClient()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
