@@ -18,8 +18,9 @@
 // The parts are tuned for tests, not for production: heartbeats every 50 ms with a
 // 400 ms timeout, reconnects within 5 to 50 ms, a 1 to 10 ms retry backoff on the
 // master, a 2 s drain grace on the workers. Options given to New pass on to the master,
-// the workers and the Clients and win over these defaults, except the workers'
-// reconnect policy, which Kill needs.
+// the workers and the Clients and win over these defaults, except the reconnect
+// policy of the workers and the dialer of the workers and LinkedClients, which Kill
+// and the Links work through.
 //
 // Every wait a fleettest call makes is bounded (WithTimeout, default 10 s) and fails
 // the test when it runs out, and nothing outlives the test: Close (run by t.Cleanup)
