@@ -189,7 +189,13 @@ func (c *ClientIO) handshakeOn(nc net.Conn, addr string) error {
 	c.detachSocket(nc)
 	_ = nc.Close()
 	var nl *NotLeaderError
-	if len(c.addrs) > 1 && !errors.As(err, &nl) {
+	switch {
+	case len(c.addrs) == 1, errors.As(err, &nl):
+	case errors.Is(err, ErrAuthFailed) && !c.closing():
+		// Unanswered, not refused (a refusal closes the client): that server may be
+		// hung while another answers, and ErrAuthFailed would make callers give up.
+		err = fmt.Errorf("%w: %s did not answer the hello within %v", ErrTimeout, addr, c.cfg.handshakeTimeout)
+	default:
 		err = fmt.Errorf("banio: %s: %w", addr, err)
 	}
 	return err

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,10 +26,17 @@ import (
 // (ids are idempotent, so that is safe). A master that predates fleet.attach gets the
 // jobs submitted again once WithAttachTimeout passes without an answer.
 //
+// Given the addresses of a cluster's masters ("a:1,b:2,c:3"), the Client connects to
+// the leader: a follower answers with where the leader is (banio.ErrNotLeader), and the
+// Client goes there. After a failover it re-attaches to the new leader exactly as after
+// a restart.
+//
 // While the master is unreachable, calls and new submissions wait, bounded by their
 // context and by the reconnect budget (WithReconnectBudget, default
 // DefaultReconnectBudget); past the budget they fail with an error that wraps
-// ErrMasterLost. Cancelling a call's context cancels its job on the master at once, and
+// ErrMasterLost and names every address tried. The budget is the whole outage's: every
+// round over a cluster's addresses, and every hop from a follower to the leader, is
+// spent from it, and it ends only once a leader has answered the re-attach. Cancelling a call's context cancels its job on the master at once, and
 // Close cancels every job still unresolved.
 type Client struct {
 	io   *banio.ClientIO
@@ -63,12 +72,14 @@ type call struct {
 	done      bool
 }
 
-// NewClient connects to the master at addr. Options configure the Client
-// (WithReconnectBudget, WithAttachTimeout, WithLogger, WithTracerProvider,
-// WithPropagator) and its connection (WithBanIO: token, AES key, TLS…); tracing
-// follows the global configuration unless they say otherwise. Unless the banio
-// options say otherwise (banio.WithReconnectBackoff), the Client redials a lost master
-// within a tenth of its reconnect budget, at most every second or so.
+// NewClient connects to the master at addr. addr may list a cluster's masters
+// separated by commas: they are dialed in turn, and a follower's answer leads to the
+// leader (banio.NewClientIO); NewClient fails only if none took the connection.
+// Options configure the Client (WithReconnectBudget, WithAttachTimeout, WithLogger,
+// WithTracerProvider, WithPropagator) and its connection (WithBanIO: token, AES key,
+// TLS…); tracing follows the global configuration unless they say otherwise. Unless
+// the banio options say otherwise (banio.WithReconnectBackoff), the Client redials a
+// lost master within a tenth of its reconnect budget, at most every second or so.
 func NewClient(addr string, opts ...Option) (*Client, error) {
 	o := buildOptions(opts)
 	// The caller's banio options come after the default policy, so theirs wins.
@@ -307,8 +318,22 @@ func (c *Client) budgetSpent() {
 
 // lostError is the error of a call that outlived the reconnect budget.
 func (c *Client) lostError(id string) error {
-	return fmt.Errorf("%w: the master at %s was unreachable for %v (the reconnect budget, WithReconnectBudget); job %s may still be queued or running there, and the master keeps its outcome for its retention period: once the master is back, submit the job again with the same Job.ID to collect that outcome rather than run it twice",
-		ErrMasterLost, c.io.Addr, c.opts.reconnectBudget, id)
+	return fmt.Errorf("%w: %s for %v (the reconnect budget, WithReconnectBudget); job %s may still be queued or running there, and the master keeps its outcome for its retention period: once the master is back, submit the job again with the same Job.ID to collect that outcome rather than run it twice",
+		ErrMasterLost, c.unreachable(), c.opts.reconnectBudget, id)
+}
+
+// unreachable says which masters the Client could not reach: the one it was given, or
+// every address of a cluster it tried, and the leader it was sent to last if that is
+// none of them.
+func (c *Client) unreachable() string {
+	addrs := c.io.Addrs()
+	if cur := c.io.CurrentAddr(); cur != "" && !slices.Contains(addrs, cur) {
+		addrs = append(addrs, cur)
+	}
+	if len(addrs) == 1 {
+		return "the master at " + addrs[0] + " was unreachable"
+	}
+	return "none of the masters at " + strings.Join(addrs, ", ") + " could be reached as the leader"
 }
 
 // reattach runs after every reconnect (banio's ReInitConn, on its own goroutine): it
@@ -410,8 +435,8 @@ func (c *Client) awaitMaster(ctx context.Context) error {
 			return fmt.Errorf("%w: the client is closed", ErrClosed)
 		case c.lost:
 			c.mu.Unlock()
-			return fmt.Errorf("%w: the master at %s was unreachable for %v (the reconnect budget, WithReconnectBudget)",
-				ErrMasterLost, c.io.Addr, c.opts.reconnectBudget)
+			return fmt.Errorf("%w: %s for %v (the reconnect budget, WithReconnectBudget)",
+				ErrMasterLost, c.unreachable(), c.opts.reconnectBudget)
 		case !c.down:
 			c.mu.Unlock()
 			return nil
@@ -448,7 +473,7 @@ func (c *Client) attach(chunk []*call) (resubmit []*call, ok bool) {
 	switch {
 	case err == nil && json.Unmarshal(data, &rep) == nil:
 	case err == nil, errors.Is(err, banio.ErrTimeout):
-		c.opts.logger.Info("dispatch: the master did not answer fleet.attach; submitting the jobs again", "master", c.io.Addr, "jobs", len(chunk), "err", err)
+		c.opts.logger.Info("dispatch: the master did not answer fleet.attach; submitting the jobs again", "master", c.io.CurrentAddr(), "jobs", len(chunk), "err", err)
 		return chunk, true
 	default:
 		return nil, false

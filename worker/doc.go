@@ -25,6 +25,10 @@
 // for. A draining worker repeats its drain after registering again and gives its held
 // replies the rest of its grace period to be delivered.
 //
+// Given the addresses of a cluster's masters ("a:1,b:2,c:3"), the worker connects to
+// the leader (a follower answers with where it is), and a failover is to it what a
+// restart is: it registers with the new leader, which re-adopts its attempts.
+//
 // Files: worker.go (connect), register.go (registration, and what a registration after
 // a loss claims), reply.go (sending a reply, or holding it while the master is away),
 // held.go (the bounded stores of held and recently sent replies), runner.go (one

@@ -10,8 +10,9 @@ import (
 
 // Losing the master and finding it again. A lost connection cancels nothing: jobs keep
 // running, and their replies are held (reply.go). banio reconnects by itself and calls
-// register, which tells the master (the same one after a blip, or one that restarted
-// and rebuilt its jobs from its store) what the worker still holds: the jobs of earlier
+// register, which tells the master (the same one after a blip, one that restarted and
+// rebuilt its jobs from its store, or the new leader of a cluster of masters, which
+// banio found through the followers' answers) what the worker still holds: the jobs of earlier
 // connections still running, and the held replies, which follow the registration on
 // the connection. The master re-adopts what it still waits for and cancels the running
 // attempts it does not want (ActionCancel with their attempt, handled by onCancel).

@@ -24,8 +24,9 @@ import (
 // Worker connects to a master, announces the job types it handles and its capacity, and
 // runs jobs. Configure it with Handle before Run.
 //
-// When the connection to the master is lost (the master restarts, or the network
-// blips) the worker reconnects by itself and its jobs keep running. Replies that
+// When the connection to the master is lost (the master restarts, the network blips,
+// or the leader of a cluster of masters changes) the worker reconnects by itself, to
+// the leader if it was given every master's address, and its jobs keep running. Replies that
 // cannot be delivered meanwhile are held, within protocol.MaxHeldAttempts and
 // WithHeldReplyBytes, as are the replies sent within the last WithReplyLinger (they
 // may not have reached the master). On registering again the worker lists what it
@@ -73,7 +74,11 @@ type Worker struct {
 	jobs       sync.WaitGroup
 }
 
-// New makes a worker for the master at masterAddr.
+// New makes a worker for the master at masterAddr. masterAddr may list the masters of
+// a cluster separated by commas ("a:1,b:2,c:3"): the worker connects to the leader
+// (a follower answers with where it is, and the worker goes there), and after a
+// failover registers with the new leader as it does with a restarted master, claiming
+// the attempts it holds.
 func New(masterAddr string, opts ...Option) *Worker {
 	host, _ := os.Hostname()
 	w := &Worker{

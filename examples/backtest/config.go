@@ -55,7 +55,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.Int64Var(&c.Seed, "seed", defaultSeed, "seed of the synthetic bars")
 	fs.IntVar(&c.Bars, "bars", defaultBars, "number of synthetic hourly bars")
 	grid.register(fs)
-	fs.StringVar(&c.Master, "master", "", "run on the fleet of the master at `host:port` (default: an embedded master and workers)")
+	fs.StringVar(&c.Master, "master", "", "run on the fleet of the master at `host:port` (a cluster: every master, comma-separated; default: an embedded master and workers)")
 	fs.DurationVar(&c.ReconnectBudget, "reconnect-budget", dispatch.DefaultReconnectBudget,
 		"with -master: how long the sweep waits for a lost master to come back (a restart) before it gives up")
 	fs.IntVar(&c.Workers, "workers", defaultWorkers, "embedded mode: number of in-process workers")
