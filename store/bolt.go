@@ -113,6 +113,7 @@ type Bolt struct {
 	frameBuf   []byte
 	frameRecs  []Record
 	walIndex   atomic.Uint64 // the last frame synced, for the checkpointer to read
+	segSize    atomic.Int64  // b.seg.size, for the checkpointer to read
 
 	// ckMu serializes checkpoints and guards what they use: the index the bolt file
 	// covers, the last segment number given out, and the row buffer.
@@ -456,7 +457,7 @@ func (b *Bolt) Close() error {
 	var err error
 	switch {
 	case failed == nil && !b.crashed:
-		err = b.writeCheckpoint(b.handOver(nil))
+		err = b.writeCheckpoint(b.handOver(nil, true))
 	case b.seg != nil:
 		b.seg.f.Close()
 	}

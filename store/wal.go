@@ -39,7 +39,7 @@ import (
 // segment twice; segments are plain appends.
 
 // WALVersion is the version of the log's segment and frame layout.
-const WALVersion = 1
+const WALVersion = 2
 
 const (
 	walMagic        = "BFWL"
@@ -100,11 +100,14 @@ func parseSegment(data []byte) (frames []frame, bad int, err error) {
 	if string(data[:len(walMagic)]) != walMagic {
 		return nil, -1, errNotSegment
 	}
-	if v := binary.LittleEndian.Uint32(data[len(walMagic):]); v != WALVersion {
-		return nil, -1, fmt.Errorf("%w: WAL version %d, want %d", ErrFormatVersion, v, WALVersion)
+	if v := binary.LittleEndian.Uint32(data[len(walMagic):]); v < 1 || v > WALVersion {
+		return nil, -1, fmt.Errorf("%w: WAL version %d, this build reads versions 1 to %d; open the store with the banfleet that wrote it", ErrFormatVersion, v, WALVersion)
 	}
 	off := walHeaderSize
 	for off < len(data) {
+		if allZero(data[off:min(off+frameHeaderSize, len(data))]) && allZero(data[off:]) {
+			return frames, -1, nil // the zeros written ahead of the frames
+		}
 		f, ok := frameAt(data, off)
 		if !ok {
 			return frames, off, nil
@@ -113,6 +116,22 @@ func parseSegment(data []byte) (frames []frame, bad int, err error) {
 		off += frameHeaderSize + len(f.payload)
 	}
 	return frames, -1, nil
+}
+
+// allZero reports whether b holds only zeros.
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // frameAt reads the frame at off if a whole one with a valid CRC is there.
