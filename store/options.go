@@ -35,9 +35,12 @@ const (
 	// grow with it. A tenth of a second of a busy master's commits replays in a few
 	// milliseconds.
 	DefaultCheckpointInterval = 100 * time.Millisecond
-	// DefaultWALSize is the log segment size at which a checkpoint starts without
-	// waiting for the interval (WithWALSize): a bound on the log under a burst of
-	// large payloads.
+	// DefaultWALSize is the log segment size past which a checkpoint starts without
+	// waiting for the interval and moves the log to a new segment (WithWALSize): the
+	// log holds about two segments at most. Segments live this long, rather than one
+	// checkpoint interval, because a new file's first appends cost a journal commit
+	// each until its zeros are written ahead (wal.go); 64 MiB replays in well under a
+	// second.
 	DefaultWALSize = 64 << 20
 )
 
@@ -142,8 +145,8 @@ func WithCheckpointInterval(d time.Duration) Option {
 }
 
 // WithWALSize sets the log segment size, in bytes, from which the bolt store
-// checkpoints at once rather than at the next interval (default DefaultWALSize).
-// n <= 0 keeps the default.
+// checkpoints at once rather than at the next interval and starts a new segment
+// (default DefaultWALSize). n <= 0 keeps the default.
 func WithWALSize(n int64) Option {
 	return func(o *options) {
 		if n > 0 {
