@@ -110,6 +110,7 @@ type Bolt struct {
 	nextIndex  uint64
 	dirtyJobs  map[uint64]*jobEntry
 	dirtyBlobs map[string]*blobEntry
+	handedSeq  uint64 // the mirror's last Seq at the last hand-over: rows above it are not in the file
 	frameBuf   []byte
 	frameRecs  []Record
 	walIndex   atomic.Uint64 // the last frame synced, for the checkpointer to read
@@ -359,6 +360,7 @@ func (b *Bolt) load() error {
 		}
 		b.mirror = st
 		b.ckIndex = walIndex
+		b.handedSeq = seq
 		return nil
 	})
 }

@@ -474,3 +474,43 @@ func TestMemClosedAndCanceled(t *testing.T) {
 		t.Fatalf("Load after Close: %v", err)
 	}
 }
+
+// TestBoltShortLivedJobsSkipCheckpoints: a job submitted and collected between two
+// checkpoints leaves nothing for the next checkpoint to write or delete, while one the
+// file already holds leaves its row's deletion; either way the file ends up right.
+func TestBoltShortLivedJobsSkipCheckpoints(t *testing.T) {
+	leakcheck.Check(t)
+	b, path := openTemp(t, noCheckpoints)
+	if err := b.Apply(ctx, Submitted(Spec{ID: "old", Type: "t"}), Submitted(Spec{ID: "kept", Type: "t"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.checkpointNow(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := lifecycle(b, fmt.Sprint("short-", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.dirtyRows(); n != 0 {
+		t.Fatalf("100 jobs born and gone since the checkpoint leave %d rows to write", n)
+	}
+	if err := b.Apply(ctx, Resolved("old", Outcome{}, t0), Collected("old")); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.dirtyRows(); n != 1 {
+		t.Fatalf("a checkpointed job collected leaves %d rows to write, want its deletion", n)
+	}
+	if err := b.checkpointNow(); err != nil {
+		t.Fatal(err)
+	}
+	b.crash() // what is left is what the file holds: the log's frames are all covered
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if st := b.Stats(); st.Jobs != 1 || b.Lookup("kept").Phase != PhaseQueued {
+		t.Fatalf("the file holds %d jobs, kept %v", st.Jobs, b.Lookup("kept").Phase)
+	}
+}

@@ -53,3 +53,7 @@ func (b *Bolt) segments(t testing.TB) []string {
 	}
 	return out
 }
+
+// dirtyRows is how many job rows the next checkpoint writes or deletes. Read it only
+// between commits (after an Apply returned, none running).
+func (b *Bolt) dirtyRows() int { return len(b.dirtyJobs) }
