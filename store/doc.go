@@ -24,7 +24,7 @@
 //     (committer.go, wal.go), into a segment file filled with zeros ahead of its
 //     frames so that the fdatasync writes data pages alone. A checkpointer goroutine
 //     writes the rows those commits changed into the bbolt file in the background,
-//     every 100 ms, and once the segment passes a size (64 MiB) moves the log to a
+//     every 100 ms, and once the segment passes a size (16 MiB) moves the log to a
 //     new segment and deletes the old (checkpoint.go); opening loads the file and
 //     replays the log after its checkpoint (wal_replay.go). Why: a bbolt
 //     commit costs two fsyncs (its data pages, then its meta page) and B+tree work,

@@ -17,7 +17,7 @@ import (
 //
 // The log is a sequence of segment files beside the bolt file, <path>.wal.<n> with n
 // the segment's number in 16 hex digits: the committer writes into the newest; a
-// checkpoint that finds it past WithWALSize (64 MiB by default) starts a new one and
+// checkpoint that finds it past WithWALSize (16 MiB by default) starts a new one and
 // deletes those it covers, so the log stays bounded (checkpoint.go).
 //
 //	segment  header: "BFWL", WALVersion (uint32, little-endian); then frames; then
@@ -47,7 +47,7 @@ import (
 // appends that grow the file, which a new file every checkpoint makes slower still;
 // fallocate instead of zeros did not help, since the extents it allocates are
 // "unwritten" and the first write to each is journalled all the same. Segments are
-// not recycled: a new one comes every 64 MiB of commits, and its zeros cost one
+// not recycled: a new one comes every 16 MiB of commits, and its zeros cost one
 // chunk's write per 1 MiB of frames.
 //
 // WAL version 2 is version 1 with the zeros ahead: this build reads both; a build
