@@ -69,8 +69,10 @@ func newDirty() (map[uint64]*jobEntry, map[string]*blobEntry) {
 // file: once it is gone from the mirror (collected), it leaves the dirty rows rather
 // than becoming a row to delete. Most jobs live a few milliseconds, far less than a
 // checkpoint interval, so most never cost a checkpoint anything: neither a row
-// written nor a B+tree lookup to delete one that is not there (the checkpoints took
-// 7 % of a durable master's CPU in a profile of bench's dispatch-durable-w4).
+// written nor a B+tree lookup to delete one that is not there. (A small saving: in a
+// profile of bench's dispatch-durable-w4 the checkpointer took ~7 % of the master's
+// CPU before and after, most of it bbolt's commit, its page writes and syscalls;
+// writing the rows went from 3.5 to 2.7 %.)
 func (b *Bolt) note(ch *changes) {
 	m := b.mirror
 	for seq, id := range ch.jobs {
