@@ -110,9 +110,11 @@ type Bolt struct {
 	nextIndex  uint64
 	dirtyJobs  map[uint64]*jobEntry
 	dirtyBlobs map[string]*blobEntry
+	handedSeq  uint64 // the mirror's last Seq at the last hand-over: rows above it are not in the file
 	frameBuf   []byte
 	frameRecs  []Record
 	walIndex   atomic.Uint64 // the last frame synced, for the checkpointer to read
+	segSize    atomic.Int64  // b.seg.size, for the checkpointer to read
 
 	// ckMu serializes checkpoints and guards what they use: the index the bolt file
 	// covers, the last segment number given out, and the row buffer.
@@ -358,6 +360,7 @@ func (b *Bolt) load() error {
 		}
 		b.mirror = st
 		b.ckIndex = walIndex
+		b.handedSeq = seq
 		return nil
 	})
 }
@@ -456,7 +459,7 @@ func (b *Bolt) Close() error {
 	var err error
 	switch {
 	case failed == nil && !b.crashed:
-		err = b.writeCheckpoint(b.handOver(nil))
+		err = b.writeCheckpoint(b.handOver(nil, true))
 	case b.seg != nil:
 		b.seg.f.Close()
 	}

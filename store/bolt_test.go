@@ -428,19 +428,31 @@ func TestStats(t *testing.T) {
 		}
 	}
 	// Two commits, one fsync each, and one for the log segment's directory; no
-	// checkpoint yet.
+	// checkpoint yet. The log is its segment's chunk of zeros written ahead.
 	st := b.Stats()
-	if st.Commits != 2 || st.Fsyncs != 3 || st.Checkpoints != 0 || st.MeanBatch != 2 || st.MaxBatch != 2 || st.FileBytes == 0 || st.WALBytes == 0 || st.CommitTime <= 0 {
+	if st.Commits != 2 || st.Fsyncs != 3 || st.Checkpoints != 0 || st.MeanBatch != 2 || st.MaxBatch != 2 || st.FileBytes == 0 || st.WALBytes != walZeroChunk || st.CommitTime <= 0 {
 		t.Errorf("bolt: %+v", st)
 	}
-	// A checkpoint costs bbolt's two fsyncs and a new segment's one, and leaves
-	// only the new segment's header in the log.
+	// A checkpoint costs bbolt's two fsyncs; the log keeps its segment, which is
+	// far from full.
 	if err := b.checkpointNow(); err != nil {
 		t.Fatal(err)
 	}
 	st = b.Stats()
-	if st.Checkpoints != 1 || st.Fsyncs != 6 || st.WALBytes != walHeaderSize {
+	if st.Checkpoints != 1 || st.Fsyncs != 5 || st.WALBytes != walZeroChunk {
 		t.Errorf("bolt after a checkpoint: %+v", st)
+	}
+	// One that moves the log to a new segment costs a directory sync more, and
+	// leaves only the new segment's header.
+	if err := b.Apply(ctx, Submitted(Spec{ID: "c", Type: "t"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rotateNow(); err != nil {
+		t.Fatal(err)
+	}
+	st = b.Stats()
+	if st.Checkpoints != 2 || st.Fsyncs != 9 || st.WALBytes != walHeaderSize {
+		t.Errorf("bolt after a checkpoint to a new segment: %+v", st)
 	}
 }
 
@@ -460,5 +472,45 @@ func TestMemClosedAndCanceled(t *testing.T) {
 	}
 	if _, err := m.Load(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Load after Close: %v", err)
+	}
+}
+
+// TestBoltShortLivedJobsSkipCheckpoints: a job submitted and collected between two
+// checkpoints leaves nothing for the next checkpoint to write or delete, while one the
+// file already holds leaves its row's deletion; either way the file ends up right.
+func TestBoltShortLivedJobsSkipCheckpoints(t *testing.T) {
+	leakcheck.Check(t)
+	b, path := openTemp(t, noCheckpoints)
+	if err := b.Apply(ctx, Submitted(Spec{ID: "old", Type: "t"}), Submitted(Spec{ID: "kept", Type: "t"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.checkpointNow(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := lifecycle(b, fmt.Sprint("short-", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.dirtyRows(); n != 0 {
+		t.Fatalf("100 jobs born and gone since the checkpoint leave %d rows to write", n)
+	}
+	if err := b.Apply(ctx, Resolved("old", Outcome{}, t0), Collected("old")); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.dirtyRows(); n != 1 {
+		t.Fatalf("a checkpointed job collected leaves %d rows to write, want its deletion", n)
+	}
+	if err := b.checkpointNow(); err != nil {
+		t.Fatal(err)
+	}
+	b.crash() // what is left is what the file holds: the log's frames are all covered
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if st := b.Stats(); st.Jobs != 1 || b.Lookup("kept").Phase != PhaseQueued {
+		t.Fatalf("the file holds %d jobs, kept %v", st.Jobs, b.Lookup("kept").Phase)
 	}
 }

@@ -181,7 +181,7 @@ func (b *Bolt) run() {
 	for {
 		select {
 		case req := <-b.ckReq:
-			req.reply <- b.handOver(req.next)
+			req.reply <- b.handOver(req.next, req.next != nil)
 		default:
 		}
 		b.mu.Lock()
@@ -198,7 +198,7 @@ func (b *Bolt) run() {
 			select {
 			case <-b.kick:
 			case req := <-b.ckReq:
-				req.reply <- b.handOver(req.next)
+				req.reply <- b.handOver(req.next, req.next != nil)
 			}
 			continue
 		}
@@ -341,7 +341,8 @@ func (b *Bolt) commit(batch []*request, ch *changes) {
 }
 
 // appendFrame writes recs as the next frame of the log and syncs it, and asks for a
-// checkpoint once the segment has grown past WithWALSize.
+// checkpoint, which moves the log to a new segment, once the segment has grown past
+// WithWALSize.
 func (b *Bolt) appendFrame(recs []Record) error {
 	buf, err := appendFrame(b.frameBuf[:0], b.nextIndex, recs)
 	if cap(buf) <= maxScratch {
@@ -350,9 +351,9 @@ func (b *Bolt) appendFrame(recs []Record) error {
 	if err != nil {
 		return err
 	}
-	before := b.seg.size
-	err = b.seg.write(buf, b.opts.noSync)
-	b.walBytes.Add(b.seg.size - before)
+	grown, err := b.seg.write(buf, b.opts.noSync)
+	b.walBytes.Add(grown)
+	b.segSize.Store(b.seg.size)
 	if err != nil {
 		return err
 	}

@@ -21,10 +21,12 @@
 //     front of its backend. Apply returns once its records are in the log and
 //     fdatasynced: one committer goroutine group-commits the records of many
 //     concurrent callers as one frame, one append and one fdatasync per batch
-//     (committer.go, wal.go). A checkpointer goroutine writes the rows those commits
-//     changed into the bbolt file in the background, every 100 ms or when the log
-//     grows past a size, and deletes the log it covers (checkpoint.go); opening loads
-//     the file and replays the log after its checkpoint (wal_replay.go). Why: a bbolt
+//     (committer.go, wal.go), into a segment file filled with zeros ahead of its
+//     frames so that the fdatasync writes data pages alone. A checkpointer goroutine
+//     writes the rows those commits changed into the bbolt file in the background,
+//     every 100 ms, and once the segment passes a size (16 MiB) moves the log to a
+//     new segment and deletes the old (checkpoint.go); opening loads the file and
+//     replays the log after its checkpoint (wal_replay.go). Why: a bbolt
 //     commit costs two fsyncs (its data pages, then its meta page) and B+tree work,
 //     and the master waits for every commit before it accepts a job or sends an
 //     attempt; an append costs one fdatasync of a few sequential pages, and the

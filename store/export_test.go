@@ -36,6 +36,10 @@ func (b *Bolt) crash() {
 // checkpointNow runs a checkpoint at once, as the checkpointer's timer would.
 func (b *Bolt) checkpointNow() error { return b.checkpoint() }
 
+// rotateNow runs a checkpoint that moves the log to a new segment, as one does once
+// the segment passes WithWALSize.
+func (b *Bolt) rotateNow() error { return b.checkpointRotating(true) }
+
 // segments lists the store's log segments.
 func (b *Bolt) segments(t testing.TB) []string {
 	t.Helper()
@@ -49,3 +53,7 @@ func (b *Bolt) segments(t testing.TB) []string {
 	}
 	return out
 }
+
+// dirtyRows is how many job rows the next checkpoint writes or deletes. Read it only
+// between commits (after an Apply returned, none running).
+func (b *Bolt) dirtyRows() int { return len(b.dirtyJobs) }

@@ -43,7 +43,7 @@ func (b *Bolt) openWAL() error {
 		b.segNum = max(b.segNum, s.n)
 	}
 	if last > b.ckIndex {
-		if err := b.writeCheckpoint(b.handOver(nil)); err != nil {
+		if err := b.writeCheckpoint(b.handOver(nil, true)); err != nil {
 			return err
 		}
 	}
@@ -53,8 +53,11 @@ func (b *Bolt) openWAL() error {
 		}
 	}
 	b.walBytes.Store(0)
-	b.seg, err = b.newSegment()
-	return err
+	if b.seg, err = b.newSegment(); err != nil {
+		return err
+	}
+	b.segSize.Store(b.seg.size)
+	return nil
 }
 
 // replay applies the frames after the checkpoint and returns the index of the last.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -17,13 +18,14 @@ var noCheckpoints = WithCheckpointInterval(time.Hour)
 
 // TestWALCrashReplay: a store stopped like a kill -9 (no last checkpoint) opens with
 // exactly the state it acknowledged, Mem's for the same calls: the log's frames after
-// the file's checkpoint are replayed, including after a checkpoint in the middle whose
-// covered segment a crash kept from being deleted, or brought back under a number above
-// the live ones (a segment numbering that restarted after a clean close, and a
-// deletion the crash undid).
+// the file's checkpoint are replayed, including after a checkpoint in the middle that
+// kept its segment (the frames it covers are skipped), or moved the log to a new
+// segment whose covered predecessor a crash kept from being deleted, or brought back
+// under a number above the live ones (a segment numbering that restarted after a clean
+// close, and a deletion the crash undid).
 func TestWALCrashReplay(t *testing.T) {
 	leakcheck.Check(t)
-	for _, mid := range []string{"none", "checkpoint", "undeleted", "resurrected"} {
+	for _, mid := range []string{"none", "checkpoint", "rotated", "undeleted", "resurrected"} {
 		t.Run(mid, func(t *testing.T) {
 			mem := NewMem()
 			b, path := openTemp(t, noCheckpoints)
@@ -44,8 +46,15 @@ func TestWALCrashReplay(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := b.checkpointNow(); err != nil {
+				checkpoint := b.rotateNow
+				if mid == "checkpoint" {
+					checkpoint = b.checkpointNow
+				}
+				if err := checkpoint(); err != nil {
 					t.Fatal(err)
+				}
+				if now := b.segments(t); len(now) != 1 || (now[0] == segs[len(segs)-1]) != (mid == "checkpoint") {
+					t.Fatalf("%s: segments %v after the checkpoint, %v before", mid, now, segs)
 				}
 				switch mid {
 				case "undeleted": // the crash came before the deletion
@@ -117,17 +126,23 @@ func crashedStore(t *testing.T, n int) (path, seg string, prev, full []byte) {
 
 // TestWALTornLastFrame: a last frame cut short or failing its CRC (a crash during its
 // append: its fdatasync never returned, so no caller was told) is dropped with a
-// warning, and the store opens as of the frame before.
+// warning, and the store opens as of the frame before: in the zeros written ahead of
+// the frames (the file kept its size), and in a file that ends inside the frame (the
+// crash came before the zeros after it were written).
 func TestWALTornLastFrame(t *testing.T) {
 	leakcheck.Check(t)
-	for name, tear := range map[string]func([]byte) []byte{
-		"short by 5 bytes":  func(d []byte) []byte { return d[:len(d)-5] },
-		"header only":       func(d []byte) []byte { return d[:len(d)-frameLen(d)+4] },
-		"last byte flipped": func(d []byte) []byte { d[len(d)-1] ^= 0xff; return d },
-		"tail zeroed": func(d []byte) []byte {
-			clear(d[len(d)-60:])
+	// Each tear gets the segment and where its last frame ends.
+	for name, tear := range map[string]func(d []byte, end int) []byte{
+		"a byte flipped":    func(d []byte, end int) []byte { d[end-frameLen(d)/2] ^= 0x10; return d },
+		"header only":       func(d []byte, end int) []byte { clear(d[end-frameLen(d) : end]); return d },
+		"last byte flipped": func(d []byte, end int) []byte { d[end-1] ^= 0xff; return d },
+		"tail zeroed":       func(d []byte, end int) []byte { clear(d[end-60 : end]); return d },
+		"header zeroed": func(d []byte, end int) []byte {
+			clear(d[end-frameLen(d)-frameHeaderSize : end-frameLen(d)])
 			return d
 		},
+		"file cut 5 bytes short":  func(d []byte, end int) []byte { return d[:end-5] },
+		"file cut after a header": func(d []byte, end int) []byte { return d[:end-frameLen(d)+4] },
 	} {
 		t.Run(name, func(t *testing.T) {
 			path, seg, prev, _ := crashedStore(t, 20)
@@ -135,7 +150,7 @@ func TestWALTornLastFrame(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(seg, tear(data), 0o600); err != nil {
+			if err := os.WriteFile(seg, tear(data, logEnd(t, data)), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			var logged strings.Builder
@@ -147,20 +162,120 @@ func TestWALTornLastFrame(t *testing.T) {
 			if got := load(t, b).Snapshot(); !bytes.Equal(got, prev) {
 				t.Fatal("not the state as of the frame before the torn one")
 			}
-			if !strings.Contains(logged.String(), "torn") || !strings.Contains(logged.String(), seg) {
+			// A header zeroed with zeros after it is where the log ends: nothing
+			// to warn about (no caller was told of the frame).
+			if name != "header zeroed" && (!strings.Contains(logged.String(), "torn") || !strings.Contains(logged.String(), seg)) {
 				t.Errorf("not logged: %q", logged.String())
 			}
 		})
 	}
-	// An untouched log replays whole.
-	path, _, _, full := crashedStore(t, 20)
-	b, err := OpenBolt(path)
+	// An untouched log replays whole, its zeros read as the log's end, not as a torn
+	// frame.
+	path, seg, _, full := crashedStore(t, 20)
+	if fi, err := os.Stat(seg); err != nil || fi.Size() != walZeroChunk {
+		t.Fatalf("the segment is not one chunk of zeros ahead: %v, %v", fi.Size(), err)
+	}
+	var logged strings.Builder
+	b, err := OpenBolt(path, WithLogger(testLogger(&logged)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
 	if got := load(t, b).Snapshot(); !bytes.Equal(got, full) {
 		t.Fatal("an intact log did not replay whole")
+	}
+	if logged.Len() != 0 {
+		t.Errorf("an intact log logged %q", logged.String())
+	}
+}
+
+// logEnd is where the last whole frame of segment data ends.
+func logEnd(t *testing.T, data []byte) int {
+	t.Helper()
+	frames, bad, err := parseSegment(data)
+	if err != nil || bad >= 0 || len(frames) == 0 {
+		t.Fatalf("segment: %d frames, bad at %d, %v", len(frames), bad, err)
+	}
+	f := frames[len(frames)-1]
+	return f.off + frameHeaderSize + len(f.payload)
+}
+
+// TestWALZeroedAhead: appends write into zeros written ahead of them, so the segment
+// file keeps its size (and its fdatasync commits no new size to the journal) over
+// many commits; a frame that reaches past the zeros writes the next chunk.
+func TestWALZeroedAhead(t *testing.T) {
+	leakcheck.Check(t)
+	b, _ := openTemp(t, noCheckpoints)
+	defer b.Close()
+	size := func() int64 {
+		t.Helper()
+		segs := b.segments(t)
+		fi, err := os.Stat(segs[len(segs)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	if got := size(); got != walHeaderSize {
+		t.Fatalf("a new segment of %d bytes", got)
+	}
+	for i := range 50 {
+		if err := b.Apply(ctx, Submitted(Spec{ID: fmt.Sprint(i), Type: "t", Payload: make([]byte, 100)})); err != nil {
+			t.Fatal(err)
+		}
+		if got := size(); got != walZeroChunk {
+			t.Fatalf("after %d commits the segment is %d bytes, want %d", i+1, got, walZeroChunk)
+		}
+	}
+	if got := b.Stats().WALBytes; got != walZeroChunk {
+		t.Errorf("Stats says %d log bytes, the file has %d", got, walZeroChunk)
+	}
+	// A frame larger than what is left of the chunk: the next one is zeroed too.
+	if err := b.Apply(ctx, Submitted(Spec{ID: "big", Type: "t", Payload: bigPayload(walZeroChunk-1000, "x")})); err != nil {
+		t.Fatal(err)
+	}
+	if got := size(); got != 2*walZeroChunk {
+		t.Fatalf("after a frame past the chunk the segment is %d bytes, want %d", got, 2*walZeroChunk)
+	}
+}
+
+// TestWALVersions: a segment of WAL version 1 (no zeros ahead of its frames) still
+// replays; one of a version this build does not know is refused with
+// ErrFormatVersion, naming the segment.
+func TestWALVersions(t *testing.T) {
+	leakcheck.Check(t)
+	for _, v := range []uint32{1, WALVersion + 1} {
+		t.Run(fmt.Sprint(v), func(t *testing.T) {
+			path, seg, _, full := crashedStore(t, 20)
+			data, err := os.ReadFile(seg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data = data[:logEnd(t, data)] // version 1 appended, no zeros ahead
+			binary.LittleEndian.PutUint32(data[len(walMagic):], v)
+			if err := os.WriteFile(seg, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			b, err := OpenBolt(path)
+			if v > WALVersion {
+				if err == nil {
+					b.Close()
+					t.Fatal("a segment of an unknown version opened")
+				}
+				if !errors.Is(err, ErrFormatVersion) || !strings.Contains(err.Error(), seg) {
+					t.Fatalf("not an ErrFormatVersion naming %s: %v", seg, err)
+				}
+				t.Log(err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if got := load(t, b).Snapshot(); !bytes.Equal(got, full) {
+				t.Fatal("a version 1 log did not replay whole")
+			}
+		})
 	}
 }
 
@@ -169,10 +284,19 @@ func TestWALTornLastFrame(t *testing.T) {
 func TestWALCorruptFrame(t *testing.T) {
 	leakcheck.Check(t)
 	for name, damage := range map[string]func([]byte){
-		"payload bit":   func(d []byte) { d[walHeaderSize+3*(frameHeaderSize+frameLen(d))+frameHeaderSize+20] ^= 0x01 },
-		"length field":  func(d []byte) { d[walHeaderSize+3*(frameHeaderSize+frameLen(d))] ^= 0x40 },
-		"index field":   func(d []byte) { d[walHeaderSize+3*(frameHeaderSize+frameLen(d))+8] ^= 0x01 },
-		"first frame":   func(d []byte) { d[walHeaderSize+frameHeaderSize+5] ^= 0x80 },
+		"payload bit":  func(d []byte) { d[walHeaderSize+3*(frameHeaderSize+frameLen(d))+frameHeaderSize+20] ^= 0x01 },
+		"length field": func(d []byte) { d[walHeaderSize+3*(frameHeaderSize+frameLen(d))] ^= 0x40 },
+		"index field":  func(d []byte) { d[walHeaderSize+3*(frameHeaderSize+frameLen(d))+8] ^= 0x01 },
+		"first frame":  func(d []byte) { d[walHeaderSize+frameHeaderSize+5] ^= 0x80 },
+		// Zeros where a frame's header was, inside the log: not where it ends.
+		"zeroed header": func(d []byte) {
+			at := walHeaderSize + 3*(frameHeaderSize+frameLen(d))
+			clear(d[at : at+frameHeaderSize])
+		},
+		"zeroed frame": func(d []byte) {
+			at := walHeaderSize + 3*(frameHeaderSize+frameLen(d))
+			clear(d[at : at+frameHeaderSize+frameLen(d)])
+		},
 		"segment magic": func(d []byte) { d[0] = 'X' },
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -224,8 +348,8 @@ func TestWALWithoutFile(t *testing.T) {
 }
 
 // TestWALBoundedByCheckpoints: under a long churn the checkpoints keep the log to
-// about a segment's size (WithWALSize) or an interval's commits
-// (WithCheckpointInterval), however many records go through it.
+// about two segments (WithWALSize), however many records go through it, whether they
+// run on their interval or only when a segment is full.
 func TestWALBoundedByCheckpoints(t *testing.T) {
 	leakcheck.Check(t)
 	jobs := 100_000
@@ -237,7 +361,7 @@ func TestWALBoundedByCheckpoints(t *testing.T) {
 		"interval": WithCheckpointInterval(5 * time.Millisecond),
 	} {
 		t.Run(name, func(t *testing.T) {
-			opts := []Option{WithNoSync(true), opt}
+			opts := []Option{WithNoSync(true), WithWALSize(256 << 10), opt}
 			if name == "size" {
 				opts = append(opts, noCheckpoints)
 			}
