@@ -47,7 +47,7 @@ func TestFollowTheLeader(t *testing.T) {
 	f := newFleet(t)
 	fsrv, faddr, _ := follower(t, "", f.addr)
 	list := faddr + "," + f.addr
-	f.startWorker(list, map[string]worker.Handler{"echo": echo})
+	startWorkerAt(t, f.master, list, map[string]worker.Handler{"echo": echo})
 	c := newRideClient(t, list)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -114,8 +114,7 @@ func TestFailoverReadoptsHeldAttempt(t *testing.T) {
 	_, addrB, stopFollowerB := follower(t, "", addrA)
 
 	e := newExecCounter(true)
-	fa := &fleet{t: t, srv: srvA, master: mA, addr: addrA}
-	w := fa.startWorker(addrB+","+addrA, map[string]worker.Handler{"job": e.handle})
+	w := startWorkerAt(t, mA, addrB+","+addrA, map[string]worker.Handler{"job": e.handle})
 	c := newRideClient(t, addrA+","+addrB)
 	tk, err := c.Submit(context.Background(), dispatch.Job{ID: "failover-1", Type: "job", Payload: "x"})
 	if err != nil {
@@ -151,8 +150,8 @@ func TestFailoverReadoptsHeldAttempt(t *testing.T) {
 	go func() { defer close(servedB); _ = srvB.Serve(lnB) }()
 	defer func() { _ = mB.Close(); _ = srvB.Close(); <-servedB }()
 
-	fb := &fleet{t: t, srv: srvB, master: mB, addr: addrB}
-	fb.awaitWorkers("the worker registered with b", func() bool { return fb.registered(w.w.ID()) == 1 })
+	fb := &fleet{t: t, master: mB, addr: addrB}
+	fb.awaitWorkers("the worker registered with b", func() bool { return fb.registered(w.ID()) == 1 })
 	waitFor(t, "the held attempt re-adopted", func() bool { return mB.Stats().Orphaned == 0 })
 	close(e.gate)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -177,14 +176,14 @@ func TestClientMasterLostNamesEveryAddress(t *testing.T) {
 	f := newFleet(t)
 	_, faddr, stopFollower := follower(t, "", f.addr)
 	d := doubler{newExecCounter(true)}
-	f.startWorker(f.addr, map[string]worker.Handler{"double": d.handle})
+	f.startWorker(map[string]worker.Handler{"double": d.handle})
 	c := newRideClient(t, faddr, dispatch.WithReconnectBudget(300*time.Millisecond))
 	tk, err := c.Submit(context.Background(), dispatch.Job{ID: "lost", Type: "double", Payload: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	recv(t, d.started, "the job running on the leader")
-	_ = f.srv.Close()
+	_ = f.Server().Close()
 	_ = f.master.Close()
 	stopFollower()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -194,4 +193,25 @@ func TestClientMasterLostNamesEveryAddress(t *testing.T) {
 		t.Fatalf("after the budget: %v, want ErrMasterLost naming the follower and the leader", err)
 	}
 	close(d.gate)
+}
+
+// startWorkerAt runs a worker given addrs (a comma-separated list of masters) until the
+// test ends, and returns once m has registered it. fleettest's workers dial their
+// fleet's one master; these tests give a worker a cluster's list.
+func startWorkerAt(t *testing.T, m *dispatch.Master, addrs string, handlers map[string]worker.Handler) *worker.Worker {
+	t.Helper()
+	w := worker.New(addrs, worker.WithBanIO(
+		banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond),
+		banio.WithReconnectBackoff(fastBackoff),
+	), worker.WithDrainGrace(2*time.Second))
+	for typ, h := range handlers {
+		w.Handle(typ, h)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	f := &fleet{t: t, master: m}
+	f.awaitWorkers("worker registered", func() bool { return f.registered(w.ID()) > 0 })
+	return w
 }
