@@ -68,7 +68,8 @@ func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 		w.conn.CloseWaitChan(key)
 		return
 	}
-	head := protocol.AppendJobHeader(make([]byte, 0, protocol.HeaderRoom), &protocol.Job{
+	hb := getHead()
+	head := protocol.AppendJobHeader(*hb, &protocol.Job{
 		ID: j.id, Type: j.typ, Key: key, Attempt: n, Deadline: j.deadline, Trace: j.trace,
 	})
 	// The payload follows the header on the wire without being copied behind it here.
@@ -77,7 +78,9 @@ func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 	if block {
 		write = w.conn.WriteMsg
 	}
-	if err := write(msg); err != nil {
+	err = write(msg)
+	putHead(hb, head)
+	if err != nil {
 		a.sendErr.Store(err)
 		w.conn.CloseWaitChan(key)
 	}
@@ -93,7 +96,8 @@ func (a *attempt) done(data []byte, err error) {
 		m.attemptFailed(j, w, a.n, err)
 		return
 	}
-	rep, derr := protocol.DecodeReply(data)
+	var rep protocol.Reply
+	derr := protocol.DecodeReplyInto(&rep, data)
 	if derr == nil && rep.Attempt != a.n {
 		derr = fmt.Errorf("reply for attempt %d, want %d", rep.Attempt, a.n)
 	}
@@ -102,18 +106,24 @@ func (a *attempt) done(data []byte, err error) {
 		m.attemptFailed(j, w, a.n, fmt.Errorf("%w: bad reply: %v", ErrWorkerLost, derr))
 		return
 	}
-	m.attemptReplied(j, w, rep)
+	m.attemptReplied(j, w, &rep, data)
 }
 
 // finish frees w's slot for j and resolves j: the end of an attempt that ends the job.
 func (m *Master) finish(j *job, w *workerState, result []byte, err error) {
+	m.finishRaw(j, w, result, err, nil)
+}
+
+// finishRaw is finish with the worker's encoded reply that carries the outcome, for
+// remote callers to be forwarded as it is (observer.resolveRaw).
+func (m *Master) finishRaw(j *job, w *workerState, result []byte, err error, raw []byte) {
 	m.mu.Lock()
 	ran := m.releaseLocked(j, w)
 	st, ok := m.resolveLocked(j, result, err)
 	m.mu.Unlock()
 	m.metrics.attemptEnded(j.tm, classify(err), ran)
 	if ok {
-		m.settle(j, st, result, err)
+		m.settle(j, st, result, err, raw)
 	}
 }
 
@@ -178,8 +188,10 @@ func (m *Master) notSent(j *job, w *workerState, attempt int, err error) {
 	m.retryOrFail(j, w, fmt.Errorf("%w: %s (%s): attempt %d not sent: %v", ErrWorkerLost, w.info.ID, w.conn.GetRemote(), attempt, err), false, retryNotSent)
 }
 
-// attemptReplied handles a worker's reply.
-func (m *Master) attemptReplied(j *job, w *workerState, rep *protocol.Reply) {
+// attemptReplied handles a worker's reply, rep decoded from raw. An OK reply goes to a
+// remote caller as raw, without being encoded again (its attempt and worker id are the
+// worker's; a Client reads only the kind and payload of an OK reply).
+func (m *Master) attemptReplied(j *job, w *workerState, rep *protocol.Reply, raw []byte) {
 	if err := j.endErr(); rep.Kind != protocol.KindOK && err != nil {
 		// The job was stopped (timeout, cancellation) and the worker noticed first:
 		// the caller gets the stop's reason, as if the master had.
@@ -188,7 +200,7 @@ func (m *Master) attemptReplied(j *job, w *workerState, rep *protocol.Reply) {
 	}
 	switch rep.Kind {
 	case protocol.KindOK:
-		m.finish(j, w, rep.Payload, nil)
+		m.finishRaw(j, w, rep.Payload, nil, raw)
 	case protocol.KindHandedBack:
 		m.retryOrFail(j, w, nil, false, retryHandedBack) // costs no attempt
 	case protocol.KindDeadline, protocol.KindCanceled:

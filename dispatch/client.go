@@ -190,8 +190,10 @@ func (c *Client) Call(ctx context.Context, jobType string, payload any) ([]byte,
 // dropped under it is no failure: the call is detached with its wait and submitted again
 // after the reconnect.
 func (c *Client) write(cl *call) error {
-	head := protocol.AppendSubmitHeader(make([]byte, 0, protocol.HeaderRoom), &cl.sub)
+	hb := getHead()
+	head := protocol.AppendSubmitHeader(*hb, &cl.sub)
 	err := c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionSubmit, Data: banio.Parts{Head: head, Body: cl.payload}})
+	putHead(hb, head)
 	switch {
 	case err == nil:
 		return nil

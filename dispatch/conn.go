@@ -64,14 +64,14 @@ func (m *Master) progress(c *banio.BanConn, p protocol.ProgressMsg) {
 	j := m.jobs[p.ID]
 	ok := j != nil && j.state == stateRunning && j.attempt == p.Attempt && j.worker != nil && j.worker.conn == c
 	var workerID string
-	var fs []*Ticket
+	var fs []observer
 	if ok {
 		workerID, fs = j.worker.info.ID, j.followers
 	}
 	m.mu.Unlock()
 	if ok {
 		rep := Progress{Done: p.Done, Total: p.Total, Message: p.Message, Attempt: p.Attempt, WorkerID: workerID}
-		j.ticket.report(rep)
+		j.caller.report(rep)
 		for _, t := range fs {
 			t.report(rep)
 		}

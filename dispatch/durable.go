@@ -36,16 +36,16 @@ func (m *Master) submitDurable(ctx context.Context, j *job, timeout time.Duratio
 	}
 	m.mu.Unlock()
 	m.metrics.jobSubmitted(j.tm)
-	if j.ticket.remote != nil {
+	if j.remote() != nil {
 		m.jn.recordThen(func(err error) { _ = m.committed(ctx, j, timeout, err) }, recs...)
-		return j.ticket, nil
+		return nil, nil
 	}
 	done := make(chan error, 1)
 	m.jn.recordThen(func(err error) { done <- err }, recs...)
 	if err := m.committed(ctx, j, timeout, <-done); err != nil {
 		return nil, err
 	}
-	return j.ticket, nil
+	return j.ticket(), nil
 }
 
 // reserveLocked checks that j may be accepted and makes it hold its id while its
@@ -55,7 +55,7 @@ func (m *Master) submitDurable(ctx context.Context, j *job, timeout time.Duratio
 // checked against the queue bounds now, since once the store holds it the master must
 // run it; it counts against the total byte budget while it commits.
 func (m *Master) reserveLocked(j *job) error {
-	if m.closed || (j.ticket.remote != nil && j.ticket.remote.gone) {
+	if r := j.remote(); m.closed || (r != nil && r.gone) {
 		return ErrClosed
 	}
 	if err := m.jn.err(); err != nil {
@@ -82,7 +82,7 @@ func (m *Master) specOf(j *job, timeout time.Duration) store.Spec {
 		ID: j.id, Type: j.typ, Payload: j.payload, Deadline: j.deadline, Timeout: timeout,
 		MaxAttempts: j.maxAttempts, Trace: j.trace, SubmittedAt: j.submittedAt,
 	}
-	if r := j.ticket.remote; r != nil {
+	if r := j.remote(); r != nil {
 		spec.Caller = r.name()
 	}
 	return spec
@@ -104,7 +104,7 @@ func (m *Master) committed(ctx context.Context, j *job, timeout time.Duration, e
 		}
 		st, _ := m.resolveLocked(j, nil, err)
 		m.mu.Unlock()
-		m.settle(j, st, nil, err)
+		m.settle(j, st, nil, err, nil)
 		return err
 	}
 	j.stored = true

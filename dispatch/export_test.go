@@ -125,10 +125,10 @@ func CallerGone(m *Master, id string) (gone, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	j := m.jobs[id]
-	if j == nil || j.ticket.remote == nil {
+	if j == nil || j.remote() == nil {
 		return false, false
 	}
-	return j.ticket.remote.gone, true
+	return j.remote().gone, true
 }
 
 // RemoteCaller identifies the remote caller that owns the unresolved job id (nil when
@@ -137,8 +137,8 @@ func CallerGone(m *Master, id string) (gone, ok bool) {
 func RemoteCaller(m *Master, id string) any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if j := m.jobs[id]; j != nil && j.ticket.remote != nil {
-		return j.ticket.remote
+	if j := m.jobs[id]; j != nil && j.remote() != nil {
+		return j.remote()
 	}
 	return nil
 }

@@ -63,7 +63,7 @@ type job struct {
 	deadline    time.Time             // the earlier of the caller's deadline and the timeout; zero if none
 	ended       atomic.Pointer[error] // why the job must stop (see end); nil while it may run
 	maxAttempts int
-	ticket      *Ticket
+	caller      observer // the submitter's: a *Ticket, or a remote caller's *remoteReply
 	span        trace.Span
 	trace       map[string]string // the dispatch span's context, for the worker
 	submittedAt time.Time         // when the master took it (for a restored job: its first master)
@@ -83,7 +83,7 @@ type job struct {
 	waited    time.Duration
 	stored    bool      // the store holds the job (its Submitted record is committed): its changes are recorded
 	orphanOf  string    // stateOrphan: the id of the worker that ran attempt attempt
-	followers []*Ticket // later submissions of the same id (and re-attached callers) that attached to it
+	followers []observer // later submissions of the same id (and re-attached callers) that attached to it
 	qprev     *job      // neighbours in its type's queue while queued (queue.go)
 	qnext     *job
 }
@@ -115,4 +115,14 @@ func (j *job) endErr() error {
 		return *p
 	}
 	return nil
+}
+
+// remote is the remote caller the job's outcome goes to, nil for one submitted in
+// process (or restored by a durable master without a caller).
+func (j *job) remote() *remoteCaller { return remoteOf(j.caller) }
+
+// ticket is the in-process submitter's Ticket, nil for a remote caller's job.
+func (j *job) ticket() *Ticket {
+	t, _ := j.caller.(*Ticket)
+	return t
 }

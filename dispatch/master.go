@@ -143,13 +143,16 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		payload:     payload,
 		hash:        payloadHash(payload),
 		maxAttempts: attempts,
-		ticket:      newTicket(spec.ID),
 		span:        span,
 		trace:       m.opts.tracing.inject(ctx),
 		submittedAt: now,
 		readyAt:     now,
 	}
-	j.ticket.remote, j.ticket.replyKey = remote, replyKey
+	if remote != nil {
+		j.caller = newRemoteReply(spec.ID, remote, replyKey)
+	} else {
+		j.caller = newTicket(spec.ID)
+	}
 	j.deadline, _ = ctx.Deadline()
 	if timeout > 0 {
 		if d := now.Add(timeout); j.deadline.IsZero() || d.Before(j.deadline) {
@@ -165,9 +168,9 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 			return nil, err
 		}
 		if out != nil {
-			j.ticket.resolve(out.result, out.err)
+			j.caller.resolveRaw(out.result, out.err, nil)
 		}
-		return j.ticket, nil
+		return j.ticket(), nil
 	}
 	if m.jn != nil {
 		return m.submitDurable(ctx, j, timeout)
@@ -182,7 +185,7 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		return nil, err
 	}
 	m.metrics.jobSubmitted(j.tm)
-	return j.ticket, nil
+	return j.ticket(), nil
 }
 
 // watchLocked arms what stops an admitted job: its caller's context and its timeout.
@@ -200,7 +203,7 @@ func (m *Master) watchLocked(ctx context.Context, j *job, timeout time.Duration)
 
 // admitLocked registers j and dispatches or queues it.
 func (m *Master) admitLocked(j *job) error {
-	if m.closed || (j.ticket.remote != nil && j.ticket.remote.gone) {
+	if r := j.remote(); m.closed || (r != nil && r.gone) {
 		return ErrClosed
 	}
 	jt := m.typeLocked(j.typ)
@@ -228,7 +231,7 @@ const maxFollowers = 1024
 // heldLocked attaches the submission j to the job the master already holds under its
 // id, if any. held reports whether there was one; then j is not admitted, and either err
 // says why it cannot attach (ErrIDConflict, too many attached), or out is the retained
-// outcome j.ticket must resolve with (nil: the job is unresolved and j.ticket follows
+// outcome j.caller must resolve with (nil: the job is unresolved and j.caller follows
 // it). m.mu must be held.
 func (m *Master) heldLocked(j *job) (held bool, out *outcome, err error) {
 	if m.closed {
@@ -243,7 +246,7 @@ func (m *Master) heldLocked(j *job) (held bool, out *outcome, err error) {
 		if old.typ != j.typ || old.hash != j.hash {
 			return true, nil, idConflict(j, old.typ)
 		}
-		return true, nil, m.followLocked(old, j.ticket)
+		return true, nil, m.followLocked(old, j.caller)
 	}
 	if o := m.retained.get(j.id, now); o != nil {
 		if o.typ != j.typ || (o.hash != j.hash && !o.unhashed) {
@@ -264,17 +267,20 @@ func idConflict(j *job, heldType string) error {
 // receive old's outcome. A remote caller that takes the place of old's own caller after
 // that one's connection closed (a Client that reconnected) takes the job over: its
 // reply, progress and cancellation are now this caller's. m.mu must be held.
-func (m *Master) followLocked(old *job, t *Ticket) error {
-	ot := old.ticket
-	if t.remote != nil && ot.remote != nil {
-		switch prev, prevKey := ot.remote, ot.replyKey; {
-		case prev == t.remote && prevKey == t.replyKey:
+func (m *Master) followLocked(old *job, t observer) error {
+	tr, tok := t.(*remoteReply)
+	or, ook := old.caller.(*remoteReply)
+	if tok && ook {
+		r, key := tr.target()
+		switch prev, prevKey := or.target(); {
+		case prev == nil || r == nil:
+		case prev == r && prevKey == key:
 			// The same caller repeats itself (a resubmission after an attach that
 			// timed out): the one reply it waits for is on its way already.
-			t.remote.conn.AddServing(-1)
+			r.conn.AddServing(-1)
 			return nil
 		case prev.gone:
-			ot.repoint(t.remote, t.replyKey)
+			or.repoint(r, key)
 			return nil
 		}
 	}
@@ -324,7 +330,7 @@ func (m *Master) cancelRemote(r *remoteCaller, id string) {
 	m.mu.Lock()
 	j := m.jobs[id]
 	m.mu.Unlock()
-	if j != nil && j.ticket.remote == r {
+	if j != nil && j.remote() == r {
 		m.stop(j, errJobCanceled)
 	}
 }
@@ -344,7 +350,7 @@ func (m *Master) resolve(j *job, result []byte, err error) {
 	st, ok := m.resolveLocked(j, result, err)
 	m.mu.Unlock()
 	if ok {
-		m.settle(j, st, result, err)
+		m.settle(j, st, result, err, nil)
 	}
 }
 
@@ -354,7 +360,7 @@ type settlement struct {
 	timer     *time.Timer
 	running   *workerState // the worker whose slot an attempt still holds
 	attempt   int
-	followers []*Ticket
+	followers []observer
 }
 
 // resolveLocked marks j resolved, retains its outcome and forgets the job; false if it
@@ -381,8 +387,9 @@ func (m *Master) resolveLocked(j *job, result []byte, err error) (settlement, bo
 	return settlement{stopWatch: j.stopWatch, timer: j.timer, running: j.slot, attempt: j.attempt, followers: fs}, true
 }
 
-// settle is the part of resolving a job done outside m.mu.
-func (m *Master) settle(j *job, st settlement, result []byte, err error) {
+// settle is the part of resolving a job done outside m.mu. raw is the worker's encoded
+// reply that carries the outcome, if there is one (see observer.resolveRaw).
+func (m *Master) settle(j *job, st settlement, result []byte, err error, raw []byte) {
 	if st.stopWatch != nil {
 		st.stopWatch()
 	}
@@ -402,9 +409,9 @@ func (m *Master) settle(j *job, st settlement, result []byte, err error) {
 	}
 	m.metrics.jobResolved(j.tm, class, time.Since(j.submittedAt))
 	endSpan(j.span, err)
-	j.ticket.resolve(result, err)
+	j.caller.resolveRaw(result, err, raw)
 	for _, t := range st.followers {
-		t.resolve(result, err)
+		t.resolveRaw(result, err, raw)
 	}
 }
 
@@ -437,9 +444,9 @@ func (m *Master) Close() error {
 		if m.jn != nil {
 			// The store keeps the job for the next start, and a remote caller rides
 			// through to it: it hears nothing now, and re-attaches then.
-			j.ticket.repoint(nil, "")
+			repointTo(j.caller, nil, "")
 			for _, t := range j.followers {
-				t.repoint(nil, "")
+				repointTo(t, nil, "")
 			}
 		}
 	}

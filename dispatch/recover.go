@@ -76,7 +76,7 @@ func (m *Master) restore(state *store.State, now time.Time) (expired []*job) {
 			if restoredCaller == nil {
 				restoredCaller = &remoteCaller{m: m, gone: true}
 			}
-			j.ticket.remote = restoredCaller
+			j.caller = newRemoteReply(j.id, restoredCaller, "")
 		}
 		m.jobs[j.id] = j
 		if js.Phase == store.PhaseRunning {
@@ -123,7 +123,7 @@ func (m *Master) restoredJob(js store.JobState, payload []byte) *job {
 		hash:        payloadHash(payload),
 		deadline:    spec.Deadline,
 		maxAttempts: max(spec.MaxAttempts, 1),
-		ticket:      newTicket(spec.ID),
+		caller:      newTicket(spec.ID), // or a remote caller's, set by the caller
 		span:        span,
 		trace:       m.opts.tracing.inject(ctx),
 		attempt:     js.Attempt,

@@ -45,18 +45,18 @@ func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
 	ctx := r.m.opts.tracing.extract(context.Background(), s.Trace)
 	spec := Job{ID: s.ID, Type: s.Type, Timeout: s.Timeout, MaxAttempts: s.MaxAttempts}
 	if _, err := r.m.submit(ctx, spec, s.Payload, r, s.Key); err != nil {
-		r.reply(s.Key, nil, err)
+		r.reply(s.Key, nil, err, nil)
 	}
 }
 
 // progress forwards a progress report of a job this caller submitted. It runs on a
 // worker connection's read loop, so it never waits on the caller.
-func (r *remoteCaller) progress(t *Ticket, p Progress) {
+func (r *remoteCaller) progress(id string, p Progress) {
 	if r.conn == nil {
 		return // a restored job's caller has not re-attached
 	}
 	_ = r.conn.WriteMsgNoBlock(&banio.IOMsg{Action: protocol.ActionProgress, Data: protocol.ProgressMsg{
-		ID: t.id, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
+		ID: id, Attempt: p.Attempt, Done: p.Done, Total: p.Total, Message: p.Message, WorkerID: p.WorkerID}})
 }
 
 // onCancel runs on the read loop (see initConn) and leaves the cancellation, which may
@@ -95,15 +95,14 @@ func (r *remoteCaller) onAttach(msg *banio.IOMsgRaw) {
 // attach re-attaches remote caller r to the job held under id, its outcome to be
 // sent under key; false if the master holds no such job.
 func (m *Master) attach(r *remoteCaller, id, key string) bool {
-	t := newTicket(id)
-	t.remote, t.replyKey = r, key
+	t := newRemoteReply(id, r, key)
 	r.conn.AddServing(1) // as for a submission: until the reply
 	m.mu.Lock()
 	if old := m.jobs[id]; old != nil && !m.closed {
 		err := m.takeOverLocked(old, t)
 		m.mu.Unlock()
 		if err != nil {
-			t.resolve(nil, err)
+			t.resolveRaw(nil, err, nil)
 		}
 		return true
 	}
@@ -117,7 +116,7 @@ func (m *Master) attach(r *remoteCaller, id, key string) bool {
 		r.conn.AddServing(-1)
 		return false
 	}
-	t.resolve(out.result, out.err)
+	t.resolveRaw(out.result, out.err, nil)
 	return true
 }
 
@@ -129,19 +128,21 @@ func (m *Master) attach(r *remoteCaller, id, key string) bool {
 // the outcome too if it is still there. Without a remote caller to replace (a job
 // submitted in process, or restored by a durable master without one), t follows. m.mu
 // must be held.
-func (m *Master) takeOverLocked(old *job, t *Ticket) error {
-	ot := old.ticket
-	prev, prevKey := ot.remote, ot.replyKey
-	if prev == nil || prev == t.remote {
+func (m *Master) takeOverLocked(old *job, t *remoteReply) error {
+	ot, _ := old.caller.(*remoteReply)
+	if ot == nil {
 		return m.followLocked(old, t)
 	}
-	ot.repoint(t.remote, t.replyKey)
+	prev, prevKey := ot.target()
+	r, key := t.target()
+	if prev == nil || prev == r {
+		return m.followLocked(old, t)
+	}
+	ot.repoint(r, key)
 	if prev.gone || prev.conn == nil || len(old.followers) >= maxFollowers {
 		return nil
 	}
-	f := newTicket(old.id)
-	f.remote, f.replyKey = prev, prevKey
-	old.followers = append(old.followers, f)
+	old.followers = append(old.followers, newRemoteReply(old.id, prev, prevKey))
 	return nil
 }
 
@@ -172,7 +173,7 @@ func (r *remoteCaller) stopJobs(reason error) {
 	var jobs []*job
 	m.mu.Lock()
 	for _, j := range m.jobs {
-		if j.ticket.remote == r {
+		if j.remote() == r {
 			jobs = append(jobs, j)
 		}
 	}
@@ -182,15 +183,21 @@ func (r *remoteCaller) stopJobs(reason error) {
 	}
 }
 
-// reply sends a job's outcome to the remote caller. It often runs on a worker
-// connection's read loop (the attempt's wait callback), so it never waits on a caller
-// that stopped reading: such a caller is cut as a slow consumer instead.
-func (r *remoteCaller) reply(key string, result []byte, err error) {
+// reply sends a job's outcome to the remote caller: raw as it is when it is given (the
+// worker's encoded reply, which carries this outcome), else the reply encoded here. It
+// often runs on a worker connection's read loop (the attempt's wait callback), so it
+// never waits on a caller that stopped reading: such a caller is cut as a slow
+// consumer instead.
+func (r *remoteCaller) reply(key string, result []byte, err error, raw []byte) {
 	if r.conn == nil {
 		return // a restored job's caller has not re-attached: its outcome is retained
 	}
-	rep := protocol.ReplyFor(result, err)
-	if serr := r.conn.SendWaitResNoBlock(key, replyParts(rep)); errors.Is(serr, banio.ErrFrameTooLarge) {
+	var data any = raw
+	if raw == nil {
+		data = replyParts(protocol.ReplyFor(result, err))
+	}
+	if serr := r.conn.SendWaitResNoBlock(key, data); errors.Is(serr, banio.ErrFrameTooLarge) {
+		rep := protocol.ReplyFor(result, err)
 		// The reply that reached the master does not fit a frame to the caller (its
 		// header is not the worker's): without an answer the caller would wait
 		// forever. It gets why instead, in a reply that fits.

@@ -26,13 +26,6 @@ type Ticket struct {
 	result   []byte
 	err      error
 	progress chan Progress
-
-	// Set for a job submitted through a remote Client, before the job can report
-	// progress or resolve: the caller hears of both over its connection. A caller
-	// that re-attaches after a reconnect takes them over (repoint): written under
-	// both Master.mu and mu, read under either.
-	remote   *remoteCaller
-	replyKey string
 }
 
 func newTicket(id string) *Ticket {
@@ -90,21 +83,14 @@ func (t *Ticket) resolve(result []byte, err error) bool {
 		close(t.progress)
 	}
 	close(t.done)
-	r, key := t.remote, t.replyKey
 	t.mu.Unlock()
-	if r != nil {
-		r.reply(key, result, err)
-	}
 	return true
 }
 
-// repoint sends the ticket's outcome and progress to another remote caller, under
-// another key: the caller that re-attached after its connection was lost. Master.mu
-// must be held and the job unresolved.
-func (t *Ticket) repoint(r *remoteCaller, key string) {
-	t.mu.Lock()
-	t.remote, t.replyKey = r, key
-	t.mu.Unlock()
+// resolveRaw is resolve for the observer interface: a Ticket has no use for the
+// worker's encoded reply.
+func (t *Ticket) resolveRaw(result []byte, err error, _ []byte) bool {
+	return t.resolve(result, err)
 }
 
 // report delivers a progress report without blocking on the reader.
@@ -127,9 +113,5 @@ func (t *Ticket) report(p Progress) {
 		}
 		break
 	}
-	r := t.remote
 	t.mu.Unlock()
-	if r != nil {
-		r.progress(t, p)
-	}
 }

@@ -112,8 +112,27 @@ func AppendReply(dst []byte, r *Reply) []byte {
 // ReplyHeader is the encoding of r without its payload, in a buffer of its own sized
 // for it: the head of a reply sent as banio.Parts.
 func ReplyHeader(r *Reply) []byte {
-	return AppendReplyHeader(make([]byte, 0, HeaderRoom+len(r.Message)), r)
+	return AppendReplyHeader(make([]byte, 0, replyHeaderLen(r)), r)
 }
+
+// replyHeaderLen is the length of r's header: a worker keeps every reply's header until
+// the master has it, and a buffer of HeaderRoom for a header of a few bytes was most of
+// the memory a reply cost.
+func replyHeaderLen(r *Reply) int {
+	return 1 + uvarintLen(uint64(max(r.Attempt, 0))) + 2 +
+		stringLen(r.Code) + stringLen(r.Message) + stringLen(r.WorkerID)
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+func stringLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
 
 // AppendReplyHeader appends the encoding of r without its payload (see
 // AppendJobHeader).
@@ -133,19 +152,32 @@ func AppendReplyHeader(dst []byte, r *Reply) []byte {
 
 // DecodeReply decodes a Reply. Payload aliases data.
 func DecodeReply(data []byte) (*Reply, error) {
+	rep := new(Reply)
+	if err := DecodeReplyInto(rep, data); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// DecodeReplyInto decodes a Reply into rep, which it overwrites whole: DecodeReply for a
+// caller that keeps the Reply on its stack (the master reads one per job). Payload
+// aliases data; an OK reply's empty strings allocate nothing.
+func DecodeReplyInto(rep *Reply, data []byte) error {
 	r := reader{p: data}
 	r.version()
-	rep := &Reply{Attempt: r.int(), Kind: r.byte()}
+	*rep = Reply{Attempt: r.int(), Kind: r.byte()}
 	rep.Retryable = r.byte()&1 != 0
 	rep.Code, rep.Message, rep.WorkerID = r.string(), r.string(), r.string()
 	rep.Payload = r.rest()
 	if r.err != nil {
-		return nil, r.err
+		*rep = Reply{}
+		return r.err
 	}
 	if rep.Kind > KindRejected {
-		return nil, fmt.Errorf("%w: unknown reply kind %d", ErrMalformed, rep.Kind)
+		*rep = Reply{}
+		return fmt.Errorf("%w: unknown reply kind %d", ErrMalformed, rep.Kind)
 	}
-	return rep, nil
+	return nil
 }
 
 // AppendSubmit appends the encoding of s to dst.

@@ -76,3 +76,18 @@ func TestHeadersPrefixTheEnvelopes(t *testing.T) {
 		}
 	}
 }
+
+// TestReplyHeaderSizedExactly: a worker keeps each reply's header until the master has
+// it, so ReplyHeader's buffer holds the header and nothing more, whatever its fields.
+func TestReplyHeaderSizedExactly(t *testing.T) {
+	long := string(bytes.Repeat([]byte("m"), 300)) // a two-byte length
+	for _, r := range []*Reply{
+		{Kind: KindOK, Payload: []byte("payload")},
+		{Attempt: 1 << 20, Kind: KindRemote, Retryable: true, Code: "E1", Message: long, WorkerID: "worker-7"},
+	} {
+		head := ReplyHeader(r)
+		if len(head) != cap(head) || !bytes.Equal(head, AppendReplyHeader(nil, r)) {
+			t.Errorf("attempt %d, %d-byte message: header of %d bytes in a buffer of %d", r.Attempt, len(r.Message), len(head), cap(head))
+		}
+	}
+}
