@@ -81,10 +81,10 @@ type job struct {
 	readyAt   time.Time    // since when it may be dispatched: submitted, or queued again
 	startedAt time.Time    // its running attempt's dispatch; zero when unknown (adopted)
 	waited    time.Duration
-	stored    bool      // the store holds the job (its Submitted record is committed): its changes are recorded
-	orphanOf  string    // stateOrphan: the id of the worker that ran attempt attempt
+	stored    bool       // the store holds the job (its Submitted record is committed): its changes are recorded
+	orphanOf  string     // stateOrphan: the id of the worker that ran attempt attempt
 	followers []observer // later submissions of the same id (and re-attached callers) that attached to it
-	qprev     *job      // neighbours in its type's queue while queued (queue.go)
+	qprev     *job       // neighbours in its type's queue while queued (queue.go)
 	qnext     *job
 }
 
