@@ -60,7 +60,8 @@ type Client struct {
 // be re-attached or submitted again after a reconnect.
 type call struct {
 	c       *Client
-	t       *Ticket
+	t       *Ticket // &ticket
+	ticket  Ticket  // allocated with the call: one allocation per job, not two
 	sub     protocol.Submit // the header: ID, Type, Key, Timeout, MaxAttempts, Trace
 	payload []byte
 	span    trace.Span
@@ -117,10 +118,11 @@ func (c *Client) Submit(ctx context.Context, job Job) (*Ticket, error) {
 		job.ID = key // unique too: one string for both
 	}
 	ctx, span := c.opts.tracing.submit.Start(ctx, "submit", job.ID, job.Type)
-	cl := &call{c: c, t: newTicket(job.ID), payload: payload, span: span, sub: protocol.Submit{
+	cl := &call{c: c, payload: payload, span: span, sub: protocol.Submit{
 		ID: job.ID, Type: job.Type, Key: key, Timeout: job.Timeout, MaxAttempts: job.MaxAttempts,
 		Trace: c.opts.tracing.inject(ctx),
 	}}
+	cl.t = cl.ticket.init(job.ID)
 	c.mu.Lock()
 	switch prev := c.calls[job.ID]; {
 	case c.closed:

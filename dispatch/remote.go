@@ -32,8 +32,8 @@ func (r *remoteCaller) name() string {
 }
 
 func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
-	s, err := protocol.DecodeSubmit(msg.Data)
-	if err != nil {
+	var s protocol.Submit
+	if err := protocol.DecodeSubmitInto(&s, msg.Data); err != nil {
 		r.lim.log(r.m.opts.logger, r.conn, "bad submission", err)
 		return
 	}

@@ -29,7 +29,13 @@ type Ticket struct {
 }
 
 func newTicket(id string) *Ticket {
-	return &Ticket{id: id, done: make(chan struct{})}
+	return new(Ticket).init(id)
+}
+
+// init readies a Ticket that is part of a larger value (a Client's call) and returns it.
+func (t *Ticket) init(id string) *Ticket {
+	t.id, t.done = id, make(chan struct{})
+	return t
 }
 
 // ID returns the job's RequestID.

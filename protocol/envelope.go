@@ -199,20 +199,35 @@ func AppendSubmitHeader(dst []byte, s *Submit) []byte {
 
 // DecodeSubmit decodes a Submit. Payload aliases data.
 func DecodeSubmit(data []byte) (*Submit, error) {
+	s := new(Submit)
+	if err := DecodeSubmitInto(s, data); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// DecodeSubmitInto decodes a Submit into s, which it overwrites whole: DecodeSubmit for
+// a caller that keeps the Submit on its stack (the master reads one per remote job).
+// Payload aliases data. A reply key equal to the id (a Client's job without an id of
+// its own uses its key for both) shares the id's string.
+func DecodeSubmitInto(s *Submit, data []byte) error {
 	r := reader{p: data}
 	r.version()
-	s := &Submit{ID: r.string(), Type: r.string(), Key: r.string()}
+	*s = Submit{ID: r.string(), Type: r.string()}
+	s.Key = r.stringLike(s.ID)
 	s.Timeout = time.Duration(r.int()) * time.Millisecond
 	s.MaxAttempts = r.int()
 	s.Trace = r.trace()
 	s.Payload = r.rest()
 	if r.err != nil {
-		return nil, r.err
+		*s = Submit{}
+		return r.err
 	}
 	if s.Type == "" || s.Key == "" {
-		return nil, fmt.Errorf("%w: submission without type or reply key", ErrMalformed)
+		*s = Submit{}
+		return fmt.Errorf("%w: submission without type or reply key", ErrMalformed)
 	}
-	return s, nil
+	return nil
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -304,6 +319,21 @@ func (r *reader) string() string {
 	s := string(r.p[:n])
 	r.p = r.p[n:]
 	return s
+}
+
+// stringLike is string, returning like itself (no new string) when the bytes equal it.
+func (r *reader) stringLike(like string) string {
+	n := r.uvarint()
+	if n > uint64(len(r.p)) {
+		r.fail("string")
+		return ""
+	}
+	b := r.p[:n]
+	r.p = r.p[n:]
+	if string(b) == like {
+		return like
+	}
+	return string(b)
 }
 
 func (r *reader) trace() map[string]string {

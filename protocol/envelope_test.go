@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestJobRoundTrip(t *testing.T) {
@@ -88,6 +89,21 @@ func TestReplyHeaderSizedExactly(t *testing.T) {
 		head := ReplyHeader(r)
 		if len(head) != cap(head) || !bytes.Equal(head, AppendReplyHeader(nil, r)) {
 			t.Errorf("attempt %d, %d-byte message: header of %d bytes in a buffer of %d", r.Attempt, len(r.Message), len(head), cap(head))
+		}
+	}
+}
+
+// TestDecodeSubmitSharesAKeyEqualToTheID: a Client's job without an id of its own uses
+// its wait key as the id; the master then holds one string for both, not two.
+func TestDecodeSubmitSharesAKeyEqualToTheID(t *testing.T) {
+	for _, c := range []struct{ id, key string }{{"same-key", "same-key"}, {"an-id", "a-key"}} {
+		var s Submit
+		if err := DecodeSubmitInto(&s, AppendSubmit(nil, &Submit{ID: c.id, Type: "t", Key: c.key})); err != nil {
+			t.Fatal(err)
+		}
+		shared := unsafe.StringData(s.ID) == unsafe.StringData(s.Key)
+		if s.ID != c.id || s.Key != c.key || shared != (c.id == c.key) {
+			t.Errorf("id %q key %q: decoded %q %q, one string: %v", c.id, c.key, s.ID, s.Key, shared)
 		}
 	}
 }
