@@ -60,8 +60,8 @@ type Client struct {
 // be re-attached or submitted again after a reconnect.
 type call struct {
 	c       *Client
-	t       *Ticket // &ticket
-	ticket  Ticket  // allocated with the call: one allocation per job, not two
+	t       *Ticket         // &ticket
+	ticket  Ticket          // allocated with the call: one allocation per job, not two
 	sub     protocol.Submit // the header: ID, Type, Key, Timeout, MaxAttempts, Trace
 	payload []byte
 	span    trace.Span
