@@ -60,6 +60,8 @@ func BenchmarkRoundTrip(b *testing.B) {
 			})
 		}
 	}
+	// Frames above 1 MiB are read into buffers of their own (readLarge).
+	b.Run(fmt.Sprintf("%s/callers=4", sizeName(4<<20)), func(b *testing.B) { benchRoundTrip(b, 4<<20, 4) })
 }
 
 // BenchmarkRoundTripZlib is the round trip in banbot's format (no fast codec), i.e.

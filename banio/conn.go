@@ -88,6 +88,7 @@ type BanConn struct {
 	lastAction string  // the last action read (internAction)
 	readMore   bool    // a complete frame is buffered behind the one just read
 	batching   bool    // counted in a read batch (flush.go)
+	ownBody    bool    // the frame just read is in a buffer of its own (readLarge)
 
 	done chan struct{}  // closed when the connection is closed for good
 	wg   sync.WaitGroup // writer and handler goroutines; they end soon after done closes
