@@ -18,7 +18,7 @@ import (
 func TestRemoteReplyForwardedAsTheWorkerWroteIt(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
-	f.startWorker("", map[string]worker.Handler{"echo": echo})
+	f.startWorker(map[string]worker.Handler{"echo": echo})
 	cl, err := banio.NewClientIO(f.addr, banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
