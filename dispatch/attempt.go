@@ -122,6 +122,7 @@ func (m *Master) finishRaw(j *job, w *workerState, result []byte, err error, raw
 	st, ok := m.resolveLocked(j, result, err)
 	m.mu.Unlock()
 	m.metrics.attemptEnded(j.tm, classify(err), ran)
+	m.noteAttempt(w, err)
 	if ok {
 		m.settle(j, st, result, err, raw)
 	}
@@ -239,6 +240,7 @@ func (m *Master) retryOrFail(j *job, w *workerState, err error, spend bool, why 
 	if why == retryNotSent {
 		ran = -1
 	}
+	m.noteRetried(w, why)
 	if j.state == stateResolved {
 		m.mu.Unlock()
 		m.metrics.attemptEnded(j.tm, retryStatus[why], ran)

@@ -40,6 +40,7 @@ func (m *Master) onBlobGet(c *banio.BanConn, lim *badInput, msg *banio.IOMsgRaw)
 	}
 	if err == nil {
 		m.blobs.served.Add(1)
+		m.noteBlobServed(req.Hash)
 	}
 }
 

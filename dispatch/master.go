@@ -50,6 +50,7 @@ type Master struct {
 	metrics  *masterMetrics // its instruments (metrics.go)
 	meter    rateMeter
 	blobs    blobStore
+	insight  insight // what the status page shows beyond the counters (insight.go)
 }
 
 // NewMaster makes a Master on srv. It adds its handlers to every connection srv
@@ -87,6 +88,7 @@ func (m *Master) serve() {
 		m.initConn(c)
 	}
 	m.registerMetrics(m.opts.meterProvider)
+	m.startInsight()
 }
 
 // Submit queues job and returns its Ticket at once. ctx governs the job itself:
@@ -404,6 +406,7 @@ func (m *Master) settle(j *job, st settlement, result []byte, err error, raw []b
 	}
 	class := classify(err)
 	m.resolved[class].Add(1)
+	m.noteResolved(j, class, err)
 	if class == outcomeOK {
 		m.meter.tick()
 	}
@@ -429,6 +432,7 @@ func (m *Master) Close() error {
 		return nil
 	}
 	m.closed = true
+	m.stopInsight()
 	if m.retained.timer != nil {
 		m.retained.timer.Stop()
 	}

@@ -21,6 +21,7 @@ type workerState struct {
 	class    *workerClass // the workers announcing the same types; nil once forgotten
 	heapAt   int          // index in class.free; -1 while not routable (draining, closed)
 	lastPick uint64       // Master.picks when last given a job: round-robin on ties
+	tally    workerTally  // its attempts and liveness, for the status page (insight.go)
 }
 
 // pickLocked chooses the least-loaded worker free to take a job of jt (in-flight /

@@ -23,6 +23,7 @@ type WorkerInfo struct {
 	InFlight int               `json:"inflight"`           // jobs running on it now
 	Draining bool              `json:"draining,omitempty"` // it takes no new jobs
 	Held     []HeldAttempt     `json:"held,omitempty"`     // attempts held across a reconnect
+	Version  string            `json:"version,omitempty"`  // the banfleet build it runs (BuildVersion); "" from older workers
 }
 
 // HeldAttempt is one attempt a re-registering worker holds: still running, or Done

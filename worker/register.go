@@ -52,7 +52,7 @@ func (w *Worker) register() {
 		types = append(types, typ)
 		actions = append(actions, protocol.JobAction(typ))
 	}
-	info := protocol.WorkerInfo{ID: w.id, Name: w.name, Capacity: w.capacity, Labels: w.labels, Types: types}
+	info := protocol.WorkerInfo{ID: w.id, Name: w.name, Capacity: w.capacity, Labels: w.labels, Types: types, Version: protocol.BuildVersion()}
 	w.mu.Lock()
 	conn, draining := w.conn, w.draining
 	losses, _ := w.link.load()
