@@ -21,6 +21,7 @@ const (
 type config struct {
 	Listen      string // banio address
 	HTTP        string // status server address; "" disables it
+	Pprof       bool   // serve net/http/pprof under /debug/pprof/ on the status server
 	QueueLimit  int
 	MaxAttempts int
 	JobTimeout  time.Duration // default per-job timeout; 0: none
@@ -45,6 +46,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Listen, "listen", defaultListen, "banio `address` workers and callers connect to (port 0 picks a free one)")
 	fs.StringVar(&c.HTTP, "http", defaultHTTP, "status page `address` (/, /status, /healthz, /metrics); empty disables it")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the -http listener; off by default, since a profile shows what the process holds")
 	fs.IntVar(&c.QueueLimit, "queue-limit", dispatch.DefaultQueueLimit, "jobs that may wait for a worker, per job type")
 	fs.IntVar(&c.MaxAttempts, "max-attempts", dispatch.DefaultMaxAttempts, "dispatches of a job before a lost worker or retryable error fails it")
 	fs.DurationVar(&c.JobTimeout, "job-timeout", 0, "timeout of jobs submitted without one (0: none)")
@@ -69,6 +71,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	switch {
 	case c.Listen == "":
 		return c, fmt.Errorf("-listen must not be empty")
+	case c.Pprof && c.HTTP == "":
+		return c, fmt.Errorf("-pprof serves on the status listener, which -http= disables: give -http an address, or drop -pprof")
 	case c.QueueLimit < 1:
 		return c, fmt.Errorf("-queue-limit must be at least 1, not %d", c.QueueLimit)
 	case c.MaxAttempts < 1:

@@ -117,7 +117,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 			return fmt.Errorf("status server: %w", err)
 		}
 		status := newStatusServer(master, ln.Addr().String(), time.Now)
-		status.metrics = metrics.Handler
+		status.metrics, status.pprof = metrics.Handler, cfg.Pprof
 		httpSrv = &http.Server{Handler: status.handler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() { httpErr <- httpSrv.Serve(hln) }()
 		log.Info("status server listening", "addr", hln.Addr().String())

@@ -167,6 +167,7 @@ func TestRunFailsCleanly(t *testing.T) {
 		{"bad http address", []string{"-http", "256.0.0.1:1"}, 1},
 		{"missing cert", []string{"-tls-cert", "/nonexistent.pem", "-tls-key", "/nonexistent.key"}, 1},
 		{"bad listen", []string{"-listen", "not an address"}, 1},
+		{"pprof without a status server", []string{"-pprof"}, 2},
 	}
 	for _, c := range cases {
 		var stdout, stderr bytes.Buffer
