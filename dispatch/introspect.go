@@ -57,17 +57,17 @@ type WorkerState struct {
 	WorkerInfo
 	// State is "ready" (a slot is free), "busy" (every slot is taken), "draining" (it
 	// takes no new jobs) or "gone" (its connection closed; it is being forgotten).
-	State        string
-	Done         uint64  // attempts that returned a result
-	Failed       uint64  // attempts that returned an error
-	TimedOut     uint64  // attempts whose job timed out while they ran
-	Cancelled    uint64  // attempts whose job was cancelled while they ran
-	Lost         uint64  // attempts lost with a connection of its
-	HandedBack   uint64  // attempts it gave back unrun while draining
-	Rate         float64 // attempts done per second over the last HistoryInterval
-	ConnectedAt  time.Time
-	LastHeardAt  time.Time // when a message from it was last seen, to HistoryInterval
-	Unsampled    bool      // registered since the last sample: Rate and LastHeardAt are not known yet
+	State       string
+	Done        uint64  // attempts that returned a result
+	Failed      uint64  // attempts that returned an error
+	TimedOut    uint64  // attempts whose job timed out while they ran
+	Cancelled   uint64  // attempts whose job was cancelled while they ran
+	Lost        uint64  // attempts lost with a connection of its
+	HandedBack  uint64  // attempts it gave back unrun while draining
+	Rate        float64 // attempts done per second over the last HistoryInterval
+	ConnectedAt time.Time
+	LastHeardAt time.Time // when a message from it was last seen, to HistoryInterval
+	Unsampled   bool      // registered since the last sample: Rate and LastHeardAt are not known yet
 }
 
 // History is the master's throughput over the last HistoryLen intervals.
