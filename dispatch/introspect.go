@@ -338,18 +338,26 @@ func (m *Master) LookupJob(id string) (view JobView, ok bool) {
 	if ok {
 		return view, true
 	}
+	m.mu.Lock()
+	o := m.retained.get(id, time.Now().UnixNano())
+	var retained JobView
+	if o != nil {
+		retained = JobView{ID: id, Type: o.typ, Phase: PhaseResolved, Outcome: outcomeNames[classify(o.err)],
+			Error: errorText(o.err), Source: "retained"}
+	}
+	m.mu.Unlock()
 	if m.jn != nil {
 		if js := m.jn.st.Lookup(id); js.Phase != store.PhaseUnknown {
-			return storedView(id, js), true
+			view = storedView(id, js)
+			if o != nil && view.Phase != PhaseResolved {
+				// The job resolved a moment ago: its outcome is retained at once, and
+				// its Resolved record is on its way to the store.
+				view.Phase, view.Outcome, view.Error = PhaseResolved, retained.Outcome, retained.Error
+			}
+			return view, true
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if o := m.retained.get(id, time.Now().UnixNano()); o != nil {
-		return JobView{ID: id, Type: o.typ, Phase: PhaseResolved, Outcome: outcomeNames[classify(o.err)],
-			Error: errorText(o.err), Source: "retained"}, true
-	}
-	return JobView{}, false
+	return retained, o != nil
 }
 
 // liveViewLocked describes an unresolved job. m.mu must be held.
