@@ -59,7 +59,7 @@ func TestSnapshotAfterKnownWorkload(t *testing.T) {
 	f := newFleet(t)
 	dispatch.StopSampler(f.master)
 	started := make(chan struct{}, 4)
-	rw := f.startWorker("", mixedHandlers(started), worker.WithConcurrency(4), worker.WithName("w1"))
+	rw := f.startWorker(mixedHandlers(started), worker.WithConcurrency(4), worker.WithName("w1"))
 	t0 := time.Now()
 	dispatch.SampleAt(f.master, t0)
 	failedID, timedOutID, cancelledID := knownWorkload(t, f, started)
@@ -83,7 +83,7 @@ func TestSnapshotAfterKnownWorkload(t *testing.T) {
 		t.Fatalf("%d workers", len(s.Workers))
 	}
 	w := s.Workers[0]
-	if w.ID != rw.w.ID() || w.Name != "w1" || w.Capacity != 4 || w.State != "ready" || w.Version == "" {
+	if w.ID != rw.ID() || w.Name != "w1" || w.Capacity != 4 || w.State != "ready" || w.Version == "" {
 		t.Errorf("worker %+v", w)
 	}
 	if w.Done != 3 || w.Failed != 1 || w.TimedOut != 1 || w.Cancelled != 1 || w.Lost != 0 || w.Rate != 1.5 {
@@ -128,7 +128,7 @@ func TestSnapshotBusyWorkerAndQueue(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	started := make(chan struct{}, 4)
-	f.startWorker("", mixedHandlers(started), worker.WithConcurrency(2))
+	f.startWorker(mixedHandlers(started), worker.WithConcurrency(2))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for range 3 {
@@ -165,7 +165,7 @@ func TestSnapshotBusyWorkerAndQueue(t *testing.T) {
 func TestRecentRingsBoundedAndApart(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t, dispatch.WithResultRetention(0))
-	f.startWorker("", mixedHandlers(nil), worker.WithConcurrency(4))
+	f.startWorker(mixedHandlers(nil), worker.WithConcurrency(4))
 	ctx := context.Background()
 	const n = dispatch.RecentPerClass + 20
 	for i := range n {
@@ -235,7 +235,7 @@ func TestLookupJob(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
 	started := make(chan struct{}, 1)
-	rw := f.startWorker("", mixedHandlers(started), worker.WithConcurrency(1))
+	rw := f.startWorker(mixedHandlers(started), worker.WithConcurrency(1))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	running, err := f.master.Submit(ctx, dispatch.Job{ID: "running", Type: "wait"})
@@ -246,7 +246,7 @@ func TestLookupJob(t *testing.T) {
 	if _, err := f.master.Submit(ctx, dispatch.Job{ID: "queued", Type: "ok"}); err != nil {
 		t.Fatal(err)
 	}
-	if v, ok := f.master.LookupJob("running"); !ok || v.Phase != dispatch.PhaseRunning || v.Worker != rw.w.ID() || v.Attempts != 1 ||
+	if v, ok := f.master.LookupJob("running"); !ok || v.Phase != dispatch.PhaseRunning || v.Worker != rw.ID() || v.Attempts != 1 ||
 		v.Type != "wait" || v.Source != "live" || v.StartedAt.IsZero() {
 		t.Errorf("running job: %+v %v", v, ok)
 	}
@@ -260,7 +260,7 @@ func TestLookupJob(t *testing.T) {
 	if _, err := running.Wait(context.Background()); !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
-	if v, ok := f.master.LookupJob("running"); !ok || v.Outcome != "cancelled" || v.Source != "recent" || v.Worker != rw.w.ID() {
+	if v, ok := f.master.LookupJob("running"); !ok || v.Outcome != "cancelled" || v.Source != "recent" || v.Worker != rw.ID() {
 		t.Errorf("cancelled job: %+v %v", v, ok)
 	}
 }
@@ -270,7 +270,7 @@ func TestLookupJob(t *testing.T) {
 func TestLookupJobDurable(t *testing.T) {
 	leakcheck.Check(t)
 	f := newDurableFleet(t)
-	rw := f.startWorker("", mixedHandlers(nil))
+	rw := f.startWorker(mixedHandlers(nil))
 	if _, err := f.master.Call(context.Background(), "ok", "x"); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestLookupJobDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, ok := f.master.LookupJob("done")
-	if !ok || v.Source != "store" || v.Phase != dispatch.PhaseResolved || v.Outcome != "ok" || v.Worker != rw.w.ID() || v.Attempts != 1 || v.SubmittedAt.IsZero() {
+	if !ok || v.Source != "store" || v.Phase != dispatch.PhaseResolved || v.Outcome != "ok" || v.Worker != rw.ID() || v.Attempts != 1 || v.SubmittedAt.IsZero() {
 		t.Errorf("stored job: %+v %v", v, ok)
 	}
 	if s := f.master.Snapshot(); s.Store == nil || s.Store.Jobs < 2 || s.Store.Commits == 0 {
@@ -304,7 +304,7 @@ func TestSnapshotLargestBlobs(t *testing.T) {
 		hashes = append(hashes, h)
 	}
 	biggest := hashes[len(hashes)-1]
-	f.startWorker("", map[string]worker.Handler{"fetch": func(ctx context.Context, j *worker.Job) (any, error) {
+	f.startWorker(map[string]worker.Handler{"fetch": func(ctx context.Context, j *worker.Job) (any, error) {
 		_, err := j.Blob(ctx, string(j.Payload))
 		return nil, err
 	}})
