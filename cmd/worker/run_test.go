@@ -122,18 +122,27 @@ func TestServeDrainsRunningJobs(t *testing.T) {
 
 func TestServeStopsOnRefusedToken(t *testing.T) {
 	leakcheck.Check(t)
-	_, addr := testMaster(t, banio.WithToken("right"))
-	cfg, err := newDaemon().Parse([]string{"-master", addr, "-token", "wrong"}, env(), &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := newDaemon().Serve(ctx, cfg, io.Discard, slog.New(slog.DiscardHandler)); !errors.Is(err, banio.ErrAuthFailed) {
-		t.Fatalf("serve with a refused token: %v, want ErrAuthFailed", err)
-	}
-	if ctx.Err() != nil {
-		t.Fatal("serve retried a refused token until the test's deadline")
+	_, addr := testMaster(t, banio.WithToken("right"), banio.WithAuthPenalty(0, 0))
+	for _, c := range []struct {
+		args  []string
+		words string
+	}{
+		{[]string{"-token", "wrong"}, "authentication failed"},
+		{nil, "authentication required"},
+	} {
+		cfg, err := newDaemon().Parse(append([]string{"-master", addr}, c.args...), env(), &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = newDaemon().Serve(ctx, cfg, io.Discard, slog.New(slog.DiscardHandler))
+		if !errors.Is(err, banio.ErrAuthFailed) || !strings.Contains(err.Error(), c.words) || !strings.Contains(err.Error(), "check -token / BANFLEET_TOKEN") {
+			t.Errorf("serve with %q: %v, want it to say %q and what to check", c.args, err, c.words)
+		}
+		if ctx.Err() != nil {
+			t.Errorf("serve with %q retried a refused token until the test's deadline", c.args)
+		}
+		cancel()
 	}
 }
 

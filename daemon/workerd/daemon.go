@@ -188,7 +188,7 @@ func (d *Daemon) Serve(ctx context.Context, cfg Config, stdout io.Writer, log *s
 	log.Info("worker starting", "master", cfg.Master, "id", w.ID(), "name", cfg.Name, "concurrency", cfg.Concurrency,
 		"types", d.Types(), "labels", cfg.Labels.String(), "tls", cfg.Conn.TLSEnabled(false), "trace", cfg.Trace.Mode)
 	if err := w.Run(ctx); err != nil {
-		return err
+		return daemon.AuthHint(err)
 	}
 	log.Info("worker stopped", "id", w.ID())
 	return nil
