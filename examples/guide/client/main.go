@@ -21,7 +21,7 @@ func main() {
 	master := flag.String("master", "127.0.0.1:6789", "master host:port")
 	token := flag.String("token", os.Getenv("BANFLEET_TOKEN"), "the master's token (default $BANFLEET_TOKEN)")
 	flag.Parse()
-	client, err := dispatch.NewClient(*master, banio.WithToken(*token))
+	client, err := dispatch.NewClient(*master, dispatch.WithBanIO(banio.WithToken(*token)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "client:", err)
 		os.Exit(1)
