@@ -55,3 +55,13 @@ var (
 	// ErrNotLockOwner: Unlock was called with a token that does not hold the lock.
 	ErrNotLockOwner = errors.New("banio: lock not held by this token")
 )
+
+// ErrAuthRequired: the server requires a token and this client gave none
+// (WithToken). It wraps ErrAuthFailed, so errors.Is(err, ErrAuthFailed) holds for it
+// too.
+var ErrAuthRequired error = authRequiredError{}
+
+type authRequiredError struct{}
+
+func (authRequiredError) Error() string { return "banio: authentication required" }
+func (authRequiredError) Unwrap() error { return ErrAuthFailed }

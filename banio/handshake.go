@@ -129,7 +129,14 @@ func (c *BanConn) onWelcome(msg *IOMsgRaw) {
 		c.client.notLeader(w.Leader) // addrs.go
 		return
 	}
-	if w.Error != "" {
+	switch {
+	case w.Code == refuseAuth && c.cfg.token == "":
+		c.client.handshakeDone(fmt.Errorf("%w: the server requires a token and none was given (WithToken)", ErrAuthRequired))
+		return
+	case w.Code == refuseAuth:
+		c.client.handshakeDone(fmt.Errorf("%w: the server refused the token", ErrAuthFailed))
+		return
+	case w.Error != "":
 		c.client.handshakeDone(fmt.Errorf("%w: server says: %s", ErrAuthFailed, w.Error))
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -180,5 +181,32 @@ func TestTLSFileErrors(t *testing.T) {
 	c, _ = parseConn(t, false, "-tls-ca", filepath.Join(dir, "missing.pem"))
 	if _, err := c.ClientOptions(); err == nil || !strings.Contains(err.Error(), "missing.pem") {
 		t.Errorf("a missing CA: %v", err)
+	}
+}
+
+func TestAuthHint(t *testing.T) {
+	server, err := parseConn(t, true, "-token", "right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sopts, _ := server.ServerOptions()
+	addr := serveWith(t, sopts)
+	cl, _ := parseConn(t, false, "-token", "wrong")
+	copts, _ := cl.ClientOptions()
+	refused := roundTrip(addr, copts)
+	for _, c := range []struct {
+		err   error
+		words string
+	}{
+		{refused, "authentication failed"},
+		{fmt.Errorf("dispatch: upload blob: %w", banio.ErrAuthRequired), "authentication required"},
+	} {
+		err := AuthHint(c.err)
+		if !errors.Is(err, banio.ErrAuthFailed) || !strings.Contains(err.Error(), c.words) || !strings.Contains(err.Error(), "check -token / BANFLEET_TOKEN") {
+			t.Errorf("AuthHint(%v) = %v, want it to say %q and what to check", c.err, err, c.words)
+		}
+	}
+	if err := AuthHint(banio.ErrConnClosed); err != banio.ErrConnClosed {
+		t.Errorf("AuthHint changed an unrelated error: %v", err)
 	}
 }

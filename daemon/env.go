@@ -22,9 +22,11 @@ func EnvName(flagName string) string {
 // that is set but empty counts as set: BANFLEET_HTTP= disables the status server
 // just as -http= does. lookupEnv is os.LookupEnv in production; nil reads nothing.
 //
-// Errors name the flag or the variable at fault. Arguments left after the flags
+// Errors name the flag or the variable at fault, and a duration without a unit
+// ("-heartbeat 10") says that it needs one ("10s"). Arguments left after the flags
 // are an error: banfleet's programs take none.
 func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) error {
+	explainDurations(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +69,9 @@ func SetUsage(fs *flag.FlagSet, synopsis string) {
 func WriteFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
+		if _, ok := f.Value.(durationValue); ok && name == "value" {
+			name = "duration" // what flag.UnquoteUsage says of an unwrapped one
+		}
 		line := "  -" + f.Name
 		if name != "" {
 			line += " " + name

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"io"
 	"strings"
@@ -71,10 +72,36 @@ func TestUsageListsEnvironment(t *testing.T) {
 	var out bytes.Buffer
 	fs.SetOutput(&out)
 	SetUsage(fs, "tool [flags]")
-	fs.Usage()
+	if err := Parse(fs, []string{"-h"}, nil); !errors.Is(err, flag.ErrHelp) { // prints the usage
+		t.Fatalf("-h: %v", err)
+	}
 	for _, want := range []string{"usage: tool [flags]", "-wait-time duration", `(default "1s"; env BANFLEET_WAIT_TIME)`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, &out)
 		}
+	}
+}
+
+func TestDurationNeedsUnit(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  []string
+		want string
+	}{
+		{[]string{"-wait-time", "10"}, nil, "a duration needs a unit: 10s"},
+		{nil, []string{"BANFLEET_WAIT_TIME", "10"}, "a duration needs a unit: 10s"},
+		{[]string{"-wait-time", "soon"}, nil, "such as 10s"},
+	} {
+		fs, _, _, _, _ := newSet()
+		var out bytes.Buffer
+		fs.SetOutput(&out)
+		err := Parse(fs, c.args, MapEnv(c.env...))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("args %q env %q: %v, want it to say %q", c.args, c.env, err, c.want)
+		}
+	}
+	fs, _, _, d, _ := newSet()
+	if err := Parse(fs, []string{"-wait-time", "250ms"}, nil); err != nil || *d != 250*time.Millisecond {
+		t.Errorf("a good duration: %v, %v", *d, err)
 	}
 }

@@ -98,8 +98,32 @@ func NewClient(addr string, opts ...Option) (*Client, error) {
 	go func() {
 		defer close(c.runDone)
 		_ = io.RunForever()
+		c.failRefused()
 	}()
 	return c, nil
+}
+
+// failRefused fails every unresolved call, and wakes what waits for the master, once
+// the connection closed for good by itself (the master refused this client's token,
+// say): no reconnect will come for them, and they fail with that cause.
+func (c *Client) failRefused() {
+	if c.io.Err() == nil {
+		return // Close, which fails the calls itself
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.outageOverLocked()
+	calls := make([]*call, 0, len(c.calls))
+	for _, cl := range c.calls {
+		calls = append(calls, cl)
+	}
+	c.mu.Unlock()
+	for _, cl := range calls {
+		c.finish(cl, nil, c.withCloseCause(fmt.Errorf("%w: job %s: the connection to the master is closed", ErrClosed, cl.sub.ID)))
+	}
 }
 
 // Submit sends a job to the master and returns its Ticket. Cancelling ctx cancels the
@@ -152,7 +176,7 @@ func (c *Client) Submit(ctx context.Context, job Job) (*Ticket, error) {
 	}
 	if _, err := c.io.SetWaitFunc(key, cl.onReply); err != nil {
 		if c.io.IsClosed() {
-			err = fmt.Errorf("%w: job %s: the client is closed", ErrClosed, job.ID)
+			err = c.withCloseCause(fmt.Errorf("%w: job %s: the client is closed", ErrClosed, job.ID))
 		} else {
 			err = fmt.Errorf("dispatch: submit: %w", err)
 		}
@@ -205,9 +229,19 @@ func (c *Client) write(cl *call) error {
 	case errors.Is(err, banio.ErrConnClosed) && !c.io.IsClosed():
 		return nil
 	case c.io.IsClosed():
-		return fmt.Errorf("%w: job %s: the client is closed", ErrClosed, cl.sub.ID)
+		return c.withCloseCause(fmt.Errorf("%w: job %s: the client is closed", ErrClosed, cl.sub.ID))
 	}
 	return fmt.Errorf("dispatch: submit: %w", err)
+}
+
+// withCloseCause adds to err, for a call that found the connection closed for good,
+// why it closed when banio knows (the master refused the token, say): without it the
+// caller reads only that the connection or client is closed.
+func (c *Client) withCloseCause(err error) error {
+	if cause := c.io.Err(); cause != nil && !errors.Is(err, cause) {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
 }
 
 // onReply is the call's wait callback: the master's reply, or why none will come on
@@ -225,7 +259,7 @@ func (cl *call) onReply(data []byte, err error) {
 		c.finish(cl, result, rerr)
 	case errors.Is(err, banio.ErrConnClosed):
 		if c.io.IsClosed() {
-			c.finish(cl, nil, fmt.Errorf("%w: job %s: the client was closed", ErrClosed, cl.sub.ID))
+			c.finish(cl, nil, c.withCloseCause(fmt.Errorf("%w: job %s: the client was closed", ErrClosed, cl.sub.ID)))
 			return
 		}
 		c.mu.Lock()
@@ -437,6 +471,10 @@ func (c *Client) awaitMaster(ctx context.Context) error {
 		case c.closed:
 			c.mu.Unlock()
 			return fmt.Errorf("%w: the client is closed", ErrClosed)
+		case c.io.IsClosed():
+			// Closed for good without Close: the master refused this client.
+			c.mu.Unlock()
+			return c.withCloseCause(fmt.Errorf("%w: the connection to the master is closed", ErrClosed))
 		case c.lost:
 			c.mu.Unlock()
 			return fmt.Errorf("%w: %s for %v (the reconnect budget, WithReconnectBudget)",

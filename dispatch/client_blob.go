@@ -67,8 +67,10 @@ func (c *Client) askMaster(ctx context.Context, actionPrefix string, data []byte
 		switch {
 		case err == nil:
 			return res, nil
-		case ctx.Err() != nil, c.io.IsClosed():
+		case ctx.Err() != nil:
 			return nil, err
+		case c.io.IsClosed():
+			return nil, c.withCloseCause(err)
 		case errors.Is(err, banio.ErrConnClosed), errors.Is(err, banio.ErrNoWait):
 			// Cut off, or failed by the spent budget: ask again once the master is
 			// back, or say it is lost.

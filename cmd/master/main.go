@@ -8,18 +8,26 @@
 // by BANFLEET_JOB_TIMEOUT, say); a flag wins over the environment. On SIGINT or
 // SIGTERM it stops the status server, fails the jobs still unresolved, and closes
 // every connection. docs/operations.md describes flags, security, tracing and the
-// status page.
+// status page. It is built with package daemon/masterd, as a master of your own
+// can be.
 package main
 
 import (
-	"os"
+	"net/http"
+	"time"
 
-	"github.com/banfleet/banfleet/daemon"
+	"github.com/banfleet/banfleet/daemon/masterd"
 )
 
-func main() {
-	ctx, stop := daemon.ShutdownContext()
-	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+func main() { newDaemon().Main() }
+
+// newDaemon is cmd/master: the kit with the status page (/, /status) on -http.
+func newDaemon() *masterd.Daemon {
+	d := masterd.New("master")
+	d.HandleHTTP("/", func(f *masterd.Fleet) http.Handler {
+		status := newStatusServer(f.Master, f.Addr, time.Now)
+		status.metrics, status.pprof = f.Metrics, f.Config.Pprof
+		return status.handler()
+	})
+	return d
 }

@@ -7,18 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/banfleet/banfleet/examples/backtest/btjob"
 	"github.com/banfleet/banfleet/worker"
 )
-
-// handlers are the job types every cmd/worker serves.
-func handlers() map[string]worker.Handler {
-	return map[string]worker.Handler{
-		btjob.Type: btjob.Handler,
-		"echo":     echo,
-		"sleep":    sleep,
-	}
-}
 
 // echo returns its payload unchanged: a liveness and round-trip probe.
 func echo(_ context.Context, job *worker.Job) (any, error) {

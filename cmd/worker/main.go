@@ -1,6 +1,9 @@
-// Command worker is banfleet's worker daemon: it connects to a master and runs
-// the built-in job types "backtest" (the backtest example's jobs), "echo"
-// (returns its payload) and "sleep" (payload: a duration such as "250ms").
+// Command worker is banfleet's generic worker daemon: it connects to a master and
+// runs the job types "echo" (returns its payload) and "sleep" (payload: a duration
+// such as "250ms"), which are enough to try routing, timeouts, cancellation and
+// drains. A worker for your own job types is built the same way, with package
+// daemon/workerd (docs/guide.md); the backtest example's worker is
+// examples/backtest/cmd/btworker.
 //
 //	go run ./cmd/worker -master host:6789 -token "$TOKEN"
 //
@@ -12,15 +15,14 @@
 // docs/operations.md describes flags, security and tracing.
 package main
 
-import (
-	"os"
+import "github.com/banfleet/banfleet/daemon/workerd"
 
-	"github.com/banfleet/banfleet/daemon"
-)
+func main() { newDaemon().Main() }
 
-func main() {
-	ctx, stop := daemon.ShutdownContext()
-	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+// newDaemon is cmd/worker: the kit with the generic job types.
+func newDaemon() *workerd.Daemon {
+	d := workerd.New("worker")
+	d.Handle("echo", echo)
+	d.Handle("sleep", sleep)
+	return d
 }

@@ -62,14 +62,14 @@ func TestWorkerMetricsEndpoint(t *testing.T) {
 	f := fleettest.New(t, nil, fleettest.WithMasterOptions(dispatch.WithMeterProvider(noop.NewMeterProvider())))
 	m := f.Master()
 
-	cfg, err := parseConfig([]string{"-master", f.Addr(), "-concurrency", "2", "-http", "127.0.0.1:0"}, env(), &bytes.Buffer{})
+	cfg, err := newDaemon().Parse([]string{"-master", f.Addr(), "-concurrency", "2", "-http", "127.0.0.1:0"}, env(), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stdout := &lineBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, stdout, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- newDaemon().Serve(ctx, cfg, stdout, slog.New(slog.DiscardHandler)) }()
 	defer func() { cancel(); <-done }()
 	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer wcancel()

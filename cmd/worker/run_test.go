@@ -3,19 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/daemon"
 	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/examples/backtest/btjob"
-	"github.com/banfleet/banfleet/examples/backtest/engine"
 	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 )
@@ -27,17 +26,20 @@ func testMaster(t *testing.T, opts ...banio.Option) (*dispatch.Master, string) {
 	return f.Master(), f.Addr()
 }
 
+// env is a fake environment.
+var env = daemon.MapEnv
+
 // startServe runs the worker in-process until the test ends or stop is called;
 // stop returns serve's error.
 func startServe(t *testing.T, m *dispatch.Master, args ...string) (stop func() error) {
 	t.Helper()
-	cfg, err := parseConfig(args, env(), &bytes.Buffer{})
+	cfg, err := newDaemon().Parse(args, env(), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, io.Discard, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- newDaemon().Serve(ctx, cfg, io.Discard, slog.New(slog.DiscardHandler)) }()
 	var result error
 	stopped := false
 	stop = func() error {
@@ -63,7 +65,7 @@ func TestServeRunsBuiltinJobs(t *testing.T) {
 	stop := startServe(t, m, "-master", addr, "-name", "unit", "-id", "worker-7", "-labels", "zone=z1", "-concurrency", "3")
 
 	w := m.Workers()[0]
-	if w.ID != "worker-7" || w.Name != "unit" || w.Capacity != 3 || w.Labels["zone"] != "z1" || len(w.Types) != 3 {
+	if w.ID != "worker-7" || w.Name != "unit" || w.Capacity != 3 || w.Labels["zone"] != "z1" || !slices.Equal(slices.Sorted(slices.Values(w.Types)), []string{"echo", "sleep"}) {
 		t.Errorf("registered as %+v", w)
 	}
 	ctx := context.Background()
@@ -89,25 +91,6 @@ func TestServeRunsBuiltinJobs(t *testing.T) {
 	}
 	if _, err := tk.Wait(ctx); err == nil || time.Since(start) > 10*time.Second {
 		t.Errorf("a 1h sleep with a 50ms timeout: %v after %s", err, time.Since(start))
-	}
-
-	// backtest: a real job against a blob.
-	bars := engine.Synthetic(200, 3)
-	hash, err := m.PutBlob(engine.EncodeBars(bars))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := engine.Params{Fast: 5, Slow: 20, Kind: engine.KindEMA, FeeBps: 4, SlippageBps: 2}
-	res, err := m.Call(ctx, btjob.Type, btjob.Payload{Data: hash, Params: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got engine.Result
-	if err := json.Unmarshal(res, &got); err != nil {
-		t.Fatal(err)
-	}
-	if want, _ := engine.Run(bars, p); !got.Equal(want) {
-		t.Errorf("backtest: %+v, want %+v", got, want)
 	}
 
 	if err := stop(); err != nil {
@@ -139,18 +122,27 @@ func TestServeDrainsRunningJobs(t *testing.T) {
 
 func TestServeStopsOnRefusedToken(t *testing.T) {
 	leakcheck.Check(t)
-	_, addr := testMaster(t, banio.WithToken("right"))
-	cfg, err := parseConfig([]string{"-master", addr, "-token", "wrong"}, env(), &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := serve(ctx, cfg, io.Discard, slog.New(slog.DiscardHandler)); !errors.Is(err, banio.ErrAuthFailed) {
-		t.Fatalf("serve with a refused token: %v, want ErrAuthFailed", err)
-	}
-	if ctx.Err() != nil {
-		t.Fatal("serve retried a refused token until the test's deadline")
+	_, addr := testMaster(t, banio.WithToken("right"), banio.WithAuthPenalty(0, 0))
+	for _, c := range []struct {
+		args  []string
+		words string
+	}{
+		{[]string{"-token", "wrong"}, "authentication failed"},
+		{nil, "authentication required"},
+	} {
+		cfg, err := newDaemon().Parse(append([]string{"-master", addr}, c.args...), env(), &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = newDaemon().Serve(ctx, cfg, io.Discard, slog.New(slog.DiscardHandler))
+		if !errors.Is(err, banio.ErrAuthFailed) || !strings.Contains(err.Error(), c.words) || !strings.Contains(err.Error(), "check -token / BANFLEET_TOKEN") {
+			t.Errorf("serve with %q: %v, want it to say %q and what to check", c.args, err, c.words)
+		}
+		if ctx.Err() != nil {
+			t.Errorf("serve with %q retried a refused token until the test's deadline", c.args)
+		}
+		cancel()
 	}
 }
 
@@ -163,28 +155,28 @@ func TestServeWaitsForMaster(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cfg, err := parseConfig([]string{"-master", addr}, env(), &bytes.Buffer{})
+	cfg, err := newDaemon().Parse([]string{"-master", addr}, env(), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if err := serve(ctx, cfg, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
+	if err := newDaemon().Serve(ctx, cfg, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("serve without a master: %v, want nil at shutdown", err)
 	}
 }
 
 func TestRunReportsBadConfig(t *testing.T) {
 	var stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-concurrency", "0"}, env(), io.Discard, &stderr); code != 2 {
+	if code := newDaemon().Run(context.Background(), []string{"-concurrency", "0"}, env(), io.Discard, &stderr); code != 2 {
 		t.Errorf("bad flag: exit %d", code)
 	}
 	stderr.Reset()
-	if code := run(context.Background(), []string{"-aes-key", "xyz"}, env(), io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "aes-key") {
+	if code := newDaemon().Run(context.Background(), []string{"-aes-key", "xyz"}, env(), io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "aes-key") {
 		t.Errorf("bad AES key: exit %d, stderr %q", code, &stderr)
 	}
 	stderr.Reset()
-	if code := run(context.Background(), []string{"-tls-ca", "/nonexistent-ca.pem", "-log-level", "error"}, env(), io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "nonexistent-ca.pem") {
+	if code := newDaemon().Run(context.Background(), []string{"-tls-ca", "/nonexistent-ca.pem", "-log-level", "error"}, env(), io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "nonexistent-ca.pem") {
 		t.Errorf("missing CA file: exit %d, stderr %q", code, &stderr)
 	}
 }

@@ -23,18 +23,20 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
-// TestEndToEnd builds cmd/master and cmd/worker and runs them as separate processes
-// on loopback, as on separate machines.
+// TestEndToEnd builds cmd/master, the example's worker (cmd/btworker) and the generic
+// cmd/worker, and runs them as separate processes on loopback, as on separate
+// machines.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the daemons")
 	}
-	bins := proctest.Build(t, t.TempDir(), raceEnabled, "github.com/banfleet/banfleet/cmd/master", "github.com/banfleet/banfleet/cmd/worker")
-	masterBin, workerBin := bins[0], bins[1]
+	bins := proctest.Build(t, t.TempDir(), raceEnabled, "github.com/banfleet/banfleet/cmd/master", "github.com/banfleet/banfleet/examples/backtest/cmd/btworker",
+		"github.com/banfleet/banfleet/cmd/worker")
+	masterBin, workerBin, echoWorkerBin := bins[0], bins[1], bins[2]
 	t.Run("SweepSurvivesKilledWorker", func(t *testing.T) { testSweepSurvivesKilledWorker(t, masterBin, workerBin) })
 	t.Run("SweepSurvivesMasterRestart", func(t *testing.T) { testSweepSurvivesMasterRestart(t, masterBin, workerBin) })
 	t.Run("SweepGivesUpOnLostMaster", func(t *testing.T) { testSweepGivesUpOnLostMaster(t, masterBin, workerBin) })
-	t.Run("OneTraceAcrossProcesses", func(t *testing.T) { testOneTrace(t, masterBin, workerBin) })
+	t.Run("OneTraceAcrossProcesses", func(t *testing.T) { testOneTrace(t, masterBin, echoWorkerBin) })
 }
 
 // startMaster runs the master on free ports, with its store in a new temporary
@@ -252,7 +254,9 @@ func testOneTrace(t *testing.T, masterBin, workerBin string) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	ctx, span := tp.Tracer("e2e").Start(context.Background(), "e2e root")
+	cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ctx, span := tp.Tracer("e2e").Start(cctx, "e2e root")
 	res, err := client.Call(ctx, "echo", "traced")
 	span.End()
 	if err != nil || string(res) != "traced" {

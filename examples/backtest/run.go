@@ -26,7 +26,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return 2
 	}
 	if err := backtest(ctx, cfg, stdout, stderr); err != nil {
-		fmt.Fprintln(stderr, "backtest:", err)
+		fmt.Fprintln(stderr, "backtest:", daemon.AuthHint(err))
 		return 1
 	}
 	return 0

@@ -1,5 +1,6 @@
-// Package btjob is the "backtest" job type shared by the backtest example and
-// cmd/worker: its payload, its handler, and the sweep's job list.
+// Package btjob is the "backtest" job type shared by the backtest example and its
+// worker daemon (examples/backtest/cmd/btworker): its payload, its handler, and the
+// sweep's job list.
 //
 // A sweep stores the encoded bars once as a blob on the master
 // (dispatch.Master.PutBlob or dispatch.Client.PutBlob); each job carries only

@@ -21,6 +21,14 @@ const (
 	DefaultLogInterval = 10 * time.Second
 	// DefaultLogStepPercent prints a plain line every 10% of the work.
 	DefaultLogStepPercent = 10.0
+
+	// etaMinPercent and etaMinJobs: the ETA is shown only once this share of the
+	// work, and at least this many jobs, finished after the first one. Before that
+	// the rate is noise (the first result also carries the start-up: uploading the
+	// bars, workers connecting, caches filling), and an ETA of "33s" at 1/2638 or
+	// "4m32s" that falls to a minute misleads more than "ETA --".
+	etaMinPercent = 2.0
+	etaMinJobs    = 3
 )
 
 // Progress renders sweep progress as done/total, a bar, the rate in jobs
@@ -55,6 +63,8 @@ type Progress struct {
 	drawnAt   time.Time // time of the last written line
 	drawnLen  int       // length of the last terminal line, for erasing
 	finished  bool
+	firstAt   time.Time // when the first job finished (Update or Increment); zero before
+	firstDone int       // done count at firstAt
 }
 
 // NewProgress returns a Progress for total jobs writing to out. terminal
@@ -93,6 +103,9 @@ func (p *Progress) Increment(now time.Time) error {
 // must be held.
 func (p *Progress) advance(done int, now time.Time) error {
 	p.done = max(p.done, min(done, p.total))
+	if p.firstAt.IsZero() && p.done > 0 {
+		p.firstAt, p.firstDone = now, p.done
+	}
 	if !p.due(now) {
 		return nil
 	}
@@ -174,9 +187,17 @@ func (p *Progress) render(done int, now time.Time) string {
 
 	rate, eta := "-- jobs/s", "ETA --"
 	if seconds := elapsed.Seconds(); seconds > 0 && done > 0 {
-		jobsPerSecond := float64(done) / seconds
-		rate = fmt.Sprintf("%.1f jobs/s", jobsPerSecond)
-		eta = "ETA " + formatSeconds(float64(p.total-done)/jobsPerSecond)
+		rate = fmt.Sprintf("%.1f jobs/s", float64(done)/seconds)
+	}
+	// The ETA's rate counts from the first result when it was seen, so that start-up
+	// does not weigh on it, and waits for enough results to mean something.
+	since, sinceDone := p.start, 0
+	if !p.firstAt.IsZero() && done >= p.firstDone {
+		since, sinceDone = p.firstAt, p.firstDone
+	}
+	counted := done - sinceDone
+	if seconds := now.Sub(since).Seconds(); seconds > 0 && counted >= etaMinJobs && percent(counted, p.total) >= etaMinPercent {
+		eta = "ETA " + formatSeconds(float64(p.total-done)/(float64(counted)/seconds))
 	}
 	if done == p.total {
 		eta = "ETA 0s"

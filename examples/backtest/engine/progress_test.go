@@ -25,7 +25,8 @@ func TestProgressLine(t *testing.T) {
 		{50, 10 * time.Second, "[###############---------------] 50/100  50.0% 5.0 jobs/s elapsed 10s ETA 10s"},
 		{10, 90 * time.Second, "[###---------------------------] 10/100  10.0% 0.1 jobs/s elapsed 1m30s ETA 13m30s"},
 		{100, 20 * time.Second, "[##############################] 100/100 100.0% 5.0 jobs/s elapsed 20s ETA 0s"},
-		{1, 1000 * time.Hour, "[------------------------------] 1/100   1.0% 0.0 jobs/s elapsed >100h ETA >100h"},
+		{3, 1000 * time.Hour, "[------------------------------] 3/100   3.0% 0.0 jobs/s elapsed >100h ETA >100h"},
+		{1, time.Second, "[------------------------------] 1/100   1.0% 1.0 jobs/s elapsed 1s ETA --"},       // too few for an ETA
 		{250, time.Second, "[##############################] 100/100 100.0% 100.0 jobs/s elapsed 1s ETA 0s"}, // clamped
 	} {
 		if got := p.Line(tc.done, at(tc.elapsed)); got != tc.want {
@@ -77,8 +78,8 @@ func TestProgressTerminalModeRedrawsOneLine(t *testing.T) {
 	var sb strings.Builder
 	p := NewProgress(&sb, 100, true, progressStart)
 	p.Width = 10
-	_ = p.Update(1, at(100*time.Second))
-	_ = p.Update(2, at(100*time.Second+50*time.Millisecond)) // within RedrawInterval: skipped
+	_ = p.Update(1, at(10*time.Second))
+	_ = p.Update(2, at(10*time.Second+50*time.Millisecond)) // within RedrawInterval: skipped
 	_ = p.Update(50, at(150*time.Second))
 	_ = p.Update(100, at(150*time.Second)) // completion: drawn at once
 	if err := p.Finish(at(3 * time.Second)); err != nil {
@@ -105,8 +106,8 @@ func TestProgressTerminalModeRedrawsOneLine(t *testing.T) {
 	if want := "[##########] 100/100 100.0% 0.7 jobs/s elapsed 2m30s ETA 0s"; strings.TrimRight(redraws[2], " ") != want {
 		t.Errorf("final redraw = %q, want %q", redraws[2], want)
 	}
-	if len(strings.TrimRight(redraws[0], " ")) <= len(strings.TrimRight(redraws[2], " ")) {
-		t.Error("scenario no longer exercises padding: the first line is not the longest")
+	if len(strings.TrimRight(redraws[1], " ")) <= len(strings.TrimRight(redraws[2], " ")) {
+		t.Error("scenario no longer exercises padding: the second line is not longer than the last")
 	}
 }
 
@@ -161,5 +162,31 @@ func TestIsTerminal(t *testing.T) {
 	device.Close()
 	if IsTerminal(device) {
 		t.Error("closed file reported as terminal")
+	}
+}
+
+// TestProgressETAWaitsForAMeaningfulRate: the first result carries the start-up
+// (uploading the data, workers connecting), so an ETA from it is noise. The ETA
+// stays "--" until 2% of the work (and at least 3 jobs) finished after the first,
+// and its rate counts from the first result.
+func TestProgressETAWaitsForAMeaningfulRate(t *testing.T) {
+	var sb strings.Builder
+	p := NewProgress(&sb, 1000, false, progressStart)
+	p.LogStepPercent = 0.1                // a line for every update
+	_ = p.Update(1, at(30*time.Second))   // start-up took 30 s
+	_ = p.Update(10, at(31*time.Second))  // 9 after the first: under 2%
+	_ = p.Update(101, at(40*time.Second)) // 100 in 10 s after the first: 10 jobs/s
+	lines := strings.Split(strings.TrimSuffix(sb.String(), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("lines = %q", lines)
+	}
+	for _, l := range lines[:2] {
+		if !strings.HasSuffix(l, "ETA --") {
+			t.Errorf("an ETA before the rate means anything: %q", l)
+		}
+	}
+	// 899 left at 10 jobs/s: 1m30s (from the start it would say 5m57s).
+	if !strings.HasSuffix(lines[2], "ETA 1m30s") {
+		t.Errorf("ETA from the rate since the first result: %q, want ETA 1m30s", lines[2])
 	}
 }

@@ -1,7 +1,8 @@
-package main
+package masterd
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 var env = daemon.MapEnv
 
 func TestConfigDefaults(t *testing.T) {
-	c, err := parseConfig(nil, env(), &bytes.Buffer{})
+	c, err := parse(nil, env(), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestConfigPrecedence(t *testing.T) {
 		"BANFLEET_LOG_LEVEL", "debug",
 		"BANFLEET_TRACE", "stdout",
 	)
-	c, err := parseConfig([]string{"-listen", "127.0.0.1:0", "-token", "from-flag", "-queue-limit", "10"}, e, &bytes.Buffer{})
+	c, err := parse([]string{"-listen", "127.0.0.1:0", "-token", "from-flag", "-queue-limit", "10"}, e, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		var stderr bytes.Buffer
-		_, err := parseConfig(c.args, env(c.env...), &stderr)
+		_, err := parse(c.args, env(c.env...), &stderr)
 		if err == nil || !strings.Contains(err.Error()+stderr.String(), c.mention) {
 			t.Errorf("args %q env %q: err %v, want one that mentions %q", c.args, c.env, err, c.mention)
 		}
@@ -92,7 +93,7 @@ func TestConfigErrors(t *testing.T) {
 
 func TestUsageNamesEnvironment(t *testing.T) {
 	var stderr bytes.Buffer
-	if code := run(t.Context(), []string{"-h"}, env(), &bytes.Buffer{}, &stderr); code != 0 {
+	if code := New("master").Run(t.Context(), []string{"-h"}, env(), &bytes.Buffer{}, &stderr); code != 0 {
 		t.Fatalf("-h: exit %d", code)
 	}
 	for _, want := range []string{"-listen", "BANFLEET_LISTEN", "BANFLEET_TLS_CERT", "BANFLEET_OTLP_ENDPOINT", `default "127.0.0.1:6790"`} {
@@ -100,4 +101,9 @@ func TestUsageNamesEnvironment(t *testing.T) {
 			t.Errorf("usage lacks %q:\n%s", want, &stderr)
 		}
 	}
+}
+
+// parse parses args the way a daemon with no flags of its own does.
+func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (Config, error) {
+	return New("master").Parse(args, lookupEnv, stderr)
 }

@@ -1,4 +1,4 @@
-package main
+package workerd
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 var env = daemon.MapEnv
 
 func TestConfigDefaults(t *testing.T) {
-	c, err := parseConfig(nil, env(), &bytes.Buffer{})
+	c, err := parse(nil, env(), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestConfigPrecedence(t *testing.T) {
 		"BANFLEET_TLS", "true",
 		"BANFLEET_NAME", "from-env",
 	)
-	c, err := parseConfig([]string{"-master", "flag-host:2", "-name", "from-flag"}, e, &bytes.Buffer{})
+	c, err := parse([]string{"-master", "flag-host:2", "-name", "from-flag"}, e, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestConfigPrecedence(t *testing.T) {
 }
 
 func TestLabels(t *testing.T) {
-	l := labels{}
+	l := Labels{}
 	if err := l.Set("b=2,a=1,,c="); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestLabels(t *testing.T) {
 		t.Errorf("a second Set must replace: %q %v", l.String(), err)
 	}
 	for _, bad := range []string{"novalue", "=v", "a=1,b"} {
-		if err := (labels{}).Set(bad); err == nil {
+		if err := (Labels{}).Set(bad); err == nil {
 			t.Errorf("%q must be refused", bad)
 		}
 	}
@@ -72,12 +72,17 @@ func TestConfigErrors(t *testing.T) {
 		{"-master", ""}, {"-concurrency", "0"}, {"-drain-grace", "-1s"}, {"-blob-cache", "0"},
 		{"-labels", "oops"}, {"-trace", "nope"}, {"-heartbeat", "0"}, {"more"},
 	} {
-		if _, err := parseConfig(args, env(), &bytes.Buffer{}); err == nil {
+		if _, err := parse(args, env(), &bytes.Buffer{}); err == nil {
 			t.Errorf("%q must be refused", args)
 		}
 	}
 	var stderr bytes.Buffer
-	if code := run(t.Context(), []string{"-h"}, env(), io.Discard, &stderr); code != 0 || !strings.Contains(stderr.String(), "BANFLEET_DRAIN_GRACE") {
+	if code := New("worker").Run(t.Context(), []string{"-h"}, env(), io.Discard, &stderr); code != 0 || !strings.Contains(stderr.String(), "BANFLEET_DRAIN_GRACE") {
 		t.Errorf("-h: exit %d\n%s", code, &stderr)
 	}
+}
+
+// parse parses args the way a daemon with no flags of its own does.
+func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (Config, error) {
+	return New("worker").Parse(args, lookupEnv, stderr)
 }
