@@ -40,10 +40,10 @@ type Node struct {
 	logs    *raftboltdb.BoltStore
 	metrics *metrics
 
-	notify chan bool              // raft's leadership changes (Config.NotifyCh)
-	obs    chan raft.Observation  // raft's leader observations
+	notify chan bool             // raft's leadership changes (Config.NotifyCh)
+	obs    chan raft.Observation // raft's leader observations
 	obsr   *raft.Observer
-	conns  chan net.Conn          // the accept loop's hand-over
+	conns  chan net.Conn // the accept loop's hand-over
 	done   chan struct{}
 	wg     sync.WaitGroup
 	once   sync.Once
