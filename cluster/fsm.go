@@ -32,6 +32,9 @@ type fsm struct {
 	records  atomic.Uint64 // records applied
 	rejected atomic.Uint64 // groups refused by the state machine
 	fenced   atomic.Uint64 // entries refused for their term
+	// index is the raft index of the last entry ApplyBatch was given (raft's own
+	// AppliedIndex counts entries handed to the FSM goroutine, not yet applied).
+	index atomic.Uint64
 
 	changed chan struct{} // signalled (never blocking) when addrs changes
 }
@@ -70,10 +73,12 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, l := range logs {
-		if l.Type != raft.LogCommand {
-			continue
+		if l.Type == raft.LogCommand {
+			out[i] = f.applyLocked(l)
 		}
-		out[i] = f.applyLocked(l)
+	}
+	if len(logs) > 0 {
+		f.index.Store(logs[len(logs)-1].Index)
 	}
 	return out
 }

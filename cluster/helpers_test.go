@@ -1,9 +1,13 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -13,8 +17,8 @@ import (
 // Timings for tests on loopback: elections in well under a second, yet slow enough
 // that two busy shared cores under -race do not make leaders flap.
 const (
-	testHeartbeat = 400 * time.Millisecond
-	testLease     = 200 * time.Millisecond
+	testHeartbeat = 500 * time.Millisecond
+	testLease     = 500 * time.Millisecond
 	// testWait bounds every wait for an event in these tests.
 	testWait = 20 * time.Second
 )
@@ -43,6 +47,9 @@ func newTestCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
 			ID: fmt.Sprintf("m%d", i+1), RaftBind: "127.0.0.1:0", DataDir: t.TempDir(),
 			HeartbeatTimeout: testHeartbeat, ElectionTimeout: testHeartbeat, LeaderLeaseTimeout: testLease,
 			NoSync: true,
+		}
+		if os.Getenv("CLUSTER_TEST_LOG") != "" {
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 		}
 		if tune != nil {
 			tune(&cfg)
@@ -164,19 +171,55 @@ func (c *testCluster) leaderStore() *termStore {
 	return lead.node.role.st
 }
 
-// caughtUp waits until m's state machine has applied everything the leader has. raft
-// reports no event for a follower's progress, so this polls AppliedIndex, every 5 ms
-// and for at most testWait.
+// caughtUp waits until m's state machine has applied every entry the leader's has.
+// raft reports no event for a follower's progress, so this polls, every 5 ms and for
+// at most testWait.
 func (c *testCluster) caughtUp(m *testMember) {
 	c.t.Helper()
-	want := c.leader().node.raft.AppliedIndex()
+	want := c.leader().node.fsm.index.Load()
 	deadline := time.Now().Add(testWait)
-	for m.node.raft.AppliedIndex() < want {
+	for m.node.fsm.index.Load() < want {
 		if time.Now().After(deadline) {
-			c.t.Fatalf("%s applied %d of %d entries within %v", m.cfg.ID, m.node.raft.AppliedIndex(), want, testWait)
+			c.t.Fatalf("%s applied up to %d, the leader up to %d, within %v", m.cfg.ID, m.node.fsm.index.Load(), want, testWait)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// converged waits until every running member has applied what the leader has and
+// holds the same state, and fails the test if they differ once the leader has stopped
+// applying. Like caughtUp it polls, bounded by testWait.
+func (c *testCluster) converged() {
+	c.t.Helper()
+	deadline := time.Now().Add(testWait)
+	lead := c.leader()
+	for {
+		idx := lead.node.fsm.index.Load()
+		for _, m := range c.members {
+			if m.node != nil {
+				c.caughtUp(m)
+			}
+		}
+		want, same := snapshotOf(lead), true
+		for _, m := range c.members {
+			if m.node != nil && !bytes.Equal(snapshotOf(m), want) {
+				same = false
+			}
+		}
+		if same {
+			return
+		}
+		if lead.node.fsm.index.Load() == idx || time.Now().After(deadline) {
+			c.t.Fatalf("the members' states differ at index %d", idx)
+		}
+	}
+}
+
+// lookup is what m's state machine holds about job id.
+func lookup(m *testMember, id string) store.JobState {
+	m.node.fsm.mu.RLock()
+	defer m.node.fsm.mu.RUnlock()
+	return m.node.fsm.st.Lookup(id)
 }
 
 // snapshotOf is the encoding of m's replicated state, for comparing members.
@@ -191,16 +234,50 @@ func submitted(id string, payload []byte) store.Record {
 	return store.Submitted(store.Spec{ID: id, Type: "echo", Payload: payload, MaxAttempts: 3, SubmittedAt: time.Unix(1, 0)})
 }
 
-// lifecycle applies a job's whole life through st: submitted, attempt started,
-// resolved.
+// lifecycle applies a job's whole life through st, in one call: submitted, attempt
+// started, resolved.
 func lifecycle(t testing.TB, st store.Store, id string, payload []byte) {
 	t.Helper()
-	ctx := context.Background()
-	if err := st.Apply(ctx, submitted(id, payload), store.AttemptStarted(id, 1, "w1")); err != nil {
+	out := store.Outcome{Result: payload, Worker: "w1", Attempt: 1}
+	err := st.Apply(context.Background(), submitted(id, payload), store.AttemptStarted(id, 1, "w1"),
+		store.Resolved(id, out, time.Unix(2, 0)))
+	if err != nil {
 		t.Fatal(err)
 	}
-	out := store.Outcome{Result: payload, Worker: "w1", Attempt: 1}
-	if err := st.Apply(ctx, store.Resolved(id, out, time.Unix(2, 0))); err != nil {
-		t.Fatal(err)
+}
+
+// lifecycles applies the lives of jobs "<prefix><i>" through the leader's store, on
+// the next leader's if the leadership moves meanwhile (two busy cores can delay a
+// heartbeat past the lease): a call that failed then is applied again, and found
+// applied if it had been.
+func (c *testCluster) lifecycles(prefix string, n int, payload []byte) {
+	c.t.Helper()
+	for i := range n {
+		id := fmt.Sprintf("%s%d", prefix, i)
+		out := store.Outcome{Result: payload, Worker: "w1", Attempt: 1}
+		for try := 0; ; try++ {
+			lead := c.leader()
+			changed := lead.node.Changed()
+			lead.node.mu.Lock()
+			st := lead.node.role.st
+			lead.node.mu.Unlock()
+			if st == nil {
+				continue // it stepped down between the two looks
+			}
+			err := st.Apply(context.Background(), submitted(id, payload), store.AttemptStarted(id, 1, "w1"),
+				store.Resolved(id, out, time.Unix(2, 0)))
+			if err == nil || (try > 0 && errors.Is(err, store.ErrDuplicateJob)) {
+				break
+			}
+			if !errors.Is(err, ErrNotLeader) || try == 5 {
+				c.t.Fatalf("apply %s: %v", id, err)
+			}
+			c.t.Logf("apply %s: %v; again on the next leader", id, err)
+			select {
+			case <-changed:
+			case <-time.After(testWait):
+				c.t.Fatalf("%s lost its leadership but did not change its role", lead.cfg.ID)
+			}
+		}
 	}
 }

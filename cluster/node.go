@@ -36,7 +36,7 @@ type Node struct {
 	log     *slog.Logger
 	fsm     *fsm
 	raft    *raft.Raft
-	trans   raft.Transport
+	trans   *raft.NetworkTransport
 	logs    *raftboltdb.BoltStore
 	metrics *metrics
 
@@ -364,7 +364,10 @@ func (n *Node) Close() error {
 		n.wg.Wait()
 		n.raft.DeregisterObserver(n.obsr)
 		err = n.raft.Shutdown().Error()
-		if cerr := n.trans.(interface{ Close() error }).Close(); cerr != nil && err == nil {
+		// The transport's Close stops its listener only: the connections it pooled to
+		// the other members are closed here, or their handlers would wait on them.
+		n.trans.CloseStreams()
+		if cerr := n.trans.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
 		if cerr := n.logs.Close(); cerr != nil && err == nil {
