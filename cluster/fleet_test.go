@@ -99,7 +99,7 @@ func startWorker(t *testing.T, addr string, h worker.Handler, opts ...worker.Opt
 // newClient connects a remote Client to addr until the test ends.
 func newClient(t *testing.T, addr string) *dispatch.Client {
 	t.Helper()
-	c, err := dispatch.NewClient(addr, testConnOptions()...)
+	c, err := dispatch.NewClient(addr, dispatch.WithBanIO(testConnOptions()...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ type config struct {
 	Conn        daemon.Conn
 	Log         daemon.Logging
 	Trace       daemon.Tracing
+	Cluster     clusterFlags // -cluster and its flags (cluster.go)
 }
 
 // parseConfig reads args, falling back to BANFLEET_* variables through lookupEnv.
@@ -61,11 +62,15 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	c.Conn.RegisterServer(fs)
 	c.Log.Register(fs)
 	c.Trace.Register(fs)
+	c.Cluster.register(fs)
 	daemon.SetUsage(fs, "master [flags]")
 	if err := daemon.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
 	}
 	if err := c.Conn.Validate(); err != nil {
+		return c, err
+	}
+	if err := c.Cluster.validate(&c); err != nil {
 		return c, err
 	}
 	switch {

@@ -65,6 +65,9 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, log *slog.Logger) 
 		return err
 	}
 	defer daemon.FlushMetrics(metrics, shutdownTimeout, log)
+	if cfg.Cluster.Enabled {
+		return serveCluster(ctx, cfg, bopts, tp, metrics, stdout, log)
+	}
 
 	st, err := openStore(cfg, log)
 	if err != nil {
