@@ -177,11 +177,17 @@ func (n *Node) openRaft() (err error) {
 // Bootstrap makes a new cluster of peers (this member among them) on a member with no
 // raft state; a member that has some (it was bootstrapped, or added, before) ignores
 // it. Config.Peers does this at Open; tests whose members pick their ports at Open
-// call it once they know every address.
+// call it once they know every address. This member's own entry may give port 0: its
+// raft address is the one its transport listens on (a cluster founded by one member
+// that the others then join).
 func (n *Node) Bootstrap(peers []Peer) error {
 	var conf raft.Configuration
 	for _, p := range peers {
-		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr)})
+		addr := p.RaftAddr
+		if _, port, _ := net.SplitHostPort(addr); p.ID == n.cfg.ID && port == "0" {
+			addr = n.RaftAddr()
+		}
+		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(addr)})
 	}
 	if err := n.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 		return fmt.Errorf("cluster: bootstrap: %w", err)

@@ -136,7 +136,7 @@ func serveCluster(ctx context.Context, cfg config, bopts []banio.Option, tp trac
 	if cfg.Cluster.Join != "" {
 		go func() {
 			defer close(joined)
-			joinCluster(ctx, cfg.Cluster.Join, cfg.Cluster.NodeID, node.RaftAddr(), advertise, log)
+			joinCluster(ctx, cfg.Cluster.Join, cfg.Cluster.NodeID, node.RaftAddr(), advertise, stdout, log)
 		}()
 	} else {
 		close(joined)
@@ -240,7 +240,8 @@ func membership(w http.ResponseWriter, node *cluster.Node, err error) {
 // joinCluster asks the members at urls (status URLs, comma-separated) to add this
 // one, trying each in turn, again with backoff until one (the leader) accepts or ctx
 // ends.
-func joinCluster(ctx context.Context, urls, id, raftAddr, banioAddr string, log *slog.Logger) {
+// Once added it prints "banfleet master joined the cluster via URL" to stdout.
+func joinCluster(ctx context.Context, urls, id, raftAddr, banioAddr string, stdout io.Writer, log *slog.Logger) {
 	q := url.Values{"id": {id}, "raft": {raftAddr}, "banio": {banioAddr}}
 	client := &http.Client{Timeout: 40 * time.Second}
 	b := backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0)), ctx)
@@ -262,6 +263,7 @@ func joinCluster(ctx context.Context, urls, id, raftAddr, banioAddr string, log 
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				log.Info("cluster: joined", "via", base)
+				fmt.Fprintf(stdout, "banfleet master joined the cluster via %s\n", base)
 				return nil
 			}
 			last = fmt.Errorf("%s: %s: %s", base, resp.Status, strings.TrimSpace(string(body)))
