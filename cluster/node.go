@@ -314,7 +314,7 @@ func (n *Node) leaderRole() *role {
 	}
 	st := newTermStore(n.raft, n.fsm, term, storeOptions{
 		blobThreshold: n.cfg.BlobThreshold, retention: n.cfg.Retention,
-		maxDelay: time.Millisecond, maxEntryBytes: 4 << 20, maxInflight: 4, applyTimeout: timeout,
+		maxDelay: time.Millisecond, maxEntryBytes: 4 << 20, maxInflight: maxInflight, applyTimeout: timeout,
 	}, n.metrics)
 	r := &role{srv: n.cfg.NewServer(), st: st, term: term}
 	m, err := dispatch.OpenMaster(r.srv, st, n.cfg.MasterOptions...)
