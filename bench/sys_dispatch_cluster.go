@@ -22,6 +22,7 @@ import (
 // and the client connect to the leader.
 type clusterSystem struct {
 	workers int
+	early   bool // dispatch-cluster-w4-early: cluster.Config.EarlyOutcomes
 
 	dir     string
 	members []*cluster.Node
@@ -32,7 +33,9 @@ type clusterSystem struct {
 	client  *dispatch.Client
 }
 
-func newClusterDispatch(workers int) *clusterSystem { return &clusterSystem{workers: workers} }
+func newClusterDispatch(workers int, early bool) *clusterSystem {
+	return &clusterSystem{workers: workers, early: early}
+}
 
 // Loopback timings of the bench's clusters: elections within a second, yet not so
 // eager that a busy core makes leaders flap during a window.
@@ -42,7 +45,7 @@ const (
 )
 
 // startCluster opens n members in dir and returns them and the leader.
-func startCluster(ctx context.Context, dir string, n int) ([]*cluster.Node, *cluster.Node, error) {
+func startCluster(ctx context.Context, dir string, n int, early bool) ([]*cluster.Node, *cluster.Node, error) {
 	var members []*cluster.Node
 	var peers []cluster.Peer
 	fail := func(err error) ([]*cluster.Node, *cluster.Node, error) {
@@ -59,7 +62,7 @@ func startCluster(ctx context.Context, dir string, n int) ([]*cluster.Node, *clu
 		id := fmt.Sprintf("m%d", i+1)
 		node, err := cluster.Open(cluster.Config{
 			ID: id, RaftBind: loopback, DataDir: fmt.Sprintf("%s/%s", dir, id), Listener: ln,
-			HeartbeatTimeout: benchHeartbeat, ElectionTimeout: benchHeartbeat, LeaderLeaseTimeout: benchLease,
+			EarlyOutcomes: early, HeartbeatTimeout: benchHeartbeat, ElectionTimeout: benchHeartbeat, LeaderLeaseTimeout: benchLease,
 			NewServer: func() *banio.ServerIO { return banio.NewBanServer("", "bench-"+id) },
 		})
 		if err != nil {
@@ -111,7 +114,7 @@ func (d *clusterSystem) Start(ctx context.Context) error {
 		return err
 	}
 	d.dir = dir
-	if d.members, d.leader, err = startCluster(ctx, dir, 3); err != nil {
+	if d.members, d.leader, err = startCluster(ctx, dir, 3, d.early); err != nil {
 		return err
 	}
 	addr := d.leader.BanioAddr()
@@ -165,8 +168,11 @@ func (d *clusterSystem) Close() error {
 	}
 	if d.leader != nil {
 		if m := d.leader.Master(); m != nil {
-			st := m.Stats()
-			fmt.Fprintf(os.Stderr, "  cluster: leader %s resolved %d jobs\n", d.leader.ID(), st.Done)
+			fmt.Fprintf(os.Stderr, "  cluster: leader %s resolved %d jobs\n", d.leader.ID(), m.Stats().Done)
+			if s, ok := d.leader.StoreStats(); ok && s.Commits > 0 {
+				fmt.Fprintf(os.Stderr, "  cluster store: %d records in %d raft entries (%.1f records/entry, max %d), %.2f ms from proposal to apply per entry\n",
+					s.Records, s.Commits, s.MeanBatch, s.MaxBatch, float64(s.CommitTime.Microseconds())/1000/float64(s.Commits))
+			}
 		}
 	}
 	for _, m := range d.members {

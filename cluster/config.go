@@ -62,6 +62,15 @@ type Config struct {
 	NewServer func() *banio.ServerIO
 	// MasterOptions are passed to dispatch.OpenMaster each time this member leads.
 	MasterOptions []dispatch.Option
+	// EarlyOutcomes delivers a job's outcome to its caller as soon as the leader has
+	// it, as a single durable master does, instead of once its Resolved record has
+	// committed (dispatch.WithOutcomesAfterCommit, the default here). It takes one
+	// commit off every job's path (at 64 callers on loopback: 0.35× dispatch-w4
+	// rather than 0.24×), at a cost: a leader cut off from the others may, for the
+	// moment its lease lasts, tell a caller an outcome the cluster never records; the
+	// next leader then settles the job again from its worker's re-offered reply, or
+	// runs it again if that worker is gone.
+	EarlyOutcomes bool
 	// BlobThreshold and Retention are the store's (store.WithBlobThreshold,
 	// store.WithRetention); 0 uses store's defaults.
 	BlobThreshold int

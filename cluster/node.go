@@ -17,6 +17,7 @@ import (
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/store"
 )
 
 // Node is one member of a cluster of masters: it owns raft (its log, stable store and
@@ -214,6 +215,18 @@ func (n *Node) Master() *dispatch.Master {
 	return n.role.master
 }
 
+// StoreStats reports what the store of the current leadership committed (its Stats),
+// and false when this member does not lead.
+func (n *Node) StoreStats() (store.Stats, bool) {
+	n.mu.Lock()
+	st := n.role.st
+	n.mu.Unlock()
+	if st == nil {
+		return store.Stats{}, false
+	}
+	return st.Stats(), true
+}
+
 // Changed returns a channel closed at the node's next role change (it became leader,
 // or stopped being it, or the leader it redirects to changed).
 func (n *Node) Changed() <-chan struct{} {
@@ -317,7 +330,14 @@ func (n *Node) leaderRole() *role {
 		maxDelay: time.Millisecond, maxEntryBytes: 4 << 20, maxInflight: maxInflight, applyTimeout: timeout,
 	}, n.metrics)
 	r := &role{srv: n.cfg.NewServer(), st: st, term: term}
-	m, err := dispatch.OpenMaster(r.srv, st, n.cfg.MasterOptions...)
+	// A leader cut off from the others still gets its workers' replies for a moment:
+	// their outcomes reach callers only once committed, so a late one resolves
+	// nothing (dispatch.WithOutcomesAfterCommit), unless Config.EarlyOutcomes.
+	opts := append([]dispatch.Option(nil), n.cfg.MasterOptions...)
+	if !n.cfg.EarlyOutcomes {
+		opts = append(opts, dispatch.WithOutcomesAfterCommit())
+	}
+	m, err := dispatch.OpenMaster(r.srv, st, opts...)
 	if err != nil {
 		n.log.Error("cluster: elected, but the master could not open on the replicated state; stepping down", "term", term, "err", err)
 		_ = st.Close()
