@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"log/slog"
+	"os"
 	"context"
 	"strconv"
 	"sync"
@@ -20,9 +22,11 @@ func fastBackoff() backoff.BackOff {
 		backoff.WithMaxInterval(50*time.Millisecond), backoff.WithMaxElapsedTime(0))
 }
 
-// testConnOptions: fast heartbeats and reconnects, for workers, clients and servers.
+// testConnOptions: fast reconnects, for workers, clients and servers, and heartbeats
+// that two busy cores under -race do not miss (a connection given up for a late
+// heartbeat loses its worker's attempts, which then run twice, as they should).
 func testConnOptions() []banio.Option {
-	return []banio.Option{banio.WithHeartbeat(50*time.Millisecond, 400*time.Millisecond), banio.WithReconnectBackoff(fastBackoff)}
+	return []banio.Option{banio.WithHeartbeat(200*time.Millisecond, 3*time.Second), banio.WithReconnectBackoff(fastBackoff)}
 }
 
 // counter doubles the number in a job's payload and counts executions per job id, on
@@ -81,7 +85,10 @@ func (c *counter) twice() []string {
 // member's, comma-separated) until the test ends.
 func startWorker(t *testing.T, addr string, h worker.Handler, opts ...worker.Option) {
 	t.Helper()
-	opts = append([]worker.Option{worker.WithBanIO(testConnOptions()...), worker.WithDrainGrace(time.Second)}, opts...)
+	opts = append([]worker.Option{worker.WithBanIO(testConnOptions()...), worker.WithDrainGrace(time.Second), worker.WithConcurrency(64)}, opts...)
+	if os.Getenv("CLUSTER_TEST_LOG") != "" {
+		opts = append(opts, worker.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))))
+	}
 	w := worker.New(addr, opts...)
 	w.Handle("double", h)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -147,7 +154,11 @@ func checkDoubles(t *testing.T, tks []*dispatch.Ticket) {
 // masterOptions for the members' masters in tests: the workers' own claims settle
 // orphans, so the grace only matters for workers that are gone.
 func testMasterOptions() []dispatch.Option {
-	return []dispatch.Option{dispatch.WithOrphanGrace(5 * time.Second), dispatch.WithRetryBackoff(time.Millisecond, 10*time.Millisecond)}
+	opts := []dispatch.Option{dispatch.WithOrphanGrace(5 * time.Second), dispatch.WithRetryBackoff(time.Millisecond, 10*time.Millisecond)}
+	if os.Getenv("CLUSTER_TEST_LOG") != "" {
+		opts = append(opts, dispatch.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	}
+	return opts
 }
 
 func withTestServers(cfg *Config) {

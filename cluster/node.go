@@ -363,10 +363,20 @@ func (n *Node) serve(r *role) {
 	}()
 }
 
-// closeRole ends r: its master first (remote callers hear nothing and re-attach to the
-// next leader), then its store (records still queued fail: the leadership is gone),
-// then its server and every connection.
+// closeRole ends r. A leadership's store is fenced first, so that nothing the master
+// does from then on reaches the log; then its server closes every connection (workers
+// keep their jobs running and hold their replies, remote callers keep their tickets:
+// they re-register and re-attach to the next leader, which finds those jobs as the
+// log left them); then the master closes, and the store once what it proposed is
+// answered. Closing the master while its workers were still connected would cancel
+// their running jobs.
 func (n *Node) closeRole(r *role) {
+	if r.st != nil {
+		r.st.fence()
+	}
+	_ = r.ln.Close()
+	_ = r.srv.Close()
+	<-r.served
 	if r.master != nil {
 		_ = r.master.Close()
 		n.metrics.leader.Store(false)
@@ -374,22 +384,27 @@ func (n *Node) closeRole(r *role) {
 	if r.st != nil {
 		_ = r.st.Close()
 	}
-	_ = r.ln.Close()
-	_ = r.srv.Close()
-	<-r.served
 }
 
-// Close stops the member: the master and every connection, then raft (a leader's
-// followers elect another), the transport and the log store. The replicated state
+// Close stops the member: raft (a leader's followers elect another meanwhile), the
+// master and every connection, the transport and the log store. The replicated state
 // stays in DataDir for the next Open.
 func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
+		// raft first, so that the others start electing a new leader while this
+		// member closes its master; its store is fenced before, so that nothing the
+		// master does while it closes is proposed.
+		n.mu.Lock()
+		if st := n.role.st; st != nil {
+			st.fence()
+		}
+		n.mu.Unlock()
+		n.raft.DeregisterObserver(n.obsr)
+		err = n.raft.Shutdown().Error()
 		close(n.done)
 		_ = n.cfg.Listener.Close()
 		n.wg.Wait()
-		n.raft.DeregisterObserver(n.obsr)
-		err = n.raft.Shutdown().Error()
 		// The transport's Close stops its listener only: the connections it pooled to
 		// the other members are closed here, or their handlers would wait on them.
 		n.trans.CloseStreams()

@@ -41,6 +41,7 @@ type termStore struct {
 	pending      []*request
 	pendingBytes int
 	closing      bool
+	fenced       bool  // the leadership is over: what is queued fails, unproposed
 	failed       error // the first proposal error: the store takes nothing more
 
 	kick     chan struct{}
@@ -93,6 +94,7 @@ type proposal struct {
 	group   []int // the group of each request in the entry, -1 for none
 	records int
 	start   time.Time
+	fenced  bool // not proposed: the store was fenced first
 }
 
 func newTermStore(r *raft.Raft, f *fsm, term uint64, opts storeOptions, m *metrics) *termStore {
@@ -219,6 +221,22 @@ func (s *termStore) Close() error {
 	return nil
 }
 
+// fence ends the store's leadership now: later calls fail, and what is queued but not
+// yet proposed fails instead of being proposed (entries already proposed may still
+// commit). The node fences a leadership's store before it closes the master's
+// connections, so that what the master makes of its workers' loss (attempts ended,
+// jobs queued again) never reaches the log: the next leader must find those jobs
+// running, for their workers to claim.
+func (s *termStore) fence() {
+	s.mu.Lock()
+	s.closing, s.fenced = true, true
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
 func (s *termStore) enqueue(r *request) error {
 	s.mu.Lock()
 	switch {
@@ -278,6 +296,13 @@ func (s *termStore) commit() {
 			s.gather(n)
 		}
 		batch := s.take()
+		s.mu.Lock()
+		fenced := s.fenced
+		s.mu.Unlock()
+		if fenced {
+			s.inflight <- &proposal{reqs: batch, group: make([]int, len(batch)), fenced: true}
+			continue
+		}
 		p := &proposal{reqs: batch, group: make([]int, len(batch)), start: time.Now()}
 		groups := 0
 		for i, r := range batch {
@@ -356,6 +381,9 @@ func (s *termStore) wait() {
 	for p := range s.inflight {
 		var res *applied
 		var err error
+		if p.fenced {
+			err = fmt.Errorf("%w: %w", ErrNotLeader, store.ErrClosed)
+		}
 		if p.f != nil {
 			if err = p.f.Error(); err != nil {
 				err = proposeError(err)
@@ -377,20 +405,19 @@ func (s *termStore) wait() {
 		}
 		for i, r := range p.reqs {
 			switch {
-			case r.load && err == nil:
+			case err != nil:
+				r.err = err
+			case r.load:
 				s.fsm.mu.RLock()
 				r.state = s.fsm.st.Clone()
 				s.fsm.mu.RUnlock()
-			case p.group[i] < 0:
-			case err != nil:
-				r.err = err
+			case p.group[i] < 0: // nothing to propose (an Expire with nothing expired)
 			case res.err != nil:
 				r.err = res.err
+			case p.group[i] >= len(res.errs):
+				r.err = fmt.Errorf("%w: %d group results for a larger entry", errMalformedEntry, len(res.errs))
 			default:
 				r.err = res.errs[p.group[i]]
-			}
-			if r.load && err != nil {
-				r.err = err
 			}
 			if r.err != nil {
 				r.ids = nil
