@@ -1,9 +1,9 @@
 package cluster
 
 import (
+	"context"
 	"log/slog"
 	"os"
-	"context"
 	"strconv"
 	"sync"
 	"testing"
