@@ -147,7 +147,11 @@ func (n *Node) openRaft() (err error) {
 	rc.HeartbeatTimeout, rc.ElectionTimeout = cfg.HeartbeatTimeout, cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	rc.SnapshotInterval, rc.SnapshotThreshold, rc.TrailingLogs = cfg.SnapshotInterval, cfg.SnapshotThreshold, cfg.TrailingLogs
-	rc.BatchApplyCh = true
+	// Not BatchApplyCh: with it, raft.Apply queues into a buffered channel, and an
+	// entry still in that buffer when raft shuts down is never answered (a closing
+	// leadership's store would wait for it for ever). The leader loop gathers what
+	// is ready into one log write either way.
+	rc.BatchApplyCh = false
 	rc.NotifyCh = n.notify
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("cluster: raft configuration: %w", err)
