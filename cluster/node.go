@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"go.opentelemetry.io/otel"
 
 	"github.com/banfleet/banfleet/banio"
@@ -105,7 +106,7 @@ func (n *Node) openRaft() (err error) {
 	path := filepath.Join(cfg.DataDir, "raft.db")
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: path, NoSync: cfg.NoSync, BoltOptions: &bbolt.Options{Timeout: time.Second}})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return fmt.Errorf("cluster: %s is locked by another process (another master on the same -data-dir?)", path)
 		}
 		return fmt.Errorf("cluster: open raft log %s: %w", path, err)
