@@ -102,6 +102,9 @@ func (m *Master) committed(ctx context.Context, j *job, timeout time.Duration, e
 		if j.slot != nil {
 			m.releaseLocked(j, j.slot)
 		}
+		if m.opts.afterCommit {
+			m.unheardLocked(j) // replicated.go
+		}
 		st, _ := m.resolveLocked(j, nil, err)
 		m.mu.Unlock()
 		m.settle(j, st, nil, err, nil)

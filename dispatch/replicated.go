@@ -17,7 +17,10 @@ import "sync"
 // outcome to its callers only once the store has committed the job's Resolved record.
 // If the commit fails (the store failed, or a replicated store's leadership ended),
 // remote callers hear nothing and re-attach to their jobs where the store's state
-// lives on, and in-process Tickets fail with ErrClosed. It costs each job the latency
+// lives on, and in-process Tickets fail with ErrClosed. Likewise a remote submission
+// whose Submitted record does not commit is not answered: its Client re-attaches (to
+// the next leader, which does not hold the job) and submits it again; an in-process
+// Submit fails. It costs each job the latency
 // of one more commit before its caller hears. package cluster sets it on every
 // leader's master; a master with no store ignores it.
 func WithOutcomesAfterCommit() Option {
@@ -85,4 +88,14 @@ func (m *Master) deliver(j *job, st settlement, result []byte, err error, raw []
 		m.mu.Unlock()
 		resolve(nil, ErrClosed, nil)
 	})
+}
+
+// unheardLocked makes j's remote callers hear nothing of how it ends here: its
+// Submitted record did not commit, and they are to submit it again where the store
+// lives on. m.mu must be held.
+func (m *Master) unheardLocked(j *job) {
+	j.ticket.repoint(nil, "")
+	for _, t := range j.followers {
+		t.repoint(nil, "")
+	}
 }
