@@ -94,8 +94,8 @@ func (m *Master) deliver(j *job, st settlement, result []byte, err error, raw []
 // Submitted record did not commit, and they are to submit it again where the store
 // lives on. m.mu must be held.
 func (m *Master) unheardLocked(j *job) {
-	j.ticket.repoint(nil, "")
+	repointTo(j.caller, nil, "")
 	for _, t := range j.followers {
-		t.repoint(nil, "")
+		repointTo(t, nil, "")
 	}
 }
