@@ -118,6 +118,16 @@ var registry = []Entry{
 		New:   func() System { return newDurableDispatch(4) },
 	},
 	{
+		Name:  "dispatch-cluster-w4",
+		About: "dispatch-w4 on a cluster of three masters in this process (package cluster: hashicorp/raft over its TCP transport on loopback, raft-boltdb fsynced): every job's records are committed by a quorum in group-committed raft entries; workers and client on the leader",
+		New:   func() System { return newClusterDispatch(4, false) },
+	},
+	{
+		Name:  "dispatch-cluster-w4-early",
+		About: "dispatch-cluster-w4 with cluster.Config.EarlyOutcomes: an outcome reaches its caller before its Resolved record commits, as with a single durable master (one commit fewer per job)",
+		New:   func() System { return newClusterDispatch(4, true) },
+	},
+	{
 		Name: "asynq-redis",
 		About: "durable-queue peer of dispatch-w4: github.com/hibiken/asynq on its own redis-server (loopback, appendonly yes, appendfsync everysec, no RDB snapshots); " +
 			"Client.Enqueue (unique TaskID, Retention 1 min, MaxRetry 0) → 4 asynq.Servers of Concurrency 64 (TaskCheckInterval 200 µs) echo via ResultWriter().Write → " +

@@ -102,6 +102,9 @@ func (m *Master) committed(ctx context.Context, j *job, timeout time.Duration, e
 		if j.slot != nil {
 			m.releaseLocked(j, j.slot)
 		}
+		if m.opts.afterCommit {
+			m.unheardLocked(j) // replicated.go
+		}
 		st, _ := m.resolveLocked(j, nil, err)
 		m.mu.Unlock()
 		m.settle(j, st, nil, err, nil)
@@ -144,21 +147,27 @@ func (m *Master) runOrQueueLocked(j *job, front bool) {
 }
 
 // recordResolvedLocked appends j's Resolved record, and its Collected one when its
-// outcome is not retained. m.mu must be held.
-func (m *Master) recordResolvedLocked(j *job, result []byte, err error, retained bool) {
+// outcome is not retained. m.mu must be held. With WithOutcomesAfterCommit it returns
+// the gate the outcome's delivery waits on (nil when nothing was recorded).
+func (m *Master) recordResolvedLocked(j *job, result []byte, err error, retained bool) *commitGate {
 	if m.jn == nil || !j.stored || m.closed {
-		return
+		return nil
 	}
 	worker := j.orphanOf
 	if j.worker != nil {
 		worker = j.worker.info.ID
 	}
-	rec := store.Resolved(j.id, storedOutcome(result, err, worker, j.attempt), time.Now())
-	if retained {
-		m.jn.record(rec)
-		return
+	recs := []store.Record{store.Resolved(j.id, storedOutcome(result, err, worker, j.attempt), time.Now())}
+	if !retained {
+		recs = append(recs, store.Collected(j.id))
 	}
-	m.jn.record(rec, store.Collected(j.id))
+	if !m.opts.afterCommit {
+		m.jn.record(recs...)
+		return nil
+	}
+	gate := &commitGate{}
+	m.jn.recordThen(gate.committed, recs...)
+	return gate
 }
 
 // recordLocked appends rec for a job the store holds. m.mu must be held.

@@ -363,6 +363,7 @@ type settlement struct {
 	running   *workerState // the worker whose slot an attempt still holds
 	attempt   int
 	followers []observer
+	commit    *commitGate // WithOutcomesAfterCommit: the Resolved record's commit
 }
 
 // resolveLocked marks j resolved, retains its outcome and forgets the job; false if it
@@ -380,13 +381,14 @@ func (m *Master) resolveLocked(j *job, result []byte, err error) (settlement, bo
 		m.unorphanLocked(j)
 	}
 	j.state = stateResolved
+	var gate *commitGate
 	if m.jobs[j.id] == j {
 		delete(m.jobs, j.id)
-		m.recordResolvedLocked(j, result, err, m.retainLocked(j, result, err))
+		gate = m.recordResolvedLocked(j, result, err, m.retainLocked(j, result, err))
 	}
 	fs := j.followers
 	j.followers = nil
-	return settlement{stopWatch: j.stopWatch, timer: j.timer, running: j.slot, attempt: j.attempt, followers: fs}, true
+	return settlement{stopWatch: j.stopWatch, timer: j.timer, running: j.slot, attempt: j.attempt, followers: fs, commit: gate}, true
 }
 
 // settle is the part of resolving a job done outside m.mu. raw is the worker's encoded
@@ -412,10 +414,7 @@ func (m *Master) settle(j *job, st settlement, result []byte, err error, raw []b
 	}
 	m.metrics.jobResolved(j.tm, class, time.Since(j.submittedAt))
 	endSpan(j.span, err)
-	j.caller.resolveRaw(result, err, raw)
-	for _, t := range st.followers {
-		t.resolveRaw(result, err, raw)
-	}
+	m.deliver(j, st, result, err, raw)
 }
 
 // Close fails every unresolved job with ErrClosed and refuses new ones. Running jobs are

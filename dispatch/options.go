@@ -89,6 +89,7 @@ type options struct {
 	retainBytes    int64
 	callerGrace    time.Duration
 	orphanGrace    time.Duration
+	afterCommit    bool // WithOutcomesAfterCommit (replicated.go)
 
 	// Client only.
 	banio           []banio.Option // WithBanIO

@@ -40,8 +40,8 @@
 // to (blob.go), and resolved outcomes are forgotten after a retention period
 // (retention.go).
 //
-// The master is to apply every job state change to its Store before acting on it and
-// rebuild its queues from Load on start (not wired in yet: dispatch.Master still keeps
-// its state in memory only); a raft cluster will later replicate the same records,
-// applied by the same State.
+// The master applies every job state change to its Store before acting on it and
+// rebuilds its queues from Load on start (dispatch.OpenMaster); package cluster
+// replicates the same records through raft, applied by the same State on every member
+// (export_cluster.go is what it needs from here).
 package store

@@ -25,7 +25,13 @@ func main() { newDaemon().Main() }
 func newDaemon() *masterd.Daemon {
 	d := masterd.New("master")
 	d.HandleHTTP("/", func(f *masterd.Fleet) http.Handler {
-		status := newStatusServer(f.Master, f.Addr, time.Now)
+		var status *statusServer
+		if f.Node != nil {
+			status = newStatusServer(nodeFleet{f.Node}, f.Addr, time.Now)
+			status.cluster = func() any { st := f.Node.Status(); return &st }
+		} else {
+			status = newStatusServer(f.Master, f.Addr, time.Now)
+		}
 		status.metrics, status.pprof = f.Metrics, f.Config.Pprof
 		return status.handler()
 	})

@@ -38,6 +38,7 @@ type Config struct {
 	Conn        daemon.Conn
 	Log         daemon.Logging
 	Trace       daemon.Tracing
+	Cluster     ClusterFlags // -cluster and its flags (cluster.go)
 }
 
 // Register adds the master's flags to fs, with their defaults. lookupEnv is
@@ -60,11 +61,15 @@ func (c *Config) Register(fs *flag.FlagSet, lookupEnv func(string) (string, bool
 	c.Conn.RegisterServer(fs)
 	c.Log.Register(fs)
 	c.Trace.Register(fs)
+	c.Cluster.register(fs)
 }
 
 // Validate checks the parsed values; its errors name the flag at fault.
 func (c *Config) Validate() error {
 	if err := c.Conn.Validate(); err != nil {
+		return err
+	}
+	if err := c.Cluster.validate(c); err != nil {
 		return err
 	}
 	switch {

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/cluster"
 	"github.com/banfleet/banfleet/daemon"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/store"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ShutdownTimeout bounds each step of the shutdown (HTTP, metrics and span flush).
@@ -53,7 +55,12 @@ type route struct {
 // Fleet is the running master, handed to the HTTP routes when the -http server
 // starts.
 type Fleet struct {
-	Master  *dispatch.Master
+	// Master is the running master; nil for a member of a cluster (-cluster), whose
+	// master exists only while it leads: ask Node.Master() then.
+	Master *dispatch.Master
+	// Node is the cluster member with -cluster, nil otherwise. The daemon serves its
+	// membership endpoints (POST /cluster/add, /cluster/remove) itself.
+	Node    *cluster.Node
 	Addr    string       // the banio address the master listens on (the port resolved)
 	Config  *Config      // the parsed command line
 	Metrics http.Handler // the Prometheus exposition of the process's metrics (/metrics)
@@ -161,16 +168,14 @@ func (d *Daemon) Serve(ctx context.Context, cfg Config, stdout io.Writer, log *s
 	}
 	defer daemon.FlushMetrics(metrics, ShutdownTimeout, log)
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("banio listener (-listen %s): %w", cfg.Listen, err)
+	opts := append(masterOptions(cfg, tp, metrics, log), d.opts...)
+	if cfg.Cluster.Enabled {
+		return d.serveCluster(ctx, cfg, bopts, opts, metrics, stdout, log)
 	}
-	var hln net.Listener
-	if cfg.HTTP != "" {
-		if hln, err = net.Listen("tcp", cfg.HTTP); err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("status server (-http %s): %w", cfg.HTTP, err)
-		}
+
+	ln, hln, err := listen(cfg)
+	if err != nil {
+		return err
 	}
 	closeListeners := func() {
 		_ = ln.Close()
@@ -191,22 +196,7 @@ func (d *Daemon) Serve(ctx context.Context, cfg Config, stdout io.Writer, log *s
 		}()
 	}
 	srv := banio.NewBanServer(ln.Addr().String(), "banfleet-master", append(bopts, banio.WithLogger(log))...)
-	opts := []dispatch.Option{
-		dispatch.WithOrphanGrace(cfg.OrphanGrace),
-		dispatch.WithResultRetention(cfg.Retention),
-		dispatch.WithQueueLimit(cfg.QueueLimit),
-		dispatch.WithMaxAttempts(cfg.MaxAttempts),
-		dispatch.WithDefaultTimeout(cfg.JobTimeout),
-		dispatch.WithBlobStoreLimit(cfg.BlobBytes),
-		dispatch.WithQueueBytesPerType(cfg.QueueBytes),
-		dispatch.WithQueueBytesTotal(cfg.QueueTotal),
-		dispatch.WithMaxWorkerTypes(cfg.WorkerTypes),
-		dispatch.WithLogger(log),
-		dispatch.WithTracerProvider(tp),
-		dispatch.WithMeterProvider(metrics.Provider),
-		dispatch.WithPropagator(otel.GetTextMapPropagator()),
-	}
-	master, err := newMaster(srv, st, append(opts, d.opts...)...)
+	master, err := newMaster(srv, st, opts...)
 	if err != nil {
 		closeListeners()
 		return err
@@ -255,6 +245,42 @@ func (d *Daemon) Serve(ctx context.Context, cfg Config, stdout io.Writer, log *s
 	return err
 }
 
+// listen opens the banio listener and, unless -http is empty, the status server's,
+// so that a busy port fails before the daemon reports it is ready.
+func listen(cfg Config) (ln, hln net.Listener, err error) {
+	ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("banio listener (-listen %s): %w", cfg.Listen, err)
+	}
+	if cfg.HTTP != "" {
+		if hln, err = net.Listen("tcp", cfg.HTTP); err != nil {
+			_ = ln.Close()
+			return nil, nil, fmt.Errorf("status server (-http %s): %w", cfg.HTTP, err)
+		}
+	}
+	return ln, hln, nil
+}
+
+// masterOptions are the dispatch options the flags make, for the single master and
+// for every master a cluster member opens while it leads.
+func masterOptions(cfg Config, tp trace.TracerProvider, metrics *daemon.Metrics, log *slog.Logger) []dispatch.Option {
+	return []dispatch.Option{
+		dispatch.WithOrphanGrace(cfg.OrphanGrace),
+		dispatch.WithResultRetention(cfg.Retention),
+		dispatch.WithQueueLimit(cfg.QueueLimit),
+		dispatch.WithMaxAttempts(cfg.MaxAttempts),
+		dispatch.WithDefaultTimeout(cfg.JobTimeout),
+		dispatch.WithBlobStoreLimit(cfg.BlobBytes),
+		dispatch.WithQueueBytesPerType(cfg.QueueBytes),
+		dispatch.WithQueueBytesTotal(cfg.QueueTotal),
+		dispatch.WithMaxWorkerTypes(cfg.WorkerTypes),
+		dispatch.WithLogger(log),
+		dispatch.WithTracerProvider(tp),
+		dispatch.WithMeterProvider(metrics.Provider),
+		dispatch.WithPropagator(otel.GetTextMapPropagator()),
+	}
+}
+
 // httpHandler routes the -http server: the program's routes, then /healthz and
 // /metrics unless a route took those exact patterns.
 func (d *Daemon) httpHandler(f *Fleet) http.Handler {
@@ -272,6 +298,9 @@ func (d *Daemon) httpHandler(f *Fleet) http.Handler {
 	}
 	if !taken["GET /metrics"] {
 		mux.Handle("GET /metrics", f.Metrics)
+	}
+	if f.Node != nil {
+		routeCluster(mux, f.Node)
 	}
 	return mux
 }

@@ -1,0 +1,77 @@
+package cluster
+
+import (
+	"context"
+	"testing"
+
+	"github.com/banfleet/banfleet/dispatch"
+	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/store"
+)
+
+// Three members form a cluster; the leader's master dispatches remote callers' jobs to
+// its workers, and every member's state machine holds the same outcomes.
+func TestClusterDispatches(t *testing.T) {
+	leakcheck.Check(t)
+	c := newTestCluster(t, 3, withTestServers)
+	lead := c.leader()
+	cnt := newCounter(false)
+	for range 2 {
+		startWorker(t, lead.node.BanioAddr(), cnt.handle)
+	}
+	waitWorkers(t, lead.node.Master(), 2)
+	cl := newClient(t, lead.node.BanioAddr())
+	tks := submitDoubles(t, cl, "job-", 200)
+	checkDoubles(t, tks)
+	if tw := cnt.twice(); len(tw) > 0 {
+		t.Fatalf("jobs ran twice: %v", tw)
+	}
+	c.converged()
+	for _, m := range c.members {
+		js := lookup(m, "job-99")
+		if js.Phase != store.PhaseResolved && js.Phase != store.PhaseUnknown {
+			t.Errorf("%s holds job-99 as %v after it resolved", m.cfg.ID, js.Phase)
+		}
+	}
+}
+
+// A member cut off from the others (here: the other two stopped) cannot accept jobs:
+// its leadership ends within the lease, its master closes, and a submission to it
+// fails instead of being acknowledged.
+func TestMinorityAcceptsNoJobs(t *testing.T) {
+	leakcheck.Check(t)
+	c := newTestCluster(t, 3, withTestServers)
+	lead := c.leader()
+	m := lead.node.Master()
+	changed := lead.node.Changed()
+	for _, o := range c.members {
+		if o != lead {
+			c.stop(o)
+		}
+	}
+	// Submitted now, the job's record cannot reach a quorum: Submit fails, or (when
+	// the master closes while the record waits) its Ticket fails with ErrClosed.
+	tk, err := m.Submit(context.Background(), dispatch.Job{ID: "alone", Type: "double", Payload: "1"})
+	if err == nil {
+		if res, werr := tk.Wait(waitCtx(t)); werr == nil {
+			t.Fatalf("a member without a quorum accepted a job, which resolved with %q", res)
+		}
+	}
+	select {
+	case <-changed:
+	case <-waitCtx(t).Done():
+		t.Fatal("the cut-off leader did not step down")
+	}
+	if lead.node.Master() != nil {
+		t.Fatal("the cut-off member still runs a master")
+	}
+	if js := lookup(lead, "alone"); js.Phase != store.PhaseUnknown {
+		t.Fatalf("the refused job is in the state machine: %v", js.Phase)
+	}
+}
+
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	t.Cleanup(cancel)
+	return ctx
+}
