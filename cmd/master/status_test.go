@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/banfleet/banfleet/banio"
+	"github.com/banfleet/banfleet/cluster"
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/store"
@@ -277,7 +278,10 @@ func TestStatusPage(t *testing.T) {
 func TestStatusPageDurableAndCluster(t *testing.T) {
 	leakcheck.Check(t)
 	f := newKnownFleet(t, true)
-	f.status.cluster = func() any { return map[string]string{"leader": "node-a"} }
+	f.status.cluster = func() any {
+		return &cluster.Status{ID: "node-b", State: "Follower", Leader: "node-a", LeaderAddr: "10.0.0.1:6789", Term: 7, CommitIndex: 42, Applied: 41, LastIndex: 42,
+			Members: []cluster.Member{{ID: "node-a", RaftAddr: "10.0.0.1:6791", BanioAddr: "10.0.0.1:6789", Voter: true, Leader: true}, {ID: "node-b", RaftAddr: "10.0.0.2:6791", Voter: true}}}
+	}
 	_, page := get(t, f.url+"/")
 	st := section(t, page, "store")
 	if m := regexp.MustCompile(`data-field="commits">(\d+) `).FindStringSubmatch(st); m == nil || m[1] == "0" {
@@ -286,8 +290,11 @@ func TestStatusPageDurableAndCluster(t *testing.T) {
 	if !strings.Contains(st, `data-field="jobs">`) {
 		t.Errorf("store section shows no jobs held:\n%s", st)
 	}
-	if c := section(t, page, "cluster"); !strings.Contains(c, "leader:node-a") {
-		t.Errorf("cluster section does not render the hook's value:\n%s", c)
+	c := section(t, page, "cluster")
+	for _, want := range []string{`data-field="leader">node-a at 10.0.0.1:6789`, `data-field="term">7`, `committed 42, applied 41`, `data-members="2"`, `data-member="node-a"`, `<td>leader</td>`, `<td>voter</td>`} {
+		if !strings.Contains(c, want) {
+			t.Errorf("cluster section lacks %s:\n%s", want, c)
+		}
 	}
 	var doc status
 	_, body := get(t, f.url+"/status")
@@ -297,7 +304,7 @@ func TestStatusPageDurableAndCluster(t *testing.T) {
 	if doc.Store == nil || doc.Store.Commits == 0 || doc.Store.Jobs < 5 || doc.Store.Fsyncs == 0 || doc.Store.FileBytes == 0 {
 		t.Errorf("store: %+v", doc.Store)
 	}
-	if c, ok := doc.Cluster.(map[string]any); !ok || c["leader"] != "node-a" {
+	if c, ok := doc.Cluster.(map[string]any); !ok || c["leader"] != "node-a" || c["term"] != float64(7) {
 		t.Errorf("cluster: %#v", doc.Cluster)
 	}
 }
