@@ -54,6 +54,10 @@ type Client struct {
 	closed    bool
 
 	runDone chan struct{}
+
+	// reattachMu makes reattach runs one at a time, so that the calls a failed run
+	// leaves detached are seen by the run of the next reconnect (reattach).
+	reattachMu sync.Mutex
 }
 
 // call is one unresolved submission of a Client, kept until it resolves so that it can
@@ -381,6 +385,8 @@ func (c *Client) unreachable() string {
 // and an outage ended on the strength of it would leave the calls waiting with no
 // budget running.
 func (c *Client) reattach() {
+	c.reattachMu.Lock()
+	defer c.reattachMu.Unlock()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -414,7 +420,14 @@ func (c *Client) reattach() {
 		live = live[len(chunk):]
 		resubmit, ok := c.attach(chunk)
 		if !ok {
-			return // the connection dropped again: the next reconnect takes over
+			// The connection dropped again: the next reconnect takes over, and must
+			// see these calls as detached. Their waits do not tell it when they were
+			// set after the socket was lost (banio keeps such a wait for the next
+			// connection rather than failing it): unmarked, they would wait there for
+			// a reply the master never sends, since nobody re-attached them.
+			c.redetach(chunk)
+			c.redetach(live)
+			return
 		}
 		if first {
 			first = false
@@ -431,6 +444,17 @@ func (c *Client) reattach() {
 				c.io.CloseWaitChan(cl.sub.Key)
 				c.finish(cl, nil, err)
 			}
+		}
+	}
+}
+
+// redetach marks the unresolved calls of cls detached, for the next reattach.
+func (c *Client) redetach(cls []*call) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cl := range cls {
+		if !cl.done {
+			cl.detached = true
 		}
 	}
 }

@@ -83,6 +83,7 @@ type job struct {
 	waited    time.Duration
 	stored    bool       // the store holds the job (its Submitted record is committed): its changes are recorded
 	orphanOf  string     // stateOrphan: the id of the worker that ran attempt attempt
+	adopted   int        // the attempt last re-adopted from an orphan (orphan.go), 0 if none
 	followers []observer // later submissions of the same id (and re-attached callers) that attached to it
 	qprev     *job       // neighbours in its type's queue while queued (queue.go)
 	qnext     *job

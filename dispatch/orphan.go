@@ -1,9 +1,11 @@
 package dispatch
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/store"
 )
@@ -61,8 +63,17 @@ func (m *Master) claimsLocked(w *workerState, held []protocol.HeldAttempt) (adop
 	held = held[:min(len(held), protocol.MaxHeldAttempts)]
 	for _, h := range held {
 		j := m.jobs[h.ID]
+		if j != nil && j.state == stateRunning && j.adopted == h.Attempt && j.attempt == h.Attempt &&
+			j.worker != w && j.worker.info.ID == w.info.ID {
+			// Re-adopted on an earlier connection of this worker that the master has
+			// not seen close yet: the worker left it, and claims the attempt here.
+			m.goneLocked(j.worker)
+			m.releaseLocked(j, j.worker)
+			j.state, j.orphanOf = stateOrphan, w.info.ID
+		}
 		if j != nil && j.state == stateOrphan && j.attempt == h.Attempt && j.orphanOf == w.info.ID {
 			m.unorphanLocked(j)
+			j.adopted = j.attempt
 			j.state, j.worker, j.slot = stateRunning, w, w
 			w.inflight++
 			if w.heapAt >= 0 {
@@ -88,7 +99,7 @@ func (m *Master) claimsLocked(w *workerState, held []protocol.HeldAttempt) (adop
 // does not want register has cancelled already.
 func (m *Master) adopt(w *workerState, adopted []*attempt) {
 	for _, a := range adopted {
-		key, err := w.conn.SetWaitFunc(attemptKey(a.j.id, a.n), a.done)
+		key, err := w.conn.SetWaitFunc(attemptKey(a.j.id, a.n), a.adoptedDone)
 		if err != nil {
 			go a.done(nil, err)
 			continue
@@ -99,6 +110,59 @@ func (m *Master) adopt(w *workerState, adopted []*attempt) {
 		}
 		m.opts.logger.Debug("dispatch: orphaned attempt re-adopted", "job", a.j.id, "attempt", a.n, "worker", w.info.ID)
 	}
+}
+
+// adoptedDone is the wait callback of a re-adopted attempt. Its held reply follows
+// the registration on the same connection; a connection lost before it came says
+// nothing against the worker, which holds the reply still and claims the attempt
+// again on its next registration. That happens when a worker reconnects to a
+// restarting master's listener and gives up on it (its heartbeat) before the master
+// serves the connection: the master reads the registration that sat in the socket, and
+// then the end of the connection. Such an attempt becomes the worker's orphan again,
+// rather than running a second time while the worker that ran it is alive.
+// An attempt claimed since on a newer connection of the worker is no longer this
+// wait's: its failure is dropped.
+func (a *attempt) adoptedDone(data []byte, err error) {
+	if err != nil && errors.Is(err, banio.ErrConnClosed) && a.j.endErr() == nil {
+		switch a.m.reorphan(a) {
+		case reorphaned, claimedElsewhere:
+			return
+		}
+	}
+	a.done(data, err)
+}
+
+// What reorphan did with a re-adopted attempt whose connection was lost.
+const (
+	notReorphaned    = iota // the job moved on (resolved, stopped): the attempt ends as usual
+	reorphaned              // the job is its worker's orphan again
+	claimedElsewhere        // the worker claimed the attempt on a newer connection
+)
+
+// reorphan makes the adopted attempt a, whose connection was lost before its reply
+// came, an orphan of its worker again, given up if no claim comes within a new orphan
+// grace.
+func (m *Master) reorphan(a *attempt) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, w := a.j, a.w
+	if !m.closed && j.attempt == a.n && j.worker != w && j.worker.info.ID == w.info.ID &&
+		(j.state == stateRunning || j.state == stateOrphan) {
+		return claimedElsewhere
+	}
+	if m.closed || j.state != stateRunning || j.worker != w || j.attempt != a.n {
+		return notReorphaned
+	}
+	m.goneLocked(w)
+	m.releaseLocked(j, w)
+	m.orphanLocked(j, w.info.ID)
+	if m.orphanTimer == nil {
+		m.orphanTimer = time.AfterFunc(max(m.opts.orphanGrace, 0), m.orphanGraceOver)
+	} else {
+		m.orphanTimer.Reset(max(m.opts.orphanGrace, 0))
+	}
+	m.opts.logger.Debug("dispatch: re-adopted attempt orphaned again: its connection closed before its reply", "job", j.id, "attempt", a.n, "worker", w.info.ID)
+	return reorphaned
 }
 
 // giveUpOrphanLocked sends orphan j back to its queue (or to a free worker), at no
