@@ -36,7 +36,7 @@ type Config struct {
 // Register adds the worker's flags to fs, with their defaults.
 func (c *Config) Register(fs *flag.FlagSet) {
 	host, _ := os.Hostname()
-	fs.StringVar(&c.Master, "master", DefaultMaster, "master `host:port`")
+	fs.StringVar(&c.Master, "master", DefaultMaster, "master `host:port`, or every member of a cluster of masters as a comma-separated list (the worker follows the leader)")
 	fs.IntVar(&c.Concurrency, "concurrency", runtime.GOMAXPROCS(0), "jobs run at once (the default is GOMAXPROCS)")
 	fs.StringVar(&c.Name, "name", host, "`name` the master shows (the default is the host name)")
 	fs.StringVar(&c.ID, "id", "", "worker `id` (empty: a new UUID at each start)")
