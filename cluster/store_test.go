@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/store"
@@ -165,6 +166,11 @@ func TestStoreRefusesAfterLeadership(t *testing.T) {
 		t.Fatalf("ApplyThen after the leadership ended: %v, want ErrNotLeader", err)
 	}
 	next := c.leader()
+	// A new leader applies what the old one committed only once it commits an entry
+	// of its own term: the barrier is that entry (a Node opens its master after one).
+	if err := next.node.raft.Barrier(10 * time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
 	if js := lookup(next, "late"); js.Phase != store.PhaseUnknown {
 		t.Errorf("the new leader holds the refused job: %v", js.Phase)
 	}
