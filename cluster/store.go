@@ -112,7 +112,9 @@ func newTermStore(r *raft.Raft, f *fsm, term uint64, opts storeOptions, m *metri
 // ErrNotLeader: this member is not (or no longer) the cluster's leader, so it applies
 // nothing: a master that gets it has lost its leadership and is being closed, and
 // its callers' jobs ride through to the new leader.
-var ErrNotLeader = errors.New("cluster: not the leader")
+// It wraps store.ErrFenced, which is how dispatch tells a leadership that ended from
+// a store that failed.
+var ErrNotLeader = fmt.Errorf("cluster: not the leader (%w)", store.ErrFenced)
 
 // proposeError says why an entry was not committed.
 func proposeError(err error) error {

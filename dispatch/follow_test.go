@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -68,7 +69,7 @@ type fencedStore struct {
 	fenced atomic.Bool
 }
 
-var errFenced = errors.New("test: no longer the leader")
+var errFenced = fmt.Errorf("test: no longer the leader: %w", store.ErrFenced)
 
 func (s *fencedStore) Apply(ctx context.Context, recs ...store.Record) error {
 	if s.fenced.Load() {
@@ -104,7 +105,8 @@ func TestFailoverReadoptsHeldAttempt(t *testing.T) {
 	addrA := lnA.Addr().String()
 	srvA := banio.NewBanServer("", "a", fast)
 	fsA := &fencedStore{Store: mem}
-	mA, err := dispatch.OpenMaster(srvA, fsA, opts...)
+	logsA := &logBuffer{}
+	mA, err := dispatch.OpenMaster(srvA, fsA, append([]dispatch.Option{dispatch.WithLogger(logsA.logger())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +132,13 @@ func TestFailoverReadoptsHeldAttempt(t *testing.T) {
 		_ = conn.Close()
 	}
 	_ = mA.Close()
+	// Losing the leadership is not a store failure: a's master says so once, at Info.
+	if n := logsA.count("level=ERROR"); n != 0 {
+		t.Errorf("the demoted master logged %d errors:\n%s", n, logsA.buf.String())
+	}
+	if n := logsA.count("the job store is fenced"); n != 1 {
+		t.Errorf("the demoted master said %d times that its store is fenced, want once:\n%s", n, logsA.buf.String())
+	}
 
 	// b takes over: its follower's listener makes way for its master, on the same
 	// address and the same store.

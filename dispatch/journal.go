@@ -52,11 +52,17 @@ func (jn *journal) recordThen(then func(error), recs ...store.Record) {
 }
 
 // fail notes the store's first failure. A record the state machine refused is a bug
-// of the master's (it applies only transitions it made); any other failure is the
-// store's (a full disk, a closed store) and is as fatal for durability.
+// of the master's (it applies only transitions it made); a fenced store means another
+// master leads now (logged at Info); any other failure is the store's (a full disk, a
+// closed store) and is as fatal for durability.
 func (jn *journal) fail(err error, recs []store.Record) {
 	jn.failed.CompareAndSwap(nil, &err)
 	jn.failOnce.Do(func() {
+		if errors.Is(err, store.ErrFenced) {
+			// A leadership that ended, not a fault: the next leader has the jobs.
+			jn.log.Info("dispatch: the job store is fenced (another master leads now); this master records nothing more", "err", err)
+			return
+		}
 		what := "the job store failed; the master accepts no new jobs (restart it once the store is fixed)"
 		if errors.Is(err, store.ErrInvalid) {
 			what = "the job store refused a record (a bug in the master: please report it); the master accepts no new jobs"

@@ -17,6 +17,11 @@ var (
 	// writing). After a failed fsync the file's contents are uncertain, so the store
 	// applies nothing more; close it and reopen it, which checks the file.
 	ErrFailed = errors.New("store: failed")
+	// ErrFenced: the store no longer takes this owner's records because another
+	// owner holds the job state now: a replicated store (package cluster) whose
+	// member lost its leadership. Not a failure: the master that gets it is being
+	// replaced, and its callers' jobs ride through to the next one.
+	ErrFenced = errors.New("store: fenced: another master owns the job state")
 
 	// ErrInvalid: a record the state machine refuses. Apply applied none of the
 	// records of that call.
