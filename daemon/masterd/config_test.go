@@ -107,3 +107,32 @@ func TestUsageNamesEnvironment(t *testing.T) {
 func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (Config, error) {
 	return New("master").Parse(args, lookupEnv, stderr)
 }
+
+// The cluster flags: raft's timeouts default to raft's own, are read from flags and
+// BANFLEET_* variables, and are refused below 10ms; -cluster needs -node-id and a
+// store on disk.
+func TestClusterFlags(t *testing.T) {
+	c, err := parse([]string{"-cluster", "-node-id", "m1", "-raft-heartbeat", "300ms"}, env("BANFLEET_RAFT_ELECTION", "400ms"), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Cluster.Enabled || c.Cluster.NodeID != "m1" || c.Cluster.HeartbeatTimeout != 300*time.Millisecond || c.Cluster.ElectionTimeout != 400*time.Millisecond {
+		t.Errorf("cluster flags: %+v", c.Cluster)
+	}
+	if c, err := parse(nil, env(), &bytes.Buffer{}); err != nil || c.Cluster.HeartbeatTimeout != time.Second || c.Cluster.ElectionTimeout != time.Second {
+		t.Errorf("cluster defaults: %+v, %v", c.Cluster, err)
+	}
+	for _, tc := range []struct {
+		args    []string
+		mention string
+	}{
+		{[]string{"-cluster"}, "-node-id"},
+		{[]string{"-cluster", "-node-id", "m1", "-in-memory"}, "-in-memory"},
+		{[]string{"-cluster", "-node-id", "m1", "-raft-heartbeat", "1ms"}, "-raft-heartbeat"},
+		{[]string{"-cluster", "-node-id", "m1", "-peers", "m1=a:1", "-join", "http://b:2"}, "-join"},
+	} {
+		if _, err := parse(tc.args, env(), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), tc.mention) {
+			t.Errorf("args %q: err %v, want one that mentions %q", tc.args, err, tc.mention)
+		}
+	}
+}
