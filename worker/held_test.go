@@ -106,3 +106,21 @@ func BenchmarkSentRingPush(b *testing.B) {
 		s.push(r)
 	}
 }
+
+// The linger window has its own byte bound, 16 MiB by default and never above the
+// bound of the replies held while the master is away.
+func TestReplyLingerBytes(t *testing.T) {
+	for _, c := range []struct {
+		opts []Option
+		want int
+	}{
+		{nil, DefaultReplyLingerBytes},
+		{[]Option{WithReplyLingerBytes(1000)}, 1000},
+		{[]Option{WithReplyLingerBytes(1 << 30)}, DefaultHeldReplyBytes},
+		{[]Option{WithReplyLingerBytes(-1)}, DefaultReplyLingerBytes},
+	} {
+		if got := New("127.0.0.1:1", c.opts...).recent.maxBytes; got != c.want {
+			t.Errorf("%d options: the linger window holds %d bytes, want %d", len(c.opts), got, c.want)
+		}
+	}
+}

@@ -24,6 +24,11 @@ const DefaultHeldReplyBytes = 64 << 20
 // before the master had it (see WithReplyLinger).
 const DefaultReplyLinger = 5 * time.Second
 
+// DefaultReplyLingerBytes bounds the bytes of the replies kept for the linger window
+// (see WithReplyLingerBytes): 16 MiB, more than a loopback or LAN connection's socket
+// buffers hold at both ends, which is what a reply written before a drop can be lost in.
+const DefaultReplyLingerBytes = 16 << 20
+
 // Option configures a Worker.
 type Option func(*Worker)
 
@@ -58,7 +63,8 @@ func WithDrainGrace(d time.Duration) Option { return func(w *Worker) { w.grace =
 // WithHeldReplyBytes bounds the bytes of the replies (headers and results) the worker
 // holds while its connection to the master is down, to send them when it registers
 // again; the count is bounded by protocol.MaxHeldAttempts. The same bounds apply to
-// the replies kept for WithReplyLinger. A reply past either bound is dropped, with one
+// the replies kept for WithReplyLinger, within their own smaller byte bound
+// (WithReplyLingerBytes). A reply past either bound is dropped, with one
 // warning per outage: the master runs that job again once its grace for the lost
 // attempt is over. 0 holds no replies; a negative n is ignored. Default:
 // DefaultHeldReplyBytes.
@@ -81,6 +87,21 @@ func WithReplyLinger(d time.Duration) Option {
 	return func(w *Worker) {
 		if d >= 0 {
 			w.linger = d
+		}
+	}
+}
+
+// WithReplyLingerBytes bounds the bytes of the replies remembered for WithReplyLinger;
+// past it the oldest are forgotten first. The window exists for replies still in a
+// socket buffer when the connection drops, so it needs to hold what the buffers can,
+// not every reply of the last seconds: at 64 KiB per reply and a few thousand replies
+// a second, keeping 5 s of them held hundreds of MiB alive and halved the throughput
+// of a busy worker (docs/benchmarks.md). 0 remembers nothing; a negative n is ignored.
+// Default: DefaultReplyLingerBytes.
+func WithReplyLingerBytes(n int) Option {
+	return func(w *Worker) {
+		if n >= 0 {
+			w.lingerBytes = n
 		}
 	}
 }

@@ -49,9 +49,10 @@ type Worker struct {
 	meterProvider  metric.MeterProvider
 	metrics        *workerMetrics
 
-	heldBytes int           // WithHeldReplyBytes
-	linger    time.Duration // WithReplyLinger
-	start     time.Time     // the worker's clock (now) starts here
+	heldBytes   int           // WithHeldReplyBytes
+	linger      time.Duration // WithReplyLinger
+	lingerBytes int           // WithReplyLingerBytes
+	start       time.Time     // the worker's clock (now) starts here
 
 	handlers    map[string]Handler
 	blobs       blobCache
@@ -92,10 +93,11 @@ func New(masterAddr string, opts ...Option) *Worker {
 		running:  make(map[jobKey]*runningJob),
 		blobs:    blobCache{limit: DefaultBlobCacheBytes},
 
-		heldBytes: DefaultHeldReplyBytes,
-		linger:    DefaultReplyLinger,
-		start:     time.Now(),
-		delivered: make(chan struct{}, 1),
+		heldBytes:   DefaultHeldReplyBytes,
+		lingerBytes: DefaultReplyLingerBytes,
+		linger:      DefaultReplyLinger,
+		start:       time.Now(),
+		delivered:   make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -115,7 +117,7 @@ func New(masterAddr string, opts ...Option) *Worker {
 	w.metrics = newWorkerMetrics(w.meterProvider)
 	w.slots = make(chan struct{}, w.capacity)
 	w.held.maxBytes = w.heldBytes
-	w.recent = sentRing{maxN: protocol.MaxHeldAttempts, maxBytes: w.heldBytes, linger: w.linger}
+	w.recent = sentRing{maxN: protocol.MaxHeldAttempts, maxBytes: min(w.lingerBytes, w.heldBytes), linger: w.linger}
 	return w
 }
 
