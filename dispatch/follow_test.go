@@ -127,6 +127,10 @@ func TestFailoverReadoptsHeldAttempt(t *testing.T) {
 	// a loses the leadership: it records nothing more, sends new connections to b,
 	// closes what it served, and closes its master.
 	fsA.fenced.Store(true)
+	// A job submitted now is refused: the store says another master owns the jobs.
+	if _, err := mA.Submit(context.Background(), dispatch.Job{ID: "after-fence", Type: "job", Payload: "y"}); err == nil {
+		t.Fatal("a demoted master accepted a job")
+	}
 	srvA.SetNotLeader(addrB)
 	for _, conn := range srvA.Conns() {
 		_ = conn.Close()
@@ -134,10 +138,10 @@ func TestFailoverReadoptsHeldAttempt(t *testing.T) {
 	_ = mA.Close()
 	// Losing the leadership is not a store failure: a's master says so once, at Info.
 	if n := logsA.count("level=ERROR"); n != 0 {
-		t.Errorf("the demoted master logged %d errors:\n%s", n, logsA.buf.String())
+		t.Errorf("the demoted master logged %d errors:\n%s", n, logsA.String())
 	}
 	if n := logsA.count("the job store is fenced"); n != 1 {
-		t.Errorf("the demoted master said %d times that its store is fenced, want once:\n%s", n, logsA.buf.String())
+		t.Errorf("the demoted master said %d times that its store is fenced, want once:\n%s", n, logsA.String())
 	}
 
 	// b takes over: its follower's listener makes way for its master, on the same
