@@ -30,17 +30,21 @@ func (m *Master) onBlobGet(c *banio.BanConn, lim *badInput, msg *banio.IOMsgRaw)
 		_ = c.SendWaitRes(req.Reply, []byte{protocol.BlobMissing})
 		return
 	}
+	// Counted before the send: the worker may have the blob, run its job and reply
+	// before this goroutine runs again, and a Snapshot taken then must count it.
+	m.blobs.served.Add(1)
+	m.noteBlobServed(req.Hash, 1)
 	// The blob follows its status byte on the wire without being copied behind it.
 	err = c.SendWaitRes(req.Reply, banio.Parts{Head: []byte{protocol.BlobFound}, Body: data})
+	if err != nil {
+		m.blobs.served.Add(^uint64(0)) // not served after all
+		m.noteBlobServed(req.Hash, -1)
+	}
 	if errors.Is(err, banio.ErrFrameTooLarge) {
 		// Unanswered, the worker's job would wait out its download timeout.
 		reason := fmt.Sprintf("its %d bytes do not fit a frame (%v); raise banio.WithMaxFrameSize on master and workers, or split the blob", len(data), err)
 		_ = c.SendWaitRes(req.Reply, append([]byte{protocol.BlobUnsendable}, reason...))
 		return
-	}
-	if err == nil {
-		m.blobs.served.Add(1)
-		m.noteBlobServed(req.Hash)
 	}
 }
 

@@ -243,8 +243,9 @@ func (m *Master) noteResolved(j *job, class outcomeClass, err error) {
 	ins.mu.Unlock()
 }
 
-// noteBlobServed counts a download of blob hash (onBlobGet).
-func (m *Master) noteBlobServed(hash string) {
+// noteBlobServed counts a download of blob hash (onBlobGet): delta is 1 for a
+// download about to be sent, -1 to take it back when the send failed.
+func (m *Master) noteBlobServed(hash string, delta int) {
 	ins := &m.insight
 	ins.mu.Lock()
 	defer ins.mu.Unlock()
@@ -260,6 +261,12 @@ func (m *Master) noteBlobServed(hash string) {
 		if len(ins.served) >= maxBlobCounts {
 			return
 		}
+	}
+	if delta < 0 {
+		if ins.served[hash] > 0 {
+			ins.served[hash]--
+		}
+		return
 	}
 	ins.served[hash]++
 }
