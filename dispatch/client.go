@@ -137,7 +137,7 @@ func (c *Client) Submit(ctx context.Context, job Job) (*Ticket, error) {
 	if job.Type == "" {
 		return nil, fmt.Errorf("%w: empty job type", ErrBadJob)
 	}
-	payload, err := marshalPayload(job.Payload)
+	payload, err := EncodePayload(job.Payload)
 	if err != nil {
 		return nil, err
 	}

@@ -20,8 +20,11 @@ type Job struct {
 	MaxAttempts int           // 0 → the master's default (WithMaxAttempts)
 }
 
-// marshalPayload encodes Job.Payload the way banio marshals message data.
-func marshalPayload(v any) ([]byte, error) {
+// EncodePayload gives the bytes a job with Payload v carries to its worker: []byte and
+// string as they are, anything else as JSON (the way banio marshals message data).
+// Code that must identify a job by its payload (package sweep's journal) hashes these
+// bytes, so that it sees exactly what the master does.
+func EncodePayload(v any) ([]byte, error) {
 	switch p := v.(type) {
 	case nil:
 		return nil, nil

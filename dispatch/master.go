@@ -104,7 +104,7 @@ func (m *Master) serve() {
 // job has another Type or payload, Submit fails with an error wrapping ErrIDConflict.
 // An id is a capability: whoever knows it can collect the job's outcome.
 func (m *Master) Submit(ctx context.Context, job Job) (*Ticket, error) {
-	payload, err := marshalPayload(job.Payload)
+	payload, err := EncodePayload(job.Payload)
 	if err != nil {
 		return nil, err
 	}

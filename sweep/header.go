@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -48,7 +47,7 @@ func newHeader(jobs []dispatch.Job, description string) (header, error) {
 	for _, i := range order {
 		writeField(ids, []byte(jobs[i].ID))
 		writeField(types, []byte(jobs[i].Type))
-		p, err := encodePayload(jobs[i].Payload)
+		p, err := dispatch.EncodePayload(jobs[i].Payload)
 		if err != nil {
 			return header{}, fmt.Errorf("sweep: job %s: %w", jobs[i].ID, err)
 		}
@@ -68,24 +67,6 @@ func writeField(h hash.Hash, b []byte) {
 }
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
-
-// encodePayload gives the bytes that dispatch sends for a Job.Payload: []byte and
-// string as they are, anything else as JSON.
-func encodePayload(v any) ([]byte, error) {
-	switch p := v.(type) {
-	case nil:
-		return nil, nil
-	case []byte:
-		return p, nil
-	case string:
-		return []byte(p), nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("payload: %w", err)
-	}
-	return b, nil
-}
 
 // differences says in words how the journal's header got differs from this sweep's,
 // or "" if it does not.
