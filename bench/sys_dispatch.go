@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/dispatch"
@@ -34,12 +33,10 @@ type dispatchSystem struct {
 	dir   string      // the store's temp dir
 	store *store.Bolt // the durable master's store
 
-	srv     *banServer
-	master  *dispatch.Master
-	stopW   context.CancelFunc
-	runErrs chan error // one Worker.Run result per started worker
-	started int
-	client  *dispatch.Client
+	srv    *banServer
+	master *dispatch.Master
+	pool   *echoWorkers
+	client *dispatch.Client
 }
 
 // dispatchConcurrency is every worker's capacity: enough that 64 callers
@@ -99,15 +96,7 @@ func (d *dispatchSystem) Start(ctx context.Context) error {
 	}
 	d.srv = bs
 
-	wctx, stop := context.WithCancel(context.Background())
-	d.stopW = stop
-	d.runErrs = make(chan error, d.workers)
-	for i := 0; i < d.workers; i++ {
-		w := worker.New(bs.addr, append([]worker.Option{worker.WithConcurrency(dispatchConcurrency), worker.WithName(fmt.Sprintf("bench-worker-%d", i+1))}, wopts...)...)
-		w.Handle("echo", func(ctx context.Context, j *worker.Job) (any, error) { return j.Payload, nil })
-		d.started++
-		go func() { d.runErrs <- w.Run(wctx) }()
-	}
+	d.pool = startEchoWorkers(bs.addr, d.workers, wopts...)
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- d.master.WaitWorkers(ctx, d.workers) }()
 	select {
@@ -115,8 +104,8 @@ func (d *dispatchSystem) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-	case err := <-d.runErrs:
-		d.started--
+	case err := <-d.pool.ended():
+		d.pool.gone()
 		return fmt.Errorf("worker ended before registering: %v", err)
 	}
 	client, err := dispatch.NewClient(bs.addr)
@@ -142,23 +131,7 @@ func (d *dispatchSystem) Close() error {
 	if d.client != nil {
 		errs = append(errs, d.client.Close())
 	}
-	if d.stopW != nil {
-		d.stopW()
-		timeout := time.After(5 * time.Second)
-	wait:
-		for d.started > 0 {
-			select {
-			case err := <-d.runErrs:
-				d.started--
-				if err != nil {
-					errs = append(errs, fmt.Errorf("worker: %w", err))
-				}
-			case <-timeout:
-				errs = append(errs, fmt.Errorf("%d workers still draining after 5s", d.started))
-				break wait
-			}
-		}
-	}
+	errs = append(errs, d.pool.close()...)
 	if d.master != nil {
 		errs = append(errs, d.master.Close())
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/cluster"
 	"github.com/banfleet/banfleet/dispatch"
-	"github.com/banfleet/banfleet/worker"
 )
 
 // clusterSystem is dispatch-cluster-w4: dispatch-w4 on a cluster of three masters
@@ -27,9 +26,7 @@ type clusterSystem struct {
 	dir     string
 	members []*cluster.Node
 	leader  *cluster.Node
-	stopW   context.CancelFunc
-	runErrs chan error
-	started int
+	pool    *echoWorkers
 	client  *dispatch.Client
 }
 
@@ -118,15 +115,7 @@ func (d *clusterSystem) Start(ctx context.Context) error {
 		return err
 	}
 	addr := d.leader.BanioAddr()
-	wctx, stop := context.WithCancel(context.Background())
-	d.stopW = stop
-	d.runErrs = make(chan error, d.workers)
-	for i := 0; i < d.workers; i++ {
-		w := worker.New(addr, worker.WithConcurrency(dispatchConcurrency), worker.WithName(fmt.Sprintf("bench-worker-%d", i+1)))
-		w.Handle("echo", func(ctx context.Context, j *worker.Job) (any, error) { return j.Payload, nil })
-		d.started++
-		go func() { d.runErrs <- w.Run(wctx) }()
-	}
+	d.pool = startEchoWorkers(addr, d.workers)
 	if err := d.leader.Master().WaitWorkers(ctx, d.workers); err != nil {
 		return err
 	}
@@ -152,20 +141,7 @@ func (d *clusterSystem) Close() error {
 	if d.client != nil {
 		errs = append(errs, d.client.Close())
 	}
-	if d.stopW != nil {
-		d.stopW()
-		timeout := time.After(5 * time.Second)
-	wait:
-		for d.started > 0 {
-			select {
-			case <-d.runErrs:
-				d.started--
-			case <-timeout:
-				errs = append(errs, fmt.Errorf("%d workers still draining after 5s", d.started))
-				break wait
-			}
-		}
-	}
+	errs = append(errs, d.pool.close()...)
 	if d.leader != nil {
 		if m := d.leader.Master(); m != nil {
 			fmt.Fprintf(os.Stderr, "  cluster: leader %s resolved %d jobs\n", d.leader.ID(), m.Stats().Done)
