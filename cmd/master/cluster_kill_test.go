@@ -1,21 +1,16 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/cluster"
-	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
 	"github.com/banfleet/banfleet/internal/proctest"
-	"github.com/banfleet/banfleet/worker"
 )
 
 // clusterMember is one cmd/master -cluster process of a test.
@@ -81,67 +76,9 @@ func TestKill9ClusterLeaderLosesNothing(t *testing.T) {
 	}
 	addrs := m1.addr + "," + m2.addr + "," + m3.addr
 
-	var mu sync.Mutex
-	runs := make(map[string]int)
-	done := make(chan struct{}, jobs)
-	double := func(ctx context.Context, j *worker.Job) (any, error) {
-		mu.Lock()
-		runs[j.ID]++
-		mu.Unlock()
-		select { // long enough that jobs are in flight when the leader dies
-		case <-time.After(2 * time.Millisecond):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		n, _ := strconv.Atoi(string(j.Payload))
-		return strconv.Itoa(2 * n), nil
-	}
-	wctx, stopWorkers := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() { stopWorkers(); wg.Wait() }()
-	bopts := []banio.Option{banio.WithHeartbeat(100*time.Millisecond, time.Second), banio.WithReconnectBackoff(fastReconnect)}
-	for i := range 3 {
-		w := worker.New(addrs, worker.WithConcurrency(16), worker.WithName("w"+strconv.Itoa(i)), worker.WithBanIO(bopts...), worker.WithDrainGrace(time.Second))
-		w.Handle("double", double)
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = w.Run(wctx) }()
-	}
-	client, err := dispatch.NewClient(addrs, dispatch.WithBanIO(bopts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	tks := make([]*dispatch.Ticket, jobs)
-	for i := range tks {
-		tk, err := client.Submit(context.Background(), dispatch.Job{ID: "c-" + strconv.Itoa(i), Type: "double", Payload: strconv.Itoa(i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tks[i] = tk
-		go func() { <-tk.Done(); done <- struct{}{} }()
-	}
-	for range jobs / 3 {
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Fatal("the first leader resolved too few jobs")
-		}
-	}
+	load := startDoublingLoad(t, addrs, "c-", jobs)
+	load.awaitResolved(jobs/3, 60*time.Second, "the first leader resolved too few jobs")
 	lead.proc.Kill()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	for i, tk := range tks {
-		res, err := tk.Wait(ctx)
-		if err != nil || string(res) != strconv.Itoa(2*i) {
-			t.Fatalf("job %d: %q, %v; want %d", i, res, err, 2*i)
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	for i := range jobs {
-		if n := runs["c-"+strconv.Itoa(i)]; n != 1 {
-			t.Fatalf("job c-%d ran %d times, want once", i, n)
-		}
-	}
+	load.checkEveryJobOnce(90 * time.Second)
 }
