@@ -119,13 +119,7 @@ func (d *Daemon) serveCluster(ctx context.Context, cfg Config, bopts []banio.Opt
 		}
 	}()
 
-	httpErr := make(chan error, 1)
-	var httpSrv *http.Server
-	if hln != nil {
-		fleet := &Fleet{Node: node, Addr: ln.Addr().String(), Config: &cfg, Metrics: metrics.Handler, Log: log}
-		httpSrv = &http.Server{Handler: d.httpHandler(fleet), ReadHeaderTimeout: 5 * time.Second}
-		go func() { httpErr <- httpSrv.Serve(hln) }()
-	}
+	status := d.serveStatus(hln, &Fleet{Node: node, Addr: ln.Addr().String(), Config: &cfg, Metrics: metrics.Handler, Log: log})
 	log.Info("cluster member listening", "id", cfg.Cluster.NodeID, "addr", ln.Addr().String(), "raft", node.RaftAddr())
 	fmt.Fprintf(stdout, "banfleet master listening on %s\n", ln.Addr())
 	fmt.Fprintf(stdout, "banfleet master raft on %s\n", node.RaftAddr())
@@ -133,11 +127,14 @@ func (d *Daemon) serveCluster(ctx context.Context, cfg Config, bopts []banio.Opt
 		log.Info("status server listening", "addr", hln.Addr().String())
 		fmt.Fprintf(stdout, "banfleet master status on http://%s/\n", hln.Addr())
 	}
+	// The join retries until it is added or the member stops, for whichever reason.
+	joinCtx, stopJoin := context.WithCancel(ctx)
+	defer stopJoin()
 	joined := make(chan struct{})
 	if cfg.Cluster.Join != "" {
 		go func() {
 			defer close(joined)
-			joinCluster(ctx, cfg.Cluster.Join, cfg.Cluster.NodeID, node.RaftAddr(), advertise, stdout, log)
+			joinCluster(joinCtx, cfg.Cluster.Join, cfg.Cluster.NodeID, node.RaftAddr(), advertise, stdout, log)
 		}()
 	} else {
 		close(joined)
@@ -146,17 +143,12 @@ func (d *Daemon) serveCluster(ctx context.Context, cfg Config, bopts []banio.Opt
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", "cause", context.Cause(ctx))
-	case err = <-httpErr:
+	case err = <-status.failed():
 		err = fmt.Errorf("status server: %w", err)
 	}
+	stopJoin()
 	<-joined
-	if httpSrv != nil {
-		hctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-		if herr := httpSrv.Shutdown(hctx); herr != nil {
-			log.Warn("status server shutdown", "err", herr)
-		}
-		cancel()
-	}
+	status.shutdown(log)
 	return err
 }
 

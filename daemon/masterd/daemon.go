@@ -201,13 +201,7 @@ func (d *Daemon) Serve(ctx context.Context, cfg Config, stdout io.Writer, log *s
 		closeListeners()
 		return err
 	}
-	var httpSrv *http.Server
-	httpErr := make(chan error, 1)
-	if hln != nil {
-		fleet := &Fleet{Master: master, Addr: ln.Addr().String(), Config: &cfg, Metrics: metrics.Handler, Log: log}
-		httpSrv = &http.Server{Handler: d.httpHandler(fleet), ReadHeaderTimeout: 5 * time.Second}
-		go func() { httpErr <- httpSrv.Serve(hln) }()
-	}
+	status := d.serveStatus(hln, &Fleet{Master: master, Addr: ln.Addr().String(), Config: &cfg, Metrics: metrics.Handler, Log: log})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("master listening", "addr", ln.Addr().String(), "tls", cfg.Conn.TLSEnabled(true),
@@ -224,17 +218,11 @@ func (d *Daemon) Serve(ctx context.Context, cfg Config, stdout io.Writer, log *s
 	case err = <-serveErr:
 		serveErr <- err
 		err = fmt.Errorf("banio server: %w", err)
-	case err = <-httpErr:
+	case err = <-status.failed():
 		err = fmt.Errorf("status server: %w", err)
 	}
 
-	if httpSrv != nil {
-		hctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-		if herr := httpSrv.Shutdown(hctx); herr != nil {
-			log.Warn("status server shutdown", "err", herr)
-		}
-		cancel()
-	}
+	status.shutdown(log)
 	_ = master.Close()
 	_ = srv.Close()
 	if serr := <-serveErr; serr != nil && !errors.Is(serr, banio.ErrServerClosed) && err == nil {
