@@ -45,18 +45,18 @@ func TestGuideEndToEnd(t *testing.T) {
 	addr := ln.Addr().String()
 
 	wk := proctest.Start(t, "worker", workerBin, "-master", addr, "-token", token, "-concurrency", "2", "-log-level", "warn")
-	// The master has no registration event yet: a bounded poll on its state.
-	deadline := time.Now().Add(30 * time.Second)
-	for len(m.Workers()) == 0 {
+	// Wait for its registration, or for it to exit.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() {
 		select {
 		case <-wk.Exited():
-			t.Fatalf("the worker exited:\n%s", wk.Stderr)
-		default:
+			cancel()
+		case <-ctx.Done():
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the guide's worker did not register within 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
+	}()
+	if err := m.WaitWorkers(ctx, 1); err != nil {
+		t.Fatalf("the guide's worker did not register (%v):\n%s", err, wk.Stderr)
 	}
 	if w := m.Workers()[0]; w.Capacity != 2 || len(w.Types) != 1 || w.Types[0] != sharpe.Type {
 		t.Errorf("the worker registered as %+v", w)
