@@ -95,6 +95,10 @@ type Bolt struct {
 	// commit; notified is closed when it has run the last.
 	notify   chan []*request
 	notified chan struct{}
+	// flights carries each written commit to the acker, which answers its callers
+	// once its fdatasync returned (flight.go); inflight counts those not answered.
+	flights  chan *flight
+	inflight sync.WaitGroup
 	closed   chan struct{} // closed when Close has finished
 
 	// stateMu guards mirror against readers (Lookup, Blob, Stats): the committer is
@@ -184,7 +188,10 @@ func OpenBolt(path string, opts ...Option) (*Bolt, error) {
 		path: path, db: db, opts: o,
 		kick: make(chan struct{}, 1), stopped: make(chan struct{}), closed: make(chan struct{}),
 		notify: make(chan []*request, notifyDepth), notified: make(chan struct{}),
-		ckReq: make(chan ckRequest), ckKick: make(chan struct{}, 1), ckStop: make(chan struct{}), ckDone: make(chan struct{}),
+		// The acker holds one flight and launch blocks on the next: commitDepth-2
+		// more may wait between them.
+		flights: make(chan *flight, commitDepth-2),
+		ckReq:   make(chan ckRequest), ckKick: make(chan struct{}, 1), ckStop: make(chan struct{}), ckDone: make(chan struct{}),
 	}
 	if err := guard(path, b.load); err != nil {
 		db.Close()
@@ -198,6 +205,7 @@ func OpenBolt(path string, opts ...Option) (*Bolt, error) {
 		return nil, err
 	}
 	go b.run()
+	go b.acker()
 	go b.notifier()
 	go b.checkpointer()
 	return b, nil

@@ -96,6 +96,21 @@ func (b *Bolt) note(ch *changes) {
 // runs on the committer (or, before it starts and once it has stopped, on OpenBolt
 // and Close), between batches. The old segment is closed: each of its frames was
 // synced before its callers were woken.
+// settledHandOver is the committer's answer to a checkpoint's request: the hand-over
+// once every commit in flight is durable (a checkpoint covers only synced frames, and
+// a segment is closed only when no sync runs on it), or nil when the store failed,
+// whose state past the failure must not reach the file.
+func (b *Bolt) settledHandOver(next *walSegment) *ckWork {
+	b.settle()
+	b.mu.Lock()
+	failed := b.failed
+	b.mu.Unlock()
+	if failed != nil {
+		return nil
+	}
+	return b.handOver(next, next != nil)
+}
+
 func (b *Bolt) handOver(next *walSegment, rotate bool) *ckWork {
 	m := b.mirror
 	w := &ckWork{
@@ -168,7 +183,16 @@ func (b *Bolt) checkpointRotating(rotate bool) error {
 		}
 		return nil
 	}
-	return b.writeCheckpoint(<-req.reply)
+	w := <-req.reply
+	if w == nil {
+		if next != nil {
+			next.f.Close()
+			os.Remove(next.path)
+			b.walBytes.Add(-next.size)
+		}
+		return nil // the store failed: its log is left for the next open to replay
+	}
+	return b.writeCheckpoint(w)
 }
 
 // newSegment creates the next segment. Callers hold ckMu (or run before the

@@ -176,12 +176,12 @@ func (b *Bolt) notifier() {
 // batches it answers the checkpointer's requests for a hand-over (checkpoint.go).
 func (b *Bolt) run() {
 	defer close(b.stopped)
-	defer close(b.notify)
+	defer close(b.flights) // after the last launch: the acker ends once it is answered
 	ch := newChanges()
 	for {
 		select {
 		case req := <-b.ckReq:
-			req.reply <- b.handOver(req.next, req.next != nil)
+			req.reply <- b.settledHandOver(req.next)
 		default:
 		}
 		b.mu.Lock()
@@ -198,7 +198,7 @@ func (b *Bolt) run() {
 			select {
 			case <-b.kick:
 			case req := <-b.ckReq:
-				req.reply <- b.handOver(req.next, req.next != nil)
+				req.reply <- b.settledHandOver(req.next)
 			}
 			continue
 		}
@@ -254,21 +254,11 @@ func (b *Bolt) take() []*request {
 }
 
 // commit applies a batch to the mirror, appends what it applied to the log as one
-// frame, syncs it and wakes the batch's callers.
+// frame and hands the batch to the acker (flight.go), which wakes its callers once
+// the frame's fdatasync has returned.
 func (b *Bolt) commit(batch []*request, ch *changes) {
-	defer func() {
-		var thens []*request
-		for _, r := range batch {
-			if r.then != nil {
-				thens = append(thens, r)
-			} else {
-				close(r.done)
-			}
-		}
-		if len(thens) > 0 {
-			b.notify <- thens
-		}
-	}()
+	f := &flight{batch: batch, start: time.Now()}
+	defer func() { b.launch(f) }()
 	if b.testHookCommit != nil {
 		b.testHookCommit(len(batch))
 	}
@@ -306,8 +296,7 @@ func (b *Bolt) commit(batch []*request, ch *changes) {
 	applied := len(recs)
 
 	if applied > 0 {
-		start := time.Now()
-		err := b.appendFrame(recs)
+		index, err := b.appendFrame(recs)
 		clear(recs) // the records' bytes are not to be kept alive by the buffer
 		if cap(recs) <= maxScratch/64 {
 			b.frameRecs = recs[:0]
@@ -323,12 +312,7 @@ func (b *Bolt) commit(batch []*request, ch *changes) {
 			return
 		}
 		b.note(ch)
-		b.commitNanos.Add(int64(time.Since(start)))
-		b.commits.Add(1)
-		b.batchRecs.Add(uint64(applied))
-		if int64(applied) > b.maxBatch.Load() {
-			b.maxBatch.Store(int64(applied))
-		}
+		f.index, f.applied = index, applied
 	}
 	b.records.Add(uint64(applied))
 	for _, r := range batch {
@@ -340,27 +324,24 @@ func (b *Bolt) commit(batch []*request, ch *changes) {
 	}
 }
 
-// appendFrame writes recs as the next frame of the log and syncs it, and asks for a
-// checkpoint, which moves the log to a new segment, once the segment has grown past
-// WithWALSize.
-func (b *Bolt) appendFrame(recs []Record) error {
+// appendFrame writes recs as the next frame of the log (its fdatasync is the
+// acker's, flight.go) and returns its index. It asks for a checkpoint, which moves
+// the log to a new segment, once the segment has grown past WithWALSize.
+func (b *Bolt) appendFrame(recs []Record) (uint64, error) {
 	buf, err := appendFrame(b.frameBuf[:0], b.nextIndex, recs)
 	if cap(buf) <= maxScratch {
 		b.frameBuf = buf[:0]
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
-	grown, err := b.seg.write(buf, b.opts.noSync)
+	grown, err := b.seg.write(buf)
 	b.walBytes.Add(grown)
 	b.segSize.Store(b.seg.size)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if !b.opts.noSync {
-		b.fsyncs.Add(1)
-	}
-	b.walIndex.Store(b.nextIndex)
+	index := b.nextIndex
 	b.nextIndex++
 	if b.seg.size >= b.opts.walSize {
 		select {
@@ -368,7 +349,7 @@ func (b *Bolt) appendFrame(recs []Record) error {
 		default:
 		}
 	}
-	return nil
+	return index, nil
 }
 
 // fail makes err the store's failure: nothing is applied after it.

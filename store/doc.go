@@ -22,7 +22,10 @@
 //     fdatasynced: one committer goroutine group-commits the records of many
 //     concurrent callers as one frame, one append and one fdatasync per batch
 //     (committer.go, wal.go), into a segment file filled with zeros ahead of its
-//     frames so that the fdatasync writes data pages alone. A checkpointer goroutine
+//     frames so that the fdatasync writes data pages alone. The committer writes the
+//     next batch while the last one's fdatasync runs, two commits in flight, and an
+//     acker answers each batch in order once it is durable (flight.go), so a record
+//     that arrives during a sync waits for its own sync only. A checkpointer goroutine
 //     writes the rows those commits changed into the bbolt file in the background,
 //     every 100 ms, and once the segment passes a size (16 MiB) moves the log to a
 //     new segment and deletes the old (checkpoint.go); opening loads the file and

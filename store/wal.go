@@ -28,10 +28,11 @@ import (
 //	         payload  AppendBatch of the batch's records, as applied (refused calls
 //	                  are not in it)
 //
-// Frames are consecutive: frame i+1 is written only after frame i's fdatasync returned,
-// so at most the last frame of the log can be torn by a crash, and its callers were
-// never told it was durable. Opening (wal_replay.go) drops a torn last frame; a bad
-// frame with a valid one after it is damage, ErrCorrupt. The bolt file's meta bucket
+// Frames are consecutive, and frame i+1 is written at most while frame i's fdatasync
+// runs (commitDepth commits in flight, flight.go), so only the last commitDepth frames
+// of the log can be torn by a crash, and their callers were never told they were
+// durable. Opening (wal_replay.go) drops such a torn tail; a bad frame with a valid one
+// after it further than that is damage, ErrCorrupt. The bolt file's meta bucket
 // records the index of the last frame its checkpoint covers ("wal"): opening replays
 // the frames after it, wherever they are (a segment holds the frames of many
 // checkpoints).

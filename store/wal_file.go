@@ -112,11 +112,11 @@ func createSegment(path string, n uint64, chunk int64, noSync bool) (*walSegment
 	return &walSegment{path: name, f: f, size: int64(len(h)), zeroed: int64(len(h)), chunk: chunk}, syncs, nil
 }
 
-// write appends b after the last frame and, unless noSync, fdatasyncs it. When b
-// reaches past the zeroed part of the file, zeros are written after it up to the next
-// chunk boundary (one fdatasync covers both). It returns how many bytes the
-// file grew by.
-func (s *walSegment) write(b []byte, noSync bool) (grown int64, err error) {
+// write appends b after the last frame (it is in the file, not yet durable: sync
+// makes it so). When b reaches past the zeroed part of the file, zeros are written
+// after it up to the next chunk boundary (the next sync covers both). It returns how
+// many bytes the file grew by.
+func (s *walSegment) write(b []byte) (grown int64, err error) {
 	end := s.size + int64(len(b))
 	// A frame half written stays in the file as a torn last frame, which the next
 	// open drops (wal_replay.go); a failed write fails the store.
@@ -132,10 +132,15 @@ func (s *walSegment) write(b []byte, noSync bool) (grown int64, err error) {
 			return grown, fmt.Errorf("fill %s with zeros ahead of its frames: %w", s.path, err)
 		}
 	}
-	if !noSync {
-		if err := fdatasync(s.f); err != nil {
-			return grown, fmt.Errorf("fdatasync %s: %w", s.path, err)
-		}
-	}
 	return grown, nil
+}
+
+// sync makes every frame written so far durable. It may run while the committer
+// writes the next frame (flight.go): fdatasync covers the file's data written before
+// the call, and waits for pages another sync is still writing back.
+func (s *walSegment) sync() error {
+	if err := fdatasync(s.f); err != nil {
+		return fmt.Errorf("fdatasync %s: %w", s.path, err)
+	}
+	return nil
 }

@@ -19,9 +19,10 @@ import (
 //     transaction and the deletion of the segment, or undid a deletion, which is
 //     not synced); skipped, wherever they are;
 //   - frames K+1, K+2, … in order: replayed; a gap or a step back is damage;
-//   - a bad last frame (cut short, or failing its CRC, with no valid frame anywhere
-//     after it): a write torn by a crash, whose fdatasync never returned, so no
-//     caller was told it was durable; truncated away and logged;
+//   - a bad frame (cut short, or failing its CRC) with no valid frame after it but
+//     the commitDepth-1 that may have been written while its fdatasync ran
+//     (flight.go): writes torn by a crash, whose fdatasync never returned, so no
+//     caller was told they were durable; truncated away and logged;
 //   - a bad frame with a valid frame after it, or a frame whose CRC holds but whose
 //     records do not decode or apply: damage, ErrCorrupt naming the segment.
 
@@ -102,7 +103,7 @@ func (b *Bolt) replay(segs []segmentFile) (uint64, error) {
 		if bad < 0 {
 			continue
 		}
-		if f, ok := laterFrame(data, bad, last); ok {
+		if f, ok := frameBeyondTear(data, bad, last); ok {
 			return 0, corruptWAL(s.path, fmt.Errorf("the frame at offset %d is cut short or fails its checksum, and a valid frame (index %d, offset %d) follows it: this is damage, not a write torn by a crash", bad, f.index, f.off))
 		}
 		for _, later := range segs[i+1:] {
@@ -119,6 +120,23 @@ func (b *Bolt) replay(segs []segmentFile) (uint64, error) {
 		}
 	}
 	return last, nil
+}
+
+// frameBeyondTear returns a valid frame after the bad one at off that a crash cannot
+// explain, if there is one. Frames written while the bad frame's fdatasync ran (index
+// last+2 up to last+commitDepth, where last+1 is the bad frame's) can follow a torn
+// one; anything else after it is damage.
+func frameBeyondTear(data []byte, off int, last uint64) (frame, bool) {
+	for {
+		f, ok := laterFrame(data, off, last)
+		if !ok {
+			return frame{}, false
+		}
+		if f.index > last+commitDepth {
+			return f, true
+		}
+		off = f.off
+	}
 }
 
 // truncateTorn cuts a torn last frame off segment path.

@@ -106,22 +106,75 @@ func TestWALCrashReplay(t *testing.T) {
 // the path, the log's only segment, and the state after n-1 calls and after n.
 func crashedStore(t *testing.T, n int) (path, seg string, prev, full []byte) {
 	t.Helper()
+	path, seg, states := crashedStoreSteps(t, n)
+	return path, seg, states[n-1], states[n]
+}
+
+// crashedStoreSteps is crashedStore with the state after every call: states[k] is
+// the state after k calls, one frame each.
+func crashedStoreSteps(t *testing.T, n int) (path, seg string, states [][]byte) {
+	t.Helper()
 	b, path := openTemp(t, noCheckpoints)
 	for i := range n {
-		if i == n-1 {
-			prev = load(t, b).Snapshot()
-		}
+		states = append(states, load(t, b).Snapshot())
 		if err := b.Apply(ctx, Submitted(Spec{ID: fmt.Sprintf("job-%03d", i), Type: "t", Payload: bytes.Repeat([]byte{byte(i)}, 100)})); err != nil {
 			t.Fatal(err)
 		}
 	}
-	full = load(t, b).Snapshot()
+	states = append(states, load(t, b).Snapshot())
 	segs := b.segments(t)
 	b.crash()
 	if len(segs) != 1 {
 		t.Fatalf("segments %v", segs)
 	}
-	return path, segs[0], prev, full
+	return path, segs[0], states
+}
+
+// TestWALTornFramesInFlight: commits overlap (flight.go), so a crash can tear a frame
+// whose successor was written while its fdatasync ran. Neither was acknowledged: the
+// store opens as of the frame before the torn one. A valid frame further than
+// commitDepth-1 frames past the bad one is no such tear, but damage.
+func TestWALTornFramesInFlight(t *testing.T) {
+	leakcheck.Check(t)
+	const n = 20
+	// frameOffset is where frame k (1-based) starts: the frames are all one length.
+	frameOffset := func(d []byte, k int) int { return walHeaderSize + (k-1)*(frameHeaderSize+frameLen(d)) }
+	for back := 1; back <= commitDepth+1; back++ {
+		t.Run(fmt.Sprintf("frame %d from the end", back), func(t *testing.T) {
+			path, seg, states := crashedStoreSteps(t, n)
+			data, err := os.ReadFile(seg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			torn := n + 1 - back
+			data[frameOffset(data, torn)+frameHeaderSize+7] ^= 0x04
+			if err := os.WriteFile(seg, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var logged strings.Builder
+			b, err := OpenBolt(path, WithLogger(testLogger(&logged)))
+			if back > commitDepth {
+				if err == nil {
+					b.Close()
+					t.Fatalf("a log with a bad frame %d frames from its end opened", back)
+				}
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("not ErrCorrupt: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if got := load(t, b).Snapshot(); !bytes.Equal(got, states[torn-1]) {
+				t.Fatalf("not the state as of frame %d, the one before the torn frame", torn-1)
+			}
+			if !strings.Contains(logged.String(), "torn") {
+				t.Errorf("not logged: %q", logged.String())
+			}
+		})
+	}
 }
 
 // TestWALTornLastFrame: a last frame cut short or failing its CRC (a crash during its
