@@ -19,12 +19,17 @@ import (
 //	                                 acceptance adds; recorded once per entry, not per job
 //	banfleet.cluster.apply.records   counter: records the leader committed
 //	banfleet.cluster.leader          gauge: 1 while this member is the leader, else 0
+//	banfleet.cluster.store_restarts  counter: leaderships whose replicated store failed
+//	                                 while raft still said they led, and were restarted
+//	                                 (Node.restartLeadership); anything above 0 is worth
+//	                                 reading the member's log for
 //
 // One histogram record per entry (many records each) keeps them off the cost of a job.
 type metrics struct {
 	leaderChanges metric.Int64Counter
 	applyDuration metric.Float64Histogram
 	applyRecords  metric.Int64Counter
+	storeRestarts metric.Int64Counter
 	leaderGauge   metric.Int64ObservableGauge
 	reg           metric.Registration
 
@@ -53,6 +58,8 @@ func newMetrics(mp metric.MeterProvider) *metrics {
 		metric.WithExplicitBucketBoundaries(applyBuckets...))
 	m.applyRecords, _ = meter.Int64Counter("banfleet.cluster.apply.records", metric.WithUnit("{record}"),
 		metric.WithDescription("Job state records the leader committed through raft."))
+	m.storeRestarts, _ = meter.Int64Counter("banfleet.cluster.store_restarts", metric.WithUnit("{restart}"),
+		metric.WithDescription("Leaderships whose replicated store failed while raft still said this member led, restarted on a new store."))
 	m.leaderGauge, _ = meter.Int64ObservableGauge("banfleet.cluster.leader", metric.WithUnit("1"),
 		metric.WithDescription("1 while this member is the cluster's leader, else 0."))
 	m.reg, _ = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -72,6 +79,8 @@ func (m *metrics) applied(d time.Duration, records int) {
 }
 
 func (m *metrics) leaderChanged() { m.leaderChanges.Add(context.Background(), 1) }
+
+func (m *metrics) storeRestarted() { m.storeRestarts.Add(context.Background(), 1) }
 
 func (m *metrics) close() {
 	if m.reg != nil {

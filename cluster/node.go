@@ -64,9 +64,10 @@ type role struct {
 	served chan struct{}
 	leader string // a follower's redirect
 
-	master *dispatch.Master
-	st     *termStore
-	term   uint64
+	master  *dispatch.Master
+	st      *termStore
+	term    uint64
+	started time.Time // when the leadership's master opened
 }
 
 // Open starts a member: raft from what DataDir holds (bootstrapping Config.Peers on a
@@ -252,7 +253,15 @@ func (n *Node) setRole(r *role) {
 func (n *Node) run() {
 	defer n.wg.Done()
 	for {
+		n.mu.Lock()
+		var broke <-chan struct{} // nil (never ready) unless this member leads
+		if st := n.role.st; st != nil {
+			broke = st.broke
+		}
+		n.mu.Unlock()
 		select {
+		case <-broke:
+			n.restartLeadership()
 		case <-n.done:
 			n.mu.Lock()
 			r := n.role
@@ -280,6 +289,45 @@ func (n *Node) run() {
 		}
 	}
 }
+
+// restartLeadership ends a leadership whose store failed while raft still says it
+// leads. A proposal that raft refused for a reason other than a lost leadership (its
+// log store failed a write, an entry was refused) fails the term's store for good: the
+// master could accept nothing more, and the remote callers of the jobs whose records
+// did not commit would wait for an answer that never comes, since their connections
+// stay up. So the role ends as on a lost leadership (connections closed: workers
+// re-register and callers re-attach, then resubmit what the log lacks), and a new
+// master opens on a new term store, after a Barrier, if this member still leads. A
+// store that fails again within restartPause of its start hands the leadership to
+// another member instead, if there is one, rather than failing in a loop.
+func (n *Node) restartLeadership() {
+	n.mu.Lock()
+	cur := n.role
+	n.mu.Unlock()
+	err := cur.st.failure()
+	if errors.Is(err, store.ErrFenced) {
+		// The leadership ended: raft's notification closes the role.
+		n.log.Info("cluster: the leadership ended while proposing", "term", cur.term, "err", err)
+		n.closeRole(cur)
+		n.setRole(n.followerRole())
+		return
+	}
+	n.log.Warn("cluster: the replicated store failed while leading; restarting the master on a new store", "term", cur.term, "err", err)
+	n.metrics.storeRestarted()
+	n.closeRole(cur)
+	if time.Since(cur.started) < restartPause {
+		_ = n.raft.LeadershipTransfer().Error()
+	}
+	if n.raft.State() != raft.Leader {
+		n.setRole(n.followerRole())
+		return
+	}
+	n.setRole(n.leaderRole())
+}
+
+// restartPause: a leadership whose store fails sooner than this after it started
+// hands the leadership over instead of restarting in place.
+const restartPause = time.Second
 
 // redirect points a follower's server at the current leader.
 func (n *Node) redirect() {
@@ -334,7 +382,7 @@ func (n *Node) leaderRole() *role {
 		blobThreshold: n.cfg.BlobThreshold, retention: n.cfg.Retention,
 		maxDelay: time.Millisecond, maxEntryBytes: 4 << 20, maxInflight: maxInflight, applyTimeout: timeout,
 	}, n.metrics)
-	r := &role{srv: n.cfg.NewServer(), st: st, term: term}
+	r := &role{srv: n.cfg.NewServer(), st: st, term: term, started: time.Now()}
 	// A leader cut off from the others still gets its workers' replies for a moment:
 	// their outcomes reach callers only once committed, so a late one resolves
 	// nothing (dispatch.WithOutcomesAfterCommit), unless Config.EarlyOutcomes.

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/banfleet/banfleet/dispatch"
@@ -74,4 +76,41 @@ func waitCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// A leader whose replicated store fails while raft still says it leads (raft refused
+// an entry for a reason other than a lost leadership) does not sit on a store that
+// takes nothing: it restarts its master on a new store (or hands the leadership over),
+// and the jobs submitted meanwhile, whose records never committed, are resubmitted by
+// their Client and run once.
+func TestLeaderRestartsOnStoreFailure(t *testing.T) {
+	leakcheck.Check(t)
+	c := newTestCluster(t, 3, withTestServers)
+	lead := c.leader()
+	cnt := newCounter(false)
+	addrs := make([]string, 0, len(c.members))
+	for _, m := range c.members {
+		addrs = append(addrs, m.node.BanioAddr())
+		startWorker(t, m.node.BanioAddr(), cnt.handle)
+	}
+	waitWorkers(t, lead.node.Master(), 1)
+	cl := newClient(t, strings.Join(addrs, ","))
+	checkDoubles(t, submitDoubles(t, cl, "before-", 20))
+
+	old := lead.node.Master()
+	changed := lead.node.Changed()
+	c.leaderStore().fail(errors.New("injected: raft refused the entry"))
+	tks := submitDoubles(t, cl, "after-", 50)
+	select {
+	case <-changed:
+	case <-waitCtx(t).Done():
+		t.Fatal("the leader kept its failed store")
+	}
+	checkDoubles(t, tks)
+	if now := c.leader().node.Master(); now == old {
+		t.Fatal("the master on the failed store still leads")
+	}
+	if tw := cnt.twice(); len(tw) > 0 {
+		t.Fatalf("jobs ran twice: %v", tw)
+	}
 }

@@ -44,6 +44,7 @@ type termStore struct {
 	fenced       bool  // the leadership is over: what is queued fails, unproposed
 	failed       error // the first proposal error: the store takes nothing more
 
+	broke    chan struct{} // closed with the first failure (Node restarts the leadership)
 	kick     chan struct{}
 	inflight chan *proposal
 	stopped  chan struct{} // closed when the waiter has answered everything
@@ -101,6 +102,7 @@ func newTermStore(r *raft.Raft, f *fsm, term uint64, opts storeOptions, m *metri
 	s := &termStore{
 		r: r, fsm: f, term: term, opts: opts, metrics: m,
 		kick:     make(chan struct{}, 1),
+		broke:    make(chan struct{}),
 		inflight: make(chan *proposal, max(opts.maxInflight, 1)-1),
 		stopped:  make(chan struct{}),
 	}
@@ -433,11 +435,19 @@ func (s *termStore) wait() {
 	}
 }
 
-// fail makes err the store's failure: nothing is queued after it.
+// fail makes err the store's failure: nothing is queued after it, and broke closes.
 func (s *termStore) fail(err error) {
 	s.mu.Lock()
 	if s.failed == nil {
 		s.failed = err
+		close(s.broke)
 	}
 	s.mu.Unlock()
+}
+
+// failure is the store's failure once broke is closed.
+func (s *termStore) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
 }
