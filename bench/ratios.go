@@ -21,8 +21,10 @@ var peerPairs = [][2]string{
 	{"dispatch-durable-w4", "asynq-redis"},
 	{"dispatch-w4-metrics", "dispatch-w4"},
 	{"dispatch-cluster-w4-early", "raft-floor-batched"},
+	{"dispatch-cluster-w4-early", "raft-floor-batched-early"},
 	{"dispatch-cluster-w4", "raft-floor-batched-2"},
 	{"raft-floor-batched", "dispatch-w4"},
+	{"raft-floor-batched-early", "dispatch-w4"},
 	{"raft-floor-batched-2", "dispatch-w4"},
 }
 

@@ -39,13 +39,17 @@ import (
 //	                       policy of package cluster's store); one waiter answers
 //	                       them in order: the best group commit this stack allows
 //	raft-floor-batched-2   the same, two records one after the other per call
+//	raft-floor-batched-early  raft-floor-batched, then a second record (the outcome)
+//	                       queued without waiting for it: what
+//	                       dispatch-cluster-w4-early commits per job
 //
 // Without BatchApplyCh (as ours), raft's leader loop still takes every Apply that is
 // ready into one write of its log, so raft-floor too commits many records per fsync;
 // the batched variants also save raft's per-entry work.
 type raftFloor struct {
-	commits int  // records committed one after the other per call: 1 or 2
-	batched bool // coalesce callers' records into shared entries
+	commits  int  // records committed one after the other per call: 1 or 2
+	batched  bool // coalesce callers' records into shared entries
+	trailing bool // then queue one more record, not waited for (batched only)
 
 	dir     string
 	nodes   []*floorNode
@@ -53,8 +57,8 @@ type raftFloor struct {
 	batcher *floorBatcher
 }
 
-func newRaftFloor(commits int, batched bool) *raftFloor {
-	return &raftFloor{commits: commits, batched: batched}
+func newRaftFloor(commits int, batched, trailing bool) *raftFloor {
+	return &raftFloor{commits: commits, batched: batched, trailing: trailing}
 }
 
 // The raft settings of the bench's clusters (bench/sys_dispatch_cluster.go and the
@@ -205,6 +209,9 @@ func (s *raftFloor) name() string {
 	if s.commits > 1 {
 		n += fmt.Sprintf("-%d", s.commits)
 	}
+	if s.trailing {
+		n += "-early"
+	}
 	return n
 }
 
@@ -215,14 +222,22 @@ type floorCaller struct {
 	req *floorRequest
 }
 
-// Call commits s.commits records carrying payload, one after the other, and echoes
-// payload.
+// Call commits s.commits records carrying payload, one after the other, queues the
+// trailing one if any, and echoes payload.
 func (c *floorCaller) Call(ctx context.Context, payload []byte) ([]byte, error) {
 	for kind := range c.s.commits {
 		c.rec = append(c.rec[:0], floorHeader[:]...)
 		c.rec[0] = byte(kind + 1)
 		c.rec = append(c.rec, payload...)
 		if err := c.commit(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if c.s.trailing {
+		// Its own copy: nobody waits for it, and c.rec is reused.
+		out := append([]byte(nil), c.rec...)
+		out[0]++
+		if err := c.s.batcher.enqueue(&floorRequest{rec: out}); err != nil {
 			return nil, err
 		}
 	}
@@ -258,7 +273,7 @@ func (c *floorCaller) commit(ctx context.Context) error {
 // floorRequest is one record waiting for the batcher's entry.
 type floorRequest struct {
 	rec  []byte
-	done chan error // buffered: the waiter never blocks
+	done chan error // buffered: the waiter never blocks; nil: nobody waits
 }
 
 // floorEntry is one proposed entry and the requests it answers.
@@ -395,7 +410,9 @@ func (b *floorBatcher) wait() {
 			b.nanos.Add(int64(time.Since(e.start)))
 		}
 		for _, req := range e.reqs {
-			req.done <- err
+			if req.done != nil {
+				req.done <- err
+			}
 		}
 	}
 }
