@@ -181,7 +181,10 @@ func (s *raftFloor) NewCaller() (Caller, error) {
 	return &floorCaller{s: s}, nil
 }
 
-// Close stops the batcher (its entries committed or failed), then every member.
+// Close stops the batcher (its entries committed or failed), then every member. The
+// batcher goes first, while raft runs: an Apply future has no shutdown channel, and
+// raft's FSM goroutine exits on Shutdown without answering the committed batches
+// still queued for it, so a waiter could wait on one for ever.
 func (s *raftFloor) Close() error {
 	var errs []error
 	if s.batcher != nil {
