@@ -13,12 +13,19 @@ var throughputBaselines = []string{"grpc", "nats-w1", "nats-w4", "rawtcp-mux"}
 
 // peerPairs are system pairs A / B, each a banfleet system and the peer
 // that does the same job (or the same system with a feature off: the cost
-// of metrics), compared directly in every case in which both ran (a pair
+// of metrics; or the cluster and its raft floor, and that floor against the
+// in-memory master: the cluster target's bound), compared directly in every case in which both ran (a pair
 // with a system absent from the run, or failed in that case, is left out).
 var peerPairs = [][2]string{
 	{"dispatch-w4", "asynq-redis"},
 	{"dispatch-durable-w4", "asynq-redis"},
 	{"dispatch-w4-metrics", "dispatch-w4"},
+	{"dispatch-cluster-w4-early", "raft-floor-batched"},
+	{"dispatch-cluster-w4-early", "raft-floor-batched-early"},
+	{"dispatch-cluster-w4", "raft-floor-batched-2"},
+	{"raft-floor-batched", "dispatch-w4"},
+	{"raft-floor-batched-early", "dispatch-w4"},
+	{"raft-floor-batched-2", "dispatch-w4"},
 }
 
 // latencyBaseline is the system whose p50, at one caller and the same

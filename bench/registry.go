@@ -128,6 +128,31 @@ var registry = []Entry{
 		New:   func() System { return newClusterDispatch(4, true) },
 	},
 	{
+		Name:  "raft-floor",
+		About: "the floor of dispatch-cluster-w4-early, nothing of banfleet in it: three hashicorp/raft nodes in this process (TCP transport on loopback, raft-boltdb fsynced, the cluster's raft settings), a state machine that only counts; a call is one raft.Apply of a payload-sized record on the leader",
+		New:   func() System { return newRaftFloor(1, false, false) },
+	},
+	{
+		Name:  "raft-floor-2",
+		About: "raft-floor with two Applies one after the other per call (Submitted, then Resolved): the floor of dispatch-cluster-w4, whose outcomes wait for their commit",
+		New:   func() System { return newRaftFloor(2, false, false) },
+	},
+	{
+		Name:  "raft-floor-batched",
+		About: "raft-floor with the callers' records coalesced: one batcher gathers what is queued (yielding while more arrives, up to 1 ms) and proposes it as one entry, up to 32 entries ahead of their commit (the cluster store's policy): the best group commit on this stack",
+		New:   func() System { return newRaftFloor(1, true, false) },
+	},
+	{
+		Name:  "raft-floor-batched-early",
+		About: "raft-floor-batched, then a second record (the outcome) queued without waiting for its commit: the work dispatch-cluster-w4-early commits per job, one commit on its path",
+		New:   func() System { return newRaftFloor(1, true, true) },
+	},
+	{
+		Name:  "raft-floor-batched-2",
+		About: "raft-floor-batched with two records one after the other per call: the batched floor of dispatch-cluster-w4",
+		New:   func() System { return newRaftFloor(2, true, false) },
+	},
+	{
 		Name: "asynq-redis",
 		About: "durable-queue peer of dispatch-w4: github.com/hibiken/asynq on its own redis-server (loopback, appendonly yes, appendfsync everysec, no RDB snapshots); " +
 			"Client.Enqueue (unique TaskID, Retention 1 min, MaxRetry 0) → 4 asynq.Servers of Concurrency 64 (TaskCheckInterval 200 µs) echo via ResultWriter().Write → " +
