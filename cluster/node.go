@@ -47,8 +47,11 @@ type Node struct {
 	obsr   *raft.Observer
 	conns  chan net.Conn // the accept loop's hand-over
 	done   chan struct{}
-	wg     sync.WaitGroup
-	once   sync.Once
+	// raftDown is closed once raft.Shutdown has returned: a leader's store stops
+	// waiting for the futures raft will never answer (abandon.go).
+	raftDown chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
 
 	// mu protects the following fields.
 	mu      sync.Mutex
@@ -83,7 +86,7 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: cfg.Logger.With("node", cfg.ID), fsm: newFSM(),
 		notify: make(chan bool, 16), obs: make(chan raft.Observation, 16),
-		conns: make(chan net.Conn), done: make(chan struct{}), changed: make(chan struct{}),
+		conns: make(chan net.Conn), done: make(chan struct{}), raftDown: make(chan struct{}), changed: make(chan struct{}),
 	}
 	mp := cfg.MeterProvider
 	if mp == nil {
@@ -378,7 +381,7 @@ func (n *Node) leaderRole() *role {
 		n.log.Warn("cluster: elected, but could not bring the state up to date; staying a follower", "term", term, "err", err)
 		return n.followerRole()
 	}
-	st := newTermStore(n.raft, n.fsm, term, storeOptions{
+	st := newTermStore(n.raft, n.raftDown, n.fsm, term, storeOptions{
 		blobThreshold: n.cfg.BlobThreshold, retention: n.cfg.Retention,
 		maxDelay: time.Millisecond, maxEntryBytes: 4 << 20, maxInflight: maxInflight, applyTimeout: timeout,
 	}, n.metrics)
@@ -455,6 +458,7 @@ func (n *Node) Close() error {
 		n.mu.Unlock()
 		n.raft.DeregisterObserver(n.obsr)
 		err = n.raft.Shutdown().Error()
+		close(n.raftDown) // the futures raft will never answer now fail (abandon.go)
 		close(n.done)
 		_ = n.cfg.Listener.Close()
 		n.wg.Wait()

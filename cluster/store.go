@@ -30,11 +30,12 @@ import (
 // of every caller. One waiter goroutine takes the entries' results in order and calls
 // back each call's caller, so callbacks run in the order of the calls.
 type termStore struct {
-	r       *raft.Raft
-	fsm     *fsm
-	term    uint64
-	opts    storeOptions
-	metrics *metrics
+	r        *raft.Raft
+	raftDown chan struct{} // closed once raft has shut down (abandon.go)
+	fsm      *fsm
+	term     uint64
+	opts     storeOptions
+	metrics  *metrics
 
 	// mu protects the following fields.
 	mu           sync.Mutex
@@ -98,9 +99,9 @@ type proposal struct {
 	fenced  bool // not proposed: the store was fenced first
 }
 
-func newTermStore(r *raft.Raft, f *fsm, term uint64, opts storeOptions, m *metrics) *termStore {
+func newTermStore(r *raft.Raft, raftDown chan struct{}, f *fsm, term uint64, opts storeOptions, m *metrics) *termStore {
 	s := &termStore{
-		r: r, fsm: f, term: term, opts: opts, metrics: m,
+		r: r, raftDown: raftDown, fsm: f, term: term, opts: opts, metrics: m,
 		kick:     make(chan struct{}, 1),
 		broke:    make(chan struct{}),
 		inflight: make(chan *proposal, max(opts.maxInflight, 1)-1),
@@ -334,6 +335,7 @@ func (s *termStore) commit() {
 			// each entry gets its own copy, and buf is reused.
 			data := append([]byte(nil), buf...)
 			p.f = s.r.Apply(data, s.opts.applyTimeout)
+			abandonOnShutdown(p.f, s.raftDown)
 			if cap(buf) > 4*s.opts.maxEntryBytes {
 				buf, scratch = nil, nil
 			}
