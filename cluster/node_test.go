@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -99,13 +100,36 @@ func TestLeaderRestartsOnStoreFailure(t *testing.T) {
 
 	old := lead.node.Master()
 	changed := lead.node.Changed()
+	// Jobs keep coming while the store fails and the leadership restarts: some are
+	// submitted before the failure, some fail to commit, some reach a master whose
+	// store has failed, and some the restarted one.
+	var tks []*dispatch.Ticket
+	submitting := make(chan struct{})
+	go func() {
+		defer close(submitting)
+		for i := 0; i < 2000; i++ {
+			select {
+			case <-changed:
+				if i >= 50 {
+					return
+				}
+			default:
+			}
+			tk, err := cl.Submit(context.Background(), dispatch.Job{ID: "after-" + strconv.Itoa(i), Type: "double", Payload: strconv.Itoa(i)})
+			if err != nil {
+				t.Errorf("submit %d: %v", i, err)
+				return
+			}
+			tks = append(tks, tk)
+		}
+	}()
 	c.leaderStore().fail(errors.New("injected: raft refused the entry"))
-	tks := submitDoubles(t, cl, "after-", 50)
 	select {
 	case <-changed:
 	case <-waitCtx(t).Done():
 		t.Fatal("the leader kept its failed store")
 	}
+	<-submitting
 	checkDoubles(t, tks)
 	if now := c.leader().node.Master(); now == old {
 		t.Fatal("the master on the failed store still leads")

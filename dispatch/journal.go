@@ -71,10 +71,14 @@ func (jn *journal) fail(err error, recs []store.Record) {
 	})
 }
 
+// errStoreFailed is wrapped by the journal's err: a refusal because the store
+// failed, not because of the job.
+var errStoreFailed = errors.New("the master's job store failed")
+
 // err is why the journal takes no more records, nil while it does.
 func (jn *journal) err() error {
 	if p := jn.failed.Load(); p != nil {
-		return fmt.Errorf("dispatch: the master's job store failed, so it accepts no new jobs: %w", *p)
+		return fmt.Errorf("dispatch: %w, so it accepts no new jobs: %w", errStoreFailed, *p)
 	}
 	return nil
 }

@@ -45,6 +45,14 @@ func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
 	ctx := r.m.opts.tracing.extract(context.Background(), s.Trace)
 	spec := Job{ID: s.ID, Type: s.Type, Timeout: s.Timeout, MaxAttempts: s.MaxAttempts}
 	if _, err := r.m.submit(ctx, spec, s.Payload, r, s.Key); err != nil {
+		if r.m.opts.afterCommit && errors.Is(err, errStoreFailed) {
+			// A replicated store that failed ends this leadership: the node closes
+			// the connections next, and the Client re-attaches to the next leader
+			// and submits the job there (replicated.go). An answer now would fail
+			// its Ticket instead.
+			r.conn.AddServing(-1)
+			return
+		}
 		r.reply(s.Key, nil, err, nil)
 	}
 }

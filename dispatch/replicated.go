@@ -18,9 +18,9 @@ import "sync"
 // If the commit fails (the store failed, or a replicated store's leadership ended),
 // remote callers hear nothing and re-attach to their jobs where the store's state
 // lives on, and in-process Tickets fail with ErrClosed. Likewise a remote submission
-// whose Submitted record does not commit is not answered: its Client re-attaches (to
-// the next leader, which does not hold the job) and submits it again; an in-process
-// Submit fails. It costs each job the latency
+// whose Submitted record does not commit, or that arrives once the store has failed,
+// is not answered: its Client re-attaches (to the next leader, which does not hold
+// the job) and submits it again; an in-process Submit fails. It costs each job the latency
 // of one more commit before its caller hears. package cluster sets it on every
 // leader's master; a master with no store ignores it.
 func WithOutcomesAfterCommit() Option {

@@ -405,3 +405,43 @@ func TestClientBlobRidesThrough(t *testing.T) {
 		t.Fatalf("PutBlob with the master gone: %v, want ErrMasterLost", err)
 	}
 }
+
+// TestClientUnansweredWhenReplicatedStoreFails: a master on a replicated store
+// (WithOutcomesAfterCommit, as a cluster's leader runs) whose store failed answers no
+// submission, neither one whose Submitted record failed nor one refused because the
+// store had failed: the leadership is over, and the Client, once its connection closes,
+// submits both again to the next master. An answer would fail their Tickets.
+func TestClientUnansweredWhenReplicatedStoreFails(t *testing.T) {
+	leakcheck.Check(t)
+	f := newDurableFleet(t, dispatch.WithOutcomesAfterCommit())
+	d := doubler{newExecCounter(false)}
+	f.startWorker(map[string]worker.Handler{"double": d.handle})
+	c := newRideClient(t, f.addr)
+	checkDoubled(t, submitMany(t, c, "before-", 5))
+
+	f.mu.Lock()
+	f.store.crashed.Store(true) // every record fails from now on; the master runs on
+	f.mu.Unlock()
+	// A remote job whose Submitted record fails to commit, then (once an in-process
+	// Submit has seen the store fail) remote jobs refused by a master whose store
+	// failed.
+	tks := submitMany(t, c, "after-", 1)
+	if _, err := f.master.Submit(context.Background(), dispatch.Job{ID: "probe", Type: "double", Payload: "1"}); err == nil {
+		t.Fatal("a job was accepted on a failed store")
+	}
+	for i := 1; i < 10; i++ {
+		tk, err := c.Submit(context.Background(), dispatch.Job{ID: "after-" + strconv.Itoa(i), Type: "double", Payload: strconv.Itoa(i)})
+		if err != nil {
+			t.Fatalf("submit %d: %v", i, err)
+		}
+		tks = append(tks, tk)
+	}
+	f.kill()
+	f.restart()
+	checkDoubled(t, tks)
+	for i := range tks {
+		if n := d.count("after-" + strconv.Itoa(i)); n > 1 {
+			t.Fatalf("job after-%d ran %d times", i, n)
+		}
+	}
+}
