@@ -295,6 +295,14 @@ func TestWriterCloseFlushes(t *testing.T) {
 	}
 	detached := make(chan net.Conn, 1)
 	go func() { detached <- w.flushAndDetach(time.Second) }()
+	// Release the write in flight only once Close has begun, so that what is pending
+	// is Close's to write, not the writer goroutine's. A bounded poll: flushAndDetach
+	// signals nothing before it waits for the owner.
+	waitUntil(t, 5*time.Second, "flushAndDetach to begin", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.closing
+	})
 	close(g.release)
 	if nc := recv(t, detached, 5*time.Second, "flushAndDetach"); nc != net.Conn(g) {
 		t.Fatalf("flushAndDetach returned %v, want the socket", nc)
