@@ -47,7 +47,6 @@ func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
 			// the connections next, and the Client re-attaches to the next leader
 			// and submits the job there (replicated.go). An answer now would fail
 			// its Ticket instead.
-			r.conn.AddServing(-1)
 			return
 		}
 		r.reply(s.Key, nil, err, nil)
