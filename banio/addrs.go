@@ -186,7 +186,7 @@ func (c *ClientIO) handshakeOn(nc net.Conn, addr string) error {
 		c.nc = nil
 	}
 	c.mu.Unlock()
-	c.detachSocket(nc)
+	c.out.detach(nc)
 	_ = nc.Close()
 	var nl *NotLeaderError
 	switch {

@@ -82,7 +82,7 @@ func NewClientIO(addr string, opts ...Option) (*ClientIO, error) {
 			return nil, err
 		}
 		c.start(&cfg, nc, addr)
-		if err := c.enqueue(c.helloFrame(), writeInline); err != nil {
+		if err := c.out.write(c.helloFrame(), writeOneOff); err != nil {
 			_ = c.Close()
 			return nil, err
 		}
@@ -98,7 +98,7 @@ func NewClientIO(addr string, opts ...Option) (*ClientIO, error) {
 		}
 		return nc, c.handshakeOn(nc, addr)
 	})
-	if err == nil && !c.attachSocket(nc, nil) {
+	if err == nil && !c.out.attach(nc, nil) {
 		_ = nc.Close()
 		err = ErrConnClosed
 	}
@@ -115,6 +115,7 @@ func NewClientIO(addr string, opts ...Option) (*ClientIO, error) {
 func (c *ClientIO) start(cfg *config, nc net.Conn, addr string) {
 	c.BanConn = newConn(cfg, nc)
 	c.BanConn.client = c
+	c.BanConn.out.cfg.reconnects = true // before anything is written
 	c.fastRecv.Store(cfg.codec == CodecAuto)
 	c.dialing = addr
 	c.current.Store(&addr)
@@ -303,7 +304,7 @@ func (c *ClientIO) attach(nc net.Conn, handshook bool) error {
 		data, _ := json.Marshal(tags)
 		first, _ = encodeFrameWith(first, c.cfg, actionSubscribe, data, nil, true, false, wireZlib)
 	}
-	if !c.attachSocket(nc, first) {
+	if !c.out.attach(nc, first) {
 		_ = nc.Close()
 		return ErrConnClosed
 	}

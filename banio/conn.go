@@ -62,9 +62,9 @@ type IBanConn interface {
 // subscriptions, and pending waits. It is safe for concurrent use.
 //
 // Goroutines: the caller of RunForever reads; a handler goroutine runs handlers in
-// arrival order (started on the first message that needs one); a writer goroutine
-// writes when callers hand it queued frames (started on first need, ended after a
-// heartbeat interval with nothing to write). All end when the connection closes.
+// arrival order (started on the first message that needs one); the writer's goroutine
+// writes the frames callers queue (started on first need, ended after a heartbeat
+// interval with nothing to write). All end when the connection closes.
 type BanConn struct {
 	cfg    *config
 	log    *slog.Logger
@@ -91,20 +91,16 @@ type BanConn struct {
 	ownBody    bool    // the frame just read is in a buffer of its own (readLarge)
 
 	done chan struct{}  // closed when the connection is closed for good
-	wg   sync.WaitGroup // writer and handler goroutines; they end soon after done closes
+	wg   sync.WaitGroup // the handler goroutine; it ends soon after done closes
 
-	sending atomic.Int32 // goroutines inside send right now
-	serving atomic.Int32 // the peer's requests being answered (AddServing)
-	// readBurst: the frame being handled has others buffered behind it.
-	readBurst atomic.Bool
-	fastSend  atomic.Bool   // the peer accepts the fast codec
-	fastRecv  atomic.Bool   // we accept the fast codec from the peer
-	authed    atomic.Bool   // server side: the peer presented the token (or none is needed)
-	lastRead  atomic.Int64  // unix ns when the peer last showed it is alive (silentFor)
-	reads     atomic.Uint64 // messages decoded; counted without reading the clock per frame
-	seen      atomic.Uint64 // reads when silentFor last looked
-	progress  atomic.Uint64 // bytes of large frames read or written so far (readBody, writeChunks)
-	seenProg  atomic.Uint64 // progress when silentFor last looked
+	fastSend atomic.Bool   // the peer accepts the fast codec
+	fastRecv atomic.Bool   // we accept the fast codec from the peer
+	authed   atomic.Bool   // server side: the peer presented the token (or none is needed)
+	lastRead atomic.Int64  // unix ns when the peer last showed it is alive (silentFor)
+	reads    atomic.Uint64 // messages decoded; counted without reading the clock per frame
+	seen     atomic.Uint64 // reads when silentFor last looked
+	progress atomic.Uint64 // bytes of large frames read or written so far (readBody, writeChunks)
+	seenProg atomic.Uint64 // progress when silentFor last looked
 	// pinger: the peer has shown it keeps the connection alive (it said hello or
 	// pinged), so its silence means it is gone (ServerIO.sweep).
 	pinger atomic.Bool
@@ -146,9 +142,15 @@ func newConn(cfg *config, nc net.Conn) *BanConn {
 	c.authed.Store(true) // only a server with a token requires authentication
 	c.handlers.Store(&handlerTable{})
 	c.waits.init(cfg.maxWaits)
-	c.initWriter()
+	c.out.init(writerConfig{maxPending: cfg.maxPending, writeTimeout: cfg.writeTimeout}, writerHooks{
+		socketFailed: c.socketFailed,
+		slowConsumer: func() { c.closeWithError(ErrSlowConsumer) },
+		dropped: func(n int) {
+			c.badLog.log(c.log, slog.LevelWarn, "banio: frame dropped: the write queue stayed full for the write timeout", "bytes", n)
+		},
+		progress: &c.progress,
+	}, nc)
 	c.in.init()
-	c.out.nc = nc
 	c.registerBuiltins()
 	return c
 }
@@ -215,7 +217,7 @@ func (c *BanConn) closeWithError(err error) {
 	default:
 		c.log.Info("banio: closing connection", "err", err)
 	}
-	sock := c.flushAndDetach(closeGrace)
+	sock := c.out.flushAndDetach(closeGrace)
 	if sock != nil {
 		_ = sock.Close()
 	}
@@ -267,7 +269,7 @@ func (c *BanConn) socketFailed(nc net.Conn, err error) {
 	}
 	c.nc = nil
 	c.mu.Unlock()
-	c.detachSocket(nc)
+	c.out.detach(nc)
 	_ = nc.Close() // wakes the read loop, which reconnects
 	c.waits.failAll(false)
 }

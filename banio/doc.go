@@ -70,43 +70,41 @@
 //
 // # The write path
 //
-// Every frame of a connection goes through one writer (writer.go). The frame is encoded
-// on the sender's goroutine (so compression and encryption run in parallel), then
-// handed to the writer in one of three ways:
+// Every frame of a connection goes through its writer (writer.go), the only thing that
+// writes the connection's socket. The frame is encoded on the sender's goroutine (so
+// compression and encryption run in parallel), then appended to the writer's pending
+// buffer; the writer goroutine writes everything pending in one syscall, and while it
+// writes, the frames senders append meanwhile wait to leave together in the next one.
+// One rule says when the writer goroutine is signalled:
 //
-//   - WriteMsg, Write and SendWaitRes from any goroutine: if nobody is writing and
-//     nothing is pending, the caller writes its frame to the socket itself (a lone
-//     caller pays no goroutine switch); otherwise the frame is appended to the pending
-//     buffer, and whoever owns the socket writes everything pending in one syscall. A
-//     caller that wrote inline hands any backlog to the connection's writer goroutine
-//     rather than writing for others, and senders go straight to the writer goroutine
-//     when a burst is likely (several goroutines sending, a handler answering one of
-//     several messages read together, several waits pending, several of the peer's
-//     requests being answered as counted by AddServing, or the socket found busy
-//     within the last 100 µs).
 //   - WriteMsgNoBlock and SendWaitResNoBlock, the calls for a read loop's handlers and
-//     wait callbacks: the frame is only appended, never written by the caller, and the
-//     connection is noted in a process-wide deferred set. Each read loop counts itself
-//     "in a batch" from the read that returned a frame until its buffered reader holds
-//     no complete frame; at the end of a batch it yields once and kicks the writer of
-//     every connection in the set (flush.go). A burst of requests read together thus
-//     leaves as one write per destination, the way nats-server flushes its readers'
-//     deliveries. A sender that finds no read loop in a batch flushes at once, so a
-//     frame deferred by any other goroutine is never left behind.
-//   - Broadcast: appended to each subscriber in call order and handed to its writer
-//     goroutine, never written inline.
+//     wait callbacks: the frame is only appended, and the connection is noted in a
+//     process-wide deferred set. Each read loop counts itself "in a batch" from the
+//     read that returned a frame until its buffered reader holds no complete frame; at
+//     the end of a batch it yields once and signals the writer of every connection in
+//     the set (flush.go). A burst of requests read together thus leaves as one write
+//     per destination, the way nats-server flushes its readers' deliveries. A sender
+//     that finds no read loop in a batch signals at once, so a frame deferred by any
+//     other goroutine is never left behind.
+//   - Everything else (WriteMsg, Write, SendWaitRes from any goroutine, Broadcast to
+//     each subscriber in call order): appended, and the writer goroutine signalled at
+//     once.
 //
-// Only the socket's owner writes it: an inline caller for its own frame, otherwise the
-// writer goroutine, which is started on first need and ends when a heartbeat interval
-// passes with nothing for it, so an idle connection holds only its read loop. The
-// pending buffer is bounded (WithMaxPendingBytes): WriteMsg waits for room up to the
-// write timeout and then fails with ErrTimeout; the NoBlock calls never wait (a
-// goroutine of its own waits, with a copy, for at most another bound's worth of such
-// frames), and Broadcast never waits: past those bounds a server-side peer is cut as a
-// slow consumer (ErrSlowConsumer, counted by ServerIO.SlowConsumers). Every socket
-// write has the write timeout as its deadline; Close writes what is pending within a
-// one-second grace. Parts sends a header and a payload as one message without joining
-// them first.
+// Senders never write the socket themselves, except heartbeats, the welcome and a
+// client's first hello on an idle socket, so that these do not start the writer
+// goroutine of an idle connection: the writer goroutine is started on first need and
+// ends when a heartbeat interval passes with nothing for it, so an idle connection
+// holds only its read loop. (An inline fast path for a caller finding the socket idle
+// was measured and did not pay: see writer's doc comment.) The pending buffer is
+// bounded (WithMaxPendingBytes): WriteMsg waits for room up to the write timeout and
+// then fails with ErrTimeout; the NoBlock calls never wait (a goroutine of its own
+// waits, with a copy, for at most another bound's worth of such frames), and Broadcast
+// never waits: past those bounds a server-side peer is cut as a slow consumer
+// (ErrSlowConsumer, counted by ServerIO.SlowConsumers). Every socket write has the
+// write timeout as its deadline, renewed for each 256 KiB, so a large frame over a
+// slow link succeeds while a stalled peer does not hold a write for ever; Close writes
+// what is pending within a one-second grace. Parts sends a header and a payload as one
+// message without joining them first.
 //
 // # Waits
 //

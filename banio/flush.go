@@ -23,27 +23,27 @@ import (
 // is not a read loop, or just after the last read loop ended its batch, so every
 // deferring sender re-checks after noting its connection:
 //
-//	sender:     append (c.out.mu) → add c to the set (set.mu) → load inBatch; 0: flush
+//	sender:     append (w.mu) → add w to the set (set.mu) → load inBatch; 0: flush
 //	read loop:  inBatch.Add(-1) → flush: take the set (set.mu) → kick each
 //
 // The atomics are sequentially consistent. If the sender's load sees inBatch > 0, some
 // read loop R has not yet decremented: R's decrement follows the load, which follows
 // the sender's add to the set, and R takes the set after its decrement, so R (or a
-// flush between the two, which equally runs after the add) finds c. If the load sees
+// flush between the two, which equally runs after the add) finds w. If the load sees
 // 0, the sender flushes itself. A read loop in a batch reaches its end without waiting
 // on the network (it reads only what is buffered) and ends its batch before it waits
 // for anything else (room in the handler queue: push).
 //
-// A connection is in the set at most once: c.out.deferred says it is there (or taken
-// by a flusher that has not yet locked c.out.mu), so the sender adds it only when the
-// flag was clear. The flusher clears the flag under c.out.mu before looking at pending,
-// so a frame appended under the flag is either seen by that flusher or adds c again.
+// A writer is in the set at most once: w.deferred says it is there (or taken by a
+// flusher that has not yet locked w.mu), so the sender adds it only when the flag was
+// clear. The flusher clears the flag under w.mu before looking at pending, so a frame
+// appended under the flag is either seen by that flusher or adds w again.
 type flushSet struct {
 	inBatch atomic.Int32 // read loops in a batch
 	queued  atomic.Bool  // conns is not empty: a cheap look at batch end
 
 	mu    sync.Mutex // protects conns
-	conns []*BanConn
+	conns []*writer
 }
 
 // deferred is the process-wide deferred set: a read loop of one connection delivers to
@@ -55,12 +55,12 @@ var deferred flushSet
 // appends of read loops that are runnable now join the same writes.
 var yieldBeforeFlush = true
 
-// note records that c has deferred frames (added: c was not yet in the set) and
+// note records that w has deferred frames (add: w was not yet in the set) and
 // flushes at once when no read loop is in a batch to do it.
-func (s *flushSet) note(c *BanConn, add bool) {
+func (s *flushSet) note(w *writer, add bool) {
 	if add {
 		s.mu.Lock()
-		s.conns = append(s.conns, c)
+		s.conns = append(s.conns, w)
 		s.queued.Store(true)
 		s.mu.Unlock()
 	}
@@ -92,8 +92,8 @@ func (s *flushSet) flush() {
 	s.conns = nil
 	s.queued.Store(false)
 	s.mu.Unlock()
-	for i, c := range cs {
-		c.flushDeferred()
+	for i, w := range cs {
+		w.flushDeferred()
 		cs[i] = nil
 	}
 	if cap(cs) > 0 && cap(cs) <= 1024 {
@@ -105,14 +105,13 @@ func (s *flushSet) flush() {
 	}
 }
 
-// flushDeferred hands c's deferred frames to its writer goroutine.
-func (c *BanConn) flushDeferred() {
-	w := &c.out
+// flushDeferred hands w's deferred frames to its writer goroutine.
+func (w *writer) flushDeferred() {
 	w.mu.Lock()
 	w.deferred = false
 	if !w.owner && w.nc != nil && !w.closing && len(w.pending) > 0 {
 		w.owner = true
-		c.kickLocked()
+		w.kickLocked()
 	}
 	w.mu.Unlock()
 }

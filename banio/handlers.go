@@ -6,7 +6,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
-	"sync/atomic"
 )
 
 // handlerTable maps actions to handlers. It is immutable once published: Listen copies
@@ -94,13 +93,6 @@ type inbox struct {
 	running bool
 	wake    chan struct{} // cap 1
 	room    chan struct{} // closed when the queue drains; nil when nobody waits
-
-	// more is set while the handler goroutine runs a handler with more messages
-	// waiting behind it. Writes made meanwhile go to the writer goroutine instead of
-	// the socket (send), so that the replies of a burst of requests leave in a few
-	// large writes rather than one syscall each; the last handler of a burst writes
-	// inline again, which keeps a lone request's latency low.
-	more atomic.Bool
 }
 
 func (q *inbox) init() { q.wake = make(chan struct{}, 1) }
@@ -163,11 +155,9 @@ func (c *BanConn) handleLoop() {
 			if c.IsClosed() {
 				return
 			}
-			q.more.Store(i < len(batch)-1)
 			c.dispatch(msg)
 			batch[i] = nil
 		}
-		q.more.Store(false)
 	}
 }
 

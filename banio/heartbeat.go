@@ -49,7 +49,7 @@ func (c *ClientIO) pingLoop() {
 		case <-c.done:
 			return
 		case now := <-ticker.C:
-			c.tidyWriter()
+			c.out.tidy()
 			nc := c.currentSocket()
 			if nc == nil {
 				continue
@@ -96,7 +96,7 @@ func (s *ServerIO) sweepLoop() {
 func (s *ServerIO) sweep(now time.Time) {
 	timeout := s.cfg.heartbeatTimeout
 	for _, c := range s.conns() {
-		c.tidyWriter()
+		c.out.tidy()
 		silent := c.silentFor(now)
 		switch {
 		case !c.authed.Load() && now.Sub(c.created) > s.cfg.handshakeTimeout:

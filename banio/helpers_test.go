@@ -454,11 +454,17 @@ func (p *rawPeer) expectClosed(d time.Duration) {
 // recConn records the bytes it carries in each direction.
 type recConn struct {
 	net.Conn
+	// wmu is held across a write and its recording, so that streams, called once the
+	// peer has answered what a write carried, sees that write (the writer goroutine
+	// may still be between the two when the answer arrives).
+	wmu         sync.Mutex
 	mu          sync.Mutex
 	wrote, read bytes.Buffer
 }
 
 func (r *recConn) Write(p []byte) (int, error) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	n, err := r.Conn.Write(p)
 	r.mu.Lock()
 	r.wrote.Write(p[:n])
@@ -476,6 +482,8 @@ func (r *recConn) Read(p []byte) (int, error) {
 
 // streams returns copies of what was written and read so far.
 func (r *recConn) streams() (wrote, read []byte) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return bytes.Clone(r.wrote.Bytes()), bytes.Clone(r.read.Bytes())

@@ -110,9 +110,6 @@ func (c *BanConn) readWire(nc net.Conn) (wireMsg, error) {
 	if err != nil {
 		return wireMsg{}, err
 	}
-	// More frames already buffered: this one is part of a burst, and what inline
-	// handlers send in answer had better be batched (send).
-	c.readBurst.Store(br.Buffered() > 0)
 	wm, err := decodeBody(body)
 	if err == nil && !c.authed.Load() && wm.Action != actionHello {
 		// The one gate for every reader (readLoop, ReadMsg): before the peer has

@@ -21,10 +21,11 @@ func putBuf(b *[]byte) {
 }
 
 // WriteMsg marshals and sends msg. It is safe from any goroutine. It returns once the
-// frame is written or queued; it waits (up to the write timeout) only when the write
-// queue is full, and fails with ErrConnClosed on a closed connection.
+// frame is queued for the connection's writer goroutine (which writes everything queued
+// in one syscall); it waits (up to the write timeout) only when the write queue is
+// full, and fails with ErrConnClosed on a closed connection.
 func (c *BanConn) WriteMsg(msg *IOMsg) error {
-	return c.sendData(msg.Action, msg.Data, msg.NoEncrypt, writeInline)
+	return c.sendData(msg.Action, msg.Data, msg.NoEncrypt, writeQueued)
 }
 
 // WriteMsgNoBlock is WriteMsg for callers that must not wait, such as a read loop: it
@@ -49,18 +50,7 @@ func (c *BanConn) sendData(action string, v any, noEncrypt bool, mode writeMode)
 // Write sends a message whose Data is already marshalled (it is compressed and
 // encrypted like WriteMsg's). A nil Data travels as no data.
 func (c *BanConn) Write(msg *IOMsgRaw) error {
-	return c.send(msg.Action, msg.Data, nil, msg.Data != nil, msg.NoEncrypt, writeInline)
-}
-
-// AddServing counts the peer's requests this side is answering: +1 when one is taken
-// on, −1 once its answer is sent (like sync.WaitGroup.Add). banio cannot tell a request
-// from any other message, so a server that answers from many goroutines says so here.
-// While more than one request is being answered, messages are queued for the
-// connection's writer goroutine, which sends the answers of a burst in a few large
-// writes instead of one syscall each; a lone request's answer is still written inline,
-// with no goroutine switch.
-func (c *BanConn) AddServing(delta int) {
-	c.serving.Add(int32(delta))
+	return c.send(msg.Action, msg.Data, nil, msg.Data != nil, msg.NoEncrypt, writeQueued)
 }
 
 // send encodes and enqueues one message, whose data is data followed by tail.
@@ -70,15 +60,6 @@ func (c *BanConn) send(action string, data, tail []byte, present, noEncrypt bool
 	}
 	if c.client != nil {
 		c.client.trackSubscriptions(action, data)
-	}
-	concurrent := c.sending.Add(1) > 1
-	defer c.sending.Add(-1)
-	if mode&(writeInline|writeAlone) == writeInline && (concurrent || c.in.more.Load() || c.readBurst.Load() || c.waits.n.Load() > 1 || c.serving.Load() > 1 || c.out.recentlyBusy()) {
-		// Other goroutines are sending too, a burst is being answered (by the handler
-		// goroutine or by inline handlers), several requests are in flight either
-		// way, or the socket was contended a moment ago: let the writer goroutine
-		// batch what the other senders add meanwhile.
-		mode &^= writeInline
 	}
 	buf := getBuf()
 	defer putBuf(buf)
@@ -90,7 +71,7 @@ func (c *BanConn) send(action string, data, tail []byte, present, noEncrypt bool
 	if err := c.fitsPeer(frame); err != nil {
 		return err
 	}
-	return c.enqueue(frame, mode)
+	return c.out.write(frame, mode)
 }
 
 // wireCodec is how a connection encodes the payloads it sends.

@@ -294,7 +294,7 @@ func (s *ServerIO) Broadcast(msg *IOMsg) error {
 			c.badLog.log(c.log, slog.LevelWarn, "banio: broadcast not sent to this subscriber", "action", msg.Action, "err", err)
 			continue
 		}
-		if err := c.enqueue(frames[i], writeNoBlock); errors.Is(err, ErrSlowConsumer) {
+		if err := c.out.write(frames[i], writeNoBlock); errors.Is(err, ErrSlowConsumer) {
 			s.slowConsumers.Add(1)
 			s.log.Warn("banio: slow consumer disconnected", "remote", c.remote, "action", msg.Action)
 		}

@@ -214,7 +214,7 @@ func (c *BanConn) CloseWaitChan(key string) {
 // SendWaitRes answers the peer's wait key with data (marshalled like IOMsg.Data).
 func (c *BanConn) SendWaitRes(key string, data any) error {
 	var buf [96]byte
-	return c.sendData(resAction(&buf, key), data, false, writeInline)
+	return c.sendData(resAction(&buf, key), data, false, writeQueued)
 }
 
 // resAction is the action "__res__"+key, built in buf (on the caller's stack: send

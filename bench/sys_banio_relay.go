@@ -126,9 +126,6 @@ func (r *banioRelay) initRelayConn(c *banio.BanConn) {
 		if wp == nil {
 			return // not ready: Start has not returned, so no caller sends yet
 		}
-		// Counted until answered, as dispatch does: with many requests in flight
-		// their answers leave in batches.
-		c.AddServing(1)
 		ws := *wp
 		w := ws[int(r.next.Add(1))%len(ws)]
 		_ = w.WriteMsgNoBlock(&banio.IOMsg{Action: relayJob + m.Action[len(relayReq):], Data: m.Data})
@@ -136,7 +133,6 @@ func (r *banioRelay) initRelayConn(c *banio.BanConn) {
 	c.ListenInline(relayDone, func(m *banio.IOMsgRaw) {
 		caller := r.caller.Load()
 		_ = caller.SendWaitResNoBlock(m.Action[len(relayDone):], m.Data)
-		caller.AddServing(-1)
 	})
 }
 

@@ -279,7 +279,6 @@ func (m *Master) followLocked(old *job, t observer) error {
 		case prev == r && prevKey == key:
 			// The same caller repeats itself (a resubmission after an attach that
 			// timed out): the one reply it waits for is on its way already.
-			r.conn.AddServing(-1)
 			return nil
 		case prev.gone:
 			or.repoint(r, key)

@@ -37,9 +37,6 @@ func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
 		r.lim.log(r.m.opts.logger, r.conn, "bad submission", err)
 		return
 	}
-	// Counted until reply, so that the outcomes of concurrent submissions leave in
-	// batches rather than one write each.
-	r.conn.AddServing(1)
 	// The job's context carries only the caller's span: what can stop a remote job
 	// (a cancel message, the connection closing, its timeout) stops it directly.
 	ctx := r.m.opts.tracing.extract(context.Background(), s.Trace)
@@ -50,7 +47,6 @@ func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
 			// the connections next, and the Client re-attaches to the next leader
 			// and submits the job there (replicated.go). An answer now would fail
 			// its Ticket instead.
-			r.conn.AddServing(-1)
 			return
 		}
 		r.reply(s.Key, nil, err, nil)
@@ -104,7 +100,6 @@ func (r *remoteCaller) onAttach(msg *banio.IOMsgRaw) {
 // sent under key; false if the master holds no such job.
 func (m *Master) attach(r *remoteCaller, id, key string) bool {
 	t := newRemoteReply(id, r, key)
-	r.conn.AddServing(1) // as for a submission: until the reply
 	m.mu.Lock()
 	if old := m.jobs[id]; old != nil && !m.closed {
 		err := m.takeOverLocked(old, t)
@@ -121,7 +116,6 @@ func (m *Master) attach(r *remoteCaller, id, key string) bool {
 	}
 	m.mu.Unlock()
 	if o == nil {
-		r.conn.AddServing(-1)
 		return false
 	}
 	t.resolveRaw(out.result, out.err, nil)
@@ -211,7 +205,6 @@ func (r *remoteCaller) reply(key string, result []byte, err error, raw []byte) {
 		// forever. It gets why instead, in a reply that fits.
 		_ = r.conn.SendWaitResNoBlock(key, replyParts(replyTooLarge(rep, serr)))
 	}
-	r.conn.AddServing(-1)
 }
 
 // replyTooLarge is the CodeResultTooLarge error that replaces a reply to a remote caller

@@ -67,9 +67,6 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 		w.reply(conn, env, &protocol.Reply{Kind: protocol.KindHandedBack})
 		return
 	}
-	// Counted until its reply is sent, so that the replies of concurrent jobs leave in
-	// batches rather than one write each.
-	conn.AddServing(1)
 	go w.execute(ctx, cancel, conn, env, h)
 }
 
@@ -103,7 +100,6 @@ func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, co
 	}
 	span.End() // before the reply: the caller may inspect the trace as soon as it has it
 	w.reply(conn, env, rep)
-	conn.AddServing(-1)
 }
 
 // run calls the handler once a slot is free and turns its outcome (or panic) into a
