@@ -2,6 +2,8 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/banfleet/banfleet/internal/leakcheck"
@@ -65,5 +67,43 @@ func TestApplyThen(t *testing.T) {
 	defer b2.Close()
 	if js := b2.Lookup("a"); js.Phase != PhaseQueued || js.Attempt != 1 {
 		t.Fatalf("after reopening, the job is %+v", js)
+	}
+}
+
+// TestApplyThenInOrder: callbacks come in the order of the calls, however many commits
+// are in flight at once (flight.go), so that a caller's later record is never reported
+// durable before an earlier one.
+func TestApplyThenInOrder(t *testing.T) {
+	leakcheck.Check(t)
+	b, _ := openTemp(t, WithMaxBatch(20)) // many small commits, two in flight at a time
+	defer b.Close()
+	const n = 3000
+	var mu sync.Mutex
+	var got []int
+	all := make(chan struct{})
+	for i := range n {
+		err := b.ApplyThen(func(err error) {
+			if err != nil {
+				t.Errorf("call %d: %v", i, err)
+			}
+			mu.Lock()
+			got = append(got, i)
+			if len(got) == n {
+				close(all)
+			}
+			mu.Unlock()
+		}, Submitted(Spec{ID: fmt.Sprintf("job-%05d", i), Type: "t"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-all
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("callback %d was call %d's: out of order", i, v)
+		}
+	}
+	if st := b.Stats(); st.Commits < n/20 {
+		t.Fatalf("%d commits for %d calls of at most 20 records", st.Commits, n)
 	}
 }
