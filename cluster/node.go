@@ -293,9 +293,12 @@ func (n *Node) run() {
 	}
 }
 
-// restartLeadership ends a leadership whose store failed while raft still says it
-// leads. A proposal that raft refused for a reason other than a lost leadership (its
-// log store failed a write, an entry was refused) fails the term's store for good: the
+// restartLeadership ends a leadership whose store failed. A proposal refused because
+// the leadership was lost (or is being handed over) ends it as raft's notification
+// would, a little sooner; if raft still says this member leads afterwards (a transfer
+// that did not happen), it leads again on a new store. A proposal that raft refused
+// for any other reason (its log store failed a write, an entry was refused) fails the
+// term's store for good while raft still says this member leads: the
 // master could accept nothing more, and the remote callers of the jobs whose records
 // did not commit would wait for an answer that never comes, since their connections
 // stay up. So the role ends as on a lost leadership (connections closed: workers
@@ -308,19 +311,20 @@ func (n *Node) restartLeadership() {
 	cur := n.role
 	n.mu.Unlock()
 	err := cur.st.failure()
-	if errors.Is(err, store.ErrFenced) {
-		// The leadership ended: raft's notification closes the role.
-		n.log.Info("cluster: the leadership ended while proposing", "term", cur.term, "err", err)
-		n.closeRole(cur)
-		n.setRole(n.followerRole())
-		return
+	fenced := errors.Is(err, store.ErrFenced) // raft said the leadership is over
+	if fenced {
+		n.log.Info("cluster: the leadership ended while proposing; closing the master", "term", cur.term, "err", err)
+	} else {
+		n.log.Warn("cluster: the replicated store failed while leading; restarting the master on a new store", "term", cur.term, "err", err)
+		n.metrics.storeRestarted()
 	}
-	n.log.Warn("cluster: the replicated store failed while leading; restarting the master on a new store", "term", cur.term, "err", err)
-	n.metrics.storeRestarted()
 	n.closeRole(cur)
-	if time.Since(cur.started) < restartPause {
+	if !fenced && time.Since(cur.started) < restartPause {
 		_ = n.raft.LeadershipTransfer().Error()
 	}
+	// Still the leader (a transfer that did not happen, a refusal that was not a lost
+	// leadership): lead again on a new store, else follow. raft's notifications that
+	// follow find the role they describe and change nothing.
 	if n.raft.State() != raft.Leader {
 		n.setRole(n.followerRole())
 		return
