@@ -162,7 +162,9 @@ func (m *Master) recordResolvedLocked(j *job, result []byte, err error, retained
 		recs = append(recs, store.Collected(j.id))
 	}
 	if !m.opts.afterCommit {
-		m.jn.record(recs...)
+		// The outcome goes to its callers now: nobody waits for the record, which
+		// rides with the next commit somebody does wait for (store.Bolt.ApplyLater).
+		m.jn.recordLater(recs...)
 		return nil
 	}
 	gate := &commitGate{}

@@ -38,6 +38,13 @@ func (s *crashableStore) ApplyThen(then func(error), recs ...store.Record) error
 	return s.Bolt.ApplyThen(then, recs...)
 }
 
+func (s *crashableStore) ApplyLater(then func(error), recs ...store.Record) error {
+	if s.crashed.Load() {
+		return errCrashed
+	}
+	return s.Bolt.ApplyLater(then, recs...)
+}
+
 // durableFleet is a durable master on loopback (a bolt file in the test's temp dir)
 // that a test can kill and start again on the same address, plus workers.
 type durableFleet struct {

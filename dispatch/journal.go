@@ -51,6 +51,31 @@ func (jn *journal) recordThen(then func(error), recs ...store.Record) {
 	}
 }
 
+// laterStore is a store that can hold records nobody waits for until a commit that
+// somebody does (store.Bolt.ApplyLater).
+type laterStore interface {
+	ApplyLater(then func(error), recs ...store.Record) error
+}
+
+// recordLater is record for records nobody waits for: a store that can (laterStore)
+// commits them with the next commit a caller waits for, sparing them a sync of their
+// own. Order is kept with every other record.
+func (jn *journal) recordLater(recs ...store.Record) {
+	ls, ok := jn.st.(laterStore)
+	if !ok {
+		jn.record(recs...)
+		return
+	}
+	cb := func(err error) {
+		if err != nil {
+			jn.fail(err, recs)
+		}
+	}
+	if err := ls.ApplyLater(cb, recs...); err != nil {
+		go cb(err)
+	}
+}
+
 // fail notes the store's first failure. A record the state machine refused is a bug
 // of the master's (it applies only transitions it made); a fenced store means another
 // master leads now (logged at Info); any other failure is the store's (a full disk, a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/banfleet/banfleet/internal/leakcheck"
 )
@@ -105,5 +106,50 @@ func TestApplyThenInOrder(t *testing.T) {
 	}
 	if st := b.Stats(); st.Commits < n/20 {
 		t.Fatalf("%d commits for %d calls of at most 20 records", st.Commits, n)
+	}
+}
+
+// TestApplyLater: records nobody waits for ride with the next commit somebody does
+// wait for (one commit, one fdatasync for both), in call order, and are committed on
+// their own once they have waited WithMaxLazy.
+func TestApplyLater(t *testing.T) {
+	leakcheck.Check(t)
+	b, _ := openTemp(t, WithMaxLazy(time.Hour)) // held back until an Apply comes
+	defer b.Close()
+	if err := b.Apply(ctx, Submitted(Spec{ID: "a", Type: "t"})); err != nil {
+		t.Fatal(err)
+	}
+	before := b.Stats().Commits
+	later := make(chan error, 1)
+	if err := b.ApplyLater(func(err error) { later <- err }, AttemptStarted("a", 1, "w")); err != nil {
+		t.Fatal(err)
+	}
+	// The Apply's records come after ApplyLater's: refused if they were not applied.
+	if err := b.Apply(ctx, AttemptEnded("a", 1, false, "lost")); err != nil {
+		t.Fatalf("Apply after ApplyLater: %v (not applied in call order?)", err)
+	}
+	if err := <-later; err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Stats().Commits - before; n != 1 {
+		t.Fatalf("%d commits for a lazy call and the Apply after it, want 1", n)
+	}
+
+	// Alone, they wait out WithMaxLazy, then commit.
+	c, _ := openTemp(t, WithMaxLazy(20*time.Millisecond))
+	defer c.Close()
+	if err := c.ApplyLater(func(err error) { later <- err }, Submitted(Spec{ID: "b", Type: "t"})); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-later:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lazy call alone was never committed")
+	}
+	if js := c.Lookup("b"); js.Phase != PhaseQueued {
+		t.Fatalf("b is %v", js.Phase)
 	}
 }

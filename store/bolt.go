@@ -82,11 +82,12 @@ type Bolt struct {
 	opts options
 
 	// mu protects the following fields: the queue between Apply and the committer.
-	mu          sync.Mutex
-	pending     []*request
-	pendingRecs int
-	closing     bool
-	failed      error // the first commit or checkpoint error; nothing is applied after it
+	mu           sync.Mutex
+	pending      []*request
+	pendingRecs  int
+	pendingEager int // requests in pending that are not lazy (lazy.go)
+	closing      bool
+	failed       error // the first commit or checkpoint error; nothing is applied after it
 
 	kick    chan struct{} // wakes the committer; buffered 1
 	stopped chan struct{} // closed when the committer has returned

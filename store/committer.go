@@ -44,8 +44,11 @@ type request struct {
 	now    time.Time // Expire's now
 	load   bool      // Load: the committer copies the state once the batch is committed
 
-	at    time.Time   // when it was queued
-	then  func(error) // ApplyThen's callback, called instead of waking a waiter
+	at   time.Time   // when it was queued
+	then func(error) // ApplyThen's callback, called instead of waking a waiter
+	// lazy: nobody waits for these records (ApplyLater): they may wait up to
+	// maxLazy for a commit somebody does wait for (lazy.go).
+	lazy  bool
 	err   error
 	ids   []string // Expire's result
 	state *State   // Load's result
@@ -141,12 +144,16 @@ func (b *Bolt) enqueue(r *request) error {
 		b.mu.Unlock()
 		return b.failed
 	}
-	first := len(b.pending) == 0
+	first := len(b.pending) == 0 || (!r.lazy && b.pendingEager == 0)
 	b.pending = append(b.pending, r)
 	b.pendingRecs += r.size()
+	if !r.lazy {
+		b.pendingEager++
+	}
 	b.mu.Unlock()
-	// The committer needs waking only when the queue was empty; otherwise it is
-	// committing or gathering, and will find r.
+	// The committer needs waking only when the queue was empty, or held only lazy
+	// records it may be holding back (lazy.go); otherwise it is committing or
+	// gathering, and will find r.
 	if first {
 		select {
 		case b.kick <- struct{}{}:
@@ -186,12 +193,18 @@ func (b *Bolt) run() {
 		default:
 		}
 		b.mu.Lock()
-		n, recs, closing := len(b.pending), b.pendingRecs, b.closing
+		n, recs, closing, eager := len(b.pending), b.pendingRecs, b.closing, b.pendingEager
 		var oldest time.Time
 		if n > 0 {
 			oldest = b.pending[0].at
 		}
 		b.mu.Unlock()
+		if n > 0 && eager == 0 && !closing && recs < b.opts.maxBatch {
+			if wait := b.opts.maxLazy - time.Since(oldest); wait > 0 {
+				b.holdLazy(wait) // until a waited-for record comes, or maxLazy
+				continue
+			}
+		}
 		if n == 0 {
 			if closing {
 				return
@@ -242,6 +255,9 @@ func (b *Bolt) take() []*request {
 	n, recs := 0, 0
 	for n < len(b.pending) && (n == 0 || recs+b.pending[n].size() <= b.opts.maxBatch) {
 		recs += b.pending[n].size()
+		if !b.pending[n].lazy {
+			b.pendingEager--
+		}
 		n++
 	}
 	batch := b.pending[:n:n]

@@ -23,6 +23,9 @@ const (
 	// keep arriving (committer.go), so this bounds what a steady trickle of callers
 	// can add to a commit's latency: about one fsync of a slow disk.
 	DefaultMaxDelay = time.Millisecond
+	// DefaultMaxLazy is the longest records queued with ApplyLater wait for a commit
+	// somebody waits for before they are committed on their own (WithMaxLazy).
+	DefaultMaxLazy = 2 * time.Millisecond
 	// DefaultLockTimeout is how long OpenBolt waits for the file's lock (another
 	// process has it open) before failing with ErrLocked (WithLockTimeout): a master
 	// restarted while its predecessor is still exiting gets a second; a second master
@@ -55,6 +58,7 @@ type options struct {
 	retention          time.Duration
 	maxBatch           int
 	maxDelay           time.Duration
+	maxLazy            time.Duration
 	lockTimeout        time.Duration
 	checkpointInterval time.Duration
 	walSize            int64
@@ -68,6 +72,7 @@ func buildOptions(opts []Option) options {
 		retention:          DefaultRetention,
 		maxBatch:           DefaultMaxBatch,
 		maxDelay:           DefaultMaxDelay,
+		maxLazy:            DefaultMaxLazy,
 		lockTimeout:        DefaultLockTimeout,
 		checkpointInterval: DefaultCheckpointInterval,
 		walSize:            DefaultWALSize,
@@ -109,6 +114,16 @@ func WithMaxBatch(n int) Option {
 	return func(o *options) {
 		if n > 0 {
 			o.maxBatch = n
+		}
+	}
+}
+
+// WithMaxLazy sets how long records queued with ApplyLater may wait for a commit
+// somebody waits for (default DefaultMaxLazy); 0 commits them like any others.
+func WithMaxLazy(d time.Duration) Option {
+	return func(o *options) {
+		if d >= 0 {
+			o.maxLazy = d
 		}
 	}
 }
