@@ -25,10 +25,12 @@
 //     frames so that the fdatasync writes data pages alone. The committer writes the
 //     next batch while the last one's fdatasync runs, two commits in flight, and an
 //     acker answers each batch in order once it is durable (flight.go), so a record
-//     that arrives during a sync waits for its own sync only. A checkpointer goroutine
-//     writes the rows those commits changed into the bbolt file in the background,
-//     every 100 ms, and once the segment passes a size (16 MiB) moves the log to a
-//     new segment and deletes the old (checkpoint.go); opening loads the file and
+//     that arrives during a sync waits for its own sync only; records nobody waits
+//     for (ApplyLater) ride with the next commit somebody does (lazy.go). A
+//     checkpointer goroutine writes the rows those commits changed into the bbolt
+//     file in the background, every 100 ms, and once the segment passes a size
+//     (16 MiB) moves the log to a new segment and deletes the old (checkpoint.go);
+//     opening loads the file and
 //     replays the log after its checkpoint (wal_replay.go). Why: a bbolt
 //     commit costs two fsyncs (its data pages, then its meta page) and B+tree work,
 //     and the master waits for every commit before it accepts a job or sends an
