@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/banfleet/banfleet/dispatch"
@@ -89,13 +88,10 @@ func TestLeaderRestartsOnStoreFailure(t *testing.T) {
 	c := newTestCluster(t, 3, withTestServers)
 	lead := c.leader()
 	cnt := newCounter(false)
-	addrs := make([]string, 0, len(c.members))
-	for _, m := range c.members {
-		addrs = append(addrs, m.node.BanioAddr())
-		startWorker(t, m.node.BanioAddr(), cnt.handle)
-	}
+	addrs := c.addrs()
+	startWorker(t, addrs, cnt.handle)
 	waitWorkers(t, lead.node.Master(), 1)
-	cl := newClient(t, strings.Join(addrs, ","))
+	cl := newClient(t, addrs)
 	checkDoubles(t, submitDoubles(t, cl, "before-", 20))
 
 	old := lead.node.Master()

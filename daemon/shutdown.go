@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -39,4 +40,17 @@ func FlushSpans(flush func(context.Context) error, timeout time.Duration, log *s
 	if err := flush(ctx); err != nil {
 		log.Warn("flushing spans failed", "err", err)
 	}
+}
+
+// RunFunc is a daemon's whole program (masterd's and workerd's Daemon.Run): it serves
+// until ctx ends and returns the process's exit code.
+type RunFunc func(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int
+
+// Main runs run with the process's arguments and environment until SIGINT or SIGTERM
+// (a second signal ends the process at once), and exits with its code.
+func Main(run RunFunc) {
+	ctx, stop := ShutdownContext()
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

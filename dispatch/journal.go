@@ -38,17 +38,7 @@ func (jn *journal) record(recs ...store.Record) {
 // durable, or at once (on a goroutine of its own) when the store takes nothing more.
 // then may be nil.
 func (jn *journal) recordThen(then func(error), recs ...store.Record) {
-	cb := func(err error) {
-		if err != nil {
-			jn.fail(err, recs)
-		}
-		if then != nil {
-			then(err)
-		}
-	}
-	if err := jn.st.ApplyThen(cb, recs...); err != nil {
-		go cb(err)
-	}
+	jn.append(false, then, recs)
 }
 
 // laterStore is a store that can hold records nobody waits for until a commit that
@@ -61,17 +51,27 @@ type laterStore interface {
 // commits them with the next commit a caller waits for, sparing them a sync of their
 // own. Order is kept with every other record.
 func (jn *journal) recordLater(recs ...store.Record) {
-	ls, ok := jn.st.(laterStore)
-	if !ok {
-		jn.record(recs...)
-		return
-	}
+	jn.append(true, nil, recs)
+}
+
+// append hands recs to the store, lazily if asked and the store can; a failure is
+// noted (fail) before then hears of it.
+func (jn *journal) append(lazy bool, then func(error), recs []store.Record) {
 	cb := func(err error) {
 		if err != nil {
 			jn.fail(err, recs)
 		}
+		if then != nil {
+			then(err)
+		}
 	}
-	if err := ls.ApplyLater(cb, recs...); err != nil {
+	var err error
+	if ls, ok := jn.st.(laterStore); lazy && ok {
+		err = ls.ApplyLater(cb, recs...)
+	} else {
+		err = jn.st.ApplyThen(cb, recs...)
+	}
+	if err != nil {
 		go cb(err)
 	}
 }

@@ -386,13 +386,22 @@ func TestStatusJSON(t *testing.T) {
 	}
 }
 
+// emptyStatusServer serves the status page of an in-memory master with no workers
+// and no jobs, until the test ends.
+func emptyStatusServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	m := dispatch.NewMaster(banio.NewBanServer("", "test-master"), dispatch.WithMeterProvider(noop.NewMeterProvider()))
+	hs := httptest.NewServer(newStatusServer(m, "x", time.Now).handler())
+	t.Cleanup(func() {
+		hs.Close()
+		_ = m.Close()
+	})
+	return hs
+}
+
 func TestStatusJSONEmptyFleet(t *testing.T) {
 	leakcheck.Check(t)
-	srv := banio.NewBanServer("", "test-master")
-	m := dispatch.NewMaster(srv, dispatch.WithMeterProvider(noop.NewMeterProvider()))
-	defer m.Close()
-	hs := httptest.NewServer(newStatusServer(m, "x", time.Now).handler())
-	defer hs.Close()
+	hs := emptyStatusServer(t)
 	_, body := get(t, hs.URL+"/status")
 	for _, want := range []string{`"workers": []`, `"queued_by_type": {}`, `"types": []`, `"points": []`, `"failed": []`, `"largest": []`, `"store": null`, `"cluster": null`} {
 		if !strings.Contains(body, want) {
@@ -470,11 +479,7 @@ func TestPprofFlag(t *testing.T) {
 
 func TestHealthz(t *testing.T) {
 	leakcheck.Check(t)
-	srv := banio.NewBanServer("", "test-master")
-	m := dispatch.NewMaster(srv, dispatch.WithMeterProvider(noop.NewMeterProvider()))
-	defer m.Close()
-	hs := httptest.NewServer(newStatusServer(m, "x", time.Now).handler())
-	defer hs.Close()
+	hs := emptyStatusServer(t)
 	resp, body := get(t, hs.URL+"/healthz")
 	if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != "ok" {
 		t.Fatalf("/healthz: %s %q", resp.Status, body)

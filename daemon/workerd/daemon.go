@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"time"
 
@@ -84,12 +83,7 @@ func (d *Daemon) Options(opts ...worker.Option) { d.opts = append(d.opts, opts..
 
 // Main runs the daemon with the process's arguments and environment until SIGINT or
 // SIGTERM (a second signal ends the process at once), and exits with Run's code.
-func (d *Daemon) Main() {
-	ctx, stop := daemon.ShutdownContext()
-	code := d.Run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func (d *Daemon) Main() { daemon.Main(d.Run) }
 
 // Run is the whole program: it parses args (falling back to BANFLEET_* variables
 // through lookupEnv; nil reads none), serves until ctx ends, drains, and returns the
