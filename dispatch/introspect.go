@@ -339,9 +339,9 @@ func (m *Master) LookupJob(id string) (view JobView, ok bool) {
 		return view, true
 	}
 	m.mu.Lock()
-	o := m.retained.get(id, time.Now().UnixNano())
+	o, held := m.retained.get(id, time.Now().UnixNano())
 	var retained JobView
-	if o != nil {
+	if held {
 		retained = JobView{ID: id, Type: o.typ, Phase: PhaseResolved, Outcome: outcomeNames[classify(o.err)],
 			Error: errorText(o.err), Source: "retained"}
 	}
@@ -349,7 +349,7 @@ func (m *Master) LookupJob(id string) (view JobView, ok bool) {
 	if m.jn != nil {
 		if js := m.jn.st.Lookup(id); js.Phase != store.PhaseUnknown {
 			view = storedView(id, js)
-			if o != nil && view.Phase != PhaseResolved {
+			if held && view.Phase != PhaseResolved {
 				// The job resolved a moment ago: its outcome is retained at once, and
 				// its Resolved record is on its way to the store.
 				view.Phase, view.Outcome, view.Error = PhaseResolved, retained.Outcome, retained.Error
@@ -357,7 +357,7 @@ func (m *Master) LookupJob(id string) (view JobView, ok bool) {
 			return view, true
 		}
 	}
-	return retained, o != nil
+	return retained, held
 }
 
 // liveViewLocked describes an unresolved job. m.mu must be held.

@@ -250,12 +250,11 @@ func (m *Master) heldLocked(j *job) (held bool, out *outcome, err error) {
 		}
 		return true, nil, m.followLocked(old, j.caller)
 	}
-	if o := m.retained.get(j.id, now); o != nil {
+	if o, ok := m.retained.get(j.id, now); ok {
 		if o.typ != j.typ || (o.hash != j.hash && !o.unhashed) {
 			return true, nil, idConflict(j, o.typ)
 		}
-		c := *o
-		return true, &c, nil
+		return true, &o, nil
 	}
 	return false, nil, nil
 }
@@ -431,9 +430,7 @@ func (m *Master) Close() error {
 	}
 	m.closed = true
 	m.stopInsight()
-	if m.retained.timer != nil {
-		m.retained.timer.Stop()
-	}
+	m.retained.close()
 	if m.orphanTimer != nil {
 		m.orphanTimer.Stop()
 	}

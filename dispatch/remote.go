@@ -109,13 +109,9 @@ func (m *Master) attach(r *remoteCaller, id, key string) bool {
 		}
 		return true
 	}
-	o := m.retained.get(id, time.Now().UnixNano())
-	var out outcome
-	if o != nil {
-		out = *o
-	}
+	out, ok := m.retained.get(id, time.Now().UnixNano())
 	m.mu.Unlock()
-	if o == nil {
+	if !ok {
 		return false
 	}
 	t.resolveRaw(out.result, out.err, nil)

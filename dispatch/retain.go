@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"hash/maphash"
+	"log/slog"
 	"time"
 )
 
@@ -10,15 +11,20 @@ import (
 // submission of the same id, or a Client re-attaching after a reconnect, collects it
 // instead of running the job again. The store is a FIFO in resolution order: with one
 // retention period for all, the oldest outcome is also the first to expire, and the
-// first dropped when the count or byte bound is met. Everything is guarded by
-// Master.mu.
+// first dropped when the count or byte bound is met. Results are kept outside the
+// collected heap (resultring.go) and copied out when asked for. Everything is guarded
+// by Master.mu.
 
 // outcome is a resolved job as the master retains it.
 type outcome struct {
-	id      string
-	typ     string
-	hash    uint64 // payloadHash of the job
+	id   string
+	typ  string
+	hash uint64 // payloadHash of the job
+	// result is the job's result. Retained, it is nil and the result lies in the
+	// retainStore's ring at span, unless the ring could not be mapped; get fills it in
+	// with a copy.
 	result  []byte
+	span    ringSpan
 	err     error
 	expires int64 // Unix nanoseconds
 	size    int64 // what it counts against the byte bound
@@ -42,8 +48,12 @@ type retainStore struct {
 	headSeq uint64            // sequence number of ring[head]
 	byID    map[string]uint64 // id → sequence number of its outcome
 	bytes   int64
-	timer   *time.Timer // releases expired outcomes when nothing else does
-	armed   bool
+	results resultRing // the retained outcomes' results, off the heap
+	closed  bool       // the master closed: nothing is retained any more
+	// mapFailed: the ring could not be mapped (logged once); results stay on the heap.
+	mapFailed bool
+	timer     *time.Timer // releases expired outcomes when nothing else does
+	armed     bool
 	// forget, when set (a durable master), hears of every outcome forgotten, so that
 	// the store forgets it too (a Collected record).
 	forget func(id string)
@@ -52,10 +62,29 @@ type retainStore struct {
 func (s *retainStore) init(ttl time.Duration, maxN int, maxBytes int64) {
 	s.ttl, s.maxN, s.maxBytes = ttl, maxN, maxBytes
 	s.byID = make(map[string]uint64)
+	s.results.size = int(min(maxBytes, int64(maxRingBytes)))
 }
 
+// maxRingBytes caps the ring's mapping where int is 32 bits wide; a byte bound beyond
+// it is still honoured, the ring just frees the oldest results sooner.
+const maxRingBytes = 1<<31 - 1
+
 // enabled reports whether outcomes are retained at all.
-func (s *retainStore) enabled() bool { return s.ttl > 0 && s.maxN > 0 && s.maxBytes > 0 }
+func (s *retainStore) enabled() bool {
+	return !s.closed && s.ttl > 0 && s.maxN > 0 && s.maxBytes > 0
+}
+
+// close forgets every outcome without telling the store (a durable master keeps them
+// for its next start) and gives the ring back. The master calls it as it closes.
+func (s *retainStore) close() {
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.ring, s.head, s.n, s.bytes = nil, 0, 0, 0
+	s.byID = map[string]uint64{}
+	s.results.release()
+}
 
 // add retains o until now plus the retention, dropping the oldest outcomes as the
 // bounds require. An outcome larger than the whole byte bound is not retained. It
@@ -74,12 +103,19 @@ func (s *retainStore) addUntil(o outcome, now, expires int64) bool {
 	if o.err != nil {
 		o.size += int64(len(o.err.Error()))
 	}
-	if o.size > s.maxBytes {
+	if o.size > s.maxBytes || len(o.result) > s.results.size {
 		return false
 	}
 	s.expire(now)
-	for s.n > 0 && (s.n >= s.maxN || s.bytes+o.size > s.maxBytes) {
+	for s.n > 0 && (s.n >= s.maxN || s.bytes+o.size > s.maxBytes || !s.results.fits(len(o.result))) {
 		s.dropHead()
+	}
+	if sp, err := s.results.put(o.result); err == nil {
+		o.result, o.span = nil, sp
+	} else if !s.mapFailed {
+		// The result stays where it is, on the heap: correct, only dearer.
+		s.mapFailed = true
+		slog.Warn("dispatch: retained results are kept on the heap: their ring could not be mapped", "err", err)
 	}
 	if s.n == len(s.ring) {
 		s.grow()
@@ -113,12 +149,18 @@ func (s *retainStore) dropHead() {
 		}
 	}
 	s.bytes -= o.size
+	if o.result == nil {
+		s.results.free(o.span)
+	}
 	*o = outcome{}
 	s.head = (s.head + 1) % len(s.ring)
 	s.headSeq++
 	s.n--
-	if s.n == 0 && len(s.ring) > 64 {
-		s.ring, s.head = nil, 0 // an idle master gives the ring back
+	if s.n == 0 {
+		s.results.emptied() // an idle master gives the memory back
+		if len(s.ring) > 64 {
+			s.ring, s.head = nil, 0
+		}
 	}
 }
 
@@ -129,18 +171,21 @@ func (s *retainStore) expire(now int64) {
 	}
 }
 
-// get returns the outcome retained for id, or nil. An expired outcome is not returned
-// even before expire has dropped it.
-func (s *retainStore) get(id string, now int64) *outcome {
+// get returns the outcome retained for id, with a copy of its result, and whether
+// there is one. An expired outcome is not returned even before expire has dropped it.
+func (s *retainStore) get(id string, now int64) (outcome, bool) {
 	seq, ok := s.byID[id]
 	if !ok || seq < s.headSeq || seq >= s.headSeq+uint64(s.n) {
-		return nil
+		return outcome{}, false
 	}
-	o := &s.ring[(s.head+int(seq-s.headSeq))%len(s.ring)]
+	o := s.ring[(s.head+int(seq-s.headSeq))%len(s.ring)]
 	if o.id != id || o.expires <= now {
-		return nil
+		return outcome{}, false
 	}
-	return o
+	if o.result == nil {
+		o.result = s.results.read(o.span)
+	}
+	return o, true
 }
 
 // retainLocked retains j's outcome, and reports whether it did. m.mu must be held.
