@@ -61,6 +61,14 @@ func (c *BanConn) send(action string, data, tail []byte, present, noEncrypt bool
 	if c.client != nil {
 		c.client.trackSubscriptions(action, data)
 	}
+	if codec := c.sendCodec(); present && sendsRaw(c.cfg, len(data)+len(tail), noEncrypt, codec) {
+		// Encoded by the writer, into its queue (outFrame).
+		f := rawFrame(action, data, tail, noEncrypt)
+		if err := c.checkSize(f.size()); err != nil {
+			return err
+		}
+		return c.out.writeFrame(&f, mode)
+	}
 	buf := getBuf()
 	defer putBuf(buf)
 	frame, err := encodeFrameWith((*buf)[:0], c.cfg, action, data, tail, present, noEncrypt, c.sendCodec())
@@ -68,7 +76,7 @@ func (c *BanConn) send(action string, data, tail []byte, present, noEncrypt bool
 	if err != nil {
 		return err
 	}
-	if err := c.fitsPeer(frame); err != nil {
+	if err := c.peerAccepts(len(frame)); err != nil {
 		return err
 	}
 	return c.out.write(frame, mode)
@@ -98,6 +106,58 @@ func (c *BanConn) sendCodec() wireCodec {
 	}
 }
 
+// outFrame is a frame for the writer to append: either encoded already (whole), or a
+// message whose payload goes raw (no compression, no encryption), whose frame the
+// writer encodes straight into its pending buffer so that the payload is copied once
+// on its way to the socket, not twice (into a frame, then the frame into the queue): at
+// 64 KiB that copy was a quarter of a round trip's memmove.
+type outFrame struct {
+	whole []byte // the encoded frame; nil for a raw message
+
+	action     string
+	data, tail []byte // the payload, data followed by tail
+	noEncrypt  bool
+}
+
+// rawFrame describes the frame of a message whose payload goes raw.
+func rawFrame(action string, data, tail []byte, noEncrypt bool) outFrame {
+	return outFrame{action: action, data: data, tail: tail, noEncrypt: noEncrypt}
+}
+
+// size is the frame's length on the wire.
+func (f *outFrame) size() int {
+	if f.whole != nil {
+		return len(f.whole)
+	}
+	v := valueLen(len(f.action), 1+len(f.data)+len(f.tail), f.noEncrypt)
+	return 4 + len(typeDef) + uintLen(uint64(v)) + v
+}
+
+// appendTo appends the frame to dst.
+func (f *outFrame) appendTo(dst []byte) []byte {
+	if f.whole != nil {
+		return append(dst, f.whole...)
+	}
+	return appendRawFrame(dst, f.action, f.data, f.tail, f.noEncrypt)
+}
+
+// appendRawFrame appends the frame of a message whose payload (data then tail) goes raw.
+func appendRawFrame(dst []byte, action string, data, tail []byte, noEncrypt bool) []byte {
+	n := 1 + len(data) + len(tail)
+	dst = appendFrameHead(dst, action, n, noEncrypt)
+	dst = append(dst, tagRaw)
+	dst = append(dst, data...)
+	dst = append(dst, tail...)
+	return appendFrameTail(dst, action, n, noEncrypt)
+}
+
+// sendsRaw reports whether a message's payload goes raw: codec permitting, never
+// when it is encrypted.
+func sendsRaw(cfg *config, n int, noEncrypt bool, codec wireCodec) bool {
+	encrypt := cfg.aead != nil && !noEncrypt
+	return codec != wireZlib && !encrypt && (codec == wireRaw || n < rawBelow)
+}
+
 // encodeFrameWith appends the frame for one message, whose data is data followed by
 // tail, to dst, encoded for cfg's key and the given codec. Broadcast shares it to
 // encode once for many connections.
@@ -108,14 +168,9 @@ func encodeFrameWith(dst []byte, cfg *config, action string, data, tail []byte, 
 		return checkFrameSize(dst, start, cfg)
 	}
 	encrypt := cfg.aead != nil && !noEncrypt
-	if codec != wireZlib && !encrypt && (codec == wireRaw || len(data)+len(tail) < rawBelow) {
+	if sendsRaw(cfg, len(data)+len(tail), noEncrypt, codec) {
 		// Raw payload between banfleet peers: written straight into the frame.
-		n := 1 + len(data) + len(tail)
-		dst = appendFrameHead(dst, action, n, noEncrypt)
-		dst = append(dst, tagRaw)
-		dst = append(dst, data...)
-		dst = append(dst, tail...)
-		return checkFrameSize(appendFrameTail(dst, action, n, noEncrypt), start, cfg)
+		return checkFrameSize(appendRawFrame(dst, action, data, tail, noEncrypt), start, cfg)
 	}
 	if len(tail) > 0 {
 		// The compressors take one slice: join the two in a pooled buffer.
@@ -150,18 +205,36 @@ func encodeFrameWith(dst []byte, cfg *config, action string, data, tail []byte, 
 	return checkFrameSize(dst, start, cfg)
 }
 
+// checkSize fails a frame of size bytes (its length prefix included) that this end or
+// its peer does not accept.
+func (c *BanConn) checkSize(size int) error {
+	if err := checkBodySize(size-4, c.cfg); err != nil {
+		return err
+	}
+	return c.peerAccepts(size)
+}
+
+// checkFrameSize fails the frame that dst holds from start on if it is larger than cfg
+// allows, and takes it back out of dst.
 func checkFrameSize(dst []byte, start int, cfg *config) ([]byte, error) {
-	if body := len(dst) - start - 4; body > cfg.maxFrame {
-		return dst[:start], fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, body, cfg.maxFrame)
+	if err := checkBodySize(len(dst)-start-4, cfg); err != nil {
+		return dst[:start], err
 	}
 	return dst, nil
 }
 
-// fitsPeer fails a frame larger than the peer accepts: sent, it would make the peer cut
-// the connection, and everything else on it would be lost with it.
-func (c *BanConn) fitsPeer(frame []byte) error {
-	if limit := c.peerMaxFrame.Load(); limit > 0 && int64(len(frame)-4) > limit {
-		return fmt.Errorf("%w: %d bytes, the peer accepts at most %d (give every peer the same WithMaxFrameSize)", ErrFrameTooLarge, len(frame)-4, limit)
+func checkBodySize(body int, cfg *config) error {
+	if body > cfg.maxFrame {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, body, cfg.maxFrame)
+	}
+	return nil
+}
+
+// peerAccepts fails a frame of size bytes larger than the peer accepts: sent, it would
+// make the peer cut the connection, and everything else on it would be lost with it.
+func (c *BanConn) peerAccepts(size int) error {
+	if limit := c.peerMaxFrame.Load(); limit > 0 && int64(size-4) > limit {
+		return fmt.Errorf("%w: %d bytes, the peer accepts at most %d (give every peer the same WithMaxFrameSize)", ErrFrameTooLarge, size-4, limit)
 	}
 	return nil
 }

@@ -290,7 +290,7 @@ func (s *ServerIO) Broadcast(msg *IOMsg) error {
 				return err
 			}
 		}
-		if err := c.fitsPeer(frames[i]); err != nil {
+		if err := c.peerAccepts(len(frames[i])); err != nil {
 			c.badLog.log(c.log, slog.LevelWarn, "banio: broadcast not sent to this subscriber", "action", msg.Action, "err", err)
 			continue
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,21 +153,28 @@ func (w *writer) init(cfg writerConfig, hooks writerHooks, nc net.Conn) {
 // goroutine). The frame is copied or written before write returns; the caller may
 // reuse it. An error says the frame will not be sent.
 func (w *writer) write(frame []byte, mode writeMode) error {
+	return w.writeFrame(&outFrame{whole: frame}, mode)
+}
+
+// writeFrame is write for a frame given as an outFrame: a raw message's frame is
+// encoded straight into the pending buffer, its payload copied once.
+func (w *writer) writeFrame(f *outFrame, mode writeMode) error {
+	size := f.size()
 	w.mu.Lock()
 	var deadline time.Time
 	var progress uint64 // w.hooks.progress when the wait for room began (or last moved)
-	for len(w.pending) > 0 && len(w.pending)+len(frame) > w.cfg.maxPending {
+	for len(w.pending) > 0 && len(w.pending)+size > w.cfg.maxPending {
 		if w.closing {
 			w.mu.Unlock()
 			return ErrConnClosed
 		}
-		if mode&writeSpill != 0 && w.spilled+len(frame) <= w.cfg.maxPending {
+		if mode&writeSpill != 0 && w.spilled+size <= w.cfg.maxPending {
 			// The caller must not wait (a read loop): a goroutine waits instead, with
 			// its own copy of the frame. Answers to different keys need no order.
-			w.spilled += len(frame)
+			w.spilled += size
 			w.wg.Add(1)
 			w.mu.Unlock()
-			go w.writeSpilled(slices.Clone(frame), mode&^(writeSpill|writeInline|writeDefer))
+			go w.writeSpilled(f.appendTo(make([]byte, 0, size)), mode&^(writeSpill|writeInline|writeDefer))
 			return nil
 		}
 		if mode&writeSpill != 0 && w.cfg.reconnects {
@@ -221,7 +227,7 @@ func (w *writer) write(frame []byte, mode writeMode) error {
 	if mode&writeDefer != 0 && !w.owner && w.nc != nil {
 		// A read loop's delivery (or a frame sent while one may be in a batch): appended
 		// now, written when the batch ends (flush.go).
-		w.pending = append(w.pending, frame...)
+		w.pending = f.appendTo(w.pending)
 		add := !w.deferred
 		w.deferred = true
 		w.mu.Unlock()
@@ -229,7 +235,7 @@ func (w *writer) write(frame []byte, mode writeMode) error {
 		return nil
 	}
 	if w.owner || w.nc == nil || mode&writeInline == 0 || len(w.pending) > 0 {
-		w.pending = append(w.pending, frame...)
+		w.pending = f.appendTo(w.pending)
 		if !w.owner && w.nc != nil {
 			w.owner = true
 			w.kickLocked()
@@ -237,11 +243,13 @@ func (w *writer) write(frame []byte, mode writeMode) error {
 		w.mu.Unlock()
 		return nil
 	}
-	// A one-off frame, nobody writes and nothing waits: write it ourselves, without
-	// copying it.
+	// A one-off frame, nobody writes and nothing waits: write it ourselves. It is
+	// copied (a heartbeat now and then): writing f's own bytes would make every frame's
+	// parts escape to the heap, the action string send builds on its stack included.
 	w.owner = true
 	nc := w.nc
 	w.mu.Unlock()
+	frame := f.appendTo(make([]byte, 0, size))
 	if err := w.writeBatch(nc, frame, true, mode&writeSpill != 0); err != nil {
 		// Our own frame did not go out (the socket is dropped; a client reconnects):
 		// say so rather than report a frame lost as sent.
