@@ -44,6 +44,9 @@ type Master struct {
 	jn          *journal
 	orphans     map[string]map[*job]struct{}
 	orphanTimer *time.Timer
+	// graceTimers are the pending caller grace periods (remote.go); Close stops them,
+	// since each holds the Master until it fires.
+	graceTimers map[*time.Timer]struct{}
 
 	resolved [numOutcomes]atomic.Uint64 // jobs resolved, by how they count (classify)
 	retried  atomic.Uint64
@@ -434,6 +437,10 @@ func (m *Master) Close() error {
 	if m.orphanTimer != nil {
 		m.orphanTimer.Stop()
 	}
+	for t := range m.graceTimers {
+		t.Stop()
+	}
+	m.graceTimers = nil
 	if reg := m.metrics.reg; reg != nil {
 		_ = reg.Unregister()
 	}

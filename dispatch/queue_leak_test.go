@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/internal/leakcheck"
@@ -105,5 +107,32 @@ func TestIdleJobTypesForgotten(t *testing.T) {
 	}
 	if err := dispatch.IndexError(f.master); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestClosedMasterIsCollected: once closed, a Master and everything it held (its
+// retained outcomes, its connections' state) can be collected, although a remote
+// caller's connection closed with it and that caller's grace period (30 s) has not
+// passed. The grace timer used to hold the Master until it fired, so a process that
+// opened and closed masters (tests, the benchmark's matrix) held several at once.
+func TestClosedMasterIsCollected(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	f.startWorker(map[string]worker.Handler{"echo": echo})
+	tk, err := f.Client().Submit(context.Background(), dispatch.Job{Type: "echo", Payload: make([]byte, 64<<10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	master := weak.Make(f.master)
+	f.master = nil
+	f.StopMaster() // the Client's connection closes with the server: its grace begins
+	for range 3 {
+		runtime.GC()
+	}
+	if master.Value() != nil {
+		t.Fatal("a closed Master is still reachable: something it armed holds it")
 	}
 }

@@ -99,7 +99,7 @@ func (m *Master) restore(state *store.State, now time.Time) (expired []*job) {
 	}
 	if restoredCaller != nil {
 		grace := m.opts.callerGrace
-		time.AfterFunc(max(grace, 0), func() {
+		m.afterGraceLocked(max(grace, 0), func() {
 			restoredCaller.stopJobs(fmt.Errorf("%w: its caller did not re-attach within %v of the master's restart", errJobCanceled, grace))
 		})
 	}

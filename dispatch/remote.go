@@ -152,17 +152,40 @@ func (m *Master) takeOverLocked(old *job, t *remoteReply) error {
 // per job.
 func (r *remoteCaller) connClosed() {
 	m := r.m
+	grace := m.opts.callerGrace
 	m.mu.Lock()
 	r.gone = true
+	if grace > 0 {
+		m.afterGraceLocked(grace, func() {
+			r.stopJobs(fmt.Errorf("%w: its caller (%s) went away and did not re-attach within %v", errJobCanceled, r.conn.GetRemote(), grace))
+		})
+	}
 	m.mu.Unlock()
-	grace := m.opts.callerGrace
 	if grace <= 0 {
 		r.stopJobs(errJobCanceled)
-		return
 	}
-	time.AfterFunc(grace, func() {
-		r.stopJobs(fmt.Errorf("%w: its caller (%s) went away and did not re-attach within %v", errJobCanceled, r.conn.GetRemote(), grace))
+}
+
+// afterGraceLocked runs stop once a caller's grace period d has passed, unless the
+// master closes first: Close stops the timer, which would otherwise keep the closed
+// Master, and all it held, from being collected until it fired (30 s by default; a
+// process that opens and closes masters, as tests and benchmarks do, held several at
+// once). m.mu must be held.
+func (m *Master) afterGraceLocked(d time.Duration, stop func()) {
+	if m.closed {
+		return // Close has ended the jobs already
+	}
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		m.mu.Lock()
+		delete(m.graceTimers, t)
+		m.mu.Unlock()
+		stop()
 	})
+	if m.graceTimers == nil {
+		m.graceTimers = make(map[*time.Timer]struct{})
+	}
+	m.graceTimers[t] = struct{}{}
 }
 
 // stopJobs stops the unresolved jobs that are still this caller's.
