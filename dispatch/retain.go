@@ -3,6 +3,7 @@ package dispatch
 import (
 	"hash/maphash"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -11,30 +12,45 @@ import (
 // submission of the same id, or a Client re-attaching after a reconnect, collects it
 // instead of running the job again. The store is a FIFO in resolution order: with one
 // retention period for all, the oldest outcome is also the first to expire, and the
-// first dropped when the count or byte bound is met. Results are kept outside the
-// collected heap (resultring.go) and copied out when asked for. Everything is guarded
-// by Master.mu.
+// first dropped when the count or byte bound is met. Everything is guarded by
+// Master.mu.
+//
+// A busy master retains 100,000 outcomes (DefaultRetainedJobs), so what each costs
+// the collector matters more than its bytes: the id, type and result of every
+// retained outcome lie in one byte ring outside the collected heap (resultring.go),
+// its slot holds no pointer (the slots are not scanned), and the index is keyed by a
+// 64-bit hash of the id rather than by the id string. Measured at 64 B with a string
+// index, slots holding strings and results on the heap, retention was a tenth of the
+// whole benchmark's CPU, most of it in map probes and the collector.
 
-// outcome is a resolved job as the master retains it.
+// outcome is a resolved job's outcome as it is given to the store and returned by it.
 type outcome struct {
-	id   string
-	typ  string
-	hash uint64 // payloadHash of the job
-	// result is the job's result. Retained, it is nil and the result lies in the
-	// retainStore's ring at span, unless the ring could not be mapped; get fills it in
-	// with a copy.
-	result  []byte
-	span    ringSpan
-	err     error
-	expires int64 // Unix nanoseconds
-	size    int64 // what it counts against the byte bound
+	id     string
+	typ    string
+	hash   uint64 // payloadHash of the job
+	result []byte
+	err    error
 	// unhashed: loaded from a store, which keeps no payload of a resolved job, so a
 	// resubmission is checked against its type only.
 	unhashed bool
 }
 
+// retainedSlot is one retained outcome in the ring of slots. It holds no pointer:
+// its bytes are in the byte ring, its error (rare) in retainStore.errs.
+type retainedSlot struct {
+	key      uint64   // idKey of its id
+	hash     uint64   // payloadHash of the job
+	bytes    ringSpan // id, then type, then result, in retainStore.bytesRing
+	idLen    uint32
+	typLen   uint32
+	expires  int64 // Unix nanoseconds
+	size     int64 // what it counts against the byte bound
+	failed   bool  // its outcome is an error, in errs under its sequence number
+	unhashed bool
+}
+
 // retainedOverhead is what a retained outcome counts on top of its id, type, result
-// and error text: about its ring slot and map entry.
+// and error text: about its slot and index entry.
 const retainedOverhead = 128
 
 // retainStore is the ring of retained outcomes and their index by id.
@@ -43,15 +59,18 @@ type retainStore struct {
 	maxN     int
 	maxBytes int64
 
-	ring    []outcome
+	ring    []retainedSlot
 	head, n int
 	headSeq uint64            // sequence number of ring[head]
-	byID    map[string]uint64 // id → sequence number of its outcome
-	bytes   int64
-	results resultRing // the retained outcomes' results, off the heap
-	closed  bool       // the master closed: nothing is retained any more
-	// mapFailed: the ring could not be mapped (logged once); results stay on the heap.
-	mapFailed bool
+	byKey   map[uint64]uint64 // idKey → sequence number of its outcome
+	// collided holds the outcomes whose id's key is the key of another retained id
+	// (a 64-bit hash collision: in theory only), by id.
+	collided  map[string]uint64
+	errs      map[uint64]error // sequence number → the error of a failed outcome
+	bytes     int64
+	bytesRing byteRing    // the retained ids, types and results, off the heap
+	closed    bool        // the master closed: nothing is retained any more
+	mapFailed bool        // the byte ring could not be mapped (logged once): nothing is retained
 	timer     *time.Timer // releases expired outcomes when nothing else does
 	armed     bool
 	// forget, when set (a durable master), hears of every outcome forgotten, so that
@@ -61,30 +80,33 @@ type retainStore struct {
 
 func (s *retainStore) init(ttl time.Duration, maxN int, maxBytes int64) {
 	s.ttl, s.maxN, s.maxBytes = ttl, maxN, maxBytes
-	s.byID = make(map[string]uint64)
-	s.results.size = int(min(maxBytes, int64(maxRingBytes)))
+	s.byKey = make(map[uint64]uint64)
+	s.bytesRing.size = int(min(maxBytes, int64(maxRingBytes)))
 }
 
-// maxRingBytes caps the ring's mapping where int is 32 bits wide; a byte bound beyond
-// it is still honoured, the ring just frees the oldest results sooner.
+// maxRingBytes caps the byte ring's mapping where int is 32 bits wide; a byte bound
+// beyond it is still honoured, the ring just frees the oldest outcomes sooner.
 const maxRingBytes = 1<<31 - 1
 
 // enabled reports whether outcomes are retained at all.
 func (s *retainStore) enabled() bool {
-	return !s.closed && s.ttl > 0 && s.maxN > 0 && s.maxBytes > 0
+	return !s.closed && !s.mapFailed && s.ttl > 0 && s.maxN > 0 && s.maxBytes > 0
 }
 
 // close forgets every outcome without telling the store (a durable master keeps them
-// for its next start) and gives the ring back. The master calls it as it closes.
+// for its next start) and gives the byte ring back. The master calls it as it closes.
 func (s *retainStore) close() {
 	s.closed = true
 	if s.timer != nil {
 		s.timer.Stop()
 	}
 	s.ring, s.head, s.n, s.bytes = nil, 0, 0, 0
-	s.byID = map[string]uint64{}
-	s.results.release()
+	s.byKey, s.collided, s.errs = map[uint64]uint64{}, nil, nil
+	s.bytesRing.release()
 }
+
+// idKey is the index key of a job id.
+func idKey(id string) uint64 { return maphash.String(retainSeed, id) }
 
 // add retains o until now plus the retention, dropping the oldest outcomes as the
 // bounds require. An outcome larger than the whole byte bound is not retained. It
@@ -99,40 +121,69 @@ func (s *retainStore) addUntil(o outcome, now, expires int64) bool {
 	if !s.enabled() || expires <= now {
 		return false
 	}
-	o.size = int64(len(o.id)+len(o.typ)+len(o.result)) + retainedOverhead
+	n := len(o.id) + len(o.typ) + len(o.result)
+	size := int64(n) + retainedOverhead
 	if o.err != nil {
-		o.size += int64(len(o.err.Error()))
+		size += int64(len(o.err.Error()))
 	}
-	if o.size > s.maxBytes || len(o.result) > s.results.size {
+	if size > s.maxBytes || n > s.bytesRing.size {
 		return false
 	}
 	s.expire(now)
-	for s.n > 0 && (s.n >= s.maxN || s.bytes+o.size > s.maxBytes || !s.results.fits(len(o.result))) {
+	for s.n > 0 && (s.n >= s.maxN || s.bytes+size > s.maxBytes || !s.bytesRing.fits(n)) {
 		s.dropHead()
 	}
-	if sp, err := s.results.put(o.result); err == nil {
-		o.result, o.span = nil, sp
-	} else if !s.mapFailed {
-		// The result stays where it is, on the heap: correct, only dearer.
+	span, err := s.bytesRing.put(o.id, o.typ, o.result)
+	if err != nil {
 		s.mapFailed = true
-		slog.Warn("dispatch: retained results are kept on the heap: their ring could not be mapped", "err", err)
+		slog.Warn("dispatch: job outcomes are not retained: their memory could not be mapped; ids are idempotent only while their job is unresolved", "err", err)
+		return false
 	}
 	if s.n == len(s.ring) {
 		s.grow()
 	}
-	o.expires = expires
 	seq := s.headSeq + uint64(s.n)
-	s.ring[(s.head+s.n)%len(s.ring)] = o
+	slot := retainedSlot{key: idKey(o.id), hash: o.hash, bytes: span, idLen: uint32(len(o.id)), typLen: uint32(len(o.typ)),
+		expires: expires, size: size, failed: o.err != nil, unhashed: o.unhashed}
+	if o.err != nil {
+		if s.errs == nil {
+			s.errs = make(map[uint64]error)
+		}
+		s.errs[seq] = o.err
+	}
+	s.ring[(s.head+s.n)%len(s.ring)] = slot
 	s.n++
-	s.bytes += o.size
-	s.byID[o.id] = seq
+	s.bytes += size
+	if old, ok := s.byKey[slot.key]; ok && s.live(old) && s.idAt(old) != o.id {
+		if s.collided == nil {
+			s.collided = make(map[string]uint64)
+		}
+		s.collided[o.id] = seq
+	} else {
+		s.byKey[slot.key] = seq
+	}
 	return true
 }
 
-// grow doubles the ring, up to maxN slots.
+// live reports whether seq is the sequence number of a retained outcome.
+func (s *retainStore) live(seq uint64) bool { return seq >= s.headSeq && seq < s.headSeq+uint64(s.n) }
+
+// slotAt returns the slot of the retained outcome seq.
+func (s *retainStore) slotAt(seq uint64) *retainedSlot {
+	return &s.ring[(s.head+int(seq-s.headSeq))%len(s.ring)]
+}
+
+// idAt returns the id of the retained outcome seq, aliasing the byte ring: compare it,
+// never keep it.
+func (s *retainStore) idAt(seq uint64) string {
+	sl := s.slotAt(seq)
+	return s.bytesRing.str(sl.bytes, 0, int(sl.idLen))
+}
+
+// grow doubles the ring of slots, up to maxN of them.
 func (s *retainStore) grow() {
 	size := min(max(2*len(s.ring), 64), s.maxN)
-	ring := make([]outcome, size)
+	ring := make([]retainedSlot, size)
 	for i := range s.n {
 		ring[i] = s.ring[(s.head+i)%len(s.ring)]
 	}
@@ -141,23 +192,33 @@ func (s *retainStore) grow() {
 
 // dropHead forgets the oldest outcome.
 func (s *retainStore) dropHead() {
-	o := &s.ring[s.head]
-	if seq, ok := s.byID[o.id]; ok && seq == s.headSeq {
-		delete(s.byID, o.id)
-		if s.forget != nil {
-			s.forget(o.id)
+	sl := &s.ring[s.head]
+	seq := s.headSeq
+	indexed := false
+	if at, ok := s.byKey[sl.key]; ok && at == seq {
+		delete(s.byKey, sl.key)
+		indexed = true
+	} else if len(s.collided) > 0 {
+		id := s.idAt(seq)
+		if at, ok := s.collided[id]; ok && at == seq {
+			delete(s.collided, id)
+			indexed = true
 		}
 	}
-	s.bytes -= o.size
-	if o.result == nil {
-		s.results.free(o.span)
+	if indexed && s.forget != nil {
+		s.forget(strings.Clone(s.idAt(seq))) // a copy: the ring's bytes are reused
 	}
-	*o = outcome{}
+	if sl.failed {
+		delete(s.errs, seq)
+	}
+	s.bytes -= sl.size
+	s.bytesRing.free(sl.bytes)
+	*sl = retainedSlot{}
 	s.head = (s.head + 1) % len(s.ring)
 	s.headSeq++
 	s.n--
 	if s.n == 0 {
-		s.results.emptied() // an idle master gives the memory back
+		s.bytesRing.emptied() // an idle master gives the memory back
 		if len(s.ring) > 64 {
 			s.ring, s.head = nil, 0
 		}
@@ -174,16 +235,21 @@ func (s *retainStore) expire(now int64) {
 // get returns the outcome retained for id, with a copy of its result, and whether
 // there is one. An expired outcome is not returned even before expire has dropped it.
 func (s *retainStore) get(id string, now int64) (outcome, bool) {
-	seq, ok := s.byID[id]
-	if !ok || seq < s.headSeq || seq >= s.headSeq+uint64(s.n) {
+	seq, ok := s.byKey[idKey(id)]
+	if !ok || !s.live(seq) || s.idAt(seq) != id {
+		if seq, ok = s.collided[id]; !ok || !s.live(seq) {
+			return outcome{}, false
+		}
+	}
+	sl := s.slotAt(seq)
+	if sl.expires <= now {
 		return outcome{}, false
 	}
-	o := s.ring[(s.head+int(seq-s.headSeq))%len(s.ring)]
-	if o.id != id || o.expires <= now {
-		return outcome{}, false
-	}
-	if o.result == nil {
-		o.result = s.results.read(o.span)
+	typ := s.bytesRing.str(sl.bytes, int(sl.idLen), int(sl.typLen))
+	o := outcome{id: id, typ: strings.Clone(typ), hash: sl.hash, unhashed: sl.unhashed,
+		result: s.bytesRing.read(sl.bytes, int(sl.idLen+sl.typLen))}
+	if sl.failed {
+		o.err = s.errs[seq]
 	}
 	return o, true
 }

@@ -1,11 +1,14 @@
 package dispatch
 
 import (
+	"unsafe"
+
 	"github.com/banfleet/banfleet/internal/offheap"
 )
 
-// resultRing holds the results of retained outcomes outside the collected heap
-// (internal/offheap), in one circular buffer written in resolution order.
+// byteRing holds the bytes of retained outcomes (id, type, result) outside the
+// collected heap (internal/offheap), in one circular buffer written in resolution
+// order.
 //
 // Why off the heap: a master retains up to DefaultRetainedBytes of results, and kept on
 // the heap they let the runtime grow it to twice that before it collects, so the
@@ -16,10 +19,12 @@ import (
 //
 // Outcomes leave the retained FIFO oldest first, so their results are freed in the
 // order they were written and the buffer needs no allocator: the live bytes run from
-// head to tail, and once tail reaches the end they wrap to the front. Nothing outside
-// holds a slice of the buffer (read copies out), which is what lets release unmap it.
-// Guarded by Master.mu, like the retainStore that owns it.
-type resultRing struct {
+// head to tail, and they wrap to the front once tail reaches the end, or once the
+// front has room for all that is live: so a ring that holds little (100,000 outcomes
+// of 64 B) touches about twice that, not the whole mapping. Nothing outside holds a
+// slice of the buffer beyond its owner's lock (read copies out), which is what lets
+// release unmap it. Guarded by Master.mu, like the retainStore that owns it.
+type byteRing struct {
 	size int    // bytes to map: the retained byte bound, which no sum of results exceeds
 	buf  []byte // nil until the first result, and again after release
 
@@ -29,7 +34,7 @@ type resultRing struct {
 	touched    int  // high-water mark of the bytes written since the buffer was mapped
 }
 
-// ringSpan is where one result lies in the ring.
+// ringSpan is where one outcome's bytes lie in the ring.
 type ringSpan struct{ off, n int }
 
 // releaseAbove is how much of the ring must have been touched for an emptied ring to
@@ -38,7 +43,7 @@ type ringSpan struct{ off, n int }
 const releaseAbove = 4 << 20
 
 // fits reports whether n more bytes fit without freeing any.
-func (r *resultRing) fits(n int) bool {
+func (r *byteRing) fits(n int) bool {
 	switch {
 	case n == 0:
 		return true
@@ -49,10 +54,10 @@ func (r *resultRing) fits(n int) bool {
 	}
 }
 
-// put copies b in and returns where it lies; the caller has checked fits. It fails only
-// if the memory cannot be mapped.
-func (r *resultRing) put(b []byte) (ringSpan, error) {
-	n := len(b)
+// put copies id, typ and result in, one after the other, and returns where they lie;
+// the caller has checked fits. It fails only if the memory cannot be mapped.
+func (r *byteRing) put(id, typ string, result []byte) (ringSpan, error) {
+	n := len(id) + len(typ) + len(result)
 	if n == 0 {
 		return ringSpan{}, nil
 	}
@@ -63,26 +68,38 @@ func (r *resultRing) put(b []byte) (ringSpan, error) {
 		}
 		r.buf = buf
 	}
-	if !r.wrapped && r.tail+n > r.size {
+	if !r.wrapped && (r.tail+n > r.size || (n <= r.head && r.head >= r.tail-r.head)) {
 		r.wrapped, r.end, r.tail = true, r.tail, 0
 	}
 	sp := ringSpan{off: r.tail, n: n}
-	copy(r.buf[sp.off:sp.off+n], b)
+	b := r.buf[sp.off : sp.off+n]
+	copy(b, id)
+	copy(b[len(id):], typ)
+	copy(b[len(id)+len(typ):], result)
 	r.tail += n
 	r.touched = max(r.touched, r.tail)
 	return sp, nil
 }
 
-// read returns a copy of the result at sp.
-func (r *resultRing) read(sp ringSpan) []byte {
-	if sp.n == 0 {
+// str returns n bytes at off within sp as a string that aliases the ring: valid only
+// until sp is freed, and only under the owner's lock. Compare it or copy it.
+func (r *byteRing) str(sp ringSpan, off, n int) string {
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&r.buf[sp.off+off], n)
+}
+
+// read returns a copy of the bytes of sp from off on.
+func (r *byteRing) read(sp ringSpan, off int) []byte {
+	if sp.n <= off {
 		return nil
 	}
-	return append([]byte(nil), r.buf[sp.off:sp.off+sp.n]...)
+	return append([]byte(nil), r.buf[sp.off+off:sp.off+sp.n]...)
 }
 
 // free gives back the oldest result, at sp.
-func (r *resultRing) free(sp ringSpan) {
+func (r *byteRing) free(sp ringSpan) {
 	if sp.n == 0 {
 		return
 	}
@@ -96,15 +113,15 @@ func (r *resultRing) free(sp ringSpan) {
 }
 
 // emptied is told that no result is left: a ring that held much is unmapped.
-func (r *resultRing) emptied() {
+func (r *byteRing) emptied() {
 	if r.touched > releaseAbove {
 		r.release()
 	}
 }
 
 // release unmaps the buffer; the ring maps a new one when it is next given a result.
-func (r *resultRing) release() {
+func (r *byteRing) release() {
 	// Unmap fails only for memory that is not a mapping, which buf always is.
 	_ = offheap.Unmap(r.buf)
-	*r = resultRing{size: r.size}
+	*r = byteRing{size: r.size}
 }

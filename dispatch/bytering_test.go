@@ -9,12 +9,12 @@ import (
 	"time"
 )
 
-// TestResultRingFIFO writes results of random sizes into a small ring, freeing the
-// oldest whenever the next does not fit, and checks every live result still reads back
+// TestByteRingFIFO writes outcomes of random sizes into a small ring, freeing the
+// oldest whenever the next does not fit, and checks every live one still reads back
 // as written: a wrap that overwrote live bytes, or a free that lost its place, shows up
-// as a result that changed.
-func TestResultRingFIFO(t *testing.T) {
-	r := resultRing{size: 1000}
+// as bytes that changed.
+func TestByteRingFIFO(t *testing.T) {
+	r := byteRing{size: 1000}
 	defer r.release()
 	rng := rand.New(rand.NewPCG(1, 2))
 	type live struct {
@@ -34,7 +34,7 @@ func TestResultRingFIFO(t *testing.T) {
 			r.free(fifo[0].sp)
 			fifo = fifo[1:]
 		}
-		sp, err := r.put(b)
+		sp, err := r.put("", "", b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func TestResultRingFIFO(t *testing.T) {
 			fifo = fifo[1:]
 		}
 		for _, l := range fifo {
-			if got := r.read(l.sp); !bytes.Equal(got, l.want) && !(len(got) == 0 && len(l.want) == 0) {
+			if got := r.read(l.sp, 0); !bytes.Equal(got, l.want) && !(len(got) == 0 && len(l.want) == 0) {
 				t.Fatalf("put %d: a result at %+v reads back changed", i, l.sp)
 			}
 		}
@@ -130,10 +130,101 @@ func TestRetainedRingMakesRoom(t *testing.T) {
 		t.Fatalf("a 9,000-byte result under a 10,000-byte bound: %d outcomes retained, want it alone", s.n)
 	}
 	s.close()
-	if _, ok := s.get("big", now); ok || s.results.buf != nil {
-		t.Fatalf("a closed store still holds an outcome (%v) or its ring (%v)", ok, s.results.buf != nil)
+	if _, ok := s.get("big", now); ok || s.bytesRing.buf != nil {
+		t.Fatalf("a closed store still holds an outcome (%v) or its ring (%v)", ok, s.bytesRing.buf != nil)
 	}
 	if s.add(outcome{id: "late", typ: "t"}, now) {
 		t.Fatal("a closed store retained an outcome")
+	}
+}
+
+// TestByteRingStaysCompact: a ring that holds little at a time (a count bound far below
+// the byte bound, as 100,000 outcomes of 64 B under 256 MiB) wraps to its front long
+// before its end, so it touches about twice what it holds, not its whole mapping.
+func TestByteRingStaysCompact(t *testing.T) {
+	var s retainStore
+	s.init(time.Hour, 100, 64<<20)
+	defer s.close()
+	now := time.Now().UnixNano()
+	for i := range 100_000 {
+		if !s.add(outcome{id: fmt.Sprint("job-", i), typ: "t", result: make([]byte, 64)}, now) {
+			t.Fatalf("outcome %d not retained", i)
+		}
+	}
+	if held := 100 * (64 + 12); s.bytesRing.touched > 4*held {
+		t.Fatalf("the ring touched %d bytes holding at most %d", s.bytesRing.touched, held)
+	}
+}
+
+// TestRetainedOutcomeReadsBack: what get returns is what was added (id, type, result,
+// error, payload hash), for outcomes in and out of the ring's wrap, and an id that was
+// never retained, or was forgotten, is not found.
+func TestRetainedOutcomeReadsBack(t *testing.T) {
+	var s retainStore
+	s.init(time.Hour, 8, 1<<20)
+	defer s.close()
+	var forgotten []string
+	s.forget = func(id string) { forgotten = append(forgotten, id) }
+	now := time.Now().UnixNano()
+	for i := range 20 {
+		o := outcome{id: fmt.Sprint("id-", i), typ: fmt.Sprint("type-", i%3), hash: uint64(i), result: []byte(fmt.Sprint("result-", i))}
+		if i%4 == 0 {
+			o.result, o.err = nil, fmt.Errorf("failure %d", i)
+		}
+		s.add(o, now)
+	}
+	for i := range 20 {
+		o, ok := s.get(fmt.Sprint("id-", i), now)
+		if i < 12 {
+			if ok {
+				t.Fatalf("id-%d found, want it forgotten (8 retained at most)", i)
+			}
+			continue
+		}
+		want := fmt.Sprint("result-", i)
+		if i%4 == 0 {
+			want = ""
+			if o.err == nil || o.err.Error() != fmt.Sprint("failure ", i) {
+				t.Fatalf("id-%d: error %v, want failure %d", i, o.err, i)
+			}
+		}
+		if !ok || o.id != fmt.Sprint("id-", i) || o.typ != fmt.Sprint("type-", i%3) || o.hash != uint64(i) || string(o.result) != want {
+			t.Fatalf("id-%d: %v %+v, want type-%d, hash %d, result %q", i, ok, o, i%3, i, want)
+		}
+	}
+	if _, ok := s.get("never", now); ok {
+		t.Fatal("an id never retained was found")
+	}
+	if len(forgotten) != 12 || forgotten[0] != "id-0" || forgotten[11] != "id-11" {
+		t.Fatalf("forgotten %q, want id-0 … id-11 in order", forgotten)
+	}
+	if len(s.errs) != 2 {
+		t.Fatalf("%d errors held for 8 outcomes of which 2 failed", len(s.errs))
+	}
+}
+
+// TestRetainedKeyCollision: two ids whose index keys collide (forced here; a 64-bit
+// hash collision in practice) are both found, and both forgotten in turn.
+func TestRetainedKeyCollision(t *testing.T) {
+	var s retainStore
+	s.init(time.Hour, 10, 1<<20)
+	defer s.close()
+	now := time.Now().UnixNano()
+	s.add(outcome{id: "a", typ: "t", result: []byte("ra")}, now)
+	// Point "b"'s key at "a"'s outcome, as a collision would.
+	s.byKey[idKey("b")] = s.byKey[idKey("a")]
+	s.add(outcome{id: "b", typ: "t", result: []byte("rb")}, now)
+	if len(s.collided) != 1 {
+		t.Fatalf("%d ids in collided, want b", len(s.collided))
+	}
+	for _, id := range []string{"a", "b"} {
+		if o, ok := s.get(id, now); !ok || string(o.result) != "r"+id {
+			t.Fatalf("%s: %v %q", id, ok, o.result)
+		}
+	}
+	s.dropHead()
+	s.dropHead()
+	if len(s.collided) != 0 || s.n != 0 {
+		t.Fatalf("after both dropped: %d collided, %d retained", len(s.collided), s.n)
 	}
 }
