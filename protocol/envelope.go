@@ -87,21 +87,36 @@ func AppendJobHeader(dst []byte, j *Job) []byte {
 
 // DecodeJob decodes a Job. Payload aliases data.
 func DecodeJob(data []byte) (*Job, error) {
+	j := new(Job)
+	if err := DecodeJobInto(j, data); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// DecodeJobInto decodes a Job into j, which it overwrites whole: DecodeJob for a caller
+// that keeps the Job inside a value of its own (a worker's record of a running job).
+// Payload aliases data; ID, Type and Key share one string (see reader.strings).
+func DecodeJobInto(j *Job, data []byte) error {
 	r := reader{p: data}
 	r.version()
-	j := &Job{ID: r.string(), Type: r.string(), Key: r.string(), Attempt: r.int()}
+	*j = Job{}
+	r.strings(&j.ID, &j.Type, &j.Key)
+	j.Attempt = r.int()
 	if ms := r.varint(); ms != 0 {
 		j.Deadline = time.UnixMilli(ms)
 	}
 	j.Trace = r.trace()
 	j.Payload = r.rest()
 	if r.err != nil {
-		return nil, r.err
+		*j = Job{}
+		return r.err
 	}
 	if j.ID == "" || j.Type == "" || j.Key == "" {
-		return nil, fmt.Errorf("%w: job without id, type or key", ErrMalformed)
+		*j = Job{}
+		return fmt.Errorf("%w: job without id, type or key", ErrMalformed)
 	}
-	return j, nil
+	return nil
 }
 
 // AppendReply appends the encoding of r to dst.
@@ -161,13 +176,15 @@ func DecodeReply(data []byte) (*Reply, error) {
 
 // DecodeReplyInto decodes a Reply into rep, which it overwrites whole: DecodeReply for a
 // caller that keeps the Reply on its stack (the master reads one per job). Payload
-// aliases data; an OK reply's empty strings allocate nothing.
+// aliases data. The strings share one allocation, and a WorkerID equal to the one rep
+// held before keeps that string: the master, which knows which worker answers, decodes
+// an OK reply without allocating.
 func DecodeReplyInto(rep *Reply, data []byte) error {
 	r := reader{p: data}
 	r.version()
-	*rep = Reply{Attempt: r.int(), Kind: r.byte()}
+	*rep = Reply{Attempt: r.int(), Kind: r.byte(), WorkerID: rep.WorkerID}
 	rep.Retryable = r.byte()&1 != 0
-	rep.Code, rep.Message, rep.WorkerID = r.string(), r.string(), r.string()
+	r.strings(&rep.Code, &rep.Message, &rep.WorkerID)
 	rep.Payload = r.rest()
 	if r.err != nil {
 		*rep = Reply{}
@@ -178,6 +195,31 @@ func DecodeReplyInto(rep *Reply, data []byte) error {
 		return fmt.Errorf("%w: unknown reply kind %d", ErrMalformed, rep.Kind)
 	}
 	return nil
+}
+
+// DecodeResult decodes a reply and returns the outcome it carries (Reply.Result): what
+// a caller wants of a reply, without the strings an OK reply carries but its outcome
+// does not use (the worker's id), which a caller reading one reply per job would
+// otherwise allocate for nothing. The result aliases data.
+func DecodeResult(data []byte) ([]byte, error) {
+	r := reader{p: data}
+	r.version()
+	r.int()
+	if kind := r.byte(); kind != KindOK || r.err != nil {
+		var rep Reply
+		if err := DecodeReplyInto(&rep, data); err != nil {
+			return nil, err
+		}
+		return rep.Result()
+	}
+	r.byte()
+	r.skipString()
+	r.skipString()
+	r.skipString()
+	if r.err != nil {
+		return nil, r.err
+	}
+	return r.rest(), nil
 }
 
 // AppendSubmit appends the encoding of s to dst.
@@ -208,12 +250,14 @@ func DecodeSubmit(data []byte) (*Submit, error) {
 
 // DecodeSubmitInto decodes a Submit into s, which it overwrites whole: DecodeSubmit for
 // a caller that keeps the Submit on its stack (the master reads one per remote job).
-// Payload aliases data. A reply key equal to the id (a Client's job without an id of
-// its own uses its key for both) shares the id's string.
+// Payload aliases data; ID and Type share one string (see reader.strings). A reply key
+// equal to the id (a Client's job without an id of its own uses its key for both) shares
+// the id's string.
 func DecodeSubmitInto(s *Submit, data []byte) error {
 	r := reader{p: data}
 	r.version()
-	*s = Submit{ID: r.string(), Type: r.string()}
+	*s = Submit{}
+	r.strings(&s.ID, &s.Type)
 	s.Key = r.stringLike(s.ID)
 	s.Timeout = time.Duration(r.int()) * time.Millisecond
 	s.MaxAttempts = r.int()
@@ -310,6 +354,48 @@ func (r *reader) int() int {
 	return int(v)
 }
 
+// maxShared is the most strings reader.strings reads at once.
+const maxShared = 3
+
+// strings reads len(dst) strings, which share one allocation: a header's strings are
+// read, and let go, together, and one allocation instead of three is most of what
+// decoding a job's header costs. A string that equals what *dst already holds keeps
+// it (the caller knew what to expect), and strings that are all empty or kept
+// allocate nothing.
+func (r *reader) strings(dst ...*string) {
+	var spans [maxShared]struct{ at, n int }
+	start := r.p
+	first, last := -1, -1 // the strings to allocate, by index
+	for i, d := range dst[:min(len(dst), maxShared)] {
+		n := r.uvarint()
+		if n > uint64(len(r.p)) {
+			r.fail("string")
+			return
+		}
+		b := r.p[:n]
+		spans[i].at, spans[i].n = len(start)-len(r.p), int(n)
+		r.p = r.p[n:]
+		if string(b) == *d {
+			spans[i].n = -1 // kept
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		last = i
+	}
+	if r.err != nil || first < 0 {
+		return
+	}
+	from, to := spans[first].at, spans[last].at+spans[last].n
+	all := string(start[from:to])
+	for i, d := range dst[first : last+1] {
+		if sp := spans[first+i]; sp.n >= 0 {
+			*d = all[sp.at-from : sp.at-from+sp.n]
+		}
+	}
+}
+
 func (r *reader) string() string {
 	n := r.uvarint()
 	if n > uint64(len(r.p)) {
@@ -319,6 +405,16 @@ func (r *reader) string() string {
 	s := string(r.p[:n])
 	r.p = r.p[n:]
 	return s
+}
+
+// skipString reads past a string.
+func (r *reader) skipString() {
+	n := r.uvarint()
+	if n > uint64(len(r.p)) {
+		r.fail("string")
+		return
+	}
+	r.p = r.p[n:]
 }
 
 // stringLike is string, returning like itself (no new string) when the bytes equal it.

@@ -127,6 +127,7 @@ func FuzzDecodeReply(f *testing.F) {
 	f.Add([]byte{Version, 1, KindRemote, 1, 5, 'a'}) // truncated string
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeReply(data)
+		checkDecodeResult(t, data, r, err)
 		if err != nil {
 			checkErr(t, err)
 			return
@@ -141,6 +142,23 @@ func FuzzDecodeReply(f *testing.F) {
 		}
 		checkReencoding(t, data, enc, r, DecodeReply, func(r *Reply) []byte { return AppendReply(nil, r) }, sameReply, 0)
 	})
+}
+
+// checkDecodeResult: DecodeResult, which skips what an OK reply's outcome does not
+// use, says exactly what DecodeReply and Result say.
+func checkDecodeResult(t *testing.T, data []byte, r *Reply, err error) {
+	t.Helper()
+	res, rerr := DecodeResult(data)
+	if err != nil {
+		if rerr == nil || rerr.Error() != err.Error() {
+			t.Fatalf("DecodeResult: %v, DecodeReply: %v", rerr, err)
+		}
+		return
+	}
+	want, werr := r.Result()
+	if !bytes.Equal(res, want) || (rerr == nil) != (werr == nil) || (rerr != nil && rerr.Error() != werr.Error()) {
+		t.Fatalf("DecodeResult: %q, %v; DecodeReply+Result: %q, %v", res, rerr, want, werr)
+	}
 }
 
 func sameReply(a, b *Reply) bool {
