@@ -20,19 +20,25 @@ import (
 
 // waitTable holds a connection's pending waits.
 type waitTable struct {
-	mu    sync.Mutex
-	m     map[string]*waiter
+	mu sync.Mutex
+	m  map[string]*waiter // channel waits (SetWait)
+	// fns holds the callback waits (SetWaitFunc) by value: one is a callback and a
+	// channel, and a struct of their own per wait was an allocation per request.
+	fns   map[string]funcWait
 	down  chan struct{} // closed when the current socket is lost; new waits get a fresh one
 	limit int
 	log   logLimiter
-	n     atomic.Int32 // len(m), readable without the lock
 }
 
-// waiter is one pending wait: a channel that WaitResult takes the result from, or a
-// callback (SetWaitFunc) that receives it.
+// funcWait is one pending callback wait: fn receives the result, or why none came.
+type funcWait struct {
+	fn   func(data []byte, err error)
+	down chan struct{} // the table's down channel when it was registered
+}
+
+// waiter is one pending channel wait: a channel that WaitResult takes the result from.
 type waiter struct {
 	ch   chan []byte
-	fn   func(data []byte, err error)
 	down chan struct{}
 	err  error // why ch was closed (ErrWaitOverflow, ErrNoWait); set under the table lock
 
@@ -58,21 +64,49 @@ func newChanWaiter(size int) *waiter {
 	return &waiter{ch: make(chan []byte, 1), reusable: true}
 }
 
-// closeLocked closes w's channel for reason, once. The table lock must be held. A
-// callback wait has no channel: its owner removes it and calls fn instead.
+// closeLocked closes w's channel for reason, once. The table lock must be held.
 func (w *waiter) closeLocked(reason error) {
 	if w.err == nil {
 		w.err = reason
-		if w.ch != nil {
-			close(w.ch)
-		}
+		close(w.ch)
 	}
 }
 
 func (t *waitTable) init(limit int) {
 	t.m = make(map[string]*waiter)
+	t.fns = make(map[string]funcWait)
 	t.down = make(chan struct{})
 	t.limit = limit
+}
+
+// Why a wait ended without a result, when something other than its socket ended it.
+var (
+	errWaitReplaced = fmt.Errorf("%w: replaced by a new SetWait", ErrNoWait)
+	errWaitClosed   = fmt.Errorf("%w: closed by CloseWaitChan", ErrNoWait)
+)
+
+// removeLocked takes the wait under key out of the table, if there is one, ending it
+// with reason: a channel wait is closed here; a callback wait's fn is returned, to be
+// called with reason once the lock is released. The table lock must be held.
+func (t *waitTable) removeLocked(key string, reason error) (fn func([]byte, error)) {
+	if fw, ok := t.fns[key]; ok {
+		delete(t.fns, key)
+		return fw.fn
+	}
+	if w := t.m[key]; w != nil {
+		w.closeLocked(reason)
+		delete(t.m, key)
+	}
+	return nil
+}
+
+// hasLocked reports whether a wait is registered under key. The table lock must be
+// held.
+func (t *waitTable) hasLocked(key string) bool {
+	if _, ok := t.fns[key]; ok {
+		return true
+	}
+	return t.m[key] != nil
 }
 
 // failAll fails every pending wait (their socket is gone). Waits registered afterwards
@@ -84,14 +118,13 @@ func (t *waitTable) failAll(final bool) {
 		return
 	}
 	// Callback waits of the lost socket are told here; channel waits see down close.
-	var lost []*waiter
-	for key, w := range t.m {
-		if w.fn != nil && w.down == t.down {
-			lost = append(lost, w)
-			delete(t.m, key)
+	var lost []func([]byte, error)
+	for key, fw := range t.fns {
+		if fw.down == t.down {
+			lost = append(lost, fw.fn)
+			delete(t.fns, key)
 		}
 	}
-	t.n.Store(int32(len(t.m)))
 	close(t.down)
 	if final {
 		t.down = closedChan
@@ -99,8 +132,8 @@ func (t *waitTable) failAll(final bool) {
 		t.down = make(chan struct{})
 	}
 	t.mu.Unlock()
-	for _, w := range lost {
-		w.fn(nil, ErrConnClosed)
+	for _, fn := range lost {
+		fn(nil, ErrConnClosed)
 	}
 }
 
@@ -111,14 +144,13 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // is closed and fails with ErrWaitOverflow; a result for an unknown key is dropped.
 func (t *waitTable) deliver(key string, data []byte) {
 	t.mu.Lock()
-	w := t.m[key]
-	if w != nil && w.fn != nil {
-		delete(t.m, key)
-		t.n.Store(int32(len(t.m)))
+	if fw, ok := t.fns[key]; ok {
+		delete(t.fns, key)
 		t.mu.Unlock()
-		w.fn(data, nil)
+		fw.fn(data, nil)
 		return
 	}
+	w := t.m[key]
 	defer t.mu.Unlock()
 	if w == nil || w.err != nil {
 		return
@@ -137,7 +169,7 @@ func (c *BanConn) SetWait(key string, size int) string {
 	if key == "" {
 		key = newWaitKey()
 	}
-	_ = c.waits.add(c.log, key, newChanWaiter(size))
+	_ = c.waits.add(c.log, key, newChanWaiter(size), nil)
 	return key
 }
 
@@ -153,31 +185,32 @@ func (c *BanConn) SetWaitFunc(key string, fn func(data []byte, err error)) (stri
 	if key == "" {
 		key = newWaitKey()
 	}
-	return key, c.waits.add(c.log, key, &waiter{fn: fn})
+	return key, c.waits.add(c.log, key, nil, fn)
 }
 
-// add registers w under key, replacing (and failing) an older wait.
-func (t *waitTable) add(log *slog.Logger, key string, w *waiter) error {
+// add registers under key the channel wait w, or else the callback wait fn, replacing
+// (and failing) an older wait. A callback wait fails on a table closed for good.
+func (t *waitTable) add(log *slog.Logger, key string, w *waiter, fn func([]byte, error)) error {
 	t.mu.Lock()
-	if w.fn != nil && t.down == closedChan {
+	if fn != nil && t.down == closedChan {
 		t.mu.Unlock()
 		return ErrConnClosed
 	}
-	old := t.m[key]
-	if old == nil && len(t.m) >= t.limit {
+	if !t.hasLocked(key) && len(t.m)+len(t.fns) >= t.limit {
 		t.mu.Unlock()
 		t.log.log(log, slog.LevelWarn, "banio: too many pending waits, SetWait refused", "limit", t.limit)
 		return fmt.Errorf("%w: %d pending waits", ErrLimit, t.limit)
 	}
-	if old != nil {
-		old.closeLocked(fmt.Errorf("%w: replaced by a new SetWait", ErrNoWait))
+	old := t.removeLocked(key, errWaitReplaced)
+	if fn != nil {
+		t.fns[key] = funcWait{fn: fn, down: t.down}
+	} else {
+		w.down = t.down
+		t.m[key] = w
 	}
-	w.down = t.down
-	t.m[key] = w
-	t.n.Store(int32(len(t.m)))
 	t.mu.Unlock()
-	if old != nil && old.fn != nil {
-		old.fn(nil, old.err)
+	if old != nil {
+		old(nil, errWaitReplaced)
 	}
 	return nil
 }
@@ -186,7 +219,7 @@ func (t *waitTable) add(log *slog.Logger, key string, w *waiter) error {
 func (c *BanConn) GetWaitChan(key string) (chan []byte, bool) {
 	c.waits.mu.Lock()
 	defer c.waits.mu.Unlock()
-	if w := c.waits.m[key]; w != nil && w.ch != nil {
+	if w := c.waits.m[key]; w != nil {
 		w.reusable = false // the caller may hold the channel for as long as it likes
 		return w.ch, true
 	}
@@ -199,15 +232,10 @@ func (c *BanConn) GetWaitChan(key string) (chan []byte, bool) {
 func (c *BanConn) CloseWaitChan(key string) {
 	t := &c.waits
 	t.mu.Lock()
-	w := t.m[key]
-	if w != nil {
-		w.closeLocked(fmt.Errorf("%w: closed by CloseWaitChan", ErrNoWait))
-		delete(t.m, key)
-		t.n.Store(int32(len(t.m)))
-	}
+	fn := t.removeLocked(key, errWaitClosed)
 	t.mu.Unlock()
-	if w != nil && w.fn != nil {
-		w.fn(nil, w.err)
+	if fn != nil {
+		fn(nil, errWaitClosed)
 	}
 }
 
@@ -245,11 +273,11 @@ func (c *BanConn) WaitResult(ctx context.Context, key string, timeout time.Durat
 	t := &c.waits
 	t.mu.Lock()
 	w := t.m[key]
-	if w != nil && w.ch != nil {
+	if w != nil {
 		w.readers++
 	}
 	t.mu.Unlock()
-	if w == nil || w.ch == nil {
+	if w == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNoWait, key)
 	}
 	defer t.release(key, w)
@@ -313,7 +341,6 @@ func (t *waitTable) release(key string, w *waiter) (reused bool) {
 	t.mu.Lock()
 	if t.m[key] == w {
 		delete(t.m, key)
-		t.n.Store(int32(len(t.m)))
 	}
 	w.readers--
 	reuse := w.reusable && w.readers == 0 && w.err == nil && len(w.ch) == 0

@@ -192,3 +192,41 @@ func TestNoBlockOnAClientIsNeverCut(t *testing.T) {
 		t.Fatalf("the client was closed: %v", c.Err())
 	}
 }
+
+// TestSetWaitFuncAllocatesNothing: a callback wait is kept in the table by value, so
+// registering one and delivering its result allocates nothing once the table has
+// room (a dispatch job registers two). A struct per wait was an allocation each.
+func TestSetWaitFuncAllocatesNothing(t *testing.T) {
+	leakcheck.Check(t)
+	c := pipeConn(t)
+	keys := make([]string, 64)
+	for i := range keys {
+		keys[i] = "job-" + strconv.Itoa(i) + "#1"
+	}
+	var got int
+	fn := func(data []byte, err error) {
+		if err == nil && string(data) == "r" {
+			got++
+		}
+	}
+	data := []byte("r")
+	round := func() {
+		for _, key := range keys {
+			if _, err := c.SetWaitFunc(key, fn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, key := range keys {
+			c.waits.deliver(key, data)
+		}
+	}
+	round() // the table grows to its size here
+	allocs := testing.AllocsPerRun(20, round)
+	if allocs != 0 {
+		t.Errorf("%v allocations for %d callback waits and their results, want 0", allocs, len(keys))
+	}
+	// One round before, and AllocsPerRun's warm-up run and its 20.
+	if want := 22 * len(keys); got != want {
+		t.Fatalf("%d results delivered, want %d", got, want)
+	}
+}
