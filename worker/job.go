@@ -19,9 +19,8 @@ type Job struct {
 	Attempt  int    // 1 for the first dispatch; higher after a lost worker or a retry
 	Deadline time.Time
 
-	conn     *banio.ClientIO
-	workerID string
-	worker   *Worker
+	conn   *banio.ClientIO
+	worker *Worker
 }
 
 // Handler runs a job. Its result travels raw when it is []byte or string, else as
@@ -35,7 +34,7 @@ type Handler func(ctx context.Context, job *Job) (any, error)
 // are fire-and-forget, and a master or caller that reads them slowly drops old ones.
 func (j *Job) Progress(done, total int64, msg string) {
 	_ = j.conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionProgress, Data: protocol.ProgressMsg{
-		ID: j.ID, Attempt: j.Attempt, Done: done, Total: total, Message: msg, WorkerID: j.workerID}})
+		ID: j.ID, Attempt: j.Attempt, Done: done, Total: total, Message: msg, WorkerID: j.worker.id}})
 }
 
 // Decode unmarshals a JSON payload into v.

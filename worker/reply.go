@@ -19,9 +19,9 @@ import (
 // reply answers the master's wait for this attempt, now or after the next
 // registration, and ends the attempt's record in w.running in the same step as it
 // records where the reply went, so that register lists the attempt exactly once.
-func (w *Worker) reply(conn *banio.ClientIO, env *protocol.Job, rep *protocol.Reply) {
-	rep.Attempt, rep.WorkerID = env.Attempt, w.id
-	r := heldReply{key: jobKey{env.ID, env.Attempt}, typ: env.Type, wait: env.Key, head: protocol.ReplyHeader(rep), body: rep.Payload}
+func (w *Worker) reply(conn *banio.ClientIO, t *task, rep *protocol.Reply) {
+	rep.Attempt, rep.WorkerID = t.job.Attempt, w.id
+	r := heldReply{key: t.key(), typ: t.job.Type, wait: t.wait, head: protocol.ReplyHeader(rep), body: rep.Payload}
 	for {
 		losses, down := w.link.load()
 		if down {
@@ -48,7 +48,7 @@ func (w *Worker) reply(conn *banio.ClientIO, env *protocol.Job, rep *protocol.Re
 			// Run is ending: nobody will send it.
 			delete(w.running, r.key)
 			w.mu.Unlock()
-			w.log.Warn("worker: reply not sent", "job", env.ID, "err", err)
+			w.log.Warn("worker: reply not sent", "job", t.job.ID, "err", err)
 			return
 		case down || after == losses:
 			// Lost with the connection (a write that failed tells before OnConnLost
@@ -97,14 +97,14 @@ func (w *Worker) send(conn *banio.ClientIO, r *heldReply) error {
 	})
 	big := replyTooLarge(len(r.body), len(rep.Message), err)
 	big.Attempt, big.WorkerID = r.key.attempt, w.id
-	r.head, r.body = protocol.ReplyHeader(big), nil
+	r.head, r.body = protocol.ReplyHeader(&big), nil
 	return conn.SendWaitRes(r.wait, r.head)
 }
 
 // replyTooLarge is the protocol.CodeResultTooLarge error that replaces a reply that
 // failed to send with sendErr. It is not retryable: the job would make as large a
 // result again.
-func replyTooLarge(payload, message int, sendErr error) *protocol.Reply {
+func replyTooLarge(payload, message int, sendErr error) protocol.Reply {
 	return failed(protocol.CodeResultTooLarge, fmt.Sprintf(
 		"the job's reply (%d-byte result, %d-byte message) cannot be sent to the master: %v; return large results by other means (store them, return a reference) or raise banio.WithMaxFrameSize on master, workers and clients",
 		payload, message, sendErr))

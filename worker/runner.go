@@ -28,6 +28,16 @@ type runningJob struct {
 	generation int // the connection it came on: register claims those of earlier ones
 }
 
+// task is one job this worker took, in one allocation: the handler's Job, what the
+// reply needs (the master's wait key), and its record in w.running. A Job, a record and
+// the decoded envelope were three allocations per job, each holding the same strings.
+type task struct {
+	job   Job
+	wait  string            // the envelope's Key: the master's wait for this attempt
+	trace map[string]string // the envelope's trace context
+	run   runningJob
+}
+
 // jobKey names one attempt of a job: a re-dispatched job may come back to the same
 // worker while its older attempt still runs.
 type jobKey struct {
@@ -35,61 +45,72 @@ type jobKey struct {
 	attempt int
 }
 
+func (t *task) key() jobKey { return jobKey{t.job.ID, t.job.Attempt} }
+
 // badEnvelopeLog logs the first malformed job envelope only.
 var badEnvelopeLog sync.Once
 
 // onJob runs on the read loop (ListenInline): it decodes the envelope and starts the
 // job on its own goroutine, so the next message is not held up.
 func (w *Worker) onJob(msg *banio.IOMsgRaw) {
-	env, err := protocol.DecodeJob(msg.Data)
-	if err != nil {
+	var env protocol.Job
+	if err := protocol.DecodeJobInto(&env, msg.Data); err != nil {
 		badEnvelopeLog.Do(func() { w.log.Warn("worker: malformed job envelope dropped", "action", msg.Action, "err", err) })
 		return
 	}
+	t := &task{
+		job:   Job{ID: env.ID, Type: env.Type, Payload: env.Payload, Attempt: env.Attempt, Deadline: env.Deadline, worker: w},
+		wait:  env.Key,
+		trace: env.Trace,
+	}
 	h := w.handlers[env.Type]
 	if h == nil {
-		w.reply(w.currentConn(), env, failed(protocol.CodeNoHandler, "worker has no handler for job type "+env.Type))
+		rep := failed(protocol.CodeNoHandler, "worker has no handler for job type "+env.Type)
+		w.reply(w.currentConn(), t, &rep)
 		return
 	}
 	// Registered here, before the job's goroutine starts, so that a cancel that
 	// arrives right behind the job finds it.
 	ctx, cancel := context.WithCancelCause(context.Background())
-	key := jobKey{env.ID, env.Attempt}
+	t.run.cancel = cancel
 	w.mu.Lock()
 	draining, conn := w.draining, w.conn
 	if !draining {
 		w.jobs.Add(1)
-		w.running[key] = &runningJob{cancel: cancel, generation: w.generation}
+		t.run.generation = w.generation
+		w.running[t.key()] = &t.run
 	}
 	w.mu.Unlock()
 	if draining {
 		cancel(nil)
-		w.reply(conn, env, &protocol.Reply{Kind: protocol.KindHandedBack})
+		w.reply(conn, t, &protocol.Reply{Kind: protocol.KindHandedBack})
 		return
 	}
-	go w.execute(ctx, cancel, conn, env, h)
+	t.job.conn = conn
+	go w.execute(ctx, t, h)
 }
 
-// execute runs one job and answers the master on conn. The job keeps running if the
-// connection drops meanwhile (see register); its reply is what ends its record in
-// w.running.
-func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, conn *banio.ClientIO, env *protocol.Job, h Handler) {
+// execute runs one job and answers the master on its connection. The job keeps running
+// if the connection drops meanwhile (see register); its reply is what ends its record
+// in w.running.
+func (w *Worker) execute(ctx context.Context, t *task, h Handler) {
 	defer w.jobs.Done()
-	defer cancel(nil)
-	if len(env.Trace) > 0 {
-		ctx = w.propagator.Extract(ctx, propagation.MapCarrier(env.Trace))
+	defer t.run.cancel(nil)
+	job := &t.job
+	if len(t.trace) > 0 {
+		ctx = w.propagator.Extract(ctx, propagation.MapCarrier(t.trace))
 	}
-	ctx, span := w.tracer.Start(ctx, "execute", env.ID, env.Type)
+	ctx, span := w.tracer.Start(ctx, "execute", job.ID, job.Type)
 	if span.IsRecording() {
-		span.SetAttributes(protocol.AttrAttempt.Int(env.Attempt), protocol.AttrWorkerID.String(w.id))
+		span.SetAttributes(protocol.AttrAttempt.Int(job.Attempt), protocol.AttrWorkerID.String(w.id))
 	}
-	if !env.Deadline.IsZero() {
+	if !job.Deadline.IsZero() {
 		var stop context.CancelFunc
-		ctx, stop = context.WithDeadline(ctx, env.Deadline)
+		ctx, stop = context.WithDeadline(ctx, job.Deadline)
 		defer stop()
 	}
 
-	rep := w.run(ctx, h, &Job{ID: env.ID, Type: env.Type, Payload: env.Payload, Attempt: env.Attempt, Deadline: env.Deadline, conn: conn, workerID: w.id, worker: w})
+	rep := w.run(ctx, h, job)
 	if rep.Kind != protocol.KindOK {
 		span.SetStatus(codes.Error, rep.Message)
 		if rep.Kind == protocol.KindHandedBack {
@@ -99,24 +120,30 @@ func (w *Worker) execute(ctx context.Context, cancel context.CancelCauseFunc, co
 		}
 	}
 	span.End() // before the reply: the caller may inspect the trace as soon as it has it
-	w.reply(conn, env, rep)
+	w.reply(job.conn, t, &rep)
 }
 
 // run calls the handler once a slot is free and turns its outcome (or panic) into a
-// reply.
-func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep *protocol.Reply) {
+// reply. The reply is a value: it lives on execute's stack until reply has encoded it.
+func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep protocol.Reply) {
 	select {
 	case w.slots <- struct{}{}:
-		defer func() { <-w.slots }()
-	case <-ctx.Done():
-		return replyForContext(ctx)
+	default:
+		// No slot free: wait for one, or for the job's end. Only here is ctx.Done
+		// asked for, which makes the context allocate its channel.
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			return replyForContext(ctx)
+		}
 	}
+	defer func() { <-w.slots }()
 	if w.isDraining() && ctx.Err() == nil && context.Cause(ctx) == nil {
 		// Accepted before the drain began but never started: hand it back now.
-		return &protocol.Reply{Kind: protocol.KindHandedBack}
+		return protocol.Reply{Kind: protocol.KindHandedBack}
 	}
 	start := time.Now()
-	defer func() { w.metrics.processed(job.Type, rep, time.Since(start)) }() // after the recover below
+	defer func() { w.metrics.processed(job.Type, &rep, time.Since(start)) }() // after the recover below
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("worker: handler panicked", "type", job.Type, "job", job.ID, "panic", r, "stack", string(debug.Stack()))
@@ -128,24 +155,24 @@ func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep *protocol.Re
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return replyForContext(ctx)
 		}
-		return protocol.ReplyFor(nil, handlerError(err))
+		return *protocol.ReplyFor(nil, handlerError(err))
 	}
 	payload, err := marshalResult(result)
 	if err != nil {
 		return failed(protocol.CodeBadResult, err.Error())
 	}
-	return protocol.ReplyFor(payload, nil)
+	return protocol.Reply{Kind: protocol.KindOK, Payload: payload}
 }
 
 // replyForContext explains a job whose context ended before it could finish.
-func replyForContext(ctx context.Context) *protocol.Reply {
+func replyForContext(ctx context.Context) protocol.Reply {
 	cause := context.Cause(ctx)
 	if errors.Is(cause, errHandedBack) {
-		return &protocol.Reply{Kind: protocol.KindHandedBack}
+		return protocol.Reply{Kind: protocol.KindHandedBack}
 	}
 	// The context's error says what ended it (its deadline, or a cancellation), and
 	// so the kind; its cause says why.
-	rep := protocol.ReplyFor(nil, ctx.Err())
+	rep := *protocol.ReplyFor(nil, ctx.Err())
 	rep.Message = cause.Error()
 	return rep
 }
@@ -166,8 +193,8 @@ func handlerError(err error) *protocol.RemoteError {
 
 // failed is the reply of a job the worker fails itself (no handler, a panic, a result
 // it cannot marshal or send): a RemoteError with code, not retryable.
-func failed(code, message string) *protocol.Reply {
-	return protocol.ReplyFor(nil, &protocol.RemoteError{Code: code, Message: message})
+func failed(code, message string) protocol.Reply {
+	return *protocol.ReplyFor(nil, &protocol.RemoteError{Code: code, Message: message})
 }
 
 func marshalResult(v any) ([]byte, error) {
