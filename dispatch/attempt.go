@@ -73,12 +73,14 @@ func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 		ID: j.id, Type: j.typ, Key: key, Attempt: n, Deadline: j.deadline, Trace: j.trace,
 	})
 	// The payload follows the header on the wire without being copied behind it here.
-	msg := &banio.IOMsg{Action: j.action, Data: banio.Parts{Head: head, Body: j.payload}}
-	write := w.conn.WriteMsgNoBlock
+	// Called directly, not through a func value, so that the message stays on the
+	// stack.
+	msg := banio.IOMsg{Action: j.action, Data: banio.Parts{Head: head, Body: j.payload}}
 	if block {
-		write = w.conn.WriteMsg
+		err = w.conn.WriteMsg(&msg)
+	} else {
+		err = w.conn.WriteMsgNoBlock(&msg)
 	}
-	err = write(msg)
 	putHead(hb, head)
 	if err != nil {
 		a.sendErr.Store(err)
@@ -96,7 +98,7 @@ func (a *attempt) done(data []byte, err error) {
 		m.attemptFailed(j, w, a.n, err)
 		return
 	}
-	var rep protocol.Reply
+	rep := protocol.Reply{WorkerID: w.info.ID} // kept, not decoded again, when it is this worker
 	derr := protocol.DecodeReplyInto(&rep, data)
 	if derr == nil && rep.Attempt != a.n {
 		derr = fmt.Errorf("reply for attempt %d, want %d", rep.Attempt, a.n)

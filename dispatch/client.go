@@ -63,12 +63,10 @@ type Client struct {
 // call is one unresolved submission of a Client, kept until it resolves so that it can
 // be re-attached or submitted again after a reconnect.
 type call struct {
-	c       *Client
-	t       *Ticket         // &ticket
-	ticket  Ticket          // allocated with the call: one allocation per job, not two
-	sub     protocol.Submit // the header: ID, Type, Key, Timeout, MaxAttempts, Trace
-	payload []byte
-	span    trace.Span
+	c      *Client
+	ticket Ticket          // allocated with the call: one allocation per job, not two
+	sub    protocol.Submit // the submission: its header and its Payload
+	span   trace.Span
 
 	// guarded by Client.mu
 	stop      func() bool // stops watching the caller's context
@@ -134,65 +132,11 @@ func (c *Client) failRefused() {
 // job on the master and its worker. Job ids are idempotent (see Master.Submit): a
 // second submission of an id this Client or the master holds attaches to that job.
 func (c *Client) Submit(ctx context.Context, job Job) (*Ticket, error) {
-	if job.Type == "" {
-		return nil, fmt.Errorf("%w: empty job type", ErrBadJob)
-	}
-	payload, err := EncodePayload(job.Payload)
+	cl, t, err := c.submit(ctx, job)
 	if err != nil {
 		return nil, err
 	}
-	key := banio.NewKey()
-	if job.ID == "" {
-		job.ID = key // unique too: one string for both
-	}
-	ctx, span := c.opts.tracing.submit.Start(ctx, "submit", job.ID, job.Type)
-	cl := &call{c: c, payload: payload, span: span, sub: protocol.Submit{
-		ID: job.ID, Type: job.Type, Key: key, Timeout: job.Timeout, MaxAttempts: job.MaxAttempts,
-		Trace: c.opts.tracing.inject(ctx),
-	}}
-	cl.t = cl.ticket.init(job.ID)
-	c.mu.Lock()
-	switch prev := c.calls[job.ID]; {
-	case c.closed:
-		err = fmt.Errorf("%w: job %s: the client is closed", ErrClosed, job.ID)
-	case c.lost:
-		err = c.lostError(job.ID)
-	case prev != nil:
-		// Submitted before on this Client and unresolved: attach to it here.
-		if prev.sub.Type != job.Type || !bytes.Equal(prev.payload, payload) {
-			err = fmt.Errorf("%w: job %s is pending on this client as a job of type %q with its own payload; give different work a different id", ErrIDConflict, job.ID, prev.sub.Type)
-		} else if len(prev.followers) >= maxFollowers {
-			err = fmt.Errorf("%w: job %s already has %d submissions attached to it", ErrBadJob, job.ID, maxFollowers)
-		} else {
-			prev.followers = append(prev.followers, cl.t)
-			c.mu.Unlock()
-			span.AddEvent("attached to the job already pending under its id")
-			endSpan(span, nil)
-			return cl.t, nil
-		}
-	default:
-		c.calls[job.ID] = cl
-	}
-	c.mu.Unlock()
-	if err != nil {
-		endSpan(span, err)
-		return nil, err
-	}
-	if _, err := c.io.SetWaitFunc(key, cl.onReply); err != nil {
-		if c.io.IsClosed() {
-			err = c.withCloseCause(fmt.Errorf("%w: job %s: the client is closed", ErrClosed, job.ID))
-		} else {
-			err = fmt.Errorf("dispatch: submit: %w", err)
-		}
-		c.finish(cl, nil, err)
-		return nil, err
-	}
-	if err := c.write(cl); err != nil {
-		c.io.CloseWaitChan(key)
-		c.finish(cl, nil, err)
-		return nil, err
-	}
-	if ctx.Done() != nil {
+	if cl != nil && ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { cl.cancel(ctx) })
 		c.mu.Lock()
 		if cl.done {
@@ -203,16 +147,95 @@ func (c *Client) Submit(ctx context.Context, job Job) (*Ticket, error) {
 			c.mu.Unlock()
 		}
 	}
-	return cl.t, nil
+	return t, nil
+}
+
+// submit sends a job to the master and returns its Ticket, and the call that owns the
+// job (nil when the Ticket attached to a call pending under the same id), whose
+// cancellation the caller arranges.
+func (c *Client) submit(ctx context.Context, job Job) (*call, *Ticket, error) {
+	if job.Type == "" {
+		return nil, nil, fmt.Errorf("%w: empty job type", ErrBadJob)
+	}
+	payload, err := EncodePayload(job.Payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := banio.NewKey()
+	if job.ID == "" {
+		job.ID = key // unique too: one string for both
+	}
+	ctx, span := c.opts.tracing.submit.Start(ctx, "submit", job.ID, job.Type)
+	cl := &call{c: c, span: span, sub: protocol.Submit{
+		ID: job.ID, Type: job.Type, Key: key, Timeout: job.Timeout, MaxAttempts: job.MaxAttempts,
+		Trace: c.opts.tracing.inject(ctx), Payload: payload,
+	}}
+	t := cl.ticket.init(job.ID)
+	c.mu.Lock()
+	switch prev := c.calls[job.ID]; {
+	case c.closed:
+		err = fmt.Errorf("%w: job %s: the client is closed", ErrClosed, job.ID)
+	case c.lost:
+		err = c.lostError(job.ID)
+	case prev != nil:
+		// Submitted before on this Client and unresolved: attach to it here.
+		if prev.sub.Type != job.Type || !bytes.Equal(prev.sub.Payload, payload) {
+			err = fmt.Errorf("%w: job %s is pending on this client as a job of type %q with its own payload; give different work a different id", ErrIDConflict, job.ID, prev.sub.Type)
+		} else if len(prev.followers) >= maxFollowers {
+			err = fmt.Errorf("%w: job %s already has %d submissions attached to it", ErrBadJob, job.ID, maxFollowers)
+		} else {
+			prev.followers = append(prev.followers, t)
+			c.mu.Unlock()
+			span.AddEvent("attached to the job already pending under its id")
+			endSpan(span, nil)
+			return nil, t, nil
+		}
+	default:
+		c.calls[job.ID] = cl
+	}
+	c.mu.Unlock()
+	if err != nil {
+		endSpan(span, err)
+		return nil, nil, err
+	}
+	if _, err := c.io.SetWaitFunc(key, cl.onReply); err != nil {
+		if c.io.IsClosed() {
+			err = c.withCloseCause(fmt.Errorf("%w: job %s: the client is closed", ErrClosed, job.ID))
+		} else {
+			err = fmt.Errorf("dispatch: submit: %w", err)
+		}
+		c.finish(cl, nil, err)
+		return nil, nil, err
+	}
+	if err := c.write(cl); err != nil {
+		c.io.CloseWaitChan(key)
+		c.finish(cl, nil, err)
+		return nil, nil, err
+	}
+	return cl, t, nil
 }
 
 // Call runs a job on the fleet and returns its result. Ending ctx cancels the job.
+// Call watches ctx itself while it waits, rather than through a context.AfterFunc as
+// Submit must: that saves a job its registration with ctx (and the contention of many
+// callers registering with one parent context).
 func (c *Client) Call(ctx context.Context, jobType string, payload any) ([]byte, error) {
-	t, err := c.Submit(ctx, Job{Type: jobType, Payload: payload})
+	cl, t, err := c.submit(ctx, Job{Type: jobType, Payload: payload})
 	if err != nil {
 		return nil, err
 	}
-	<-t.done // ctx ending resolves it, through the call's context watch
+	if cl == nil {
+		<-t.done // attached to a call pending under the same id: its owner's ctx governs it
+		return t.result, t.err
+	}
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+		// Off this goroutine, as an AfterFunc would: the cancel message may wait for
+		// room in the write queue, and the call resolves before that.
+		go cl.cancel(ctx)
+		<-t.done
+	}
 	return t.result, t.err
 }
 
@@ -222,14 +245,14 @@ func (c *Client) Call(ctx context.Context, jobType string, payload any) ([]byte,
 func (c *Client) write(cl *call) error {
 	hb := getHead()
 	head := protocol.AppendSubmitHeader(*hb, &cl.sub)
-	err := c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionSubmit, Data: banio.Parts{Head: head, Body: cl.payload}})
+	err := c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionSubmit, Data: banio.Parts{Head: head, Body: cl.sub.Payload}})
 	putHead(hb, head)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, banio.ErrFrameTooLarge):
 		return fmt.Errorf("%w: job %s of type %q: its %d-byte payload and submission header do not fit a frame (%w); ship large inputs as a blob (PutBlob, pass its hash) or raise banio.WithMaxFrameSize on client, master and workers",
-			ErrJobTooLarge, cl.sub.ID, cl.sub.Type, len(cl.payload), err)
+			ErrJobTooLarge, cl.sub.ID, cl.sub.Type, len(cl.sub.Payload), err)
 	case errors.Is(err, banio.ErrConnClosed) && !c.io.IsClosed():
 		return nil
 	case c.io.IsClosed():
@@ -254,12 +277,11 @@ func (cl *call) onReply(data []byte, err error) {
 	c := cl.c
 	switch {
 	case err == nil:
-		rep, derr := protocol.DecodeReply(data)
-		if derr != nil {
-			c.finish(cl, nil, fmt.Errorf("%w: reply from master: %v", ErrBadJob, derr))
+		result, rerr := protocol.DecodeResult(data)
+		if errors.Is(rerr, protocol.ErrMalformed) {
+			c.finish(cl, nil, fmt.Errorf("%w: reply from master: %v", ErrBadJob, rerr))
 			return
 		}
-		result, rerr := rep.Result()
 		c.finish(cl, result, rerr)
 	case errors.Is(err, banio.ErrConnClosed):
 		if c.io.IsClosed() {
@@ -305,7 +327,7 @@ func (c *Client) finish(cl *call, result []byte, err error) bool {
 		stop()
 	}
 	endSpan(cl.span, err)
-	cl.t.resolve(result, err)
+	cl.ticket.resolve(result, err)
 	for _, t := range fs {
 		t.resolve(result, err)
 	}
@@ -570,7 +592,7 @@ func (c *Client) onProgress(msg *banio.IOMsgRaw) {
 	c.mu.Unlock()
 	if cl != nil {
 		rep := Progress{Done: p.Done, Total: p.Total, Message: p.Message, Attempt: p.Attempt, WorkerID: p.WorkerID}
-		cl.t.report(rep)
+		cl.ticket.report(rep)
 		for _, t := range fs {
 			t.report(rep)
 		}

@@ -41,7 +41,7 @@ func EncodePayload(v any) ([]byte, error) {
 }
 
 // Job states. A job moves queued → running → (queued again on retry) → resolved.
-type jobState int
+type jobState uint8
 
 const (
 	stateQueued   jobState = iota // in its type's FIFO
@@ -67,6 +67,9 @@ type job struct {
 	ended       atomic.Pointer[error] // why the job must stop (see end); nil while it may run
 	maxAttempts int
 	caller      observer // the submitter's: a *Ticket, or a remote caller's *remoteReply
+	// reply is the remote caller's view of the job when caller is one submitted
+	// remotely (&reply): allocated with the job rather than on its own.
+	reply       remoteReply
 	span        trace.Span
 	trace       map[string]string // the dispatch span's context, for the worker
 	submittedAt time.Time         // when the master took it (for a restored job: its first master)
@@ -75,6 +78,7 @@ type job struct {
 	stopWatch func() bool // stops watching the caller's context; set once the job is admitted
 	timer     *time.Timer // fires the job's timeout; set once the job is admitted
 	state     jobState
+	stored    bool         // the store holds the job (its Submitted record is committed): its changes are recorded
 	attempt   int          // dispatch sequence number; also tells replies of old attempts apart
 	spent     int          // attempts counted against maxAttempts (hand-backs are not)
 	worker    *workerState // of the current or last attempt
@@ -84,7 +88,6 @@ type job struct {
 	readyAt   time.Time    // since when it may be dispatched: submitted, or queued again
 	startedAt time.Time    // its running attempt's dispatch; zero when unknown (adopted)
 	waited    time.Duration
-	stored    bool       // the store holds the job (its Submitted record is committed): its changes are recorded
 	orphanOf  string     // stateOrphan: the id of the worker that ran attempt attempt
 	adopted   int        // the attempt last re-adopted from an orphan (orphan.go), 0 if none
 	followers []observer // later submissions of the same id (and re-attached callers) that attached to it
@@ -111,6 +114,12 @@ var (
 // it was this one.
 func (j *job) end(reason error) bool {
 	return j.ended.CompareAndSwap(nil, &reason)
+}
+
+// endSettled is end(errJobSettled), which every job's resolution calls: the reason is
+// the package's variable, so that recording it allocates nothing.
+func (j *job) endSettled() bool {
+	return j.ended.CompareAndSwap(nil, &errJobSettled)
 }
 
 // endErr is why the job must stop, nil while it may run.

@@ -154,7 +154,7 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		readyAt:     now,
 	}
 	if remote != nil {
-		j.caller = newRemoteReply(spec.ID, remote, replyKey)
+		j.callRemote(remote, replyKey)
 	} else {
 		j.caller = newTicket(spec.ID)
 	}
@@ -401,7 +401,7 @@ func (m *Master) settle(j *job, st settlement, result []byte, err error, raw []b
 	if st.timer != nil {
 		st.timer.Stop()
 	}
-	j.end(errJobSettled)
+	j.endSettled()
 	if st.running != nil {
 		// An attempt still running (Close resolves jobs under way) is ended through
 		// its wait: attemptFailed cancels it on the worker and frees its slot.

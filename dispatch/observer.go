@@ -35,6 +35,13 @@ func newRemoteReply(id string, r *remoteCaller, key string) *remoteReply {
 	return &remoteReply{id: id, r: r, key: key}
 }
 
+// callRemote makes remote caller r, under wait key key, j's caller, through the
+// remoteReply j carries.
+func (j *job) callRemote(r *remoteCaller, key string) {
+	j.reply = remoteReply{id: j.id, r: r, key: key}
+	j.caller = &j.reply
+}
+
 // caller is the remote caller the job's outcome goes to; nil once repointed to none (a
 // durable master's Close).
 func (rr *remoteReply) caller() *remoteCaller {

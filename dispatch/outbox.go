@@ -10,8 +10,12 @@ import "sync"
 // may run on a connection's read loop, a timer or the store's committer.
 type masterMu struct {
 	sync.Mutex
-	m     *Master
-	sends []startedAttempt // attempts started since the lock was last released
+	m *Master
+	// The attempts started since the lock was last released, in order: the first in
+	// a field of its own, since one is the usual number and a slice of one was an
+	// allocation per job.
+	first startedAttempt
+	more  []startedAttempt
 }
 
 // startedAttempt is an attempt whose envelope is still to be sent.
@@ -23,20 +27,25 @@ type startedAttempt struct {
 
 // sendLocked notes an attempt to send once the lock is released. The lock must be held.
 func (l *masterMu) sendLocked(j *job, w *workerState, n int) {
-	l.sends = append(l.sends, startedAttempt{j, w, n})
+	if l.first.j == nil {
+		l.first = startedAttempt{j, w, n}
+		return
+	}
+	l.more = append(l.more, startedAttempt{j, w, n})
 }
 
 // Unlock releases the lock and sends the attempts started under it.
 func (l *masterMu) Unlock() {
-	if len(l.sends) == 0 {
+	if l.first.j == nil {
 		l.Mutex.Unlock()
 		return
 	}
-	sends := l.sends
-	l.sends = nil
+	first, more := l.first, l.more
+	l.first, l.more = startedAttempt{}, nil
 	l.Mutex.Unlock()
-	for i, s := range sends {
+	l.m.sendAttempt(first.j, first.w, first.n)
+	for i, s := range more {
 		l.m.sendAttempt(s.j, s.w, s.n)
-		sends[i] = startedAttempt{}
+		more[i] = startedAttempt{}
 	}
 }

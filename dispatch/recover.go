@@ -76,7 +76,7 @@ func (m *Master) restore(state *store.State, now time.Time) (expired []*job) {
 			if restoredCaller == nil {
 				restoredCaller = &remoteCaller{m: m, gone: true}
 			}
-			j.caller = newRemoteReply(j.id, restoredCaller, "")
+			j.callRemote(restoredCaller, "")
 		}
 		m.jobs[j.id] = j
 		if js.Phase == store.PhaseRunning {

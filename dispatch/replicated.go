@@ -62,15 +62,13 @@ func (g *commitGate) then(fn func(error)) {
 // deliver resolves j's caller and its followers with the outcome: at once, or once
 // its record has committed (WithOutcomesAfterCommit).
 func (m *Master) deliver(j *job, st settlement, result []byte, err error, raw []byte) {
-	resolve := func(result []byte, err error, raw []byte) {
-		j.caller.resolveRaw(result, err, raw)
-		for _, t := range st.followers {
-			t.resolveRaw(result, err, raw)
-		}
-	}
 	if st.commit == nil {
-		resolve(result, err, raw)
+		resolveObservers(j, st.followers, result, err, raw)
 		return
+	}
+	// Only here a closure: one per job would be an allocation per job.
+	resolve := func(result []byte, err error, raw []byte) {
+		resolveObservers(j, st.followers, result, err, raw)
 	}
 	st.commit.then(func(cerr error) {
 		if cerr == nil {
@@ -88,6 +86,14 @@ func (m *Master) deliver(j *job, st settlement, result []byte, err error, raw []
 		m.mu.Unlock()
 		resolve(nil, ErrClosed, nil)
 	})
+}
+
+// resolveObservers resolves j's caller and followers with the outcome.
+func resolveObservers(j *job, followers []observer, result []byte, err error, raw []byte) {
+	j.caller.resolveRaw(result, err, raw)
+	for _, t := range followers {
+		t.resolveRaw(result, err, raw)
+	}
 }
 
 // unheardLocked makes j's remote callers hear nothing of how it ends here: its
