@@ -265,6 +265,21 @@ func (c *BanConn) SendWaitResNoBlock(key string, data any) error {
 	return c.sendData(resAction(&buf, key), data, false, writeDefer|writeSpill)
 }
 
+// SendWaitResParts is SendWaitRes with data in two pieces, sent as their
+// concatenation (see Parts). It saves the allocation that Parts (or a []byte) in an
+// interface costs, which a peer answering one wait per request pays per request.
+func (c *BanConn) SendWaitResParts(key string, head, body []byte) error {
+	var buf [96]byte
+	return c.send(resAction(&buf, key), head, body, true, false, writeQueued)
+}
+
+// SendWaitResPartsNoBlock is SendWaitResNoBlock with data in two pieces (see
+// SendWaitResParts).
+func (c *BanConn) SendWaitResPartsNoBlock(key string, head, body []byte) error {
+	var buf [96]byte
+	return c.send(resAction(&buf, key), head, body, true, false, writeDefer|writeSpill)
+}
+
 // WaitResult waits for the result registered under key and removes the wait. It ends
 // with the result, or an error: ctx's error, ErrTimeout after timeout (0 = no timeout
 // beyond ctx), ErrConnClosed as soon as the connection drops, ErrNoWait for an unknown

@@ -230,3 +230,31 @@ func TestSetWaitFuncAllocatesNothing(t *testing.T) {
 		t.Fatalf("%d results delivered, want %d", got, want)
 	}
 }
+
+// TestSendWaitResParts: both forms answer a wait with head followed by body, exactly
+// as SendWaitRes with Parts does, and a nil body sends the head alone.
+func TestSendWaitResParts(t *testing.T) {
+	leakcheck.Check(t)
+	_, addr, conns := startServer(t)
+	c := dialClient(t, addr)
+	sc := recv(t, conns, 5*time.Second, "server conn")
+	sc.ListenInline("ask", func(m *IOMsgRaw) {
+		key := string(m.Data)
+		_ = sc.SendWaitResPartsNoBlock(key+"-noblock", []byte("head|"), []byte("body"))
+		_ = sc.SendWaitResParts(key, []byte("head only"), nil)
+	})
+	kb, chB := waitFunc(t, c.BanConn, "k-noblock")
+	_, chA := waitFunc(t, c.BanConn, "k")
+	if kb != "k-noblock" {
+		t.Fatalf("key %q", kb)
+	}
+	if err := c.WriteMsg(&IOMsg{Action: "ask", Data: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if o := recv(t, chB, 5*time.Second, "no-block result"); o.err != nil || o.data != "head|body" {
+		t.Fatalf("SendWaitResPartsNoBlock delivered %+v", o)
+	}
+	if o := recv(t, chA, 5*time.Second, "result"); o.err != nil || o.data != "head only" {
+		t.Fatalf("SendWaitResParts delivered %+v", o)
+	}
+}

@@ -213,11 +213,12 @@ func (r *remoteCaller) reply(key string, result []byte, err error, raw []byte) {
 	if r.conn == nil {
 		return // a restored job's caller has not re-attached: its outcome is retained
 	}
-	var data any = raw
+	head, body := raw, []byte(nil)
 	if raw == nil {
-		data = replyParts(protocol.ReplyFor(result, err))
+		p := replyParts(protocol.ReplyFor(result, err))
+		head, body = p.Head, p.Body
 	}
-	if serr := r.conn.SendWaitResNoBlock(key, data); errors.Is(serr, banio.ErrFrameTooLarge) {
+	if serr := r.conn.SendWaitResPartsNoBlock(key, head, body); errors.Is(serr, banio.ErrFrameTooLarge) {
 		rep := protocol.ReplyFor(result, err)
 		// The reply that reached the master does not fit a frame to the caller (its
 		// header is not the worker's): without an answer the caller would wait

@@ -83,7 +83,7 @@ func (w *Worker) holdLocked(r heldReply) {
 // r) by a protocol.CodeResultTooLarge failure: without an answer the master would
 // hold the job, and its caller wait, until the job's deadline, or forever.
 func (w *Worker) send(conn *banio.ClientIO, r *heldReply) error {
-	err := conn.SendWaitRes(r.wait, banio.Parts{Head: r.head, Body: r.body})
+	err := conn.SendWaitResParts(r.wait, r.head, r.body)
 	if !errors.Is(err, banio.ErrFrameTooLarge) {
 		return err
 	}
