@@ -245,7 +245,16 @@ func (c *Client) Call(ctx context.Context, jobType string, payload any) ([]byte,
 func (c *Client) write(cl *call) error {
 	hb := getHead()
 	head := protocol.AppendSubmitHeader(*hb, &cl.sub)
-	err := c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionSubmit, Data: banio.Parts{Head: head, Body: cl.sub.Payload}})
+	var err error
+	if len(cl.sub.Payload) <= smallPayload {
+		// Copied behind the header and sent as one slice: Parts in WriteMsg's
+		// interface argument would be an allocation per job, which costs more than
+		// copying a small payload. The frame's bytes are the same.
+		head = append(head, cl.sub.Payload...)
+		err = c.io.Write(&banio.IOMsgRaw{Action: protocol.ActionSubmit, Data: head})
+	} else {
+		err = c.io.WriteMsg(&banio.IOMsg{Action: protocol.ActionSubmit, Data: banio.Parts{Head: head, Body: cl.sub.Payload}})
+	}
 	putHead(hb, head)
 	switch {
 	case err == nil:

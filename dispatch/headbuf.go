@@ -23,3 +23,8 @@ func putHead(b *[]byte, head []byte) {
 		headBufs.Put(b)
 	}
 }
+
+// smallPayload: a payload up to this size is sent copied behind its header in a header
+// buffer (Client.write); the buffer grows once to hold it and stays within what putHead
+// keeps.
+const smallPayload = 512

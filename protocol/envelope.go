@@ -200,7 +200,8 @@ func DecodeReplyInto(rep *Reply, data []byte) error {
 // DecodeResult decodes a reply and returns the outcome it carries (Reply.Result): what
 // a caller wants of a reply, without the strings an OK reply carries but its outcome
 // does not use (the worker's id), which a caller reading one reply per job would
-// otherwise allocate for nothing. The result aliases data.
+// otherwise allocate for nothing. The result aliases data. An envelope that cannot be
+// decoded gives an error wrapping ErrMalformed, which no outcome's error does.
 func DecodeResult(data []byte) ([]byte, error) {
 	r := reader{p: data}
 	r.version()
