@@ -601,9 +601,9 @@ func (c *Client) onProgress(msg *banio.IOMsgRaw) {
 	c.mu.Unlock()
 	if cl != nil {
 		rep := Progress{Done: p.Done, Total: p.Total, Message: p.Message, Attempt: p.Attempt, WorkerID: p.WorkerID}
-		cl.ticket.report(rep)
+		cl.ticket.report(p.ID, rep)
 		for _, t := range fs {
-			t.report(rep)
+			t.report(p.ID, rep)
 		}
 	}
 }

@@ -71,9 +71,9 @@ func (m *Master) progress(c *banio.BanConn, p protocol.ProgressMsg) {
 	m.mu.Unlock()
 	if ok {
 		rep := Progress{Done: p.Done, Total: p.Total, Message: p.Message, Attempt: p.Attempt, WorkerID: workerID}
-		j.caller.report(rep)
+		j.caller.report(p.ID, rep)
 		for _, t := range fs {
-			t.report(rep)
+			t.report(p.ID, rep)
 		}
 	}
 }

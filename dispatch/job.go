@@ -79,6 +79,7 @@ type job struct {
 	timer     *time.Timer // fires the job's timeout; set once the job is admitted
 	state     jobState
 	stored    bool         // the store holds the job (its Submitted record is committed): its changes are recorded
+	adopted   int32        // the attempt last re-adopted from an orphan (orphan.go), 0 if none; an int32 beside state and stored, where it takes no room of its own
 	attempt   int          // dispatch sequence number; also tells replies of old attempts apart
 	spent     int          // attempts counted against maxAttempts (hand-backs are not)
 	worker    *workerState // of the current or last attempt
@@ -89,7 +90,6 @@ type job struct {
 	startedAt time.Time    // its running attempt's dispatch; zero when unknown (adopted)
 	waited    time.Duration
 	orphanOf  string     // stateOrphan: the id of the worker that ran attempt attempt
-	adopted   int        // the attempt last re-adopted from an orphan (orphan.go), 0 if none
 	followers []observer // later submissions of the same id (and re-attached callers) that attached to it
 	qprev     *job       // neighbours in its type's queue while queued (queue.go)
 	qnext     *job

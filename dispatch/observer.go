@@ -10,8 +10,8 @@ import (
 // submitter's (job.caller), and any number of followers: later submissions of its id
 // and callers that re-attached to it.
 type observer interface {
-	// report delivers a progress report; it never blocks.
-	report(p Progress)
+	// report delivers a progress report of job id; it never blocks.
+	report(id string, p Progress)
 	// resolveRaw settles the observer, once (it reports whether this call did). raw,
 	// when not nil, is the worker's encoded reply that carries exactly this outcome: a
 	// remote caller forwards it as it is, without encoding the reply again.
@@ -27,18 +27,17 @@ type remoteReply struct {
 	mu       sync.Mutex
 	r        *remoteCaller
 	key      string
-	id       string // the job's
 	resolved atomic.Bool
 }
 
-func newRemoteReply(id string, r *remoteCaller, key string) *remoteReply {
-	return &remoteReply{id: id, r: r, key: key}
+func newRemoteReply(r *remoteCaller, key string) *remoteReply {
+	return &remoteReply{r: r, key: key}
 }
 
 // callRemote makes remote caller r, under wait key key, j's caller, through the
 // remoteReply j carries.
 func (j *job) callRemote(r *remoteCaller, key string) {
-	j.reply = remoteReply{id: j.id, r: r, key: key}
+	j.reply = remoteReply{r: r, key: key}
 	j.caller = &j.reply
 }
 
@@ -65,12 +64,12 @@ func (rr *remoteReply) repoint(r *remoteCaller, key string) {
 	rr.mu.Unlock()
 }
 
-func (rr *remoteReply) report(p Progress) {
+func (rr *remoteReply) report(id string, p Progress) {
 	if rr.resolved.Load() {
 		return
 	}
 	if r, _ := rr.target(); r != nil {
-		r.progress(rr.id, p)
+		r.progress(id, p)
 	}
 }
 

@@ -63,7 +63,7 @@ func (m *Master) claimsLocked(w *workerState, held []protocol.HeldAttempt) (adop
 	held = held[:min(len(held), protocol.MaxHeldAttempts)]
 	for _, h := range held {
 		j := m.jobs[h.ID]
-		if j != nil && j.state == stateRunning && j.adopted == h.Attempt && j.attempt == h.Attempt &&
+		if j != nil && j.state == stateRunning && int(j.adopted) == h.Attempt && j.attempt == h.Attempt &&
 			j.worker != w && j.worker.info.ID == w.info.ID {
 			// Re-adopted on an earlier connection of this worker that the master has
 			// not seen close yet: the worker left it, and claims the attempt here.
@@ -73,7 +73,7 @@ func (m *Master) claimsLocked(w *workerState, held []protocol.HeldAttempt) (adop
 		}
 		if j != nil && j.state == stateOrphan && j.attempt == h.Attempt && j.orphanOf == w.info.ID {
 			m.unorphanLocked(j)
-			j.adopted = j.attempt
+			j.adopted = int32(j.attempt)
 			j.state, j.worker, j.slot = stateRunning, w, w
 			w.inflight++
 			if w.heapAt >= 0 {

@@ -99,7 +99,7 @@ func (r *remoteCaller) onAttach(msg *banio.IOMsgRaw) {
 // attach re-attaches remote caller r to the job held under id, its outcome to be
 // sent under key; false if the master holds no such job.
 func (m *Master) attach(r *remoteCaller, id, key string) bool {
-	t := newRemoteReply(id, r, key)
+	t := newRemoteReply(r, key)
 	m.mu.Lock()
 	if old := m.jobs[id]; old != nil && !m.closed {
 		err := m.takeOverLocked(old, t)
@@ -140,7 +140,7 @@ func (m *Master) takeOverLocked(old *job, t *remoteReply) error {
 	if prev.gone || prev.conn == nil || len(old.followers) >= maxFollowers {
 		return nil
 	}
-	old.followers = append(old.followers, newRemoteReply(old.id, prev, prevKey))
+	old.followers = append(old.followers, newRemoteReply(prev, prevKey))
 	return nil
 }
 

@@ -99,8 +99,8 @@ func (t *Ticket) resolveRaw(result []byte, err error, _ []byte) bool {
 	return t.resolve(result, err)
 }
 
-// report delivers a progress report without blocking on the reader.
-func (t *Ticket) report(p Progress) {
+// report delivers a progress report of the ticket's job without blocking on the reader.
+func (t *Ticket) report(_ string, p Progress) {
 	t.mu.Lock()
 	if t.resolved {
 		t.mu.Unlock()
