@@ -132,7 +132,7 @@ func (c *Client) failRefused() {
 // job on the master and its worker. Job ids are idempotent (see Master.Submit): a
 // second submission of an id this Client or the master holds attaches to that job.
 func (c *Client) Submit(ctx context.Context, job Job) (*Ticket, error) {
-	cl, t, err := c.submit(ctx, job)
+	cl, t, err := c.submit(ctx, job, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -152,8 +152,9 @@ func (c *Client) Submit(ctx context.Context, job Job) (*Ticket, error) {
 
 // submit sends a job to the master and returns its Ticket, and the call that owns the
 // job (nil when the Ticket attached to a call pending under the same id), whose
-// cancellation the caller arranges.
-func (c *Client) submit(ctx context.Context, job Job) (*call, *Ticket, error) {
+// cancellation the caller arranges. With notify, the Ticket has no Done channel and
+// tells notify instead (Ticket.initNotify).
+func (c *Client) submit(ctx context.Context, job Job, notify chan struct{}) (*call, *Ticket, error) {
 	if job.Type == "" {
 		return nil, nil, fmt.Errorf("%w: empty job type", ErrBadJob)
 	}
@@ -170,7 +171,12 @@ func (c *Client) submit(ctx context.Context, job Job) (*call, *Ticket, error) {
 		ID: job.ID, Type: job.Type, Key: key, Timeout: job.Timeout, MaxAttempts: job.MaxAttempts,
 		Trace: c.opts.tracing.inject(ctx), Payload: payload,
 	}}
-	t := cl.ticket.init(job.ID)
+	var t *Ticket
+	if notify != nil {
+		t = cl.ticket.initNotify(job.ID, notify)
+	} else {
+		t = cl.ticket.init(job.ID)
+	}
 	c.mu.Lock()
 	switch prev := c.calls[job.ID]; {
 	case c.closed:
@@ -218,25 +224,30 @@ func (c *Client) submit(ctx context.Context, job Job) (*call, *Ticket, error) {
 // Call runs a job on the fleet and returns its result. Ending ctx cancels the job.
 // Call watches ctx itself while it waits, rather than through a context.AfterFunc as
 // Submit must: that saves a job its registration with ctx (and the contention of many
-// callers registering with one parent context).
+// callers registering with one parent context). Its Ticket, which nobody else sees,
+// tells it of the outcome on a pooled channel rather than by closing one of its own.
 func (c *Client) Call(ctx context.Context, jobType string, payload any) ([]byte, error) {
-	cl, t, err := c.submit(ctx, Job{Type: jobType, Payload: payload})
+	notify := getNotifier()
+	cl, t, err := c.submit(ctx, Job{Type: jobType, Payload: payload}, notify)
 	if err != nil {
-		return nil, err
+		return nil, err // notify is dropped: a failed submission may have resolved its ticket
 	}
-	if cl == nil {
-		<-t.done // attached to a call pending under the same id: its owner's ctx governs it
-		return t.result, t.err
+	switch {
+	case cl == nil:
+		<-notify // attached to a call pending under the same id: its owner's ctx governs it
+	default:
+		select {
+		case <-notify:
+		case <-ctx.Done():
+			// Off this goroutine, as an AfterFunc would: the cancel message may wait
+			// for room in the write queue, and the call resolves before that.
+			go cl.cancel(ctx)
+			<-notify
+		}
 	}
-	select {
-	case <-t.done:
-	case <-ctx.Done():
-		// Off this goroutine, as an AfterFunc would: the cancel message may wait for
-		// room in the write queue, and the call resolves before that.
-		go cl.cancel(ctx)
-		<-t.done
-	}
-	return t.result, t.err
+	result, err := t.result, t.err
+	putNotifier(t)
+	return result, err
 }
 
 // write sends the call's submission. A write that failed only because the connection

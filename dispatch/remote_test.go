@@ -198,3 +198,30 @@ func TestRemoteCancelOnlyFromItsCaller(t *testing.T) {
 	}
 	recv(t, ended, "handler cancelled by its owner")
 }
+
+// TestRemoteCallEndsWithItsContext: Client.Call watches its context itself (no
+// AfterFunc per call): ending it returns the context's error at once and cancels the
+// job on the master and its worker.
+func TestRemoteCallEndsWithItsContext(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	started, ended := make(chan struct{}, 1), make(chan error, 1)
+	f.startWorker(map[string]worker.Handler{"wait": ctxObserver(started, ended), "echo": echo}, worker.WithConcurrency(1))
+	c := newClient(t, f.addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Call(ctx, "wait", nil)
+		done <- err
+	}()
+	recv(t, started, "remote job start")
+	cancel()
+	if err := recv(t, done, "Call's return"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Call after its context ended: %v, want context.Canceled", err)
+	}
+	recv(t, ended, "handler cancelled through client → master → worker")
+	// The Client goes on: the next call is answered.
+	if res, err := c.Call(context.Background(), "echo", "next"); err != nil || string(res) != "next" {
+		t.Fatalf("call after a cancelled one: %q, %v", res, err)
+	}
+}

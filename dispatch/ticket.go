@@ -18,7 +18,9 @@ type Progress struct {
 // job's result or its error.
 type Ticket struct {
 	id   string
-	done chan struct{}
+	done chan struct{} // nil for a ticket made with initNotify
+	// notify, for a ticket made with initNotify, receives one value as it resolves.
+	notify chan struct{}
 
 	// mu protects the following fields.
 	mu       sync.Mutex
@@ -36,6 +38,35 @@ func newTicket(id string) *Ticket {
 func (t *Ticket) init(id string) *Ticket {
 	t.id, t.done = id, make(chan struct{})
 	return t
+}
+
+// initNotify readies a Ticket, part of a larger value, that is only ever waited on
+// through notify (a buffered channel with room for one value, from getNotifier) and
+// returns it: it has no Done channel, nobody may call its Done, Wait or Progress, and
+// notify receives exactly one value, when it resolves. A Client.Call's ticket, which
+// nobody else sees: a channel of its own was an allocation per call.
+func (t *Ticket) initNotify(id string, notify chan struct{}) *Ticket {
+	t.id, t.notify = id, notify
+	return t
+}
+
+// notifiers are the channels initNotify tickets tell of their outcome. One is taken by
+// one Client.Call and returned by it once it has received the one value its ticket
+// sends; nothing else holds it.
+var notifiers = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
+
+func getNotifier() chan struct{} { return notifiers.Get().(chan struct{}) }
+
+// putNotifier returns t's notify channel to the pool, once its value has been
+// received, and unhooks it from t, which is resolved and sends nothing more.
+func putNotifier(t *Ticket) {
+	t.mu.Lock()
+	ch := t.notify
+	t.notify = nil
+	t.mu.Unlock()
+	if ch != nil && len(ch) == 0 {
+		notifiers.Put(ch)
+	}
 }
 
 // ID returns the job's RequestID.
@@ -88,7 +119,12 @@ func (t *Ticket) resolve(result []byte, err error) bool {
 	if t.progress != nil {
 		close(t.progress)
 	}
-	close(t.done)
+	if t.done != nil {
+		close(t.done)
+	}
+	if t.notify != nil {
+		t.notify <- struct{}{} // room for it: one value per ticket, and the channel came empty
+	}
 	t.mu.Unlock()
 	return true
 }
