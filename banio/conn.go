@@ -84,11 +84,12 @@ type BanConn struct {
 	onClose  []func() // OnClose hooks
 
 	// Owned by the reading goroutine.
-	hdr        [4]byte // frame length header
-	lastAction string  // the last action read (internAction)
-	readMore   bool    // a complete frame is buffered behind the one just read
-	batching   bool    // counted in a read batch (flush.go)
-	ownBody    bool    // the frame just read is in a buffer of its own (readLarge)
+	hdr        [4]byte  // frame length header
+	lastAction string   // the last action read (internAction)
+	readMore   bool     // a complete frame is buffered behind the one just read
+	batching   bool     // counted in a read batch (flush.go)
+	ownBody    bool     // the frame just read is in a buffer of its own (readLarge)
+	viewMsg    IOMsgRaw // the message an inline view handler is lent (handleMsg)
 
 	done chan struct{}  // closed when the connection is closed for good
 	wg   sync.WaitGroup // the handler goroutine; it ends soon after done closes

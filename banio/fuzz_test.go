@@ -106,7 +106,7 @@ func FuzzReadFrame(f *testing.F) {
 // panic in a built-in handler fails the fuzz target.
 func routeSync(c *BanConn, m *IOMsgRaw) {
 	if key, ok := strings.CutPrefix(m.Action, resPrefix); ok {
-		c.waits.deliver(key, m.Data)
+		c.waits.deliver(key, m.Data, false)
 		return
 	}
 	switch m.Action {

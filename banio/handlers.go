@@ -19,6 +19,7 @@ type handlerTable struct {
 type handler struct {
 	cb     ConnCB
 	inline bool
+	view   bool // lent the message for the call only (ListenInlineView)
 }
 
 // find returns the handler for action: an exact match wins, else the longest
@@ -57,6 +58,16 @@ func (c *BanConn) Listen(prefix string, cb ConnCB) { c.listen(prefix, handler{cb
 // matter. A blocking cb stalls the whole connection.
 func (c *BanConn) ListenInline(prefix string, cb ConnCB) {
 	c.listen(prefix, handler{cb: cb, inline: true})
+}
+
+// ListenInlineView is ListenInline for callbacks that keep nothing of the message
+// they are given: msg, msg.Data and every slice of it are valid only until cb returns,
+// since Data may be a view of the connection's read buffer, which the next frame
+// overwrites. cb copies what it keeps (a string made from the bytes is a copy). That
+// saves the copy of every message's data into memory of its own, which a handler that
+// decodes the data into values of its own only throws away.
+func (c *BanConn) ListenInlineView(prefix string, cb ConnCB) {
+	c.listen(prefix, handler{cb: cb, inline: true, view: true})
 }
 
 func (c *BanConn) listen(prefix string, h handler) {

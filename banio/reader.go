@@ -43,18 +43,15 @@ func (c *BanConn) readLoop(nc net.Conn) error {
 				// A result: straight to its wait, without building an IOMsgRaw or
 				// copying the action (key only serves the lookup).
 				var data []byte
-				if data, err = c.decodeData(wm); err == nil {
+				var lent bool
+				if data, lent, err = c.decodeDataView(wm); err == nil {
 					c.reads.Add(1)
-					c.waits.deliver(key, data)
+					c.waits.deliver(key, data, lent)
 					continue
 				}
 				err = fmt.Errorf("action %q: %w", wm.Action, err)
-			} else {
-				var msg *IOMsgRaw
-				if msg, err = c.finishMsg(wm); err == nil {
-					c.route(msg)
-					continue
-				}
+			} else if err = c.handleMsg(wm); err == nil {
+				continue
 			}
 		}
 		if errors.Is(err, ErrBadMessage) {
@@ -131,6 +128,32 @@ func (c *BanConn) finishMsg(wm wireMsg) (*IOMsgRaw, error) {
 	}
 	c.reads.Add(1) // a decoded message: liveness (silentFor)
 	return &IOMsgRaw{Action: c.internAction(wm.Action), Data: data, NoEncrypt: wm.NoEncrypt}, nil
+}
+
+// handleMsg decodes a message and hands it over: in place to an inline view handler
+// (ListenInlineView), which has it only for the call, and in memory of its own to
+// anyone else (route).
+func (c *BanConn) handleMsg(wm wireMsg) error {
+	data, lent, err := c.decodeDataView(wm)
+	if err != nil {
+		return fmt.Errorf("action %q: %w", wm.Action, err)
+	}
+	c.reads.Add(1) // a decoded message: liveness (silentFor)
+	action := c.internAction(wm.Action)
+	if action != actionHello && action != actionWelcome {
+		if h, ok := c.handlers.Load().find(action); ok && h.inline && h.view {
+			m := &c.viewMsg
+			*m = IOMsgRaw{Action: action, Data: data, NoEncrypt: wm.NoEncrypt}
+			c.run(m, h.cb)
+			*m = IOMsgRaw{}
+			return nil
+		}
+	}
+	if lent {
+		data = append([]byte(nil), data...)
+	}
+	c.route(&IOMsgRaw{Action: action, Data: data, NoEncrypt: wm.NoEncrypt})
+	return nil
 }
 
 // internAction returns a copy of action that does not alias the read buffer, reusing
@@ -279,11 +302,32 @@ func (c *BanConn) decodeData(wm wireMsg) ([]byte, error) {
 	return decodePayload(data, fast, limit)
 }
 
+// decodeDataView is decodeData for a reader that can lend what it decodes: lent
+// reports that data is a view of the connection's read buffer (a raw payload in the
+// reused buffer), valid only until the next frame is read, which must be copied before
+// it reaches anyone who may keep it. Anything else is in memory of its own, as from
+// decodeData.
+func (c *BanConn) decodeDataView(wm wireMsg) (data []byte, lent bool, err error) {
+	d := wm.Data
+	if len(d) < 2 || c.ownBody || d[0] != tagRaw || !c.fastRecv.Load() || (c.cfg.aead != nil && !wm.NoEncrypt) {
+		data, err = c.decodeData(wm)
+		return data, false, err
+	}
+	limit := c.cfg.maxInflated
+	if !c.authed.Load() {
+		limit = min(limit, maxHandshakeBytes)
+	}
+	if len(d)-1 > limit {
+		return nil, false, fmt.Errorf("%w: more than %d bytes", ErrInflatedTooLarge, limit)
+	}
+	return d[1:len(d):len(d)], true, nil
+}
+
 // route delivers one decoded message. readWire has refused anything but the hello
 // from a peer that has not authenticated.
 func (c *BanConn) route(msg *IOMsgRaw) {
 	if key, ok := strings.CutPrefix(msg.Action, resPrefix); ok {
-		c.waits.deliver(key, msg.Data)
+		c.waits.deliver(key, msg.Data, false)
 		return
 	}
 	switch msg.Action {

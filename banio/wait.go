@@ -34,6 +34,7 @@ type waitTable struct {
 type funcWait struct {
 	fn   func(data []byte, err error)
 	down chan struct{} // the table's down channel when it was registered
+	view bool          // fn is lent the result for the call only (SetWaitFuncView)
 }
 
 // waiter is one pending channel wait: a channel that WaitResult takes the result from.
@@ -142,11 +143,16 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 // deliver offers a result to the wait registered under key. A wait whose buffer is full
 // is closed and fails with ErrWaitOverflow; a result for an unknown key is dropped.
-func (t *waitTable) deliver(key string, data []byte) {
+// lent says data is a view of the read buffer (decodeDataView): only a view wait gets
+// it as it is, any other a copy.
+func (t *waitTable) deliver(key string, data []byte, lent bool) {
 	t.mu.Lock()
 	if fw, ok := t.fns[key]; ok {
 		delete(t.fns, key)
 		t.mu.Unlock()
+		if lent && !fw.view {
+			data = append([]byte(nil), data...)
+		}
 		fw.fn(data, nil)
 		return
 	}
@@ -154,6 +160,9 @@ func (t *waitTable) deliver(key string, data []byte) {
 	defer t.mu.Unlock()
 	if w == nil || w.err != nil {
 		return
+	}
+	if lent {
+		data = append([]byte(nil), data...)
 	}
 	select {
 	case w.ch <- data:
@@ -169,7 +178,7 @@ func (c *BanConn) SetWait(key string, size int) string {
 	if key == "" {
 		key = newWaitKey()
 	}
-	_ = c.waits.add(c.log, key, newChanWaiter(size), nil)
+	_ = c.waits.add(c.log, key, newChanWaiter(size), funcWait{})
 	return key
 }
 
@@ -185,14 +194,25 @@ func (c *BanConn) SetWaitFunc(key string, fn func(data []byte, err error)) (stri
 	if key == "" {
 		key = newWaitKey()
 	}
-	return key, c.waits.add(c.log, key, nil, fn)
+	return key, c.waits.add(c.log, key, nil, funcWait{fn: fn})
 }
 
-// add registers under key the channel wait w, or else the callback wait fn, replacing
+// SetWaitFuncView is SetWaitFunc for a callback that keeps nothing of the result: data
+// and every slice of it are valid only until fn returns, since it may be a view of the
+// connection's read buffer. fn copies what it keeps. That saves copying every result
+// into memory of its own, which a callback that decodes it only throws away.
+func (c *BanConn) SetWaitFuncView(key string, fn func(data []byte, err error)) (string, error) {
+	if key == "" {
+		key = newWaitKey()
+	}
+	return key, c.waits.add(c.log, key, nil, funcWait{fn: fn, view: true})
+}
+
+// add registers under key the channel wait w, or else the callback wait fw, replacing
 // (and failing) an older wait. A callback wait fails on a table closed for good.
-func (t *waitTable) add(log *slog.Logger, key string, w *waiter, fn func([]byte, error)) error {
+func (t *waitTable) add(log *slog.Logger, key string, w *waiter, fw funcWait) error {
 	t.mu.Lock()
-	if fn != nil && t.down == closedChan {
+	if fw.fn != nil && t.down == closedChan {
 		t.mu.Unlock()
 		return ErrConnClosed
 	}
@@ -202,8 +222,9 @@ func (t *waitTable) add(log *slog.Logger, key string, w *waiter, fn func([]byte,
 		return fmt.Errorf("%w: %d pending waits", ErrLimit, t.limit)
 	}
 	old := t.removeLocked(key, errWaitReplaced)
-	if fn != nil {
-		t.fns[key] = funcWait{fn: fn, down: t.down}
+	if fw.fn != nil {
+		fw.down = t.down
+		t.fns[key] = fw
 	} else {
 		w.down = t.down
 		t.m[key] = w

@@ -217,7 +217,7 @@ func TestSetWaitFuncAllocatesNothing(t *testing.T) {
 			}
 		}
 		for _, key := range keys {
-			c.waits.deliver(key, data)
+			c.waits.deliver(key, data, false)
 		}
 	}
 	round() // the table grows to its size here

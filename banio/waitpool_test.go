@@ -29,13 +29,13 @@ func TestWaiterReuse(t *testing.T) {
 		reused bool
 	}{
 		{"after its result", 1, func(t *testing.T, c *BanConn, key string, w *waiter) {
-			c.waits.deliver(key, []byte("a"))
+			c.waits.deliver(key, []byte("a"), false)
 			<-w.ch
 		}, true},
 		{"not with a duplicate answer buffered", 1, func(t *testing.T, c *BanConn, key string, w *waiter) {
-			c.waits.deliver(key, []byte("a"))
+			c.waits.deliver(key, []byte("a"), false)
 			<-w.ch
-			c.waits.deliver(key, []byte("duplicate")) // after the take, before the release
+			c.waits.deliver(key, []byte("duplicate"), false) // after the take, before the release
 		}, false},
 		{"not once its channel was handed out", 1, func(t *testing.T, c *BanConn, key string, w *waiter) {
 			if _, ok := c.GetWaitChan(key); !ok {
@@ -77,9 +77,9 @@ func TestWaiterReuse(t *testing.T) {
 			key := c.SetWait("", 1)
 			want := []byte{byte(i)}
 			if i%3 == 0 {
-				c.waits.deliver(key, want)
+				c.waits.deliver(key, want, false)
 			} else {
-				go c.waits.deliver(key, want)
+				go c.waits.deliver(key, want, false)
 			}
 			got, err := c.WaitResult(ctx, key, time.Second)
 			if err != nil || len(got) != 1 || got[0] != want[0] {
