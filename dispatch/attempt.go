@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -54,7 +55,7 @@ func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 			protocol.AttrAttempt.Int(n), protocol.AttrWorkerID.String(w.info.ID)))
 	}
 	a := &attempt{m: m, j: j, w: w, n: n}
-	key, err := w.conn.SetWaitFunc(attemptKey(j.id, n), a.done)
+	key, err := w.conn.SetWaitFuncView(attemptKey(j.id, n), a.done)
 	if errors.Is(err, banio.ErrConnClosed) {
 		m.notSent(j, w, n, err)
 		return
@@ -88,7 +89,10 @@ func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 	}
 }
 
-// done receives the attempt's outcome: the worker's reply, or why none will come.
+// done receives the attempt's outcome: the worker's reply, or why none will come. data
+// is lent for the call only (SetWaitFuncView): the result, which the job's outcome keeps,
+// is copied; the reply as it came is forwarded to a remote caller within the call (see
+// deliver).
 func (a *attempt) done(data []byte, err error) {
 	m, j, w := a.m, a.j, a.w
 	if err != nil {
@@ -108,6 +112,7 @@ func (a *attempt) done(data []byte, err error) {
 		m.attemptFailed(j, w, a.n, fmt.Errorf("%w: bad reply: %v", ErrWorkerLost, derr))
 		return
 	}
+	rep.Payload = bytes.Clone(rep.Payload)
 	m.attemptReplied(j, w, &rep, data)
 }
 

@@ -204,7 +204,7 @@ func (c *Client) submit(ctx context.Context, job Job, notify chan struct{}) (*ca
 		endSpan(span, err)
 		return nil, nil, err
 	}
-	if _, err := c.io.SetWaitFunc(key, cl.onReply); err != nil {
+	if _, err := c.io.SetWaitFuncView(key, cl.onReply); err != nil {
 		if c.io.IsClosed() {
 			err = c.withCloseCause(fmt.Errorf("%w: job %s: the client is closed", ErrClosed, job.ID))
 		} else {
@@ -293,6 +293,7 @@ func (c *Client) withCloseCause(err error) error {
 
 // onReply is the call's wait callback: the master's reply, or why none will come on
 // this connection. It runs on the read loop or where the wait failed, and never blocks.
+// data is lent for the call only (SetWaitFuncView): the result is copied for the caller.
 func (cl *call) onReply(data []byte, err error) {
 	c := cl.c
 	switch {
@@ -302,7 +303,7 @@ func (cl *call) onReply(data []byte, err error) {
 			c.finish(cl, nil, fmt.Errorf("%w: reply from master: %v", ErrBadJob, rerr))
 			return
 		}
-		c.finish(cl, result, rerr)
+		c.finish(cl, bytes.Clone(result), rerr)
 	case errors.Is(err, banio.ErrConnClosed):
 		if c.io.IsClosed() {
 			c.finish(cl, nil, c.withCloseCause(fmt.Errorf("%w: job %s: the client was closed", ErrClosed, cl.sub.ID)))
@@ -446,7 +447,7 @@ func (c *Client) reattach() {
 	// Each call waits on its old key, now on the new connection.
 	live := todo[:0]
 	for _, cl := range todo {
-		if _, err := c.io.SetWaitFunc(cl.sub.Key, cl.onReply); err != nil {
+		if _, err := c.io.SetWaitFuncView(cl.sub.Key, cl.onReply); err != nil {
 			if !c.io.IsClosed() {
 				c.finish(cl, nil, fmt.Errorf("dispatch: job %s: re-attaching after a reconnect: %w", cl.sub.ID, err))
 			}

@@ -44,8 +44,9 @@ func (m *Master) initConn(c *banio.BanConn) {
 	c.Listen(protocol.ActionBlobDelete, func(msg *banio.IOMsgRaw) { m.onBlobDelete(c, msg) })
 	r := &remoteCaller{m: m, conn: c}
 	// Submissions are taken on the read loop: admitting a job never blocks (a job
-	// is sent by a goroutine of its own, outcomes by SendWaitResNoBlock).
-	c.ListenInline(protocol.ActionSubmit, r.onSubmit)
+	// is sent by a goroutine of its own, outcomes by SendWaitResNoBlock). Lent the
+	// message: onSubmit copies the payload it keeps.
+	c.ListenInlineView(protocol.ActionSubmit, r.onSubmit)
 	// Cancellations are read on the read loop too, so that one sent just before the
 	// caller closes (Client.Close cancels its jobs) is not dropped with the handlers'
 	// queue when the connection closes; acting on them may block, so it does not.

@@ -60,12 +60,15 @@ func (g *commitGate) then(fn func(error)) {
 }
 
 // deliver resolves j's caller and its followers with the outcome: at once, or once
-// its record has committed (WithOutcomesAfterCommit).
+// its record has committed (WithOutcomesAfterCommit). raw, the worker's reply, may be
+// lent only for the call (attempt.done): it is forwarded at once or not at all, and an
+// outcome delivered after its commit is encoded again.
 func (m *Master) deliver(j *job, st settlement, result []byte, err error, raw []byte) {
 	if st.commit == nil {
 		resolveObservers(j, st.followers, result, err, raw)
 		return
 	}
+	raw = nil
 	// Only here a closure: one per job would be an allocation per job.
 	resolve := func(result []byte, err error, raw []byte) {
 		resolveObservers(j, st.followers, result, err, raw)

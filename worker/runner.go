@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,8 +51,10 @@ func (t *task) key() jobKey { return jobKey{t.job.ID, t.job.Attempt} }
 // badEnvelopeLog logs the first malformed job envelope only.
 var badEnvelopeLog sync.Once
 
-// onJob runs on the read loop (ListenInline): it decodes the envelope and starts the
-// job on its own goroutine, so the next message is not held up.
+// onJob runs on the read loop (ListenInlineView): it decodes the envelope and starts
+// the job on its own goroutine, so the next message is not held up. msg is lent for the
+// call only: the envelope's strings are decoded into strings of their own, and the
+// payload is copied, which is the one copy a job's input costs on the worker.
 func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 	var env protocol.Job
 	if err := protocol.DecodeJobInto(&env, msg.Data); err != nil {
@@ -59,7 +62,7 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 		return
 	}
 	t := &task{
-		job:   Job{ID: env.ID, Type: env.Type, Payload: env.Payload, Attempt: env.Attempt, Deadline: env.Deadline, worker: w},
+		job:   Job{ID: env.ID, Type: env.Type, Payload: bytes.Clone(env.Payload), Attempt: env.Attempt, Deadline: env.Deadline, worker: w},
 		wait:  env.Key,
 		trace: env.Trace,
 	}

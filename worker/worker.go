@@ -190,7 +190,7 @@ func (w *Worker) connect(ctx context.Context) (*banio.ClientIO, error) {
 	w.conn = conn
 	w.mu.Unlock()
 	for typ := range w.handlers {
-		conn.ListenInline(protocol.JobAction(typ), w.onJob)
+		conn.ListenInlineView(protocol.JobAction(typ), w.onJob)
 	}
 	conn.Listen(protocol.ActionCancel, w.onCancel)
 	conn.ReInitConn = w.register
