@@ -11,6 +11,7 @@ package protocol
 // values make sense). The payload is whatever follows the header, to the end.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -96,12 +97,15 @@ func DecodeJob(data []byte) (*Job, error) {
 
 // DecodeJobInto decodes a Job into j, which it overwrites whole: DecodeJob for a caller
 // that keeps the Job inside a value of its own (a worker's record of a running job).
-// Payload aliases data; ID, Type and Key share one string (see reader.strings).
+// Payload aliases data. A Type equal to the one j held before keeps that string (a
+// worker knows the type from the message's action), and a Key that starts with the ID,
+// as AttemptKey's do, holds the ID as its prefix: the strings of a master's envelope
+// then cost one allocation, the key's.
 func DecodeJobInto(j *Job, data []byte) error {
 	r := reader{p: data}
 	r.version()
-	*j = Job{}
-	r.strings(&j.ID, &j.Type, &j.Key)
+	*j = Job{Type: j.Type}
+	id, typ, key := r.bytes(), r.bytes(), r.bytes()
 	j.Attempt = r.int()
 	if ms := r.varint(); ms != 0 {
 		j.Deadline = time.UnixMilli(ms)
@@ -112,9 +116,19 @@ func DecodeJobInto(j *Job, data []byte) error {
 		*j = Job{}
 		return r.err
 	}
-	if j.ID == "" || j.Type == "" || j.Key == "" {
+	if len(id) == 0 || len(typ) == 0 || len(key) == 0 {
 		*j = Job{}
 		return fmt.Errorf("%w: job without id, type or key", ErrMalformed)
+	}
+	if string(typ) != j.Type {
+		j.Type = string(typ)
+	}
+	if bytes.HasPrefix(key, id) {
+		j.Key = string(key)
+		j.ID = j.Key[:len(id)]
+	} else {
+		both := string(id) + string(key)
+		j.ID, j.Key = both[:len(id)], both[len(id):]
 	}
 	return nil
 }
@@ -406,6 +420,18 @@ func (r *reader) string() string {
 	s := string(r.p[:n])
 	r.p = r.p[n:]
 	return s
+}
+
+// bytes reads a string's bytes, a view of the reader's data.
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if n > uint64(len(r.p)) {
+		r.fail("string")
+		return nil
+	}
+	b := r.p[:n:n]
+	r.p = r.p[n:]
+	return b
 }
 
 // skipString reads past a string.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,7 +57,10 @@ var badEnvelopeLog sync.Once
 // call only: the envelope's strings are decoded into strings of their own, and the
 // payload is copied, which is the one copy a job's input costs on the worker.
 func (w *Worker) onJob(msg *banio.IOMsgRaw) {
-	var env protocol.Job
+	// The action names the type: a string banio keeps, which the envelope's type
+	// then takes instead of a string of its own.
+	typ, _ := strings.CutPrefix(msg.Action, protocol.JobActionPrefix)
+	env := protocol.Job{Type: typ}
 	if err := protocol.DecodeJobInto(&env, msg.Data); err != nil {
 		badEnvelopeLog.Do(func() { w.log.Warn("worker: malformed job envelope dropped", "action", msg.Action, "err", err) })
 		return
