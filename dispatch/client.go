@@ -69,10 +69,33 @@ type call struct {
 	span   trace.Span
 
 	// guarded by Client.mu
-	stop      func() bool // stops watching the caller's context
+	more     *callMore // nil until the call has some
+	detached bool      // its wait failed with the connection: re-attach it
+	done     bool
+}
+
+// callMore is what only some calls have, kept apart so that a call without it (a
+// Call's: no context watch, no later submissions) is 32 bytes smaller. Guarded by
+// Client.mu.
+type callMore struct {
+	stop      func() bool // stops watching the caller's context (Submit's)
 	followers []*Ticket   // later submissions of the same id on this Client
-	detached  bool        // its wait failed with the connection: re-attach it
-	done      bool
+}
+
+// moreLocked is cl.more, made on first use. Client.mu must be held.
+func (cl *call) moreLocked() *callMore {
+	if cl.more == nil {
+		cl.more = new(callMore)
+	}
+	return cl.more
+}
+
+// followersLocked is the later submissions of the call's id. Client.mu must be held.
+func (cl *call) followersLocked() []*Ticket {
+	if cl.more == nil {
+		return nil
+	}
+	return cl.more.followers
 }
 
 // NewClient connects to the master at addr. addr may list a cluster's masters
@@ -143,7 +166,7 @@ func (c *Client) Submit(ctx context.Context, job Job) (*Ticket, error) {
 			c.mu.Unlock()
 			stop()
 		} else {
-			cl.stop = stop
+			cl.moreLocked().stop = stop
 			c.mu.Unlock()
 		}
 	}
@@ -187,10 +210,11 @@ func (c *Client) submit(ctx context.Context, job Job, notify chan struct{}) (*ca
 		// Submitted before on this Client and unresolved: attach to it here.
 		if prev.sub.Type != job.Type || !bytes.Equal(prev.sub.Payload, payload) {
 			err = fmt.Errorf("%w: job %s is pending on this client as a job of type %q with its own payload; give different work a different id", ErrIDConflict, job.ID, prev.sub.Type)
-		} else if len(prev.followers) >= maxFollowers {
+		} else if len(prev.followersLocked()) >= maxFollowers {
 			err = fmt.Errorf("%w: job %s already has %d submissions attached to it", ErrBadJob, job.ID, maxFollowers)
 		} else {
-			prev.followers = append(prev.followers, t)
+			more := prev.moreLocked()
+			more.followers = append(more.followers, t)
 			c.mu.Unlock()
 			span.AddEvent("attached to the job already pending under its id")
 			endSpan(span, nil)
@@ -341,8 +365,12 @@ func (c *Client) finish(cl *call, result []byte, err error) bool {
 	if c.calls[cl.sub.ID] == cl {
 		delete(c.calls, cl.sub.ID)
 	}
-	stop, fs := cl.stop, cl.followers
-	cl.followers = nil
+	var stop func() bool
+	var fs []*Ticket
+	if m := cl.more; m != nil {
+		stop, fs = m.stop, m.followers
+		m.followers = nil
+	}
 	c.mu.Unlock()
 	if stop != nil {
 		stop()
@@ -608,7 +636,7 @@ func (c *Client) onProgress(msg *banio.IOMsgRaw) {
 	cl := c.calls[p.ID]
 	var fs []*Ticket
 	if cl != nil {
-		fs = cl.followers
+		fs = cl.followersLocked()
 	}
 	c.mu.Unlock()
 	if cl != nil {

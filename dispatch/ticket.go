@@ -17,14 +17,15 @@ type Progress struct {
 // Ticket is the caller's handle on a submitted job. It resolves exactly once, with the
 // job's result or its error.
 type Ticket struct {
-	id   string
-	done chan struct{} // nil for a ticket made with initNotify
-	// notify, for a ticket made with initNotify, receives one value as it resolves.
-	notify chan struct{}
+	id string
+	// done is closed when the ticket resolves; for a ticket made with initNotify
+	// (notifies), it is the pooled channel that receives one value instead.
+	done chan struct{}
 
 	// mu protects the following fields.
 	mu       sync.Mutex
 	resolved bool
+	notifies bool // made with initNotify
 	result   []byte
 	err      error
 	progress chan Progress
@@ -46,7 +47,7 @@ func (t *Ticket) init(id string) *Ticket {
 // notify receives exactly one value, when it resolves. A Client.Call's ticket, which
 // nobody else sees: a channel of its own was an allocation per call.
 func (t *Ticket) initNotify(id string, notify chan struct{}) *Ticket {
-	t.id, t.notify = id, notify
+	t.id, t.done, t.notifies = id, notify, true
 	return t
 }
 
@@ -61,8 +62,8 @@ func getNotifier() chan struct{} { return notifiers.Get().(chan struct{}) }
 // received, and unhooks it from t, which is resolved and sends nothing more.
 func putNotifier(t *Ticket) {
 	t.mu.Lock()
-	ch := t.notify
-	t.notify = nil
+	ch := t.done
+	t.done = nil
 	t.mu.Unlock()
 	if ch != nil && len(ch) == 0 {
 		notifiers.Put(ch)
@@ -119,11 +120,11 @@ func (t *Ticket) resolve(result []byte, err error) bool {
 	if t.progress != nil {
 		close(t.progress)
 	}
-	if t.done != nil {
+	switch {
+	case t.notifies:
+		t.done <- struct{}{} // room for it: one value per ticket, and the channel came empty
+	default:
 		close(t.done)
-	}
-	if t.notify != nil {
-		t.notify <- struct{}{} // room for it: one value per ticket, and the channel came empty
 	}
 	t.mu.Unlock()
 	return true
