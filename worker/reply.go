@@ -21,7 +21,7 @@ import (
 // records where the reply went, so that register lists the attempt exactly once.
 func (w *Worker) reply(conn *banio.ClientIO, t *task, rep *protocol.Reply) {
 	rep.Attempt, rep.WorkerID = t.job.Attempt, w.id
-	r := heldReply{key: t.key(), typ: t.job.Type, wait: t.wait, head: protocol.ReplyHeader(rep), body: rep.Payload}
+	r := heldReply{key: t.key(), typ: t.job.Type, wait: t.wait, head: w.replyHead(rep), body: rep.Payload}
 	for {
 		losses, down := w.link.load()
 		if down {
@@ -64,6 +64,18 @@ func (w *Worker) reply(conn *banio.ClientIO, t *task, rep *protocol.Reply) {
 		w.mu.Unlock()
 		return
 	}
+}
+
+// replyHead is the encoded header of rep, the worker's own. That of an OK reply to
+// one of the first attempts is the same for every job: it is built once (New) and
+// shared, read-only, by the replies that carry it, rather than made for each. Each is
+// exactly its length, so that an append to one cannot write into another's.
+func (w *Worker) replyHead(rep *protocol.Reply) []byte {
+	if rep.Kind == protocol.KindOK && !rep.Retryable && rep.Code == "" && rep.Message == "" &&
+		rep.WorkerID == w.id && rep.Attempt >= 1 && rep.Attempt <= len(w.okHeads) {
+		return w.okHeads[rep.Attempt-1]
+	}
+	return protocol.ReplyHeader(rep)
 }
 
 // holdLocked keeps r for the next registration, or drops it past the bounds (the

@@ -55,6 +55,7 @@ type Worker struct {
 	start       time.Time     // the worker's clock (now) starts here
 
 	handlers    map[string]Handler
+	okHeads     [4][]byte // headers of OK replies to attempts 1 to 4 (replyHead)
 	blobs       blobCache
 	tooLargeLog sync.Once     // the first reply that did not fit a frame
 	regMu       sync.Mutex    // serialises register
@@ -118,6 +119,9 @@ func New(masterAddr string, opts ...Option) *Worker {
 	w.slots = make(chan struct{}, w.capacity)
 	w.held.maxBytes = w.heldBytes
 	w.recent = sentRing{maxN: protocol.MaxHeldAttempts, maxBytes: min(w.lingerBytes, w.heldBytes), linger: w.linger}
+	for i := range w.okHeads {
+		w.okHeads[i] = protocol.ReplyHeader(&protocol.Reply{Attempt: i + 1, Kind: protocol.KindOK, WorkerID: w.id})
+	}
 	return w
 }
 
