@@ -257,7 +257,8 @@ func (m *Master) heldLocked(j *job) (held bool, out *outcome, err error) {
 		if o.typ != j.typ || (o.hash != j.hash && !o.unhashed) {
 			return true, nil, idConflict(j, o.typ)
 		}
-		return true, &o, nil
+		held := o // to the heap only when there is one: &o would put o there for every job
+		return true, &held, nil
 	}
 	return false, nil, nil
 }
