@@ -90,9 +90,9 @@ func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 }
 
 // done receives the attempt's outcome: the worker's reply, or why none will come. data
-// is lent for the call only (SetWaitFuncView): the result, which the job's outcome keeps,
-// is copied; the reply as it came is forwarded to a remote caller within the call (see
-// deliver).
+// is lent for the call only (SetWaitFuncView): the result in it is copied where the
+// job's outcome keeps it (finishRaw), and the reply as it came is forwarded to a remote
+// caller within the call (see deliver).
 func (a *attempt) done(data []byte, err error) {
 	m, j, w := a.m, a.j, a.w
 	if err != nil {
@@ -112,8 +112,27 @@ func (a *attempt) done(data []byte, err error) {
 		m.attemptFailed(j, w, a.n, fmt.Errorf("%w: bad reply: %v", ErrWorkerLost, derr))
 		return
 	}
-	rep.Payload = bytes.Clone(rep.Payload)
 	m.attemptReplied(j, w, &rep, data)
+}
+
+// keepsResultLocked reports whether resolving j keeps its result past the call that
+// lends it (attempt.done): an in-process Ticket does (its submitter's or a follower's),
+// and so do a durable master's record and a delivery after the commit. Nothing else
+// does: a remote caller is sent the reply before the call returns, and the retained
+// outcome is a copy in the retention ring (retainStore). m.mu must be held.
+func (m *Master) keepsResultLocked(j *job) bool {
+	if m.jn != nil || m.opts.afterCommit {
+		return true
+	}
+	if _, remote := j.caller.(*remoteReply); !remote {
+		return true
+	}
+	for _, f := range j.followers {
+		if _, remote := f.(*remoteReply); !remote {
+			return true
+		}
+	}
+	return false
 }
 
 // finish frees w's slot for j and resolves j: the end of an attempt that ends the job.
@@ -122,10 +141,15 @@ func (m *Master) finish(j *job, w *workerState, result []byte, err error) {
 }
 
 // finishRaw is finish with the worker's encoded reply that carries the outcome, for
-// remote callers to be forwarded as it is (observer.resolveRaw).
+// remote callers to be forwarded as it is (observer.resolveRaw). raw, when given, is
+// lent for the call only (attempt.done), and result lies in it: result is copied if
+// resolving j keeps it (keepsResultLocked).
 func (m *Master) finishRaw(j *job, w *workerState, result []byte, err error, raw []byte) {
 	m.mu.Lock()
 	ran := m.releaseLocked(j, w)
+	if raw != nil && m.keepsResultLocked(j) {
+		result = bytes.Clone(result)
+	}
 	st, ok := m.resolveLocked(j, result, err)
 	m.mu.Unlock()
 	m.metrics.attemptEnded(j.tm, classify(err), ran)

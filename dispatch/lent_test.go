@@ -17,9 +17,10 @@ import (
 // submissions, jobs and replies lent from their read buffers (banio's view handlers
 // and waits) and copy what they keep. Were anything kept uncopied, frames that follow
 // would overwrite it: many callers with payloads of their own, of sizes that travel in
-// one read buffer and in several, must each get exactly their own payload back; jobs
-// that wait in the queue (more callers than slots) must reach their worker intact; and
-// the outcomes the master retains must be intact when asked for again by id.
+// one read buffer and in several, must each get exactly their own payload back, and so
+// must in-process Tickets that follow the same jobs; jobs that wait in the queue (more
+// callers than slots) must reach their worker intact; and the outcomes the master
+// retains must be intact when asked for again by id.
 func TestRemoteResultsIntactWhileFramesFollow(t *testing.T) {
 	leakcheck.Check(t)
 	f := newFleet(t)
@@ -44,9 +45,17 @@ func TestRemoteResultsIntactWhileFramesFollow(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		res, err := tk.Wait(context.Background())
-		if err != nil || !bytes.Equal(res, p) {
-			return fmt.Errorf("job %s (%d bytes): got %d bytes, %v", id(caller, seq), len(p), len(res), err)
+		// The same id submitted in process follows the job with a Ticket of its own
+		// (or, once it resolved, gets the retained outcome).
+		local, err := f.master.Submit(context.Background(), dispatch.Job{ID: id(caller, seq), Type: "echo", Payload: p})
+		if err != nil {
+			return err
+		}
+		for _, t := range []*dispatch.Ticket{tk, local} {
+			res, err := t.Wait(context.Background())
+			if err != nil || !bytes.Equal(res, p) {
+				return fmt.Errorf("job %s (%d bytes): got %d bytes, %v", id(caller, seq), len(p), len(res), err)
+			}
 		}
 		return nil
 	}
