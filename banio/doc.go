@@ -62,8 +62,10 @@
 // handler is logged and the connection carries on. When the inbox holds more than
 // WithMaxInboxBytes the read loop waits for the handlers, which pushes back on the
 // peer through TCP. A handler registered with ListenInline instead runs on the read
-// loop as its message arrives, skipping the handoff; it must never block (package
-// worker uses it to start jobs). Built-in handlers answer ping with pong (value + 1,
+// loop as its message arrives, skipping the handoff; it must never block.
+// ListenInlineView's handler is lent the message as well: its data may be a view of the
+// read buffer, valid until the handler returns, which saves copying it out first
+// (package worker starts jobs with one, copying only their payloads). Built-in handlers answer ping with pong (value + 1,
 // unencrypted) on the read loop, so that a busy handler never delays a heartbeat;
 // they record subscribe/unsubscribe in the connection's data (GetData), in order with
 // the other messages, and on the server serve the key/value store and locks.
@@ -115,7 +117,9 @@
 // ErrWaitOverflow if more results came than the wait could hold, or ErrConnClosed the
 // moment the connection (for a client: the socket the request went out on) is lost.
 // SetWaitFunc hands the result to a callback on the read loop instead, for callers
-// with many requests in flight that should not park a goroutine for each.
+// with many requests in flight that should not park a goroutine for each;
+// SetWaitFuncView lends it, as ListenInlineView does. SendWaitResParts answers with data
+// in two pieces without putting them in an interface.
 //
 // # Reconnect and heartbeats
 //
