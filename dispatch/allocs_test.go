@@ -10,7 +10,7 @@ import (
 
 // maxAllocsPerRemoteCall bounds the allocations of one remote call, counted over the
 // whole process (the Client, the master and the worker all run here): a 64-byte echo
-// job, caller → master → worker → master → caller. It was 46 before the cuts it guards
+// job, caller → master → worker → master → caller. It was 47 before the cuts it guards
 // (a context.AfterFunc per call, a struct per wait, a string per envelope field, a
 // closure per resolution, a copy of every message, …) and is 19 after; the slack
 // absorbs what heartbeats and the fault proxy between worker and master allocate
