@@ -270,6 +270,8 @@ func (c *BanConn) socketFailed(nc net.Conn, err error) {
 	}
 	c.nc = nil
 	c.mu.Unlock()
+	// Said here: the read loop, woken by the close, sees only a closed socket.
+	c.log.Info("banio: write failed, reconnecting", "err", err)
 	c.out.detach(nc)
 	_ = nc.Close() // wakes the read loop, which reconnects
 	c.waits.failAll(false)

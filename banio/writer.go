@@ -40,7 +40,8 @@ import (
 // The one exception is not about speed: writeOneOff frames (heartbeats, the welcome,
 // a client's first hello) are written by their sender when the socket is idle, so
 // that a heartbeat does not start the writer goroutine of an otherwise idle
-// connection.
+// connection; on a socket that cannot resume a timed-out write (TLS:
+// resumesAfterTimeout) they queue like the others.
 //
 // Pending bytes are bounded by cfg.maxPending: write waits for room up to the write
 // timeout (ErrTimeout) while the batch ahead makes no progress; writeSpill leaves the
@@ -234,7 +235,7 @@ func (w *writer) writeFrame(f *outFrame, mode writeMode) error {
 		deferred.note(w, add)
 		return nil
 	}
-	if w.owner || w.nc == nil || mode&writeInline == 0 || len(w.pending) > 0 {
+	if w.owner || w.nc == nil || mode&writeInline == 0 || len(w.pending) > 0 || !resumesAfterTimeout(w.nc) {
 		w.pending = f.appendTo(w.pending)
 		if !w.owner && w.nc != nil {
 			w.owner = true
@@ -442,6 +443,21 @@ func (w *writer) writeBatch(nc net.Conn, buf []byte, inline, brief bool) error {
 		nc, buf, inline, brief = w.nc, w.takeLocked(), false, false
 		w.mu.Unlock()
 	}
+}
+
+// resumesAfterTimeout reports whether a write to nc that timed out part-way can be
+// finished by a later write, as a brief inline write's is (writeBatch): true of a plain
+// TCP or Unix socket, whose partial write leaves the rest to send. Not of a TLS
+// connection, which a timed-out write leaves broken for good, and whose first write
+// is its handshake, a round trip that a brief deadline cut under load (a client's
+// hello failed, and its socket with it); nor of a socket we know nothing of. Frames
+// for those go through the writer goroutine, whose deadline is the write timeout.
+func resumesAfterTimeout(nc net.Conn) bool {
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
 }
 
 // briefWrite bounds an inline write for a caller that must not wait.

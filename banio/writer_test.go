@@ -2,6 +2,7 @@ package banio
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -484,5 +485,36 @@ func BenchmarkBatchWrite(b *testing.B) {
 				<-drained
 			})
 		}
+	}
+}
+
+// TestWriterOneOffOverTLS: a one-off frame (a client's hello) on a TLS socket whose peer
+// has not answered the handshake yet is not written inline by its sender, who must not
+// wait: that write is the handshake, which blocks its caller until the peer answers,
+// and under a brief deadline leaves the TLS connection broken for good. The frame
+// leaves through the writer goroutine, and arrives once the peer serves the handshake.
+func TestWriterOneOffOverTLS(t *testing.T) {
+	leakcheck.Check(t)
+	cert, pool := selfSigned(t)
+	near, far := tcpPair(t)
+	client := tls.Client(near, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	w, ev := newTestWriter(t, client, writerConfig{reconnects: true})
+	t.Cleanup(func() { _ = near.Close() }) // first: it ends a write stuck in the handshake
+	wrote := make(chan error, 1)
+	go func() { wrote <- w.write(testFrame("hello"), writeOneOff) }()
+	// Written inline, the frame's write would be the handshake, blocked reading an
+	// answer that has not come (a write deadline does not bound that read).
+	if err := recv(t, wrote, 5*time.Second, "a one-off write on a TLS socket mid-handshake"); err != nil {
+		t.Fatalf("a one-off frame on a TLS socket mid-handshake: %v", err)
+	}
+	// Only now does the peer answer the handshake.
+	server := tls.Server(far, &tls.Config{Certificates: []tls.Certificate{cert}})
+	if frames := readFrames(t, server, 1, 10*time.Second); frames[0] != "hello" {
+		t.Fatalf("received %q, want hello", frames[0])
+	}
+	select {
+	case <-ev.failed:
+		t.Fatal("the TLS socket failed")
+	default:
 	}
 }
