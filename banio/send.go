@@ -38,6 +38,19 @@ func (c *BanConn) WriteMsgNoBlock(msg *IOMsg) error {
 	return c.sendData(msg.Action, msg.Data, msg.NoEncrypt, writeDefer|writeSpill)
 }
 
+// WriteParts is WriteMsg for a message whose Data is Parts{Head: head, Body: body},
+// without putting them in an interface: that costs an allocation, which a sender of one
+// message per request (a master sending jobs) pays per request.
+func (c *BanConn) WriteParts(action string, head, body []byte) error {
+	return c.send(action, head, body, true, false, writeQueued)
+}
+
+// WritePartsNoBlock is WriteMsgNoBlock for a message whose Data is Parts (see
+// WriteParts).
+func (c *BanConn) WritePartsNoBlock(action string, head, body []byte) error {
+	return c.send(action, head, body, true, false, writeDefer|writeSpill)
+}
+
 // sendData marshals v (as IOMsg.Data) and sends it.
 func (c *BanConn) sendData(action string, v any, noEncrypt bool, mode writeMode) error {
 	data, tail, present, err := marshalData(v)

@@ -73,14 +73,12 @@ func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 	head := protocol.AppendJobHeader(*hb, &protocol.Job{
 		ID: j.id, Type: j.typ, Key: key, Attempt: n, Deadline: j.deadline, Trace: j.trace,
 	})
-	// The payload follows the header on the wire without being copied behind it here.
-	// Called directly, not through a func value, so that the message stays on the
-	// stack.
-	msg := banio.IOMsg{Action: j.action, Data: banio.Parts{Head: head, Body: j.payload}}
+	// The payload follows the header on the wire without being copied behind it here,
+	// nor boxed in an interface with it (WriteParts).
 	if block {
-		err = w.conn.WriteMsg(&msg)
+		err = w.conn.WriteParts(j.action, head, j.payload)
 	} else {
-		err = w.conn.WriteMsgNoBlock(&msg)
+		err = w.conn.WritePartsNoBlock(j.action, head, j.payload)
 	}
 	putHead(hb, head)
 	if err != nil {
