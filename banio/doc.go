@@ -119,7 +119,7 @@
 // SetWaitFunc hands the result to a callback on the read loop instead, for callers
 // with many requests in flight that should not park a goroutine for each;
 // SetWaitFuncView lends it, as ListenInlineView does. SendWaitResParts answers with data
-// in two pieces without putting them in an interface.
+// in two pieces without putting them in an interface, as WriteParts sends them.
 //
 // # Reconnect and heartbeats
 //
