@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,13 @@ type doublingLoad struct {
 	tickets []*dispatch.Ticket
 	done    chan struct{} // one per resolved ticket
 
+	// Held jobs (startHeldDoublingLoad): every holdEvery-th job waits in its handler
+	// until release closes, so that a master killed meanwhile certainly has attempts
+	// under way on its workers; held counts those that began waiting.
+	holdEvery int
+	release   chan struct{}
+	held      atomic.Int32
+
 	mu   sync.Mutex
 	runs map[string]int
 }
@@ -29,17 +37,32 @@ type doublingLoad struct {
 // startDoublingLoad starts the workers and the client and submits jobs; all of it
 // stops when the test ends.
 func startDoublingLoad(t *testing.T, addrs, prefix string, jobs int) *doublingLoad {
-	l := &doublingLoad{t: t, prefix: prefix, done: make(chan struct{}, jobs), runs: make(map[string]int)}
+	return startHeldDoublingLoad(t, addrs, prefix, jobs, 0)
+}
+
+// startHeldDoublingLoad is startDoublingLoad with every holdEvery-th job (0: none)
+// held in its handler until releaseHeld.
+func startHeldDoublingLoad(t *testing.T, addrs, prefix string, jobs, holdEvery int) *doublingLoad {
+	l := &doublingLoad{t: t, prefix: prefix, done: make(chan struct{}, jobs), runs: make(map[string]int),
+		holdEvery: holdEvery, release: make(chan struct{})}
+	t.Cleanup(l.releaseHeld)
 	double := func(ctx context.Context, j *worker.Job) (any, error) {
 		l.mu.Lock()
 		l.runs[j.ID]++
 		l.mu.Unlock()
+		n, _ := strconv.Atoi(string(j.Payload))
+		var release <-chan struct{} // nil: never
+		wait := 2 * time.Millisecond
+		if l.holdEvery > 0 && n%l.holdEvery == 0 {
+			l.held.Add(1)
+			release, wait = l.release, time.Hour
+		}
 		select {
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(wait):
+		case <-release:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		n, _ := strconv.Atoi(string(j.Payload))
 		return strconv.Itoa(2 * n), nil
 	}
 	wctx, stopWorkers := context.WithCancel(context.Background())
@@ -67,6 +90,15 @@ func startDoublingLoad(t *testing.T, addrs, prefix string, jobs int) *doublingLo
 		go func() { <-tk.Done(); l.done <- struct{}{} }()
 	}
 	return l
+}
+
+// releaseHeld lets the held jobs finish; it may be called more than once.
+func (l *doublingLoad) releaseHeld() {
+	select {
+	case <-l.release:
+	default:
+		close(l.release)
+	}
 }
 
 // awaitResolved waits until n tickets resolved, failing the test after timeout.
