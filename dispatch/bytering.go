@@ -25,7 +25,8 @@ import (
 // slice of the buffer beyond its owner's lock (read copies out), which is what lets
 // release unmap it. Guarded by Master.mu, like the retainStore that owns it.
 type byteRing struct {
-	size int    // bytes to map: the retained byte bound, which no sum of results exceeds
+	want int    // bytes to map: the retained byte bound, which no sum of results exceeds
+	size int    // bytes mapped (ensure): want, or less where want could not be mapped
 	buf  []byte // nil until the first result, and again after release
 
 	head, tail int
@@ -54,19 +55,40 @@ func (r *byteRing) fits(n int) bool {
 	}
 }
 
-// put copies id, typ and result in, one after the other, and returns where they lie;
-// the caller has checked fits. It fails only if the memory cannot be mapped.
-func (r *byteRing) put(id, typ string, result []byte) (ringSpan, error) {
+// mapMemory maps the ring's memory; tests replace it to make mapping fail.
+var mapMemory = offheap.Map
+
+// minRingBytes is the smallest ring ensure settles for before it gives up.
+const minRingBytes = 1 << 20
+
+// ensure maps the ring if it is not, and reports how many bytes it holds then. Where
+// want bytes cannot be mapped (a strict overcommit policy, a small address space), it
+// tries half as many, and so on down to minRingBytes: fewer outcomes are retained then,
+// which is better than none. It fails only if even that cannot be mapped.
+func (r *byteRing) ensure() (int, error) {
+	if r.buf != nil {
+		return r.size, nil
+	}
+	size := r.want
+	for {
+		buf, err := mapMemory(size)
+		if err == nil {
+			r.buf, r.size = buf, size
+			return size, nil
+		}
+		if size <= minRingBytes {
+			return 0, err
+		}
+		size = max(size/2, minRingBytes)
+	}
+}
+
+// put copies id, typ and result in, one after the other, and returns where they lie.
+// The ring is mapped (ensure), and the caller has checked fits.
+func (r *byteRing) put(id, typ string, result []byte) ringSpan {
 	n := len(id) + len(typ) + len(result)
 	if n == 0 {
-		return ringSpan{}, nil
-	}
-	if r.buf == nil {
-		buf, err := offheap.Map(r.size)
-		if err != nil {
-			return ringSpan{}, err
-		}
-		r.buf = buf
+		return ringSpan{}
 	}
 	if !r.wrapped && (r.tail+n > r.size || (n <= r.head && r.head >= r.tail-r.head)) {
 		r.wrapped, r.end, r.tail = true, r.tail, 0
@@ -78,7 +100,7 @@ func (r *byteRing) put(id, typ string, result []byte) (ringSpan, error) {
 	copy(b[len(id)+len(typ):], result)
 	r.tail += n
 	r.touched = max(r.touched, r.tail)
-	return sp, nil
+	return sp
 }
 
 // str returns n bytes at off within sp as a string that aliases the ring: valid only
@@ -123,5 +145,5 @@ func (r *byteRing) emptied() {
 func (r *byteRing) release() {
 	// Unmap fails only for memory that is not a mapping, which buf always is.
 	_ = offheap.Unmap(r.buf)
-	*r = byteRing{size: r.size}
+	*r = byteRing{want: r.want, size: r.want}
 }

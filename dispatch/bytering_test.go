@@ -14,7 +14,10 @@ import (
 // as written: a wrap that overwrote live bytes, or a free that lost its place, shows up
 // as bytes that changed.
 func TestByteRingFIFO(t *testing.T) {
-	r := byteRing{size: 1000}
+	r := byteRing{want: 1000, size: 1000}
+	if _, err := r.ensure(); err != nil {
+		t.Fatal(err)
+	}
 	defer r.release()
 	rng := rand.New(rand.NewPCG(1, 2))
 	type live struct {
@@ -34,10 +37,7 @@ func TestByteRingFIFO(t *testing.T) {
 			r.free(fifo[0].sp)
 			fifo = fifo[1:]
 		}
-		sp, err := r.put("", "", b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sp := r.put("", "", b)
 		fifo = append(fifo, live{sp, b})
 		if rng.IntN(7) == 0 { // now and then the oldest leaves by itself (expiry)
 			r.free(fifo[0].sp)
@@ -226,5 +226,41 @@ func TestRetainedKeyCollision(t *testing.T) {
 	s.dropHead()
 	if len(s.collided) != 0 || s.n != 0 {
 		t.Fatalf("after both dropped: %d collided, %d retained", len(s.collided), s.n)
+	}
+}
+
+// TestByteRingSettlesForLess: where the byte bound cannot be mapped (a strict overcommit
+// policy), the ring maps half as much, and so on, and outcomes are still retained,
+// fewer of them; where nothing can be mapped, none are, and the store says so by
+// retaining nothing rather than failing later.
+func TestByteRingSettlesForLess(t *testing.T) {
+	defer func(m func(int) ([]byte, error)) { mapMemory = m }(mapMemory)
+	mapMemory = func(n int) ([]byte, error) {
+		if n > 2<<20 {
+			return nil, fmt.Errorf("cannot map %d bytes", n)
+		}
+		return make([]byte, n), nil
+	}
+	var s retainStore
+	s.init(time.Hour, 1000, 64<<20)
+	now := time.Now().UnixNano()
+	for i := range 100 {
+		if !s.add(outcome{id: fmt.Sprint("j", i), typ: "t", result: make([]byte, 64<<10)}, now) {
+			t.Fatalf("outcome %d not retained in a ring of 2 MiB", i)
+		}
+	}
+	if s.bytesRing.size != 2<<20 || s.n < 25 || s.n > 32 {
+		t.Fatalf("ring of %d bytes holding %d outcomes of 64 KiB, want 2 MiB holding about 31", s.bytesRing.size, s.n)
+	}
+	if _, ok := s.get("j99", now); !ok {
+		t.Fatal("the newest outcome is not retained")
+	}
+	s.close()
+
+	mapMemory = func(n int) ([]byte, error) { return nil, fmt.Errorf("cannot map %d bytes", n) }
+	var none retainStore
+	none.init(time.Hour, 1000, 64<<20)
+	if none.add(outcome{id: "a", typ: "t", result: []byte("r")}, now) || none.enabled() {
+		t.Fatal("an outcome was retained, or retention still enabled, with no memory to map")
 	}
 }

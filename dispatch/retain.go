@@ -71,6 +71,7 @@ type retainStore struct {
 	bytesRing byteRing    // the retained ids, types and results, off the heap
 	closed    bool        // the master closed: nothing is retained any more
 	mapFailed bool        // the byte ring could not be mapped (logged once): nothing is retained
+	mapShrunk bool        // the byte ring was mapped smaller than the byte bound (logged once)
 	timer     *time.Timer // releases expired outcomes when nothing else does
 	armed     bool
 	// forget, when set (a durable master), hears of every outcome forgotten, so that
@@ -81,7 +82,8 @@ type retainStore struct {
 func (s *retainStore) init(ttl time.Duration, maxN int, maxBytes int64) {
 	s.ttl, s.maxN, s.maxBytes = ttl, maxN, maxBytes
 	s.byKey = make(map[uint64]uint64)
-	s.bytesRing.size = int(min(maxBytes, int64(maxRingBytes)))
+	s.bytesRing.want = int(min(maxBytes, int64(maxRingBytes)))
+	s.bytesRing.size = s.bytesRing.want
 }
 
 // maxRingBytes caps the byte ring's mapping where int is 32 bits wide; a byte bound
@@ -126,19 +128,24 @@ func (s *retainStore) addUntil(o outcome, now, expires int64) bool {
 	if o.err != nil {
 		size += int64(len(o.err.Error()))
 	}
-	if size > s.maxBytes || n > s.bytesRing.size {
+	ringSize, err := s.bytesRing.ensure()
+	if err != nil {
+		s.mapFailed = true
+		slog.Warn("dispatch: job outcomes are not retained: their memory could not be mapped; ids are idempotent only while their job is unresolved", "err", err)
+		return false
+	}
+	if ringSize < s.bytesRing.want && !s.mapShrunk {
+		s.mapShrunk = true
+		slog.Warn("dispatch: retained outcomes get less memory than their byte bound: no more could be mapped", "bytes", ringSize, "bound", s.bytesRing.want)
+	}
+	if size > s.maxBytes || n > ringSize {
 		return false
 	}
 	s.expire(now)
 	for s.n > 0 && (s.n >= s.maxN || s.bytes+size > s.maxBytes || !s.bytesRing.fits(n)) {
 		s.dropHead()
 	}
-	span, err := s.bytesRing.put(o.id, o.typ, o.result)
-	if err != nil {
-		s.mapFailed = true
-		slog.Warn("dispatch: job outcomes are not retained: their memory could not be mapped; ids are idempotent only while their job is unresolved", "err", err)
-		return false
-	}
+	span := s.bytesRing.put(o.id, o.typ, o.result)
 	if s.n == len(s.ring) {
 		s.grow()
 	}
