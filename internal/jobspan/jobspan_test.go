@@ -15,9 +15,9 @@ import (
 )
 
 // clock is a settable time for probeEvery.
-type clock struct{ t time.Time }
+type clock struct{ t time.Duration }
 
-func (c *clock) now() time.Time { return c.t }
+func (c *clock) now() time.Duration { return c.t }
 
 // switchTracer stands for the global tracer: it delegates to whatever tracer is
 // installed at the moment, as otel's global one does once an SDK is set. (The real
@@ -36,7 +36,7 @@ func (s *switchTracer) Start(ctx context.Context, name string, opts ...trace.Spa
 // TestInertThenRecording: with no SDK behind the tracer, spans are skipped; once one is
 // installed, spans record again after the next probe.
 func TestInertThenRecording(t *testing.T) {
-	clk := &clock{t: time.Unix(1000, 0)}
+	clk := &clock{t: 1000 * time.Second}
 	st := &switchTracer{}
 	st.set(noop.NewTracerProvider().Tracer("test"))
 	tr := New(st, trace.SpanKindProducer)
@@ -59,7 +59,7 @@ func TestInertThenRecording(t *testing.T) {
 	if _, span := tr.Start(ctx, "dispatch", "id-3", "echo"); span.IsRecording() {
 		t.Fatal("probed before probeEvery passed")
 	}
-	clk.t = clk.t.Add(probeEvery)
+	clk.t += probeEvery
 	_, span = tr.Start(ctx, "dispatch", "id-4", "echo")
 	if !span.IsRecording() {
 		t.Fatal("no span after an SDK was installed and probeEvery passed")
