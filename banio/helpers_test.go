@@ -144,6 +144,16 @@ func recv[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 	}
 }
 
+// none fails the test if ch holds a value: something that must not have happened did.
+func none[T any](t testing.TB, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+		t.Fatal(what)
+	default:
+	}
+}
+
 // concurrently runs fn(0) … fn(n-1) on n goroutines and fails the test with the first
 // error any of them returns.
 func concurrently(t testing.TB, n int, fn func(i int) error) {

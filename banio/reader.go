@@ -140,8 +140,11 @@ func (c *BanConn) handleMsg(wm wireMsg) error {
 	}
 	c.reads.Add(1) // a decoded message: liveness (silentFor)
 	action := c.internAction(wm.Action)
+	var h handler
+	found := false
 	if action != actionHello && action != actionWelcome {
-		if h, ok := c.handlers.Load().find(action); ok && h.inline && h.view {
+		h, found = c.handlers.Load().find(action)
+		if found && h.inline && h.view {
 			m := &c.viewMsg
 			*m = IOMsgRaw{Action: action, Data: data, NoEncrypt: wm.NoEncrypt}
 			c.run(m, h.cb)
@@ -152,7 +155,12 @@ func (c *BanConn) handleMsg(wm wireMsg) error {
 	if lent {
 		data = append([]byte(nil), data...)
 	}
-	c.route(&IOMsgRaw{Action: action, Data: data, NoEncrypt: wm.NoEncrypt})
+	msg := &IOMsgRaw{Action: action, Data: data, NoEncrypt: wm.NoEncrypt}
+	if found {
+		c.handle(msg, h) // looked up once, not again in route
+		return nil
+	}
+	c.route(msg)
 	return nil
 }
 
@@ -338,7 +346,17 @@ func (c *BanConn) route(msg *IOMsgRaw) {
 		c.onWelcome(msg)
 		return
 	}
-	if h, ok := c.handlers.Load().find(msg.Action); ok && h.inline {
+	if h, ok := c.handlers.Load().find(msg.Action); ok {
+		c.handle(msg, h)
+		return
+	}
+	c.push(msg)
+}
+
+// handle hands msg to its handler h: on the read loop for an inline one, through the
+// inbox (push) for any other.
+func (c *BanConn) handle(msg *IOMsgRaw, h handler) {
+	if h.inline {
 		c.run(msg, h.cb)
 		return
 	}

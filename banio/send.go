@@ -74,7 +74,8 @@ func (c *BanConn) send(action string, data, tail []byte, present, noEncrypt bool
 	if c.client != nil {
 		c.client.trackSubscriptions(action, data)
 	}
-	if codec := c.sendCodec(); present && sendsRaw(c.cfg, len(data)+len(tail), noEncrypt, codec) {
+	codec := c.sendCodec()
+	if present && sendsRaw(c.cfg, len(data)+len(tail), noEncrypt, codec) {
 		// Encoded by the writer, into its queue (outFrame).
 		f := rawFrame(action, data, tail, noEncrypt)
 		if err := c.checkSize(f.size()); err != nil {
@@ -84,7 +85,7 @@ func (c *BanConn) send(action string, data, tail []byte, present, noEncrypt bool
 	}
 	buf := getBuf()
 	defer putBuf(buf)
-	frame, err := encodeFrameWith((*buf)[:0], c.cfg, action, data, tail, present, noEncrypt, c.sendCodec())
+	frame, err := encodeFrameWith((*buf)[:0], c.cfg, action, data, tail, present, noEncrypt, codec)
 	*buf = frame
 	if err != nil {
 		return err

@@ -236,11 +236,7 @@ func TestWriterSlowConsumer(t *testing.T) {
 		if !errors.Is(err, ErrTimeout) {
 			t.Fatalf("got %v, want ErrTimeout", err)
 		}
-		select {
-		case <-ev.slow:
-			t.Fatal("a frame that may wait cut the connection")
-		default:
-		}
+		none(t, ev.slow, "a frame that may wait cut the connection")
 	})
 }
 
@@ -339,11 +335,7 @@ func TestWriterCloseGraceBounded(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("flushAndDetach with a 200ms grace took %v", d)
 	}
-	select {
-	case <-ev.failed:
-		t.Fatal("a write cut short by Close reported a socket failure")
-	default:
-	}
+	none(t, ev.failed, "a write cut short by Close reported a socket failure")
 }
 
 // TestWriterSocketFailure: a write that fails drops the socket and says so; the frames
@@ -512,9 +504,5 @@ func TestWriterOneOffOverTLS(t *testing.T) {
 	if frames := readFrames(t, server, 1, 10*time.Second); frames[0] != "hello" {
 		t.Fatalf("received %q, want hello", frames[0])
 	}
-	select {
-	case <-ev.failed:
-		t.Fatal("the TLS socket failed")
-	default:
-	}
+	none(t, ev.failed, "the TLS socket failed")
 }

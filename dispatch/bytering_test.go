@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/banfleet/banfleet/internal/offheap"
 )
 
 // TestByteRingFIFO writes outcomes of random sizes into a small ring, freeing the
@@ -61,9 +63,7 @@ func TestByteRingFIFO(t *testing.T) {
 // heap did not grow by them: results kept on the heap are what made the master twice as
 // dear per job at 64 KiB (resultring.go).
 func TestRetainedResultsAreOffTheHeap(t *testing.T) {
-	switch runtime.GOOS {
-	case "linux", "darwin", "freebsd", "netbsd", "openbsd":
-	default:
+	if !offheap.OffHeap {
 		t.Skip("results are kept on the heap on " + runtime.GOOS)
 	}
 	var s retainStore

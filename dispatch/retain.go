@@ -82,8 +82,8 @@ type retainStore struct {
 func (s *retainStore) init(ttl time.Duration, maxN int, maxBytes int64) {
 	s.ttl, s.maxN, s.maxBytes = ttl, maxN, maxBytes
 	s.byKey = make(map[uint64]uint64)
-	s.bytesRing.want = int(min(maxBytes, int64(maxRingBytes)))
-	s.bytesRing.size = s.bytesRing.want
+	want := int(min(maxBytes, int64(maxRingBytes)))
+	s.bytesRing = byteRing{want: want, size: want}
 }
 
 // maxRingBytes caps the byte ring's mapping where int is 32 bits wide; a byte bound
@@ -103,7 +103,7 @@ func (s *retainStore) close() {
 		s.timer.Stop()
 	}
 	s.ring, s.head, s.n, s.bytes = nil, 0, 0, 0
-	s.byKey, s.collided, s.errs = map[uint64]uint64{}, nil, nil
+	s.byKey, s.collided, s.errs = nil, nil, nil
 	s.bytesRing.release()
 }
 

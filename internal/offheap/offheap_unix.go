@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
+// OffHeap is true where Map's memory is outside the collected heap.
+const OffHeap = true
+
 // Map returns n bytes of zeroed memory outside the collected heap. The pages are
 // reserved, not committed: memory is used only as it is touched.
 func Map(n int) ([]byte, error) {
