@@ -53,6 +53,11 @@ var registry = []Entry{
 		New:   func() System { return newMux() },
 	},
 	{
+		Name:  "rawtcp-mux-owned",
+		About: "rawtcp-mux with banio-rtt's contract: each side reads every payload into memory of its own, and the server answers from one handler goroutine fed by its reader: the floor of banio-rtt",
+		New:   func() System { return newMuxOwned() },
+	},
+	{
 		Name:  "netrpc",
 		About: "standard library net/rpc (gob) over one TCP connection, one shared *rpc.Client",
 		New:   func() System { return newNetRPC() },

@@ -16,15 +16,20 @@ import (
 // It is the throughput floor this machine allows for a multiplexed
 // connection, with no codec, no headers and no per-call goroutine.
 type mux struct {
-	srv *tcpServer
-	cl  *muxClient
+	owned bool // rawtcp-mux-owned (sys_rawtcp_mux_owned.go)
+	srv   *tcpServer
+	cl    *muxClient
 }
 
 func newMux() *mux { return &mux{} }
 
 // Start starts the echo server and the shared client connection.
 func (m *mux) Start(ctx context.Context) error {
-	srv, err := startTCPServer(serveMux)
+	serve := serveMux
+	if m.owned {
+		serve = serveMuxOwned
+	}
+	srv, err := startTCPServer(serve)
 	if err != nil {
 		return err
 	}
@@ -33,7 +38,7 @@ func (m *mux) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.cl = newMuxClient(conn)
+	m.cl = newMuxClient(conn, m.owned)
 	return nil
 }
 
@@ -100,13 +105,17 @@ type muxClient struct {
 	pending map[uint64]*muxCall
 	nextID  uint64
 	err     error // set once the reader has stopped
+	// owned: each reply is read into memory of its own, which the caller keeps
+	// (rawtcp-mux-owned); otherwise into the call's reused buffer.
+	owned bool
 
 	readerDone chan struct{}
 }
 
-func newMuxClient(conn net.Conn) *muxClient {
+func newMuxClient(conn net.Conn, owned bool) *muxClient {
 	cl := &muxClient{
 		conn:       conn,
+		owned:      owned,
 		w:          newCoalescer(conn),
 		pending:    map[uint64]*muxCall{},
 		readerDone: make(chan struct{}),
@@ -136,6 +145,9 @@ func (cl *muxClient) readLoop() {
 					return fmt.Errorf("discard reply: %w", err)
 				}
 				continue
+			}
+			if cl.owned {
+				call.reply = nil
 			}
 			call.reply, err = readBody(r, call.reply, n)
 			if err != nil {

@@ -81,7 +81,7 @@ func (s *rawRelay) Start(ctx context.Context) error {
 		c.Close()
 		return err
 	}
-	s.cl = newMuxClient(c)
+	s.cl = newMuxClient(c, false)
 	return nil
 }
 
