@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"github.com/banfleet/banfleet/internal/leakcheck"
@@ -43,4 +44,30 @@ func TestRemoteCallAllocations(t *testing.T) {
 	if allocs > maxAllocsPerRemoteCall {
 		t.Errorf("%.1f allocations per remote call, want at most %d", allocs, maxAllocsPerRemoteCall)
 	}
+	bytes := bytesPerRun(300, call)
+	t.Logf("%.0f bytes allocated per remote call", bytes)
+	if bytes > maxBytesPerRemoteCall {
+		t.Errorf("%.0f bytes allocated per remote call, want at most %d", bytes, maxBytesPerRemoteCall)
+	}
+}
+
+// maxBytesPerRemoteCall bounds the heap bytes one remote call allocates, counted like
+// its allocations (the fault proxy and the test's own ids included, so it reads more
+// than bench/'s dispatch-w4, whose target is nats-w4's bytes per call). It was about
+// 2,043 with a 416-byte job record, and 1,979 once the job's four time.Time fields
+// became instants (a 352-byte record).
+const maxBytesPerRemoteCall = 2_000
+
+// bytesPerRun is testing.AllocsPerRun for bytes: the mean heap bytes allocated by one
+// run of f, over runs runs, on one P.
+func bytesPerRun(runs int, f func()) float64 {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	f()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return float64(after.TotalAlloc-before.TotalAlloc) / float64(runs)
 }

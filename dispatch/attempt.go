@@ -71,7 +71,7 @@ func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 	}
 	hb := getHead()
 	head := protocol.AppendJobHeader(*hb, &protocol.Job{
-		ID: j.id, Type: j.typ, Key: key, Attempt: n, Deadline: j.deadline, Trace: j.trace,
+		ID: j.id, Type: j.typ, Key: key, Attempt: n, Deadline: j.deadline.time(), Trace: j.trace,
 	})
 	// The payload follows the header on the wire without being copied behind it here,
 	// nor boxed in an interface with it (WriteParts).
@@ -167,10 +167,10 @@ func (m *Master) releaseLocked(j *job, w *workerState) time.Duration {
 	}
 	j.slot = nil
 	m.slotFreedLocked(w)
-	if j.startedAt.IsZero() {
+	if j.startedAt.isZero() {
 		return -1
 	}
-	return time.Since(j.startedAt)
+	return instantNow().sub(j.startedAt)
 }
 
 // attemptFailed handles an attempt that got no reply: the job was stopped (cancel it
@@ -319,7 +319,7 @@ func (m *Master) requeue(j *job) {
 	if j.state != stateBackoff {
 		return // resolved meanwhile (cancelled, master closed)
 	}
-	j.readyAt = time.Now()
+	j.readyAt = instantNow()
 	jt := m.typeLocked(j.typ)
 	if w := m.pickLocked(jt); w != nil {
 		m.startLocked(j, w)

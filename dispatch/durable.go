@@ -79,8 +79,8 @@ func (m *Master) reserveLocked(j *job) error {
 // specOf is the Submitted record's description of j.
 func (m *Master) specOf(j *job, timeout time.Duration) store.Spec {
 	spec := store.Spec{
-		ID: j.id, Type: j.typ, Payload: j.payload, Deadline: j.deadline, Timeout: timeout,
-		MaxAttempts: j.maxAttempts, Trace: j.trace, SubmittedAt: j.submittedAt,
+		ID: j.id, Type: j.typ, Payload: j.payload, Deadline: j.deadline.time(), Timeout: timeout,
+		MaxAttempts: j.maxAttempts, Trace: j.trace, SubmittedAt: j.submittedAt.time(),
 	}
 	if r := j.remote(); r != nil {
 		spec.Caller = r.name()

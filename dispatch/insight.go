@@ -228,9 +228,9 @@ func (m *Master) noteResolved(j *job, class outcomeClass, err error) {
 		return
 	}
 	rj := recentJob{id: j.id, typ: j.typ, class: class, err: err, maxAttempts: j.maxAttempts,
-		submitted: j.submittedAt, ended: time.Now()}
+		submitted: j.submittedAt.time(), ended: time.Now()}
 	m.mu.Lock()
-	rj.attempts, rj.spent, rj.started, rj.waited = j.attempt, j.spent, j.startedAt, j.waited
+	rj.attempts, rj.spent, rj.started, rj.waited = j.attempt, j.spent, j.startedAt.time(), j.waited
 	if j.worker != nil {
 		rj.worker = j.worker.info.ID
 	} else if j.orphanOf != "" {

@@ -161,7 +161,7 @@ func (m *Master) Snapshot() Snapshot {
 	for _, jt := range m.types {
 		ts := TypeState{Type: jt.name, Queued: jt.queue.n, QueuedBytes: jt.queue.bytes}
 		if h := jt.queue.head; h != nil {
-			ts.OldestWait = max(now.Sub(h.submittedAt), 0)
+			ts.OldestWait = max(now.Sub(h.submittedAt.time()), 0)
 		}
 		for _, l := range jt.serving {
 			ts.Workers += l.class.members
@@ -363,7 +363,7 @@ func (m *Master) LookupJob(id string) (view JobView, ok bool) {
 // liveViewLocked describes an unresolved job. m.mu must be held.
 func liveViewLocked(j *job) JobView {
 	v := JobView{ID: j.id, Type: j.typ, Attempts: j.attempt, Spent: j.spent, MaxAttempts: j.maxAttempts,
-		SubmittedAt: j.submittedAt, StartedAt: j.startedAt, Waited: j.waited, Error: errorText(j.lastErr), Source: "live"}
+		SubmittedAt: j.submittedAt.time(), StartedAt: j.startedAt.time(), Waited: j.waited, Error: errorText(j.lastErr), Source: "live"}
 	if j.worker != nil {
 		v.Worker = j.worker.info.ID
 	}

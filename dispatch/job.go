@@ -63,7 +63,7 @@ type job struct {
 	action      string // protocol.JobAction(typ), built once
 	payload     []byte
 	hash        uint64                // payloadHash(payload), for a resubmitted id's conflict check
-	deadline    time.Time             // the earlier of the caller's deadline and the timeout; zero if none
+	deadline    instant               // the earlier of the caller's deadline and the timeout; none if neither
 	ended       atomic.Pointer[error] // why the job must stop (see end); nil while it may run
 	maxAttempts int
 	caller      observer // the submitter's: a *Ticket, or a remote caller's *remoteReply
@@ -72,7 +72,7 @@ type job struct {
 	reply       remoteReply
 	span        trace.Span
 	trace       map[string]string // the dispatch span's context, for the worker
-	submittedAt time.Time         // when the master took it (for a restored job: its first master)
+	submittedAt instant           // when the master took it (for a restored job: its first master)
 
 	// guarded by Master.mu
 	stopWatch func() bool // stops watching the caller's context; set once the job is admitted
@@ -86,8 +86,8 @@ type job struct {
 	slot      *workerState // whose capacity the running attempt holds; nil once freed
 	lastErr   error
 	tm        *typeMetrics // its type's metric attribute sets: set once, before the job is shared
-	readyAt   time.Time    // since when it may be dispatched: submitted, or queued again
-	startedAt time.Time    // its running attempt's dispatch; zero when unknown (adopted)
+	readyAt   instant      // since when it may be dispatched: submitted, or queued again
+	startedAt instant      // its running attempt's dispatch; none when unknown (adopted)
 	waited    time.Duration
 	orphanOf  string     // stateOrphan: the id of the worker that ran attempt attempt
 	followers []observer // later submissions of the same id (and re-attached callers) that attached to it

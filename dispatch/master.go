@@ -141,7 +141,7 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 		attempts = m.opts.maxAttempts
 	}
 	ctx, span := m.opts.tracing.dispatch.Start(ctx, "dispatch", spec.ID, spec.Type)
-	now := time.Now()
+	now := instantNow()
 	j := &job{
 		id:          spec.ID,
 		typ:         spec.Type,
@@ -158,9 +158,11 @@ func (m *Master) submit(ctx context.Context, spec Job, payload []byte, remote *r
 	} else {
 		j.caller = newTicket(spec.ID)
 	}
-	j.deadline, _ = ctx.Deadline()
+	if d, ok := ctx.Deadline(); ok {
+		j.deadline = instantOf(d)
+	}
 	if timeout > 0 {
-		if d := now.Add(timeout); j.deadline.IsZero() || d.Before(j.deadline) {
+		if d := now.add(timeout); j.deadline.isZero() || d < j.deadline {
 			j.deadline = d
 		}
 	}
@@ -414,7 +416,7 @@ func (m *Master) settle(j *job, st settlement, result []byte, err error, raw []b
 	if class == outcomeOK {
 		m.meter.tick()
 	}
-	m.metrics.jobResolved(j.tm, class, time.Since(j.submittedAt))
+	m.metrics.jobResolved(j.tm, class, instantNow().sub(j.submittedAt))
 	endSpan(j.span, err)
 	m.deliver(j, st, result, err, raw)
 }

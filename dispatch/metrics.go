@@ -270,8 +270,8 @@ func (m *Master) observe(_ context.Context, o metric.Observer) error {
 		}
 		r := &readings[i]
 		r.depth += int64(jt.queue.n)
-		if h := jt.queue.head; h != nil && (r.oldest.IsZero() || h.submittedAt.Before(r.oldest)) {
-			r.oldest = h.submittedAt
+		if h := jt.queue.head; h != nil && (r.oldest.IsZero() || h.submittedAt.time().Before(r.oldest)) {
+			r.oldest = h.submittedAt.time()
 		}
 	}
 	workers := int64(len(m.workers))

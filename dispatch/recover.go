@@ -86,8 +86,8 @@ func (m *Master) restore(state *store.State, now time.Time) (expired []*job) {
 			m.runOrQueueLocked(j, false)
 			queued++
 		}
-		if !j.deadline.IsZero() {
-			if d := j.deadline.Sub(now); d > 0 {
+		if !j.deadline.isZero() {
+			if d := j.deadline.time().Sub(now); d > 0 {
 				j.timer = time.AfterFunc(d, func() { m.stop(j, errJobTimedOut) })
 			} else {
 				expired = append(expired, j)
@@ -121,7 +121,7 @@ func (m *Master) restoredJob(js store.JobState, payload []byte) *job {
 		typ:         spec.Type,
 		payload:     payload,
 		hash:        payloadHash(payload),
-		deadline:    spec.Deadline,
+		deadline:    instantOf(spec.Deadline),
 		maxAttempts: max(spec.MaxAttempts, 1),
 		caller:      newTicket(spec.ID), // or a remote caller's, set by the caller
 		span:        span,
@@ -129,11 +129,11 @@ func (m *Master) restoredJob(js store.JobState, payload []byte) *job {
 		attempt:     js.Attempt,
 		spent:       js.Spent,
 		stored:      true,
-		submittedAt: spec.SubmittedAt,
-		readyAt:     time.Now(),
+		submittedAt: instantOf(spec.SubmittedAt),
+		readyAt:     instantNow(),
 		tm:          m.metrics.typeMetricsLocked(spec.Type),
 	}
-	if j.submittedAt.IsZero() {
+	if j.submittedAt.isZero() {
 		j.submittedAt = j.readyAt
 	}
 	// Counted as submitted to this master, so that every job it resolves was.

@@ -3,7 +3,6 @@ package dispatch
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/store"
@@ -90,8 +89,8 @@ func (m *Master) stall(j *job, w *workerState) {
 // takeSlotLocked gives j's next attempt one of w's slots, and notes how long it waited
 // for it.
 func (m *Master) takeSlotLocked(j *job, w *workerState) {
-	now := time.Now()
-	j.startedAt, j.waited = now, now.Sub(j.readyAt)
+	now := instantNow()
+	j.startedAt, j.waited = now, now.sub(j.readyAt)
 	m.metrics.jobDispatched(j.tm, j.waited)
 	j.attempt++
 	j.worker = w
