@@ -98,6 +98,11 @@ var registry = []Entry{
 		New:   func() System { return newRawRelay(4) },
 	},
 	{
+		Name:  "rawtcp-relay-owned-w4",
+		About: "rawtcp-relay-w4 with dispatch-w4's contract: the relay keeps each request in memory of its own until its answer passes, the workers and the client read every payload into memory of their own, and the workers answer from a handler goroutine: the floor of dispatch-w4",
+		New:   func() System { return newRawRelayOwned(4) },
+	},
+	{
 		Name:  "banio-relay-w4",
 		About: "the cheapest broker over banio: a relay forwards each request to 4 echo workers in turn and the answers back, keeping no state (no job record, routing by load, retries, timeouts or tracing): the floor for dispatch-w4",
 		New:   func() System { return newBanioRelay(4) },

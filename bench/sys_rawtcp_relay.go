@@ -25,8 +25,12 @@ import (
 // writer of its socket, which swaps the pending buffer out and writes it in one call.
 // So under load there is one read per ≤64 KiB of input and one write per destination
 // per wake-up, no goroutine per message and no write on a read loop.
+//
+// With owned set it is rawtcp-relay-owned-w4, the relay doing what dispatch-w4's master,
+// workers and client must: see sys_rawtcp_relay_owned.go.
 type rawRelay struct {
 	workers int
+	owned   bool
 
 	srv     *tcpServer
 	relay   *relayState
@@ -49,6 +53,9 @@ const clientShift = 48
 // Start starts the relay, its workers (registered before any call) and the client.
 func (s *rawRelay) Start(ctx context.Context) error {
 	s.relay = &relayState{registered: make(chan struct{}, s.workers)}
+	if s.owned {
+		s.relay.kept = make(map[uint64][]byte)
+	}
 	srv, err := startTCPServer(s.relay.serve)
 	if err != nil {
 		return err
@@ -64,7 +71,11 @@ func (s *rawRelay) Start(ctx context.Context) error {
 			return err
 		}
 		s.wdone.Add(1)
-		go func() { defer s.wdone.Done(); serveMux(c) }() // echo, ids untouched
+		serve := serveMux
+		if s.owned {
+			serve = serveMuxOwned
+		}
+		go func() { defer s.wdone.Done(); serve(c) }() // echo, ids untouched
 	}
 	for range s.workers {
 		select {
@@ -81,7 +92,7 @@ func (s *rawRelay) Start(ctx context.Context) error {
 		c.Close()
 		return err
 	}
-	s.cl = newMuxClient(c, false)
+	s.cl = newMuxClient(c, s.owned)
 	return nil
 }
 
@@ -116,6 +127,9 @@ type relayState struct {
 	workers []*relayConn
 	clients []*relayConn
 	next    int // the worker the next request goes to
+	// kept: rawtcp-relay-owned's requests by relayed id, each in memory of its own,
+	// until their answers pass (nil: the stateless relay).
+	kept map[uint64][]byte
 }
 
 // serve runs one relay connection: its role byte, then its read loop.
@@ -154,6 +168,10 @@ func (rs *relayState) readLoop(r *bufio.Reader, self *relayConn, fromClient bool
 		if err != nil {
 			return
 		}
+		keep := fromClient && rs.kept != nil
+		if keep {
+			body = nil // read into memory of its own, kept until the answer passes
+		}
 		if body, err = readBody(r, body, n); err != nil {
 			return
 		}
@@ -163,7 +181,13 @@ func (rs *relayState) readLoop(r *bufio.Reader, self *relayConn, fromClient bool
 			dst = rs.workers[rs.next%len(rs.workers)]
 			rs.next++
 			id |= clientIndex << clientShift
+			if keep {
+				rs.kept[id] = body
+			}
 		} else if ci := int(id >> clientShift); ci < len(rs.clients) {
+			if rs.kept != nil {
+				delete(rs.kept, id)
+			}
 			dst = rs.clients[ci]
 			id &= 1<<clientShift - 1
 		}

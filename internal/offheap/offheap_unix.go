@@ -11,7 +11,8 @@ import (
 const OffHeap = true
 
 // Map returns n bytes of zeroed memory outside the collected heap. The pages are
-// reserved, not committed: memory is used only as it is touched.
+// reserved, not committed: memory is used only as it is touched. Where the system
+// allows, they are asked for in huge pages (adviseHugePages).
 func Map(n int) ([]byte, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("offheap: cannot map %d bytes", n)
@@ -20,6 +21,7 @@ func Map(n int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("offheap: mapping %d bytes: %w", n, err)
 	}
+	adviseHugePages(b)
 	return b, nil
 }
 
