@@ -6,9 +6,11 @@ import "time"
 // the monotonic clock, with 0 meaning "none". A job records four moments (submitted,
 // deadline, ready, started); as time.Time values they took 96 of its 416 bytes, and
 // reading the wall clock for them cost twice what reading the monotonic one does.
-// A wall time from outside the process (a restored job's submission, a decoded
-// deadline) becomes an instant by its distance from clockStart's wall reading, and
-// back again exactly.
+//
+// An instant becomes a wall time (time) and a wall time an instant (instantOf) by its
+// distance from now, on the wall clock of now: a deadline sent to a worker, or a
+// submission time stored, is what it would have been as a time.Time taken at the
+// conversion, even after the wall clock was stepped since the process started.
 type instant int64
 
 // clockStart is the origin of instants.
@@ -17,28 +19,31 @@ var clockStart = time.Now()
 // instantNow is the current instant.
 func instantNow() instant { return instant(max(time.Since(clockStart), 1)) }
 
-// instantOf is t as an instant; the zero time is none. A time read from this
-// process's clock is compared by its monotonic reading, any other by its wall time.
+// instantOf is t as an instant; the zero time is none. A time read from this process's
+// clock is placed by its monotonic reading, any other (decoded, restored) by its wall
+// time against the wall clock now.
 func instantOf(t time.Time) instant {
 	if t.IsZero() {
 		return 0
 	}
-	d := t.Sub(clockStart)
-	if d == 0 {
-		d = 1 // clockStart itself, one nanosecond off, rather than none
+	now := time.Now()
+	i := instant(now.Sub(clockStart)) + instant(t.Sub(now))
+	if i == 0 {
+		i = 1 // clockStart itself, one nanosecond off, rather than none
 	}
-	return instant(d)
+	return i
 }
 
 // isZero reports whether i is none.
 func (i instant) isZero() bool { return i == 0 }
 
-// time is i as a time.Time (the zero time for none).
+// time is i as a time.Time (the zero time for none), placed against the clock now.
 func (i instant) time() time.Time {
 	if i == 0 {
 		return time.Time{}
 	}
-	return clockStart.Add(time.Duration(i))
+	now := time.Now()
+	return now.Add(time.Duration(i) - now.Sub(clockStart))
 }
 
 // add is the instant d after i.
