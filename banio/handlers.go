@@ -63,11 +63,9 @@ func (c *BanConn) ListenInline(prefix string, cb ConnCB) {
 // ListenInlineView is ListenInline for callbacks that keep nothing of the message
 // they are given: msg, msg.Data and every slice of it are valid only until cb returns,
 // since Data may be a view of the connection's read buffer, which the next frame
-// overwrites. cb copies what it keeps (a string made from the bytes is a copy), with
-// msg.Keep for parts of Data: that returns them as they are when Data is the handler's
-// own (a large frame is read into memory of its own). That saves the copy of every
-// message's data into memory of its own, which a handler that decodes the data into
-// values of its own only throws away.
+// overwrites. cb copies what it keeps (a string made from the bytes is a copy). That
+// saves the copy of every message's data into memory of its own, which a handler that
+// decodes the data into values of its own only throws away.
 func (c *BanConn) ListenInlineView(prefix string, cb ConnCB) {
 	c.listen(prefix, handler{cb: cb, inline: true, view: true})
 }

@@ -22,20 +22,6 @@ type IOMsgRaw struct {
 	Action    string // the message's action
 	Data      []byte // the payload as the sender marshalled it; empty when none was sent
 	NoEncrypt bool   // the sender sent Data unencrypted
-
-	lent bool // Data is a view of the read buffer (ListenInlineView): see Keep
-}
-
-// Keep returns b, which is msg.Data or a part of it, in memory the caller may keep:
-// b itself when msg's Data is the handler's own, a copy when it is lent for the call
-// only (a ListenInlineView handler's message, unless banio read its frame into memory
-// of its own, as it does large ones). A handler that keeps part of a message calls it
-// rather than copying, so that a large payload is not copied twice.
-func (msg *IOMsgRaw) Keep(b []byte) []byte {
-	if msg.lent {
-		return bytes.Clone(b)
-	}
-	return b
 }
 
 // ConnCB handles one received message. It runs on the connection's handler goroutine,

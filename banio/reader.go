@@ -146,7 +146,7 @@ func (c *BanConn) handleMsg(wm wireMsg) error {
 		h, found = c.handlers.Load().find(action)
 		if found && h.inline && h.view {
 			m := &c.viewMsg
-			*m = IOMsgRaw{Action: action, Data: data, NoEncrypt: wm.NoEncrypt, lent: lent}
+			*m = IOMsgRaw{Action: action, Data: data, NoEncrypt: wm.NoEncrypt}
 			c.run(m, h.cb)
 			*m = IOMsgRaw{}
 			return nil
@@ -196,16 +196,6 @@ func (c *BanConn) readFrame(br *bufio.Reader) ([]byte, error) {
 		c.ownBody = true
 		return c.readLarge(br, int(n))
 	}
-	if int(n) >= ownBodyFrom {
-		// A frame this large is read into memory of its own, which its raw payload is
-		// handed over in (decodeData): its receiver keeps it without a copy.
-		body := make([]byte, n)
-		c.ownBody = true
-		if err := c.readBody(br, body); err != nil {
-			return nil, truncated(err)
-		}
-		return body, nil
-	}
 	c.ownBody = false
 	if cap(c.rbuf) < int(n) {
 		c.rbuf = make([]byte, n)
@@ -225,7 +215,8 @@ func (c *BanConn) readFrame(br *bufio.Reader) ([]byte, error) {
 
 // readLarge reads an n-byte frame body, doubling its buffer as data arrives. The buffer
 // is the frame's own (ownBody): a raw payload in it is handed over in place
-// (decodeData).
+// (decodeData). Smaller frames are not read into buffers of their own for that: a
+// fresh buffer is zeroed, which costs what the copy it saves does (measured at 64 KiB).
 func (c *BanConn) readLarge(br *bufio.Reader, n int) ([]byte, error) {
 	body := make([]byte, 0, maxKeptBuffer)
 	for len(body) < n {
@@ -241,18 +232,6 @@ func (c *BanConn) readLarge(br *bufio.Reader, n int) ([]byte, error) {
 	}
 	return body, nil
 }
-
-// ownBodyFrom is the frame size from which a frame is read into a buffer of its own
-// (ownBody), whose raw payload its receiver then keeps without a copy: a channel wait's
-// result, a queued handler's message, and what a view handler or wait keeps (Keep,
-// ViewWaitFunc). Below it the frame is read into the connection's reused buffer and
-// copied out for whoever keeps it. Why 32 KiB: a fresh buffer is zeroed, which costs
-// about half what copying it does, but allocating it is dearer than the copy for small
-// frames, which the reused buffer serves with no allocation for those nobody keeps. At
-// 64 KiB a zeroed allocation measured 30 µs against 48 µs for an allocation and a copy
-// (on this machine, where a page fault is dear), and banio-rtt with random payloads
-// went from 0.47-0.57x rawtcp-mux to 0.64-0.70x in the same loaded minutes.
-const ownBodyFrom = 32 << 10
 
 // progressChunk is how much of a frame body is read between two reports of progress.
 const progressChunk = 64 << 10

@@ -73,8 +73,8 @@ func TestViewHandlersAreLentTheReadBuffer(t *testing.T) {
 	})
 	got := make(chan lent, 2)
 	var keptRes []byte
-	if _, err := c.SetWaitFuncView("v", func(data []byte, isLent bool, err error) {
-		got <- lent{string(data), inReadBuffer(c.BanConn, data) && isLent}
+	if _, err := c.SetWaitFuncView("v", func(data []byte, err error) {
+		got <- lent{string(data), inReadBuffer(c.BanConn, data)}
 	}); err != nil {
 		t.Fatal(err)
 	}

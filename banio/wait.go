@@ -32,22 +32,9 @@ type waitTable struct {
 
 // funcWait is one pending callback wait: fn receives the result, or why none came.
 type funcWait struct {
-	fn     func(data []byte, err error)
-	viewFn ViewWaitFunc  // instead of fn: SetWaitFuncView's
-	down   chan struct{} // the table's down channel when it was registered
-}
-
-// set reports whether fw is a wait (either callback set).
-func (fw funcWait) set() bool { return fw.fn != nil || fw.viewFn != nil }
-
-// fail ends fw with err, if it is a wait.
-func (fw funcWait) fail(err error) {
-	switch {
-	case fw.viewFn != nil:
-		fw.viewFn(nil, false, err)
-	case fw.fn != nil:
-		fw.fn(nil, err)
-	}
+	fn   func(data []byte, err error)
+	down chan struct{} // the table's down channel when it was registered
+	view bool          // fn is lent the result for the call only (SetWaitFuncView)
 }
 
 // waiter is one pending channel wait: a channel that WaitResult takes the result from.
@@ -102,16 +89,16 @@ var (
 // removeLocked takes the wait under key out of the table, if there is one, ending it
 // with reason: a channel wait is closed here; a callback wait's fn is returned, to be
 // called with reason once the lock is released. The table lock must be held.
-func (t *waitTable) removeLocked(key string, reason error) funcWait {
+func (t *waitTable) removeLocked(key string, reason error) (fn func([]byte, error)) {
 	if fw, ok := t.fns[key]; ok {
 		delete(t.fns, key)
-		return fw
+		return fw.fn
 	}
 	if w := t.m[key]; w != nil {
 		w.closeLocked(reason)
 		delete(t.m, key)
 	}
-	return funcWait{}
+	return nil
 }
 
 // hasLocked reports whether a wait is registered under key. The table lock must be
@@ -132,10 +119,10 @@ func (t *waitTable) failAll(final bool) {
 		return
 	}
 	// Callback waits of the lost socket are told here; channel waits see down close.
-	var lost []funcWait
+	var lost []func([]byte, error)
 	for key, fw := range t.fns {
 		if fw.down == t.down {
-			lost = append(lost, fw)
+			lost = append(lost, fw.fn)
 			delete(t.fns, key)
 		}
 	}
@@ -146,8 +133,8 @@ func (t *waitTable) failAll(final bool) {
 		t.down = make(chan struct{})
 	}
 	t.mu.Unlock()
-	for _, fw := range lost {
-		fw.fail(ErrConnClosed)
+	for _, fn := range lost {
+		fn(nil, ErrConnClosed)
 	}
 }
 
@@ -163,11 +150,7 @@ func (t *waitTable) deliver(key string, data []byte, lent bool) {
 	if fw, ok := t.fns[key]; ok {
 		delete(t.fns, key)
 		t.mu.Unlock()
-		if fw.viewFn != nil {
-			fw.viewFn(data, lent, nil)
-			return
-		}
-		if lent {
+		if lent && !fw.view {
 			data = append([]byte(nil), data...)
 		}
 		fw.fn(data, nil)
@@ -214,29 +197,22 @@ func (c *BanConn) SetWaitFunc(key string, fn func(data []byte, err error)) (stri
 	return key, c.waits.add(c.log, key, nil, funcWait{fn: fn})
 }
 
-// ViewWaitFunc is the callback of SetWaitFuncView. lent reports that data is a view of
-// the connection's read buffer: it and every slice of it are valid only until the call
-// returns, and the callback copies what it keeps. With lent false, data is the
-// callback's to keep (a large frame is read into memory of its own, and its result
-// handed over in place).
-type ViewWaitFunc func(data []byte, lent bool, err error)
-
-// SetWaitFuncView is SetWaitFunc for a callback that may be lent the result (see
-// ViewWaitFunc). That saves copying every result into memory of its own, which a
-// callback that decodes it only throws away, and lets one that keeps a large result
-// keep it without a copy.
-func (c *BanConn) SetWaitFuncView(key string, fn ViewWaitFunc) (string, error) {
+// SetWaitFuncView is SetWaitFunc for a callback that keeps nothing of the result: data
+// and every slice of it are valid only until fn returns, since it may be a view of the
+// connection's read buffer. fn copies what it keeps. That saves copying every result
+// into memory of its own, which a callback that decodes it only throws away.
+func (c *BanConn) SetWaitFuncView(key string, fn func(data []byte, err error)) (string, error) {
 	if key == "" {
 		key = newWaitKey()
 	}
-	return key, c.waits.add(c.log, key, nil, funcWait{viewFn: fn})
+	return key, c.waits.add(c.log, key, nil, funcWait{fn: fn, view: true})
 }
 
 // add registers under key the channel wait w, or else the callback wait fw, replacing
 // (and failing) an older wait. A callback wait fails on a table closed for good.
 func (t *waitTable) add(log *slog.Logger, key string, w *waiter, fw funcWait) error {
 	t.mu.Lock()
-	if fw.set() && t.down == closedChan {
+	if fw.fn != nil && t.down == closedChan {
 		t.mu.Unlock()
 		return ErrConnClosed
 	}
@@ -246,7 +222,7 @@ func (t *waitTable) add(log *slog.Logger, key string, w *waiter, fw funcWait) er
 		return fmt.Errorf("%w: %d pending waits", ErrLimit, t.limit)
 	}
 	old := t.removeLocked(key, errWaitReplaced)
-	if fw.set() {
+	if fw.fn != nil {
 		fw.down = t.down
 		t.fns[key] = fw
 	} else {
@@ -254,7 +230,9 @@ func (t *waitTable) add(log *slog.Logger, key string, w *waiter, fw funcWait) er
 		t.m[key] = w
 	}
 	t.mu.Unlock()
-	old.fail(errWaitReplaced)
+	if old != nil {
+		old(nil, errWaitReplaced)
+	}
 	return nil
 }
 
@@ -275,9 +253,11 @@ func (c *BanConn) GetWaitChan(key string) (chan []byte, bool) {
 func (c *BanConn) CloseWaitChan(key string) {
 	t := &c.waits
 	t.mu.Lock()
-	fw := t.removeLocked(key, errWaitClosed)
+	fn := t.removeLocked(key, errWaitClosed)
 	t.mu.Unlock()
-	fw.fail(errWaitClosed)
+	if fn != nil {
+		fn(nil, errWaitClosed)
+	}
 }
 
 // SendWaitRes answers the peer's wait key with data (marshalled like IOMsg.Data).

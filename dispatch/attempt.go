@@ -55,7 +55,7 @@ func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 			protocol.AttrAttempt.Int(n), protocol.AttrWorkerID.String(w.info.ID)))
 	}
 	a := &attempt{m: m, j: j, w: w, n: n}
-	key, err := w.conn.SetWaitFuncView(attemptKey(j.id, n), a.doneView)
+	key, err := w.conn.SetWaitFuncView(attemptKey(j.id, n), a.done)
 	if errors.Is(err, banio.ErrConnClosed) {
 		m.notSent(j, w, n, err)
 		return
@@ -86,11 +86,6 @@ func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 		w.conn.CloseWaitChan(key)
 	}
 }
-
-// doneView is done as the attempt's wait callback (SetWaitFuncView). The reply is
-// treated as lent whether or not it is: the master copies a result only where the
-// job's outcome keeps it (finishRaw), which in memory and for remote callers is never.
-func (a *attempt) doneView(data []byte, _ bool, err error) { a.done(data, err) }
 
 // done receives the attempt's outcome: the worker's reply, or why none will come. data
 // is lent for the call only (SetWaitFuncView): the result in it is copied where the

@@ -317,9 +317,8 @@ func (c *Client) withCloseCause(err error) error {
 
 // onReply is the call's wait callback: the master's reply, or why none will come on
 // this connection. It runs on the read loop or where the wait failed, and never blocks.
-// data may be lent for the call only (SetWaitFuncView): then the result is copied for
-// the caller; a large reply, read into memory of its own, is handed over as it is.
-func (cl *call) onReply(data []byte, lent bool, err error) {
+// data is lent for the call only (SetWaitFuncView): the result is copied for the caller.
+func (cl *call) onReply(data []byte, err error) {
 	c := cl.c
 	switch {
 	case err == nil:
@@ -328,10 +327,7 @@ func (cl *call) onReply(data []byte, lent bool, err error) {
 			c.finish(cl, nil, fmt.Errorf("%w: reply from master: %v", ErrBadJob, rerr))
 			return
 		}
-		if lent {
-			result = bytes.Clone(result)
-		}
-		c.finish(cl, result, rerr)
+		c.finish(cl, bytes.Clone(result), rerr)
 	case errors.Is(err, banio.ErrConnClosed):
 		if c.io.IsClosed() {
 			c.finish(cl, nil, c.withCloseCause(fmt.Errorf("%w: job %s: the client was closed", ErrClosed, cl.sub.ID)))

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,15 +34,14 @@ func (r *remoteCaller) name() string {
 
 // onSubmit takes a remote submission. msg is lent for the call only
 // (ListenInlineView): the strings are decoded into their own, and the payload, which
-// the job keeps, is copied (msg.Keep): the one copy of a job's input the master makes,
-// and none for a large one, which banio reads into memory of its own.
+// the job keeps, is copied: the one copy of a job's input the master makes.
 func (r *remoteCaller) onSubmit(msg *banio.IOMsgRaw) {
 	var s protocol.Submit
 	if err := protocol.DecodeSubmitInto(&s, msg.Data); err != nil {
 		r.lim.log(r.m.opts.logger, r.conn, "bad submission", err)
 		return
 	}
-	s.Payload = msg.Keep(s.Payload)
+	s.Payload = bytes.Clone(s.Payload)
 	// The job's context carries only the caller's span: what can stop a remote job
 	// (a cancel message, the connection closing, its timeout) stops it directly.
 	ctx := r.m.opts.tracing.extract(context.Background(), s.Trace)

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,8 +55,7 @@ var badEnvelopeLog sync.Once
 // onJob runs on the read loop (ListenInlineView): it decodes the envelope and starts
 // the job on its own goroutine, so the next message is not held up. msg is lent for the
 // call only: the envelope's strings are decoded into strings of their own, and the
-// payload is copied (msg.Keep), which is the one copy a job's input costs on the worker,
-// and none for a large one, which banio reads into memory of its own.
+// payload is copied, which is the one copy a job's input costs on the worker.
 func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 	// The action names the type: a string banio keeps, which the envelope's type
 	// then takes instead of a string of its own.
@@ -66,7 +66,7 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 		return
 	}
 	t := &task{
-		job:   Job{ID: env.ID, Type: env.Type, Payload: msg.Keep(env.Payload), Attempt: env.Attempt, Deadline: env.Deadline, worker: w},
+		job:   Job{ID: env.ID, Type: env.Type, Payload: bytes.Clone(env.Payload), Attempt: env.Attempt, Deadline: env.Deadline, worker: w},
 		wait:  env.Key,
 		trace: env.Trace,
 	}
