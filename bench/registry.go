@@ -103,6 +103,16 @@ var registry = []Entry{
 		New:   func() System { return newRawRelayOwned(4) },
 	},
 	{
+		Name:  "rawtcp-relay-durable-w4",
+		About: "rawtcp-relay-w4 that forwards each request only once it is on disk: one committer writes the waiting requests into a zero-filled log file and fdatasyncs it, one sync per batch, then forwards them: the floor of dispatch-durable-w4",
+		New:   func() System { return newRawRelayDurable(4, false) },
+	},
+	{
+		Name:  "rawtcp-relay-durable-early-w4",
+		About: "rawtcp-relay-durable-w4 that forwards each request at once, while it is logged, and holds its answer until the request is on disk: the same guarantee to the caller, with the worker's round trip overlapping the sync",
+		New:   func() System { return newRawRelayDurable(4, true) },
+	},
+	{
 		Name:  "banio-relay-w4",
 		About: "the cheapest broker over banio: a relay forwards each request to 4 echo workers in turn and the answers back, keeping no state (no job record, routing by load, retries, timeouts or tracing): the floor for dispatch-w4",
 		New:   func() System { return newBanioRelay(4) },

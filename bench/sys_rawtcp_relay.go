@@ -27,10 +27,14 @@ import (
 // per wake-up, no goroutine per message and no write on a read loop.
 //
 // With owned set it is rawtcp-relay-owned-w4, the relay doing what dispatch-w4's master,
-// workers and client must: see sys_rawtcp_relay_owned.go.
+// workers and client must: see sys_rawtcp_relay_owned.go. With durable set it is
+// rawtcp-relay-durable-w4, which forwards a request only once it is on disk: see
+// sys_rawtcp_relay_durable.go.
 type rawRelay struct {
 	workers int
 	owned   bool
+	durable bool
+	early   bool // rawtcp-relay-durable-early-w4
 
 	srv     *tcpServer
 	relay   *relayState
@@ -55,6 +59,13 @@ func (s *rawRelay) Start(ctx context.Context) error {
 	s.relay = &relayState{registered: make(chan struct{}, s.workers)}
 	if s.owned {
 		s.relay.kept = make(map[uint64][]byte)
+	}
+	if s.durable {
+		log, err := openRelayLog(s.early)
+		if err != nil {
+			return err
+		}
+		s.relay.log = log
 	}
 	srv, err := startTCPServer(s.relay.serve)
 	if err != nil {
@@ -113,10 +124,14 @@ func (s *rawRelay) Close() error {
 		c.Close()
 	}
 	s.wdone.Wait()
+	var err error
 	if s.srv != nil {
-		return s.srv.Close()
+		err = s.srv.Close()
 	}
-	return nil
+	if s.relay != nil && s.relay.log != nil {
+		s.relay.log.close()
+	}
+	return err
 }
 
 // relayState is the relay's routing table: its workers and clients by index.
@@ -130,6 +145,9 @@ type relayState struct {
 	// kept: rawtcp-relay-owned's requests by relayed id, each in memory of its own,
 	// until their answers pass (nil: the stateless relay).
 	kept map[uint64][]byte
+	// log: rawtcp-relay-durable's requests go through it to their workers (nil: they
+	// are forwarded at once).
+	log *relayLog
 }
 
 // serve runs one relay connection: its role byte, then its read loop.
@@ -175,6 +193,7 @@ func (rs *relayState) readLoop(r *bufio.Reader, self *relayConn, fromClient bool
 		if body, err = readBody(r, body, n); err != nil {
 			return
 		}
+		relayed := id // an answer's id as the relay numbered its request
 		var dst *relayConn
 		rs.mu.Lock()
 		if fromClient {
@@ -195,7 +214,19 @@ func (rs *relayState) readLoop(r *bufio.Reader, self *relayConn, fromClient bool
 		if dst == nil {
 			continue
 		}
-		if dst.appendFrame(id, body) {
+		appended := false
+		switch {
+		case fromClient && rs.log != nil && rs.log.early:
+			rs.log.add(nil, id, body) // logged, and forwarded at once
+			appended = dst.appendFrame(id, body)
+		case fromClient && rs.log != nil:
+			rs.log.add(dst, id, body) // forwarded once on disk
+		case rs.log != nil && rs.log.early:
+			appended = rs.log.answer(dst, relayed, id, body) // held until its request is on disk
+		default:
+			appended = dst.appendFrame(id, body)
+		}
+		if appended {
 			touched = append(touched, dst)
 		}
 		if r.Buffered() == 0 {
