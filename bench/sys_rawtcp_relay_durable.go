@@ -38,7 +38,7 @@ type relayLog struct {
 
 	mu      sync.Mutex
 	frames  []byte         // requests waiting for the next commit, framed as on the wire
-	targets []relayPending // where each waiting request goes, in order
+	targets []relayPending // where each waiting request goes, in order (not early)
 	closed  bool
 	// early: requests were forwarded already (dst nil in targets); batch is the
 	// number of the batch being gathered, durable the last one on disk, inBatch
@@ -89,14 +89,16 @@ func openRelayLog(early bool) (*relayLog, error) {
 	return l, nil
 }
 
-// add logs one request for dst; it is forwarded once committed.
+// add logs one request for dst; it is forwarded once committed (early: it has been
+// forwarded, dst is nil, and its answer waits for the commit).
 func (l *relayLog) add(dst *relayConn, id uint64, p []byte) {
 	l.mu.Lock()
 	start := len(l.frames)
 	l.frames = appendMuxFrame(l.frames, id, p)
-	l.targets = append(l.targets, relayPending{dst: dst, id: id, start: start + muxHeader, end: len(l.frames)})
 	if l.early {
-		l.inBatch[id] = l.batch
+		l.inBatch[id] = l.batch // forwarded already: only its answer waits
+	} else {
+		l.targets = append(l.targets, relayPending{dst: dst, id: id, start: start + muxHeader, end: len(l.frames)})
 	}
 	l.mu.Unlock()
 	select {
@@ -141,7 +143,7 @@ func (l *relayLog) commitLoop() {
 		batch := l.batch
 		l.batch++
 		l.mu.Unlock()
-		if len(targets) == 0 {
+		if len(frames) == 0 {
 			continue
 		}
 		if l.off+int64(len(frames)) > relayLogBytes {

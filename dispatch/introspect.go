@@ -150,7 +150,7 @@ type JobView struct {
 // Snapshot returns the master's state for a status page.
 func (m *Master) Snapshot() Snapshot {
 	s := Snapshot{Taken: time.Now(), Stats: m.Stats()}
-	now := s.Taken
+	taken := instantOf(s.Taken) // waits are measured to the snapshot
 	m.mu.Lock()
 	free := make(map[*workerClass]int, len(m.classes)) // each class's free slots, summed once
 	for _, c := range m.classes {
@@ -161,7 +161,7 @@ func (m *Master) Snapshot() Snapshot {
 	for _, jt := range m.types {
 		ts := TypeState{Type: jt.name, Queued: jt.queue.n, QueuedBytes: jt.queue.bytes}
 		if h := jt.queue.head; h != nil {
-			ts.OldestWait = max(now.Sub(h.submittedAt.time()), 0)
+			ts.OldestWait = max(taken.sub(h.submittedAt), 0)
 		}
 		for _, l := range jt.serving {
 			ts.Workers += l.class.members

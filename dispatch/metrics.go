@@ -241,7 +241,7 @@ func (mm *masterMetrics) jobResolved(tm *typeMetrics, c outcomeClass, e2e time.D
 type queueReading struct {
 	tm     *typeMetrics
 	depth  int64
-	oldest time.Time // submission of the job next in line; zero when none waits
+	oldest instant // submission of the job next in line; none when none waits
 }
 
 // observe is the metrics callback: the counters and gauges, read under m.mu once, then
@@ -249,7 +249,7 @@ type queueReading struct {
 // synchronous counter's would.
 func (m *Master) observe(_ context.Context, o metric.Observer) error {
 	mm := m.metrics
-	now := time.Now()
+	now := instantNow()
 	m.mu.Lock()
 	labels := make([]*typeMetrics, 0, len(mm.types)+1)
 	for _, tm := range mm.types {
@@ -270,8 +270,8 @@ func (m *Master) observe(_ context.Context, o metric.Observer) error {
 		}
 		r := &readings[i]
 		r.depth += int64(jt.queue.n)
-		if h := jt.queue.head; h != nil && (r.oldest.IsZero() || h.submittedAt.time().Before(r.oldest)) {
-			r.oldest = h.submittedAt.time()
+		if h := jt.queue.head; h != nil && (r.oldest.isZero() || h.submittedAt < r.oldest) {
+			r.oldest = h.submittedAt
 		}
 	}
 	workers := int64(len(m.workers))
@@ -302,8 +302,8 @@ func (m *Master) observe(_ context.Context, o metric.Observer) error {
 	for _, r := range readings {
 		o.ObserveInt64(mm.queueDepth, r.depth, r.tm.observe...)
 		age := 0.0
-		if !r.oldest.IsZero() {
-			age = max(now.Sub(r.oldest).Seconds(), 0)
+		if !r.oldest.isZero() {
+			age = max(now.sub(r.oldest).Seconds(), 0)
 		}
 		o.ObserveFloat64(mm.queueAge, age, r.tm.observe...)
 	}

@@ -87,7 +87,7 @@ func (m *Master) restore(state *store.State, now time.Time) (expired []*job) {
 			queued++
 		}
 		if !j.deadline.isZero() {
-			if d := j.deadline.time().Sub(now); d > 0 {
+			if d := j.deadline.sub(instantNow()); d > 0 {
 				j.timer = time.AfterFunc(d, func() { m.stop(j, errJobTimedOut) })
 			} else {
 				expired = append(expired, j)

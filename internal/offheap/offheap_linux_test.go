@@ -43,8 +43,8 @@ func thpEligible(t *testing.T, addr uintptr) (eligible, found bool) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.Contains(line, ":") || strings.Contains(strings.Fields(line)[0], "-") {
-			in = strings.HasPrefix(line, start)
+		if f := strings.Fields(line); len(f) > 0 && strings.Contains(f[0], "-") {
+			in = strings.HasPrefix(line, start) // a mapping's header: "start-end perms …"
 			continue
 		}
 		if in && strings.HasPrefix(line, "THPeligible:") {
