@@ -38,6 +38,8 @@ type task struct {
 	wait  string            // the envelope's Key: the master's wait for this attempt
 	trace map[string]string // the envelope's trace context
 	run   runningJob
+	ctx   context.Context // the job's context, until execute takes it
+	h     Handler
 }
 
 // jobKey names one attempt of a job: a re-dispatched job may come back to the same
@@ -94,15 +96,17 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 		return
 	}
 	t.job.conn = conn
-	go w.execute(ctx, t, h)
+	t.ctx, t.h = ctx, h
+	w.pool.run(t)
 }
 
 // execute runs one job and answers the master on its connection. The job keeps running
 // if the connection drops meanwhile (see register); its reply is what ends its record
 // in w.running.
-func (w *Worker) execute(ctx context.Context, t *task, h Handler) {
+func (w *Worker) execute(t *task) {
 	defer w.jobs.Done()
 	defer t.run.cancel(nil)
+	ctx, h := t.ctx, t.h
 	job := &t.job
 	if len(t.trace) > 0 {
 		ctx = w.propagator.Extract(ctx, propagation.MapCarrier(t.trace))

@@ -74,6 +74,7 @@ type Worker struct {
 	draining   bool
 	slots      chan struct{} // capacity semaphore
 	jobs       sync.WaitGroup
+	pool       runPool // the goroutines jobs run on
 }
 
 // New makes a worker for the master at masterAddr. masterAddr may list the masters of
@@ -117,6 +118,7 @@ func New(masterAddr string, opts ...Option) *Worker {
 	}
 	w.metrics = newWorkerMetrics(w.meterProvider)
 	w.slots = make(chan struct{}, w.capacity)
+	w.pool = runPool{exec: w.execute, max: w.capacity}
 	w.held.maxBytes = w.heldBytes
 	w.recent = sentRing{maxN: protocol.MaxHeldAttempts, maxBytes: min(w.lingerBytes, w.heldBytes), linger: w.linger}
 	for i := range w.okHeads {
@@ -145,6 +147,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return errors.New("worker: no handlers registered")
 	}
 	defer w.metrics.start(w)()
+	defer w.pool.stop()
 	conn, err := w.connect(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
