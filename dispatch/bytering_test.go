@@ -203,29 +203,45 @@ func TestRetainedOutcomeReadsBack(t *testing.T) {
 	}
 }
 
-// TestRetainedKeyCollision: two ids whose index keys collide (forced here; a 64-bit
-// hash collision in practice) are both found, and both forgotten in turn.
+// TestRetainedKeyCollision: ids whose index keys collide (all of them, here; a hash
+// collision in practice) are each found, the newest outcome of an id retained twice
+// wins, and each is forgotten in turn.
 func TestRetainedKeyCollision(t *testing.T) {
+	defer func(k func(string) uint64) { retainKey = k }(retainKey)
+	retainKey = func(string) uint64 { return 42 }
 	var s retainStore
 	s.init(time.Hour, 10, 1<<20)
 	defer s.close()
+	var forgotten []string
+	s.forget = func(id string) { forgotten = append(forgotten, id) }
 	now := time.Now().UnixNano()
-	s.add(outcome{id: "a", typ: "t", result: []byte("ra")}, now)
-	// Point "b"'s key at "a"'s outcome, as a collision would.
-	s.byKey[idKey("b")] = s.byKey[idKey("a")]
-	s.add(outcome{id: "b", typ: "t", result: []byte("rb")}, now)
-	if len(s.collided) != 1 {
-		t.Fatalf("%d ids in collided, want b", len(s.collided))
+	for _, id := range []string{"a", "b", "c"} {
+		s.add(outcome{id: id, typ: "t", result: []byte("r" + id)}, now)
 	}
-	for _, id := range []string{"a", "b"} {
-		if o, ok := s.get(id, now); !ok || string(o.result) != "r"+id {
-			t.Fatalf("%s: %v %q", id, ok, o.result)
+	s.add(outcome{id: "b", typ: "t", result: []byte("rb2")}, now) // retained again: from a store
+	for id, want := range map[string]string{"a": "ra", "b": "rb2", "c": "rc"} {
+		if o, ok := s.get(id, now); !ok || string(o.result) != want {
+			t.Fatalf("%s: %v %q, want %q", id, ok, o.result, want)
 		}
 	}
+	if _, ok := s.get("d", now); ok {
+		t.Fatal("an id never retained was found among colliding ones")
+	}
+	s.dropHead() // a
+	s.dropHead() // b's older outcome: b stays, with its newer one
+	if o, ok := s.get("b", now); !ok || string(o.result) != "rb2" {
+		t.Fatalf("b after its older outcome was dropped: %v %q", ok, o.result)
+	}
+	if _, ok := s.get("a", now); ok {
+		t.Fatal("a was found after it was dropped")
+	}
 	s.dropHead()
 	s.dropHead()
-	if len(s.collided) != 0 || s.n != 0 {
-		t.Fatalf("after both dropped: %d collided, %d retained", len(s.collided), s.n)
+	if s.n != 0 || s.index.n != 0 {
+		t.Fatalf("after all dropped: %d retained, %d indexed", s.n, s.index.n)
+	}
+	if want := []string{"a", "c", "b"}; fmt.Sprint(forgotten) != fmt.Sprint(want) {
+		t.Fatalf("forgotten %q, want %q", forgotten, want)
 	}
 }
 

@@ -18,8 +18,8 @@ import (
 // A busy master retains 100,000 outcomes (DefaultRetainedJobs), so what each costs
 // the collector matters more than its bytes: the id, type and result of every
 // retained outcome lie in one byte ring outside the collected heap (resultring.go),
-// its slot holds no pointer (the slots are not scanned), and the index is keyed by a
-// 64-bit hash of the id rather than by the id string. Measured at 64 B with a string
+// its slot holds no pointer (the slots are not scanned), and the index is a table of
+// its own keyed by a hash of the id (retainindex.go) rather than a map by id string. Measured at 64 B with a string
 // index, slots holding strings and results on the heap, retention was a tenth of the
 // whole benchmark's CPU, most of it in map probes and the collector.
 
@@ -59,13 +59,10 @@ type retainStore struct {
 	maxN     int
 	maxBytes int64
 
-	ring    []retainedSlot
-	head, n int
-	headSeq uint64            // sequence number of ring[head]
-	byKey   map[uint64]uint64 // idKey → sequence number of its outcome
-	// collided holds the outcomes whose id's key is the key of another retained id
-	// (a 64-bit hash collision: in theory only), by id.
-	collided  map[string]uint64
+	ring      []retainedSlot
+	head, n   int
+	headSeq   uint64           // sequence number of ring[head]
+	index     retainIndex      // id → sequence number of its newest retained outcome
 	errs      map[uint64]error // sequence number → the error of a failed outcome
 	bytes     int64
 	bytesRing byteRing    // the retained ids, types and results, off the heap
@@ -81,7 +78,6 @@ type retainStore struct {
 
 func (s *retainStore) init(ttl time.Duration, maxN int, maxBytes int64) {
 	s.ttl, s.maxN, s.maxBytes = ttl, maxN, maxBytes
-	s.byKey = make(map[uint64]uint64)
 	want := int(min(maxBytes, int64(maxRingBytes)))
 	s.bytesRing = byteRing{want: want, size: want}
 }
@@ -103,12 +99,16 @@ func (s *retainStore) close() {
 		s.timer.Stop()
 	}
 	s.ring, s.head, s.n, s.bytes = nil, 0, 0, 0
-	s.byKey, s.collided, s.errs = nil, nil, nil
+	s.index.reset()
+	s.errs = nil
 	s.bytesRing.release()
 }
 
 // idKey is the index key of a job id.
 func idKey(id string) uint64 { return maphash.String(retainSeed, id) }
+
+// retainKey is the key the store indexes an id by: idKey; tests make ids collide.
+var retainKey = idKey
 
 // add retains o until now plus the retention, dropping the oldest outcomes as the
 // bounds require. An outcome larger than the whole byte bound is not retained. It
@@ -150,7 +150,7 @@ func (s *retainStore) addUntil(o outcome, now, expires int64) bool {
 		s.grow()
 	}
 	seq := s.headSeq + uint64(s.n)
-	slot := retainedSlot{key: idKey(o.id), hash: o.hash, bytes: span, idLen: uint32(len(o.id)), typLen: uint32(len(o.typ)),
+	slot := retainedSlot{key: retainKey(o.id), hash: o.hash, bytes: span, idLen: uint32(len(o.id)), typLen: uint32(len(o.typ)),
 		expires: expires, size: size, failed: o.err != nil, unhashed: o.unhashed}
 	if o.err != nil {
 		if s.errs == nil {
@@ -161,19 +161,34 @@ func (s *retainStore) addUntil(o outcome, now, expires int64) bool {
 	s.ring[(s.head+s.n)%len(s.ring)] = slot
 	s.n++
 	s.bytes += size
-	if old, ok := s.byKey[slot.key]; ok && s.live(old) && s.idAt(old) != o.id {
-		if s.collided == nil {
-			s.collided = make(map[string]uint64)
-		}
-		s.collided[o.id] = seq
+	// An outcome retained for the same id before (loaded from a store) stays in the
+	// ring until its turn, but lookups find the newest.
+	if pos, ok := s.find(o.id, slot.key); ok {
+		s.index.set(pos, seq)
 	} else {
-		s.byKey[slot.key] = seq
+		s.index.insert(tagOf(slot.key), seq)
 	}
 	return true
 }
 
-// live reports whether seq is the sequence number of a retained outcome.
-func (s *retainStore) live(seq uint64) bool { return seq >= s.headSeq && seq < s.headSeq+uint64(s.n) }
+// find returns the index position of id's newest retained outcome (key is its
+// retainKey), and whether it has one.
+func (s *retainStore) find(id string, key uint64) (pos uint32, ok bool) {
+	tag := tagOf(key)
+	for pos, ok = s.index.first(tag); ok; pos, ok = s.index.next(tag, pos) {
+		if s.idAt(s.seqAt(pos)) == id {
+			return pos, true
+		}
+	}
+	return 0, false
+}
+
+// seqAt returns the sequence number of the outcome the index entry at pos names. Every
+// indexed outcome is retained, and fewer than 2³² are: the entry's low 32 bits place
+// it within the ring.
+func (s *retainStore) seqAt(pos uint32) uint64 {
+	return s.headSeq + uint64(entrySeq(s.index.entries[pos])-uint32(s.headSeq))
+}
 
 // slotAt returns the slot of the retained outcome seq.
 func (s *retainStore) slotAt(seq uint64) *retainedSlot {
@@ -201,17 +216,8 @@ func (s *retainStore) grow() {
 func (s *retainStore) dropHead() {
 	sl := &s.ring[s.head]
 	seq := s.headSeq
-	indexed := false
-	if at, ok := s.byKey[sl.key]; ok && at == seq {
-		delete(s.byKey, sl.key)
-		indexed = true
-	} else if len(s.collided) > 0 {
-		id := s.idAt(seq)
-		if at, ok := s.collided[id]; ok && at == seq {
-			delete(s.collided, id)
-			indexed = true
-		}
-	}
+	// Not indexed: a newer outcome of the same id is, and the store keeps that one.
+	indexed := s.index.remove(tagOf(sl.key), seq)
 	if indexed && s.forget != nil {
 		s.forget(strings.Clone(s.idAt(seq))) // a copy: the ring's bytes are reused
 	}
@@ -228,6 +234,7 @@ func (s *retainStore) dropHead() {
 		s.bytesRing.emptied() // an idle master gives the memory back
 		if len(s.ring) > 64 {
 			s.ring, s.head = nil, 0
+			s.index.reset()
 		}
 	}
 }
@@ -242,12 +249,11 @@ func (s *retainStore) expire(now int64) {
 // get returns the outcome retained for id, with a copy of its result, and whether
 // there is one. An expired outcome is not returned even before expire has dropped it.
 func (s *retainStore) get(id string, now int64) (outcome, bool) {
-	seq, ok := s.byKey[idKey(id)]
-	if !ok || !s.live(seq) || s.idAt(seq) != id {
-		if seq, ok = s.collided[id]; !ok || !s.live(seq) {
-			return outcome{}, false
-		}
+	pos, ok := s.find(id, retainKey(id))
+	if !ok {
+		return outcome{}, false
 	}
+	seq := s.seqAt(pos)
 	sl := s.slotAt(seq)
 	if sl.expires <= now {
 		return outcome{}, false
