@@ -233,11 +233,12 @@ func WithResultRetention(d time.Duration) Option { return func(o *options) { o.r
 // most jobs of them, of at most bytes together (results, error texts, ids, and about
 // 128 bytes each of bookkeeping); defaults DefaultRetainedJobs and
 // DefaultRetainedBytes. Past a bound the oldest outcome is forgotten first; an outcome
-// larger than bytes is not retained. Values ≤ 0 keep the default.
+// larger than bytes is not retained. Values ≤ 0 keep the default; jobs is capped at
+// 2³⁰ (the outcomes' index numbers them in 32 bits).
 func WithRetainedLimits(jobs int, bytes int64) Option {
 	return func(o *options) {
 		if jobs > 0 {
-			o.retainJobs = jobs
+			o.retainJobs = min(jobs, maxRetainedJobs)
 		}
 		if bytes > 0 {
 			o.retainBytes = bytes

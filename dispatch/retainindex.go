@@ -20,6 +20,10 @@ type retainIndex struct {
 	n       int      // entries in use
 }
 
+// maxRetainedJobs caps WithRetainedLimits' count: the index, at most half full,
+// numbers its entries and names outcomes in 32 bits.
+const maxRetainedJobs = 1 << 30
+
 // minIndexEntries is the size of a new index.
 const minIndexEntries = 64
 
