@@ -72,7 +72,7 @@ func TestRetainedResultsAreOffTheHeap(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	now := time.Now().UnixNano()
+	now := instantNow()
 	for i := range 192 {
 		if !s.add(outcome{id: fmt.Sprint("j", i), typ: "t", result: bytes.Repeat([]byte{byte(i)}, 256<<10)}, now) {
 			t.Fatalf("outcome %d not retained", i)
@@ -95,7 +95,7 @@ func TestRetainedResultGetIsACopy(t *testing.T) {
 	var s retainStore
 	s.init(time.Hour, 10, 1<<20)
 	defer s.close()
-	now := time.Now().UnixNano()
+	now := instantNow()
 	in := []byte("result")
 	s.add(outcome{id: "a", typ: "t", result: in}, now)
 	in[0] = 'X' // the caller's own buffer is not what is retained
@@ -113,7 +113,7 @@ func TestRetainedResultGetIsACopy(t *testing.T) {
 func TestRetainedRingMakesRoom(t *testing.T) {
 	var s retainStore
 	s.init(time.Hour, 100, 10_000)
-	now := time.Now().UnixNano()
+	now := instantNow()
 	for i := range 50 {
 		if !s.add(outcome{id: fmt.Sprint("j", i), typ: "t", result: bytes.Repeat([]byte{byte(i)}, 3000)}, now) {
 			t.Fatalf("outcome %d not retained", i)
@@ -145,7 +145,7 @@ func TestByteRingStaysCompact(t *testing.T) {
 	var s retainStore
 	s.init(time.Hour, 100, 64<<20)
 	defer s.close()
-	now := time.Now().UnixNano()
+	now := instantNow()
 	for i := range 100_000 {
 		if !s.add(outcome{id: fmt.Sprint("job-", i), typ: "t", result: make([]byte, 64)}, now) {
 			t.Fatalf("outcome %d not retained", i)
@@ -165,7 +165,7 @@ func TestRetainedOutcomeReadsBack(t *testing.T) {
 	defer s.close()
 	var forgotten []string
 	s.forget = func(id string) { forgotten = append(forgotten, id) }
-	now := time.Now().UnixNano()
+	now := instantNow()
 	for i := range 20 {
 		o := outcome{id: fmt.Sprint("id-", i), typ: fmt.Sprint("type-", i%3), hash: uint64(i), result: []byte(fmt.Sprint("result-", i))}
 		if i%4 == 0 {
@@ -214,7 +214,7 @@ func TestRetainedKeyCollision(t *testing.T) {
 	defer s.close()
 	var forgotten []string
 	s.forget = func(id string) { forgotten = append(forgotten, id) }
-	now := time.Now().UnixNano()
+	now := instantNow()
 	for _, id := range []string{"a", "b", "c"} {
 		s.add(outcome{id: id, typ: "t", result: []byte("r" + id)}, now)
 	}
@@ -259,7 +259,7 @@ func TestByteRingSettlesForLess(t *testing.T) {
 	}
 	var s retainStore
 	s.init(time.Hour, 1000, 64<<20)
-	now := time.Now().UnixNano()
+	now := instantNow()
 	for i := range 100 {
 		if !s.add(outcome{id: fmt.Sprint("j", i), typ: "t", result: make([]byte, 64<<10)}, now) {
 			t.Fatalf("outcome %d not retained in a ring of 2 MiB", i)

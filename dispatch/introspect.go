@@ -339,7 +339,7 @@ func (m *Master) LookupJob(id string) (view JobView, ok bool) {
 		return view, true
 	}
 	m.mu.Lock()
-	o, held := m.retained.get(id, time.Now().UnixNano())
+	o, held := m.retained.get(id, instantNow())
 	var retained JobView
 	if held {
 		retained = JobView{ID: id, Type: o.typ, Phase: PhaseResolved, Outcome: outcomeNames[classify(o.err)],

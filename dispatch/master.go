@@ -244,7 +244,7 @@ func (m *Master) heldLocked(j *job) (held bool, out *outcome, err error) {
 	if m.closed {
 		return false, nil, nil // admitLocked refuses
 	}
-	now := time.Now().UnixNano()
+	now := j.submittedAt
 	// An outcome whose retention has passed is forgotten before its id is taken
 	// again: a durable master records the Collected first, which the store needs
 	// before a new Submitted of the id.
@@ -368,6 +368,7 @@ type settlement struct {
 	attempt   int
 	followers []observer
 	commit    *commitGate // WithOutcomesAfterCommit: the Resolved record's commit
+	at        instant     // when the job was resolved
 }
 
 // resolveLocked marks j resolved, retains its outcome and forgets the job; false if it
@@ -385,14 +386,15 @@ func (m *Master) resolveLocked(j *job, result []byte, err error) (settlement, bo
 		m.unorphanLocked(j)
 	}
 	j.state = stateResolved
+	now := instantNow()
 	var gate *commitGate
 	if m.jobs[j.id] == j {
 		delete(m.jobs, j.id)
-		gate = m.recordResolvedLocked(j, result, err, m.retainLocked(j, result, err))
+		gate = m.recordResolvedLocked(j, result, err, m.retainLocked(j, result, err, now))
 	}
 	fs := j.followers
 	j.followers = nil
-	return settlement{stopWatch: j.stopWatch, timer: j.timer, running: j.slot, attempt: j.attempt, followers: fs, commit: gate}, true
+	return settlement{stopWatch: j.stopWatch, timer: j.timer, running: j.slot, attempt: j.attempt, followers: fs, commit: gate, at: now}, true
 }
 
 // settle is the part of resolving a job done outside m.mu. raw is the worker's encoded
@@ -414,9 +416,9 @@ func (m *Master) settle(j *job, st settlement, result []byte, err error, raw []b
 	m.resolved[class].Add(1)
 	m.noteResolved(j, class, err)
 	if class == outcomeOK {
-		m.meter.tick()
+		m.meter.tick(st.at)
 	}
-	m.metrics.jobResolved(j.tm, class, instantNow().sub(j.submittedAt))
+	m.metrics.jobResolved(j.tm, class, st.at.sub(j.submittedAt))
 	endSpan(j.span, err)
 	m.deliver(j, st, result, err, raw)
 }

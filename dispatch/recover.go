@@ -154,7 +154,7 @@ func (m *Master) restoreOutcomeLocked(state *store.State, js store.JobState, now
 	}
 	res, err := loadedOutcome(o, result)
 	out := outcome{id: js.Spec.ID, typ: js.Spec.Type, result: res, err: err, unhashed: true}
-	if !m.retained.addUntil(out, now.UnixNano(), js.ResolvedAt.Add(m.opts.retention).UnixNano()) {
+	if !m.retained.addUntil(out, instantOf(now), instantOf(js.ResolvedAt.Add(m.opts.retention))) {
 		m.jn.record(store.Collected(js.Spec.ID))
 	}
 }

@@ -114,7 +114,7 @@ func (m *Master) attach(r *remoteCaller, id, key string) bool {
 		}
 		return true
 	}
-	out, ok := m.retained.get(id, time.Now().UnixNano())
+	out, ok := m.retained.get(id, instantNow())
 	m.mu.Unlock()
 	if !ok {
 		return false

@@ -43,7 +43,7 @@ type retainedSlot struct {
 	bytes    ringSpan // id, then type, then result, in retainStore.bytesRing
 	idLen    uint32
 	typLen   uint32
-	expires  int64 // Unix nanoseconds
+	expires  instant
 	size     int64 // what it counts against the byte bound
 	failed   bool  // its outcome is an error, in errs under its sequence number
 	unhashed bool
@@ -113,13 +113,13 @@ var retainKey = idKey
 // add retains o until now plus the retention, dropping the oldest outcomes as the
 // bounds require. An outcome larger than the whole byte bound is not retained. It
 // reports whether o was.
-func (s *retainStore) add(o outcome, now int64) bool {
-	return s.addUntil(o, now, now+int64(s.ttl))
+func (s *retainStore) add(o outcome, now instant) bool {
+	return s.addUntil(o, now, now.add(s.ttl))
 }
 
 // addUntil is add with the expiry given: an outcome loaded from a store keeps the
 // retention counted from its resolution. Outcomes must come in expiry order.
-func (s *retainStore) addUntil(o outcome, now, expires int64) bool {
+func (s *retainStore) addUntil(o outcome, now, expires instant) bool {
 	if !s.enabled() || expires <= now {
 		return false
 	}
@@ -240,7 +240,7 @@ func (s *retainStore) dropHead() {
 }
 
 // expire forgets the outcomes whose period has passed.
-func (s *retainStore) expire(now int64) {
+func (s *retainStore) expire(now instant) {
 	for s.n > 0 && s.ring[s.head].expires <= now {
 		s.dropHead()
 	}
@@ -248,7 +248,7 @@ func (s *retainStore) expire(now int64) {
 
 // get returns the outcome retained for id, with a copy of its result, and whether
 // there is one. An expired outcome is not returned even before expire has dropped it.
-func (s *retainStore) get(id string, now int64) (outcome, bool) {
+func (s *retainStore) get(id string, now instant) (outcome, bool) {
 	pos, ok := s.find(id, retainKey(id))
 	if !ok {
 		return outcome{}, false
@@ -267,13 +267,14 @@ func (s *retainStore) get(id string, now int64) (outcome, bool) {
 	return o, true
 }
 
-// retainLocked retains j's outcome, and reports whether it did. m.mu must be held.
-func (m *Master) retainLocked(j *job, result []byte, err error) bool {
+// retainLocked retains j's outcome, resolved now, and reports whether it did. m.mu
+// must be held.
+func (m *Master) retainLocked(j *job, result []byte, err error, now instant) bool {
 	s := &m.retained
 	if !s.enabled() {
 		return false
 	}
-	kept := s.add(outcome{id: j.id, typ: j.typ, hash: j.hash, result: result, err: err}, time.Now().UnixNano())
+	kept := s.add(outcome{id: j.id, typ: j.typ, hash: j.hash, result: result, err: err}, now)
 	m.armRetainLocked()
 	return kept
 }
@@ -286,7 +287,7 @@ func (m *Master) armRetainLocked() {
 		// Expired outcomes are forgotten an eighth of the period late at most, so
 		// that a steady stream of jobs costs one timer firing per eighth, not one per
 		// job. Lookups never see an expired outcome regardless.
-		d := time.Duration(s.ring[s.head].expires-time.Now().UnixNano()) + s.ttl/8
+		d := s.ring[s.head].expires.sub(instantNow()) + s.ttl/8
 		if s.timer == nil {
 			s.timer = time.AfterFunc(d, m.expireRetained)
 		} else {
@@ -302,11 +303,11 @@ func (m *Master) expireRetained() {
 	defer m.mu.Unlock()
 	s := &m.retained
 	s.armed = false
-	now := time.Now().UnixNano()
+	now := instantNow()
 	s.expire(now)
 	if s.n > 0 && !m.closed {
 		s.armed = true
-		s.timer.Reset(time.Duration(s.ring[s.head].expires-now) + s.ttl/8)
+		s.timer.Reset(s.ring[s.head].expires.sub(now) + s.ttl/8)
 	}
 }
 

@@ -74,7 +74,7 @@ func (m *Master) Stats() Stats {
 	s.Done, s.Failed, s.TimedOut = r[outcomeOK].Load(), r[outcomeError].Load(), r[outcomeTimeout].Load()
 	s.Cancelled, s.Lost = r[outcomeCancelled].Load(), r[outcomeLost].Load()
 	s.Retried = m.retried.Load()
-	s.Throughput = m.meter.rate(time.Now())
+	s.Throughput = m.meter.rate(instantNow())
 	return s
 }
 
@@ -120,8 +120,9 @@ type rateMeter struct {
 
 const rateWindow = 10 // seconds
 
-func (r *rateMeter) tick() {
-	sec := time.Now().Unix()
+// tick counts one event at now.
+func (r *rateMeter) tick(now instant) {
+	sec := int64(now) / int64(time.Second)
 	r.mu.Lock()
 	b := &r.buckets[sec%rateWindow]
 	if b.sec != sec {
@@ -132,8 +133,8 @@ func (r *rateMeter) tick() {
 }
 
 // rate is the average per second over the last full window seconds.
-func (r *rateMeter) rate(now time.Time) float64 {
-	sec := now.Unix()
+func (r *rateMeter) rate(now instant) float64 {
+	sec := int64(now) / int64(time.Second)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var n uint64
