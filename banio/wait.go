@@ -216,12 +216,16 @@ func (t *waitTable) add(log *slog.Logger, key string, w *waiter, fw funcWait) er
 		t.mu.Unlock()
 		return ErrConnClosed
 	}
-	if !t.hasLocked(key) && len(t.m)+len(t.fns) >= t.limit {
+	// A new key (the common case) needs no removal: the look for an older wait is
+	// the one probe of each map before the insert.
+	var old func([]byte, error)
+	if t.hasLocked(key) {
+		old = t.removeLocked(key, errWaitReplaced)
+	} else if len(t.m)+len(t.fns) >= t.limit {
 		t.mu.Unlock()
 		t.log.log(log, slog.LevelWarn, "banio: too many pending waits, SetWait refused", "limit", t.limit)
 		return fmt.Errorf("%w: %d pending waits", ErrLimit, t.limit)
 	}
-	old := t.removeLocked(key, errWaitReplaced)
 	if fw.fn != nil {
 		fw.down = t.down
 		t.fns[key] = fw
