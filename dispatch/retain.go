@@ -17,11 +17,12 @@ import (
 //
 // A busy master retains 100,000 outcomes (DefaultRetainedJobs), so what each costs
 // the collector matters more than its bytes: the id, type and result of every
-// retained outcome lie in one byte ring outside the collected heap (resultring.go),
-// its slot holds no pointer (the slots are not scanned), and the index is a table of
-// its own keyed by a hash of the id (retainindex.go) rather than a map by id string. Measured at 64 B with a string
-// index, slots holding strings and results on the heap, retention was a tenth of the
-// whole benchmark's CPU, most of it in map probes and the collector.
+// retained outcome lie in one byte ring outside the collected heap (bytering.go), its
+// slot holds no pointer (the slots are not scanned), and the index is a hash table of
+// the store's own over a hash of the id (retainindex.go), not a map by id string.
+// Measured at 64 B with a string index, slots holding strings and results on the
+// heap, retention was a tenth of the whole benchmark's CPU, most of it in map probes
+// and the collector.
 
 // outcome is a resolved job's outcome as it is given to the store and returned by it.
 type outcome struct {
