@@ -118,7 +118,9 @@
 // moment the connection (for a client: the socket the request went out on) is lost.
 // SetWaitFunc hands the result to a callback on the read loop instead, for callers
 // with many requests in flight that should not park a goroutine for each;
-// SetWaitFuncView lends it, as ListenInlineView does. SendWaitResParts answers with data
+// SetWaitFuncView lends it, as ListenInlineView does, and SetWaiterView does the same
+// for a value that is its own callback (a Waiter: a struct per request, with no method
+// value to allocate). SendWaitResParts answers with data
 // in two pieces without putting them in an interface, as WriteParts sends them.
 //
 // # Reconnect and heartbeats

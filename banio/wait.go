@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -32,7 +33,7 @@ type waitTable struct {
 
 // funcWait is one pending callback wait: fn receives the result, or why none came.
 type funcWait struct {
-	fn   func(data []byte, err error)
+	fn   Waiter
 	down chan struct{} // the table's down channel when it was registered
 	view bool          // fn is lent the result for the call only (SetWaitFuncView)
 }
@@ -80,6 +81,9 @@ func (t *waitTable) init(limit int) {
 	t.limit = limit
 }
 
+// errNilWaiter: a callback wait needs a callback.
+var errNilWaiter = errors.New("banio: a callback wait needs a non-nil callback")
+
 // Why a wait ended without a result, when something other than its socket ended it.
 var (
 	errWaitReplaced = fmt.Errorf("%w: replaced by a new SetWait", ErrNoWait)
@@ -89,7 +93,7 @@ var (
 // removeLocked takes the wait under key out of the table, if there is one, ending it
 // with reason: a channel wait is closed here; a callback wait's fn is returned, to be
 // called with reason once the lock is released. The table lock must be held.
-func (t *waitTable) removeLocked(key string, reason error) (fn func([]byte, error)) {
+func (t *waitTable) removeLocked(key string, reason error) (fn Waiter) {
 	if fw, ok := t.fns[key]; ok {
 		delete(t.fns, key)
 		return fw.fn
@@ -119,7 +123,7 @@ func (t *waitTable) failAll(final bool) {
 		return
 	}
 	// Callback waits of the lost socket are told here; channel waits see down close.
-	var lost []func([]byte, error)
+	var lost []Waiter
 	for key, fw := range t.fns {
 		if fw.down == t.down {
 			lost = append(lost, fw.fn)
@@ -134,7 +138,7 @@ func (t *waitTable) failAll(final bool) {
 	}
 	t.mu.Unlock()
 	for _, fn := range lost {
-		fn(nil, ErrConnClosed)
+		fn.WaitDone(nil, ErrConnClosed)
 	}
 }
 
@@ -153,7 +157,7 @@ func (t *waitTable) deliver(key string, data []byte, lent bool) {
 		if lent && !fw.view {
 			data = append([]byte(nil), data...)
 		}
-		fw.fn(data, nil)
+		fw.fn.WaitDone(data, nil)
 		return
 	}
 	w := t.m[key]
@@ -194,7 +198,10 @@ func (c *BanConn) SetWaitFunc(key string, fn func(data []byte, err error)) (stri
 	if key == "" {
 		key = newWaitKey()
 	}
-	return key, c.waits.add(c.log, key, nil, funcWait{fn: fn})
+	if fn == nil {
+		return key, errNilWaiter
+	}
+	return key, c.waits.add(c.log, key, nil, funcWait{fn: WaitFunc(fn)})
 }
 
 // SetWaitFuncView is SetWaitFunc for a callback that keeps nothing of the result: data
@@ -202,10 +209,36 @@ func (c *BanConn) SetWaitFunc(key string, fn func(data []byte, err error)) (stri
 // connection's read buffer. fn copies what it keeps. That saves copying every result
 // into memory of its own, which a callback that decodes it only throws away.
 func (c *BanConn) SetWaitFuncView(key string, fn func(data []byte, err error)) (string, error) {
+	if fn == nil {
+		return key, errNilWaiter
+	}
+	return c.SetWaiterView(key, WaitFunc(fn))
+}
+
+// A Waiter receives the result of a callback wait (SetWaiterView), or why none came.
+type Waiter interface {
+	WaitDone(data []byte, err error)
+}
+
+// WaitFunc is a func as a Waiter.
+type WaitFunc func(data []byte, err error)
+
+// WaitDone calls f.
+func (f WaitFunc) WaitDone(data []byte, err error) { f(data, err) }
+
+// SetWaiterView is SetWaitFuncView for a value that receives the result itself, with
+// the same rules (w.WaitDone runs exactly once, on a view of the data). A pointer
+// given as a Waiter costs nothing, where a method value given as a func is an
+// allocation: a caller with a struct per request (a dispatch call, an attempt) passes
+// the struct.
+func (c *BanConn) SetWaiterView(key string, w Waiter) (string, error) {
 	if key == "" {
 		key = newWaitKey()
 	}
-	return key, c.waits.add(c.log, key, nil, funcWait{fn: fn, view: true})
+	if w == nil {
+		return key, errNilWaiter
+	}
+	return key, c.waits.add(c.log, key, nil, funcWait{fn: w, view: true})
 }
 
 // add registers under key the channel wait w, or else the callback wait fw, replacing
@@ -218,7 +251,7 @@ func (t *waitTable) add(log *slog.Logger, key string, w *waiter, fw funcWait) er
 	}
 	// A new key (the common case) needs no removal: the look for an older wait is
 	// the one probe of each map before the insert.
-	var old func([]byte, error)
+	var old Waiter
 	if t.hasLocked(key) {
 		old = t.removeLocked(key, errWaitReplaced)
 	} else if len(t.m)+len(t.fns) >= t.limit {
@@ -235,7 +268,7 @@ func (t *waitTable) add(log *slog.Logger, key string, w *waiter, fw funcWait) er
 	}
 	t.mu.Unlock()
 	if old != nil {
-		old(nil, errWaitReplaced)
+		old.WaitDone(nil, errWaitReplaced)
 	}
 	return nil
 }
@@ -260,7 +293,7 @@ func (c *BanConn) CloseWaitChan(key string) {
 	fn := t.removeLocked(key, errWaitClosed)
 	t.mu.Unlock()
 	if fn != nil {
-		fn(nil, errWaitClosed)
+		fn.WaitDone(nil, errWaitClosed)
 	}
 }
 

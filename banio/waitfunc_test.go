@@ -231,6 +231,68 @@ func TestSetWaitFuncAllocatesNothing(t *testing.T) {
 	}
 }
 
+// request is a caller's struct per request, its own Waiter.
+type request struct {
+	got *int
+}
+
+func (r *request) WaitDone(data []byte, err error) {
+	if err == nil && string(data) == "r" {
+		*r.got++
+	}
+}
+
+// TestSetWaiterViewAllocatesNothing: a struct given as its own Waiter costs no
+// allocation per wait, where its method value given to SetWaitFuncView would cost one.
+func TestSetWaiterViewAllocatesNothing(t *testing.T) {
+	leakcheck.Check(t)
+	c := pipeConn(t)
+	var got int
+	reqs := make([]request, 64)
+	keys := make([]string, len(reqs))
+	for i := range reqs {
+		reqs[i].got = &got
+		keys[i] = "job-" + strconv.Itoa(i) + "#1"
+	}
+	data := []byte("r")
+	round := func() {
+		for i := range reqs {
+			if _, err := c.SetWaiterView(keys[i], &reqs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, key := range keys {
+			c.waits.deliver(key, data, true)
+		}
+	}
+	round() // the table grows to its size here
+	if allocs := testing.AllocsPerRun(20, round); allocs != 0 {
+		t.Errorf("%v allocations for %d waiter waits and their results, want 0", allocs, len(keys))
+	}
+	if want := 22 * len(keys); got != want {
+		t.Fatalf("%d results delivered, want %d", got, want)
+	}
+}
+
+// TestNilWaitCallbackIsRefused: a callback wait without a callback is an error, not
+// a wait that panics when its result comes.
+func TestNilWaitCallbackIsRefused(t *testing.T) {
+	leakcheck.Check(t)
+	c := pipeConn(t)
+	if _, err := c.SetWaitFunc("k", nil); err == nil {
+		t.Error("SetWaitFunc accepted a nil callback")
+	}
+	if _, err := c.SetWaitFuncView("k", nil); err == nil {
+		t.Error("SetWaitFuncView accepted a nil callback")
+	}
+	if _, err := c.SetWaiterView("k", nil); err == nil {
+		t.Error("SetWaiterView accepted a nil Waiter")
+	}
+	if c.waits.hasLocked("k") {
+		t.Error("a refused wait was registered")
+	}
+}
+
 // TestSendWaitResParts: both forms answer a wait with head followed by body, exactly
 // as SendWaitRes with Parts does, and a nil body sends the head alone.
 func TestSendWaitResParts(t *testing.T) {

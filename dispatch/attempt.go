@@ -55,13 +55,13 @@ func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 			protocol.AttrAttempt.Int(n), protocol.AttrWorkerID.String(w.info.ID)))
 	}
 	a := &attempt{m: m, j: j, w: w, n: n}
-	key, err := w.conn.SetWaitFuncView(attemptKey(j.id, n), a.done)
+	key, err := w.conn.SetWaiterView(attemptKey(j.id, n), a) // a.WaitDone: no method value to allocate
 	if errors.Is(err, banio.ErrConnClosed) {
 		m.notSent(j, w, n, err)
 		return
 	}
 	if err != nil {
-		a.done(nil, err)
+		a.WaitDone(nil, err)
 		return
 	}
 	if j.endErr() != nil {
@@ -87,11 +87,11 @@ func (m *Master) writeAttempt(j *job, w *workerState, n int, block bool) {
 	}
 }
 
-// done receives the attempt's outcome: the worker's reply, or why none will come. data
-// is lent for the call only (SetWaitFuncView): the result in it is copied where the
-// job's outcome keeps it (finishRaw), and the reply as it came is forwarded to a remote
-// caller within the call (see deliver).
-func (a *attempt) done(data []byte, err error) {
+// WaitDone receives the attempt's outcome (banio.Waiter): the worker's reply, or why
+// none will come. data is lent for the call only (SetWaiterView): the result in it is
+// copied where the job's outcome keeps it (finishRaw), and the reply as it came is
+// forwarded to a remote caller within the call (see deliver).
+func (a *attempt) WaitDone(data []byte, err error) {
 	m, j, w := a.m, a.j, a.w
 	if err != nil {
 		if sendErr, ok := a.sendErr.Load().(error); ok {

@@ -228,7 +228,7 @@ func (c *Client) submit(ctx context.Context, job Job, notify chan struct{}) (*ca
 		endSpan(span, err)
 		return nil, nil, err
 	}
-	if _, err := c.io.SetWaitFuncView(key, cl.onReply); err != nil {
+	if _, err := c.io.SetWaiterView(key, cl); err != nil { // cl.WaitDone: no method value to allocate
 		if c.io.IsClosed() {
 			err = c.withCloseCause(fmt.Errorf("%w: job %s: the client is closed", ErrClosed, job.ID))
 		} else {
@@ -315,10 +315,11 @@ func (c *Client) withCloseCause(err error) error {
 	return err
 }
 
-// onReply is the call's wait callback: the master's reply, or why none will come on
-// this connection. It runs on the read loop or where the wait failed, and never blocks.
-// data is lent for the call only (SetWaitFuncView): the result is copied for the caller.
-func (cl *call) onReply(data []byte, err error) {
+// WaitDone is the call's wait callback (banio.Waiter): the master's reply, or why none
+// will come on this connection. It runs on the read loop or where the wait failed, and
+// never blocks. data is lent for the call only (SetWaiterView): the result is copied
+// for the caller.
+func (cl *call) WaitDone(data []byte, err error) {
 	c := cl.c
 	switch {
 	case err == nil:
@@ -475,7 +476,7 @@ func (c *Client) reattach() {
 	// Each call waits on its old key, now on the new connection.
 	live := todo[:0]
 	for _, cl := range todo {
-		if _, err := c.io.SetWaitFuncView(cl.sub.Key, cl.onReply); err != nil {
+		if _, err := c.io.SetWaiterView(cl.sub.Key, cl); err != nil {
 			if !c.io.IsClosed() {
 				c.finish(cl, nil, fmt.Errorf("dispatch: job %s: re-attaching after a reconnect: %w", cl.sub.ID, err))
 			}

@@ -101,7 +101,7 @@ func (m *Master) adopt(w *workerState, adopted []*attempt) {
 	for _, a := range adopted {
 		key, err := w.conn.SetWaitFunc(attemptKey(a.j.id, a.n), a.adoptedDone)
 		if err != nil {
-			go a.done(nil, err)
+			go a.WaitDone(nil, err)
 			continue
 		}
 		if a.j.endErr() != nil {
@@ -129,7 +129,7 @@ func (a *attempt) adoptedDone(data []byte, err error) {
 			return
 		}
 	}
-	a.done(data, err)
+	a.WaitDone(data, err)
 }
 
 // What reorphan did with a re-adopted attempt whose connection was lost.
