@@ -150,9 +150,11 @@ func (l *relayLog) commitLoop() {
 			l.off = 0
 		}
 		if _, err := l.f.WriteAt(frames, l.off); err != nil {
+			l.fail(err)
 			return
 		}
 		if err := fdatasync(l.f); err != nil {
+			l.fail(err)
 			return
 		}
 		l.off += int64(len(frames))
@@ -181,6 +183,12 @@ func (l *relayLog) commitLoop() {
 		touched = touched[:0]
 		clear(targets)
 	}
+}
+
+// fail reports why the committer stopped: nothing is forwarded any more, and the
+// calls waiting end with their context, so the run's errors say why.
+func (l *relayLog) fail(err error) {
+	fmt.Fprintf(os.Stderr, "rawtcp-relay-durable: the log failed, forwarding stops: %v\n", err)
 }
 
 // close stops the committer and removes the log.

@@ -69,6 +69,7 @@ func (m *Master) restore(state *store.State, now time.Time) (expired []*job) {
 
 	var restoredCaller *remoteCaller // the callers of restored remote jobs, until they re-attach
 	queued, orphaned := 0, 0
+	at := instantOf(now) // deadlines are measured from the restore's one reading
 	for _, js := range state.Unresolved() {
 		payload, _ := state.Payload(js.Spec.ID)
 		j := m.restoredJob(js, payload)
@@ -87,7 +88,7 @@ func (m *Master) restore(state *store.State, now time.Time) (expired []*job) {
 			queued++
 		}
 		if !j.deadline.isZero() {
-			if d := j.deadline.sub(instantNow()); d > 0 {
+			if d := j.deadline.sub(at); d > 0 {
 				j.timer = time.AfterFunc(d, func() { m.stop(j, errJobTimedOut) })
 			} else {
 				expired = append(expired, j)

@@ -38,8 +38,8 @@ type task struct {
 	wait  string            // the envelope's Key: the master's wait for this attempt
 	trace map[string]string // the envelope's trace context
 	run   runningJob
-	ctx   context.Context // the job's context, until execute takes it
-	h     Handler
+	ctx   context.Context // the job's context and handler, for execute: the run pool
+	h     Handler         // hands it the task alone
 }
 
 // jobKey names one attempt of a job: a re-dispatched job may come back to the same
