@@ -28,9 +28,8 @@ func (t *tracing) init() {
 	if t.propagator == nil {
 		t.propagator = protocol.DefaultPropagator()
 	}
-	tracer := t.provider.Tracer(protocol.ScopeName)
-	t.dispatch = jobspan.New(tracer, trace.SpanKindProducer)
-	t.submit = jobspan.New(tracer, trace.SpanKindClient)
+	t.dispatch = jobspan.New(t.provider, trace.SpanKindProducer)
+	t.submit = jobspan.New(t.provider, trace.SpanKindClient)
 }
 
 // inject returns ctx's trace context as envelope entries (nil when there is none).

@@ -112,7 +112,7 @@ func New(masterAddr string, opts ...Option) *Worker {
 	if w.propagator == nil {
 		w.propagator = protocol.DefaultPropagator()
 	}
-	w.tracer = jobspan.New(w.tracerProvider.Tracer(protocol.ScopeName), trace.SpanKindConsumer)
+	w.tracer = jobspan.New(w.tracerProvider, trace.SpanKindConsumer)
 	if w.meterProvider == nil {
 		w.meterProvider = otel.GetMeterProvider()
 	}
