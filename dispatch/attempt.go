@@ -144,11 +144,12 @@ func (m *Master) finish(j *job, w *workerState, result []byte, err error) {
 // resolving j keeps it (keepsResultLocked).
 func (m *Master) finishRaw(j *job, w *workerState, result []byte, err error, raw []byte) {
 	m.mu.Lock()
-	ran := m.releaseLocked(j, w)
+	now := instantNow() // one reading for the attempt's end and the job's resolution
+	ran := m.releaseLocked(j, w, now)
 	if raw != nil && m.keepsResultLocked(j) {
 		result = bytes.Clone(result)
 	}
-	st, ok := m.resolveLocked(j, result, err)
+	st, ok := m.resolveLocked(j, result, err, now)
 	m.mu.Unlock()
 	m.metrics.attemptEnded(j.tm, classify(err), ran)
 	m.noteAttempt(w, err)
@@ -157,11 +158,11 @@ func (m *Master) finishRaw(j *job, w *workerState, result []byte, err error, raw
 	}
 }
 
-// releaseLocked frees w's slot for j and dispatches what waits for it. It returns how
-// long the attempt that held the slot ran, or -1 if this call did not end one (the
+// releaseLocked frees w's slot for j, now, and dispatches what waits for it. It returns
+// how long the attempt that held the slot ran, or -1 if this call did not end one (the
 // slot was freed before) or its start is unknown (adopted after a restart). m.mu must
 // be held.
-func (m *Master) releaseLocked(j *job, w *workerState) time.Duration {
+func (m *Master) releaseLocked(j *job, w *workerState, now instant) time.Duration {
 	if j.slot != w {
 		return -1
 	}
@@ -170,7 +171,7 @@ func (m *Master) releaseLocked(j *job, w *workerState) time.Duration {
 	if j.startedAt.isZero() {
 		return -1
 	}
-	return instantNow().sub(j.startedAt)
+	return now.sub(j.startedAt)
 }
 
 // attemptFailed handles an attempt that got no reply: the job was stopped (cancel it
@@ -265,7 +266,7 @@ var retryStatus = [numRetryReasons]outcomeClass{outcomeLost, outcomeError, attem
 // pause first; a hand-back is re-dispatched at once and costs nothing.
 func (m *Master) retryOrFail(j *job, w *workerState, err error, spend bool, why retryReason) {
 	m.mu.Lock()
-	ran := m.releaseLocked(j, w)
+	ran := m.releaseLocked(j, w, instantNow())
 	if why == retryNotSent {
 		ran = -1
 	}
@@ -322,7 +323,7 @@ func (m *Master) requeue(j *job) {
 	j.readyAt = instantNow()
 	jt := m.typeLocked(j.typ)
 	if w := m.pickLocked(jt); w != nil {
-		m.startLocked(j, w)
+		m.startLocked(j, w, j.readyAt)
 		return
 	}
 	j.state = stateQueued

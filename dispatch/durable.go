@@ -64,7 +64,7 @@ func (m *Master) reserveLocked(j *job) error {
 	jt := m.typeLocked(j.typ)
 	j.action, j.tm = jt.action, jt.tm
 	if w := m.pickLocked(jt); w != nil {
-		m.takeSlotLocked(j, w)
+		m.takeSlotLocked(j, w, j.readyAt)
 	} else if err := m.roomLocked(jt, j); err != nil {
 		m.dropIfIdleLocked(jt)
 		return err
@@ -100,12 +100,12 @@ func (m *Master) committed(ctx context.Context, j *job, timeout time.Duration, e
 	if err != nil {
 		err = fmt.Errorf("dispatch: job %s not accepted: the master could not record it in its store: %w", j.id, err)
 		if j.slot != nil {
-			m.releaseLocked(j, j.slot)
+			m.releaseLocked(j, j.slot, instantNow())
 		}
 		if m.opts.afterCommit {
 			m.unheardLocked(j) // replicated.go
 		}
-		st, _ := m.resolveLocked(j, nil, err)
+		st, _ := m.resolveLocked(j, nil, err, instantNow())
 		m.mu.Unlock()
 		m.settle(j, st, nil, err, nil)
 		return err
@@ -115,7 +115,7 @@ func (m *Master) committed(ctx context.Context, j *job, timeout time.Duration, e
 		// Stopped while committing (its caller cancelled it): the store holds it, so
 		// it is resolved like any job that leaves its queue or never got its envelope.
 		if j.slot != nil {
-			m.releaseLocked(j, j.slot)
+			m.releaseLocked(j, j.slot, instantNow())
 		}
 		j.state = stateLeaving
 		m.mu.Unlock()
@@ -139,7 +139,7 @@ func (m *Master) runOrQueueLocked(j *job, front bool) {
 	jt := m.typeLocked(j.typ)
 	j.action = jt.action
 	if w := m.pickLocked(jt); w != nil {
-		m.startLocked(j, w)
+		m.startLocked(j, w, instantNow())
 		return
 	}
 	j.state = stateQueued

@@ -217,7 +217,7 @@ func (m *Master) admitLocked(j *job) error {
 	j.action, j.tm = jt.action, jt.tm
 	if w := m.pickLocked(jt); w != nil {
 		m.jobs[j.id] = j
-		m.startLocked(j, w)
+		m.startLocked(j, w, j.readyAt) // it waited for nothing: the submission's own clock reading
 		return nil
 	}
 	if err := m.roomLocked(jt, j); err != nil {
@@ -353,7 +353,7 @@ func contextError(ctx context.Context) error {
 // resolve settles a job exactly once: the ticket, the counters, the span.
 func (m *Master) resolve(j *job, result []byte, err error) {
 	m.mu.Lock()
-	st, ok := m.resolveLocked(j, result, err)
+	st, ok := m.resolveLocked(j, result, err, instantNow())
 	m.mu.Unlock()
 	if ok {
 		m.settle(j, st, result, err, nil)
@@ -371,11 +371,11 @@ type settlement struct {
 	at        instant     // when the job was resolved
 }
 
-// resolveLocked marks j resolved, retains its outcome and forgets the job; false if it
-// already was. m.mu must be held; settle does the rest once it is released. The
+// resolveLocked marks j resolved, now, retains its outcome and forgets the job; false if
+// it already was. m.mu must be held; settle does the rest once it is released. The
 // outcome is retained in the same critical section that takes the job out of m.jobs,
 // so that a submission of its id always finds one or the other.
-func (m *Master) resolveLocked(j *job, result []byte, err error) (settlement, bool) {
+func (m *Master) resolveLocked(j *job, result []byte, err error, now instant) (settlement, bool) {
 	if j.state == stateResolved {
 		return settlement{}, false
 	}
@@ -386,7 +386,6 @@ func (m *Master) resolveLocked(j *job, result []byte, err error) (settlement, bo
 		m.unorphanLocked(j)
 	}
 	j.state = stateResolved
-	now := instantNow()
 	var gate *commitGate
 	if m.jobs[j.id] == j {
 		delete(m.jobs, j.id)

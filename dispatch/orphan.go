@@ -68,7 +68,7 @@ func (m *Master) claimsLocked(w *workerState, held []protocol.HeldAttempt) (adop
 			// Re-adopted on an earlier connection of this worker that the master has
 			// not seen close yet: the worker left it, and claims the attempt here.
 			m.goneLocked(j.worker)
-			m.releaseLocked(j, j.worker)
+			m.releaseLocked(j, j.worker, instantNow())
 			j.state, j.orphanOf = stateOrphan, w.info.ID
 		}
 		if j != nil && j.state == stateOrphan && j.attempt == h.Attempt && j.orphanOf == w.info.ID {
@@ -154,7 +154,7 @@ func (m *Master) reorphan(a *attempt) int {
 		return notReorphaned
 	}
 	m.goneLocked(w)
-	m.releaseLocked(j, w)
+	m.releaseLocked(j, w, instantNow())
 	m.orphanLocked(j, w.info.ID)
 	if m.orphanTimer == nil {
 		m.orphanTimer = time.AfterFunc(max(m.opts.orphanGrace, 0), m.orphanGraceOver)

@@ -42,10 +42,10 @@ func (m *Master) pickLocked(jt *jobType) *workerState {
 	return best
 }
 
-// startLocked dispatches j to w.
-func (m *Master) startLocked(j *job, w *workerState) {
+// startLocked dispatches j to w, now.
+func (m *Master) startLocked(j *job, w *workerState, now instant) {
 	j.state = stateRunning
-	m.takeSlotLocked(j, w)
+	m.takeSlotLocked(j, w, now)
 	if m.jn != nil && j.stored {
 		// The envelope leaves once the store knows of the attempt (durable.go). The
 		// callback runs on the store's committer, which the write must not hold up.
@@ -72,7 +72,7 @@ func (m *Master) startLocked(j *job, w *workerState) {
 // that.
 func (m *Master) stall(j *job, w *workerState) {
 	m.mu.Lock()
-	m.releaseLocked(j, w)
+	m.releaseLocked(j, w, instantNow())
 	if j.state != stateRunning {
 		m.mu.Unlock()
 		return
@@ -86,10 +86,9 @@ func (m *Master) stall(j *job, w *workerState) {
 	}
 }
 
-// takeSlotLocked gives j's next attempt one of w's slots, and notes how long it waited
-// for it.
-func (m *Master) takeSlotLocked(j *job, w *workerState) {
-	now := instantNow()
+// takeSlotLocked gives j's next attempt one of w's slots, now, and notes how long it
+// waited for it.
+func (m *Master) takeSlotLocked(j *job, w *workerState, now instant) {
 	j.startedAt, j.waited = now, now.sub(j.readyAt)
 	m.metrics.jobDispatched(j.tm, j.waited)
 	j.attempt++
@@ -130,7 +129,7 @@ func (m *Master) pumpLocked(c *workerClass) {
 		m.routeSteps++
 		j := jt.queue.head
 		m.dequeueLocked(jt, j)
-		m.startLocked(j, w)
+		m.startLocked(j, w, instantNow())
 	}
 }
 

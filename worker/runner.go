@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/protocol"
@@ -153,8 +152,8 @@ func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep protocol.Rep
 		// Accepted before the drain began but never started: hand it back now.
 		return protocol.Reply{Kind: protocol.KindHandedBack}
 	}
-	start := time.Now()
-	defer func() { w.metrics.processed(job.Type, &rep, time.Since(start)) }() // after the recover below
+	start := w.metrics.processStart()
+	defer func() { w.metrics.processed(job.Type, &rep, start) }() // after the recover below
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("worker: handler panicked", "type", job.Type, "job", job.ID, "panic", r, "stack", string(debug.Stack()))
