@@ -80,9 +80,10 @@ func WithHeldReplyBytes(n int) Option {
 // before the connection drops may never reach the master (it was still in a socket
 // buffer, or a master killed before it stored the outcome); when the connection is
 // lost, the replies sent within this window are held and offered again on the next
-// registration, where a master that already has them ignores them. The replies are
-// kept by reference, not copied, within WithHeldReplyBytes. 0 disables it; a negative
-// d is ignored. Default: DefaultReplyLinger.
+// registration, where a master that already has them ignores them. They are kept
+// within WithReplyLingerBytes: replies of up to 4 KiB as copies (the memory they take
+// is their bytes plus their ids and types, in chunks of 64 KiB), larger ones by
+// reference. 0 disables it; a negative d is ignored. Default: DefaultReplyLinger.
 func WithReplyLinger(d time.Duration) Option {
 	return func(w *Worker) {
 		if d >= 0 {

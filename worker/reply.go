@@ -9,7 +9,7 @@ import (
 )
 
 // The way a reply goes to the master. While the connection is up it is sent at once,
-// and remembered for a while by reference (sentRing) in case the connection drops
+// and remembered for a while (sentRing) in case the connection drops
 // before the master had it. While it is down (w.link), or when the send fails, the
 // reply is held (heldSet) and register sends it behind the next registration, which
 // lists it. banio itself would queue a frame written while it reconnects, but it sends
