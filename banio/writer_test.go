@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -505,4 +506,55 @@ func TestWriterOneOffOverTLS(t *testing.T) {
 		t.Fatalf("received %q, want hello", frames[0])
 	}
 	none(t, ev.failed, "the TLS socket failed")
+}
+
+// deadlineConn records the write deadlines set on a socket.
+type deadlineConn struct {
+	net.Conn
+	mu  sync.Mutex
+	set []time.Time
+}
+
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
+	d.mu.Lock()
+	d.set = append(d.set, t)
+	d.mu.Unlock()
+	return d.Conn.SetWriteDeadline(t)
+}
+
+func (d *deadlineConn) deadlines() []time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]time.Time(nil), d.set...)
+}
+
+// TestWriterKeepsAFreshDeadline: batches written one after another share the deadline
+// the first one set, while it is far enough away; a brief write that must give up
+// sooner still gets its own short deadline.
+func TestWriterKeepsAFreshDeadline(t *testing.T) {
+	leakcheck.Check(t)
+	near, far := tcpPair(t)
+	dc := &deadlineConn{Conn: near}
+	const timeout = time.Hour
+	w, _ := newTestWriter(t, dc, writerConfig{writeTimeout: timeout})
+	for n := range 50 {
+		if err := w.write(testFrame(strconv.Itoa(n)), writeQueued); err != nil {
+			t.Fatal(err)
+		}
+		readFrames(t, far, 1, 5*time.Second) // so that each frame is a batch of its own
+	}
+	set := dc.deadlines()
+	if len(set) != 1 || time.Until(set[0]) < timeout-timeout/rearmSlack {
+		t.Fatalf("50 batches set %d deadlines (the first %v away), want one about %v away", len(set), time.Until(set[0]), timeout)
+	}
+
+	w.setWriteDeadline(dc, briefWrite) // what a brief inline write does
+	set = dc.deadlines()
+	if len(set) != 2 || time.Until(set[1]) > briefWrite {
+		t.Fatalf("a brief write left the deadline %v away, want at most %v", time.Until(set[len(set)-1]), briefWrite)
+	}
+	w.setWriteDeadline(dc, timeout)
+	if set = dc.deadlines(); len(set) != 3 {
+		t.Fatalf("the deadline after a brief one was not moved back out (%d set)", len(set))
+	}
 }
