@@ -18,7 +18,7 @@ const drainHardLimit = 5 * time.Second
 // master runs their jobs again.
 func (w *Worker) drain(conn *banio.ClientIO) {
 	w.mu.Lock()
-	w.draining = true
+	w.draining.Store(true)
 	w.mu.Unlock()
 	_ = conn.WriteMsg(&banio.IOMsg{Action: protocol.ActionDrain})
 	w.log.Info("worker: draining", "grace", w.grace)

@@ -54,7 +54,7 @@ func (w *Worker) register() {
 	}
 	info := protocol.WorkerInfo{ID: w.id, Name: w.name, Capacity: w.capacity, Labels: w.labels, Types: types, Version: protocol.BuildVersion()}
 	w.mu.Lock()
-	conn, draining := w.conn, w.draining
+	conn, draining := w.conn, w.draining.Load()
 	losses, _ := w.link.load()
 	w.generation++
 	replies, dropped := w.claimsLocked(&info)

@@ -82,7 +82,7 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	t.run.cancel = cancel
 	w.mu.Lock()
-	draining, conn := w.draining, w.conn
+	draining, conn := w.draining.Load(), w.conn
 	if !draining {
 		w.jobs.Add(1)
 		t.run.generation = w.generation
@@ -256,8 +256,6 @@ func (w *Worker) cancelAllWith(cause error) {
 
 func (w *Worker) cancelAll() { w.cancelAllWith(errConnectionEnded) }
 
-func (w *Worker) isDraining() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.draining
-}
+// isDraining reports whether drain has begun. It takes no lock: every job asks, and
+// the worker's mu is the one its job goroutines contend for.
+func (w *Worker) isDraining() bool { return w.draining.Load() }

@@ -71,10 +71,12 @@ type Worker struct {
 	held       heldSet                // replies for the next registration
 	flushing   bool                   // register is sending replies it took from held
 	recent     sentRing               // replies sent within the linger window
-	draining   bool
-	slots      chan struct{} // capacity semaphore
-	jobs       sync.WaitGroup
-	pool       runPool // the goroutines jobs run on
+	// draining is set once, under mu, by drain; read under mu where what else mu
+	// guards must agree with it, and without it by isDraining.
+	draining atomic.Bool
+	slots    chan struct{} // capacity semaphore
+	jobs     sync.WaitGroup
+	pool     runPool // the goroutines jobs run on
 }
 
 // New makes a worker for the master at masterAddr. masterAddr may list the masters of
