@@ -161,6 +161,7 @@ func (s *retainStore) addUntil(o outcome, now, expires instant) bool {
 	}
 	s.ring[(s.head+s.n)%len(s.ring)] = slot
 	s.n++
+	s.index.setLive(s.headSeq, s.n)
 	s.bytes += size
 	// An outcome retained for the same id before (loaded from a store) stays in the
 	// ring until its turn, but lookups find the newest.
@@ -213,13 +214,14 @@ func (s *retainStore) grow() {
 	s.ring, s.head = ring, 0
 }
 
-// dropHead forgets the oldest outcome.
+// dropHead forgets the oldest outcome. Its index entry dies as the live window moves
+// past it (retainIndex); only a store that hears of forgotten outcomes removes it now,
+// to learn whether it was indexed.
 func (s *retainStore) dropHead() {
 	sl := &s.ring[s.head]
 	seq := s.headSeq
 	// Not indexed: a newer outcome of the same id is, and the store keeps that one.
-	indexed := s.index.remove(tagOf(sl.key), seq)
-	if indexed && s.forget != nil {
+	if s.forget != nil && s.index.remove(tagOf(sl.key), seq) {
 		s.forget(strings.Clone(s.idAt(seq))) // a copy: the ring's bytes are reused
 	}
 	if sl.failed {
@@ -231,6 +233,7 @@ func (s *retainStore) dropHead() {
 	s.head = (s.head + 1) % len(s.ring)
 	s.headSeq++
 	s.n--
+	s.index.setLive(s.headSeq, s.n)
 	if s.n == 0 {
 		s.bytesRing.emptied() // an idle master gives the memory back
 		if len(s.ring) > 64 {

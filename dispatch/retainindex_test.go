@@ -66,3 +66,80 @@ func TestRetainIndexEmpty(t *testing.T) {
 		t.Fatal("a reset index found an entry or kept its memory")
 	}
 }
+
+// TestRetainIndexSweepsInSteadyState: with one outcome leaving per one retained, the
+// sweep keeps the dead entries to what one pass over the table leaves.
+func TestRetainIndexSweepsInSteadyState(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var x retainIndex
+	const live = 3000
+	var seq0, seq uint64
+	for step := range 100_000 {
+		x.setLive(seq0, int(seq-seq0+1))
+		x.insert(rng.Uint32()|1, seq)
+		seq++
+		if seq-seq0 > live {
+			seq0++
+			x.setLive(seq0, int(seq-seq0))
+		}
+		if dead := x.n - int(seq-seq0); dead > len(x.entries)/sweepStep+1 {
+			t.Fatalf("step %d: %d dead entries in a table of %d, more than one sweep leaves", step, dead, len(x.entries))
+		}
+	}
+	if len(x.entries) != 8192 {
+		t.Fatalf("%d live entries in a table of %d, want 8192", live, len(x.entries))
+	}
+}
+
+// TestRetainIndexWindowed is the store's use of the index: entries inserted in
+// sequence, outcomes leaving from the front by the live window alone. After every step
+// each live entry is found under its tag and no dead one is; dead entries are swept so
+// that the table stays at most half full and never grows for them.
+func TestRetainIndexWindowed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var x retainIndex
+	tags := []uint32{1, 3, 63, 65, 127, 129, 1<<31 | 1, 1<<32 - 1}
+	tagOfSeq := map[uint64]uint32{}
+	const maxLive = 300
+	var seq0, seq uint64 = 1<<32 - 5000, 1<<32 - 5000 // the low 32 bits wrap during the test
+	for step := range 60_000 {
+		if seq-seq0 < maxLive && rng.IntN(2) == 0 || seq == seq0 {
+			tag := tags[rng.IntN(len(tags))]
+			if rng.IntN(4) == 0 {
+				tag = rng.Uint32() | 1 // and some of their own
+			}
+			x.setLive(seq0, int(seq-seq0+1))
+			x.insert(tag, seq)
+			tagOfSeq[seq] = tag
+			seq++
+		} else {
+			drop := 1 + rng.IntN(int(seq-seq0))
+			for range drop {
+				delete(tagOfSeq, seq0)
+				seq0++
+			}
+			x.setLive(seq0, int(seq-seq0))
+		}
+		if 2*x.n > len(x.entries) {
+			t.Fatalf("step %d: %d entries in a table of %d, more than half full", step, x.n, len(x.entries))
+		}
+		if len(x.entries) > 2048 {
+			t.Fatalf("step %d: the table grew to %d entries for at most %d live", step, len(x.entries), maxLive)
+		}
+		if step%50 != 0 {
+			continue
+		}
+		for s, tag := range tagOfSeq {
+			if !indexHas(&x, tag, s) {
+				t.Fatalf("step %d: live entry %d under tag %d not found", step, s, tag)
+			}
+		}
+		for s := seq0 - min(seq0, 20); s < seq0; s++ {
+			for _, tag := range tags {
+				if indexHas(&x, tag, s) {
+					t.Fatalf("step %d: dead entry %d found under tag %d", step, s, tag)
+				}
+			}
+		}
+	}
+}
