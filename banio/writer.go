@@ -469,11 +469,13 @@ const briefWrite = time.Millisecond
 
 // writeChunk is how much of a batch one write deadline covers. The write timeout bounds
 // a stall, not a frame's size: a 45 MB frame over a 1 MB/s link takes 45 s and
-// succeeds, because each chunk gets the full timeout; a link slower than writeChunk per
-// write timeout (26 KB/s with the default 10 s) counts as stalled.
+// succeeds, because each chunk gets the timeout (at least 7/8 of it: setWriteDeadline);
+// a link slower than writeChunk per 7/8 of the write timeout (30 KB/s with the default
+// 10 s) counts as stalled.
 const writeChunk = 256 << 10
 
-// writeChunks writes buf to nc one chunk at a time, each under a fresh write deadline.
+// writeChunks writes buf to nc one chunk at a time, each under a fresh write deadline
+// (setWriteDeadline).
 // Chunks rather than one long write with its deadline moved on progress: after a
 // timeout a TLS connection cannot be written to again.
 func (w *writer) writeChunks(nc net.Conn, buf []byte) (int, error) {
