@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/banfleet/banfleet/internal/circular"
 )
 
 // Retained outcomes: what makes job ids idempotent after their job ended. A resolved
@@ -206,12 +208,7 @@ func (s *retainStore) idAt(seq uint64) string {
 
 // grow doubles the ring of slots, up to maxN of them.
 func (s *retainStore) grow() {
-	size := min(max(2*len(s.ring), 64), s.maxN)
-	ring := make([]retainedSlot, size)
-	for i := range s.n {
-		ring[i] = s.ring[(s.head+i)%len(s.ring)]
-	}
-	s.ring, s.head = ring, 0
+	s.ring, s.head = circular.Grown(s.ring, s.head, s.n, 64, s.maxN), 0
 }
 
 // dropHead forgets the oldest outcome. Its index entry dies as the live window moves

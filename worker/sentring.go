@@ -3,6 +3,7 @@ package worker
 import (
 	"time"
 
+	"github.com/banfleet/banfleet/internal/circular"
 	"github.com/banfleet/banfleet/protocol"
 )
 
@@ -144,13 +145,9 @@ func (s *sentRing) pop() {
 	}
 }
 
+// grow doubles the ring of entries, up to maxN of them.
 func (s *sentRing) grow() {
-	size := min(max(2*len(s.ents), 64), s.maxN)
-	ents := make([]sentEntry, size)
-	for i := range s.n {
-		ents[i] = s.ents[(s.head+i)%len(s.ents)]
-	}
-	s.ents, s.head = ents, 0
+	s.ents, s.head = circular.Grown(s.ents, s.head, s.n, 64, s.maxN), 0
 }
 
 // at returns the reply e remembers, as it was pushed (its wait key made again: it is
