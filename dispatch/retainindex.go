@@ -15,12 +15,12 @@ package dispatch
 // with 100,000 entries and one submit, add and drop per step: 42 ns a step against
 // the map's 93–112 ns.
 //
-// An outcome dropped from the front of the store need not be removed at once
-// (forgetLive): its entry is dead as soon as its sequence number falls out of the live
-// window the store gives (setLive), lookups pass over it, an insert may take its place,
-// and a sweep that moves on by sweepStep entries per insert removes it within one pass
-// over the table. Removing it at once was a probe at a random place in the table, a
-// cache miss per job.
+// An outcome dropped from the front of the store need not be removed at once: its entry
+// is dead as soon as its sequence number falls out of the live window the store gives
+// (setLive), lookups pass over it, an insert may take its place, and a sweep that moves
+// on by sweepStep entries per insert removes it within one pass over the table (far
+// fewer inserts than the 2³² sequence numbers an entry's 32 bits tell apart). Removing
+// it at once was a probe at a random place in the table, a cache miss per job.
 type retainIndex struct {
 	entries []uint64 // tag<<32 | uint32(seq); 0 is an empty entry (tags are odd)
 	mask    uint32   // len(entries)-1; len is a power of two
@@ -91,11 +91,12 @@ func (x *retainIndex) alive(e uint64) bool {
 	return !x.windowed || entrySeq(e)-x.live0 < x.liveN
 }
 
-// sweepStep is how many entries an insert sweeps: 4 cache lines, read in order. Each
-// insert makes at most one entry dead, later, and a pass over a table of T entries
-// takes T/sweepStep inserts, so at most T/sweepStep entries are dead at once. resize
-// leaves room for them: a windowed table is grown once its live entries would take
-// more than half of it less that (15/32), so that the dead never fill it.
+// sweepStep is how many entries an insert sweeps: 4 cache lines, read in order. With
+// one outcome leaving per one retained (a busy master's steady state), a pass over a
+// table of T entries takes T/sweepStep inserts and at most T/sweepStep entries are
+// dead at once; resize leaves room for them (a windowed table is grown once its live
+// entries would take more than 15/32 of it). A burst of expiries may leave more until
+// the sweep passes; an insert that finds the table half full rehashes it without them.
 const sweepStep = 32
 
 // insert adds an entry for tag and seq, which must be live if the index is windowed:
