@@ -26,6 +26,7 @@ type Fleet struct {
 	// mu protects the following fields.
 	mu       sync.Mutex
 	srv      *banio.ServerIO
+	ln       *cutListener // srv's listener
 	master   *dispatch.Master
 	served   chan struct{}
 	st       store.Store // the running master's store, nil for an in-memory master
@@ -154,8 +155,9 @@ func (f *Fleet) client(addr string, opts []dispatch.Option, extra ...banio.Optio
 	return c
 }
 
-// StopMaster stops the master as a crash would: its server and every connection close
-// at once, then the Master, then the store if the fleet opened it. Workers and Clients
+// StopMaster stops the master as a crash would: every connection is cut at once,
+// abortively (nothing it had queued leaves), its server closes, then the Master, then
+// the store if the fleet opened it. Workers and Clients
 // keep trying to reconnect until StartMaster.
 func (f *Fleet) StopMaster() {
 	f.t.Helper()
@@ -232,8 +234,9 @@ func (f *Fleet) startMaster(ln net.Listener, extra ...dispatch.Option) error {
 		f.cfg.setup(srv)
 	}
 	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	f.srv, f.master, f.served, f.st, f.stOpened = srv, m, served, st, opened
+	cl := &cutListener{Listener: ln}
+	go func() { defer close(served); _ = srv.Serve(cl) }()
+	f.srv, f.ln, f.master, f.served, f.st, f.stOpened = srv, cl, m, served, st, opened
 	return nil
 }
 
@@ -242,6 +245,7 @@ func (f *Fleet) stopMasterLocked() error {
 	if f.master == nil {
 		return nil
 	}
+	f.ln.cutAll() // before the server's Close, which would flush what is queued
 	_ = f.srv.Close()
 	var err error
 	select {
@@ -253,7 +257,7 @@ func (f *Fleet) stopMasterLocked() error {
 	if f.stOpened {
 		closeStore(f.st)
 	}
-	f.srv, f.master, f.served, f.st, f.stOpened = nil, nil, nil, nil, false
+	f.srv, f.ln, f.master, f.served, f.st, f.stOpened = nil, nil, nil, nil, nil, false
 	return err
 }
 
