@@ -288,14 +288,12 @@ func TestTidyWriter(t *testing.T) {
 		t.Fatalf("an idle connection kept %d bytes", kept)
 	}
 
-	// A retire can be left unread when tidyWriter sends it just as the old writer
-	// goroutine is ending on the previous one. It must not end the next goroutine
-	// (without the drain in kickLocked, it did in about half of the runs).
+	// A wake left pending, and a retire asked for, while no writer goroutine runs
+	// (as tidy might leave them just as the old one ends) must not end the next
+	// goroutine: it takes the wake for the handoff that started it.
 	w.mu.Lock()
-	select {
-	case w.retire <- struct{}{}:
-	default:
-	}
+	w.retiring = true
+	w.wakeLocked()
 	w.mu.Unlock()
 	burst() // a new writer goroutine takes over
 	mustRoundTrip(t, c, "once the new writer goroutine is idle")

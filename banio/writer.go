@@ -84,9 +84,13 @@ type writer struct {
 	batches    uint64 // batches taken by the writer goroutine
 	tidied     uint64 // batches when tidy last looked
 	room       chan struct{}
-	wake       chan struct{} // cap 1: ownership handed to the writer goroutine
-	retire     chan struct{} // cap 1: the writer goroutine may end, the connection is idle
-	stop       chan struct{} // closed by flushAndDetach: the writer goroutine ends
+	// wake (cap 1) wakes the writer goroutine: to take ownership (handed to it by
+	// kickLocked), to end because the connection is idle (retiring), or to end for
+	// good (stopped). One channel, not one for each: the goroutine waits on it after
+	// every batch, and a receive costs less than a select over three.
+	wake     chan struct{}
+	retiring bool // tidy found the connection idle: the writer goroutine may end
+	stopped  bool // flushAndDetach is done: the writer goroutine ends
 
 	wg sync.WaitGroup // the writer goroutine and spilled frames' goroutines
 }
@@ -149,8 +153,6 @@ func (w *writer) init(cfg writerConfig, hooks writerHooks, nc net.Conn) {
 	}
 	w.cond.L = &w.mu
 	w.wake = make(chan struct{}, 1)
-	w.retire = make(chan struct{}, 1)
-	w.stop = make(chan struct{})
 }
 
 // write sends one encoded frame. It waits at most the write timeout for room in a full
@@ -291,15 +293,15 @@ func (w *writer) writeSpilled(frame []byte, mode writeMode) {
 func (w *writer) kickLocked() {
 	if !w.running {
 		w.running = true
-		// A retire sent while the last writer goroutine was already ending is not
-		// for this one: it would end the new goroutine at its first idle moment.
-		select {
-		case <-w.retire:
-		default:
-		}
 		w.wg.Add(1)
 		go w.writeLoop()
 	}
+	w.wakeLocked()
+}
+
+// wakeLocked wakes the writer goroutine, if a wake is not pending already (one serves
+// all: the goroutine looks at the writer's state once awake). w.mu must be held.
+func (w *writer) wakeLocked() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -312,24 +314,27 @@ func (w *writer) kickLocked() {
 func (w *writer) writeLoop() {
 	defer w.wg.Done()
 	for {
-		select {
-		case <-w.wake:
-		case <-w.retire:
-			w.mu.Lock()
-			if !w.owner && len(w.pending) == 0 {
-				w.running = false // only this goroutine clears it: never two writers
-				w.mu.Unlock()
-				return
-			}
-			w.mu.Unlock()
-			continue // a wake is on its way
-		case <-w.stop:
-			return
-		}
+		<-w.wake
 		// Let the goroutines that are runnable now (callers woken by the same burst of
 		// results) append their frames first, so that one write carries them all.
 		runtime.Gosched()
 		w.mu.Lock()
+		if w.stopped {
+			w.mu.Unlock()
+			return
+		}
+		if !w.owner {
+			// Not a handoff: tidy's wake, or one that came in after a handoff it
+			// served already.
+			if w.retiring && len(w.pending) == 0 {
+				w.retiring, w.running = false, false // only this goroutine clears running: never two writers
+				w.mu.Unlock()
+				return
+			}
+			w.mu.Unlock()
+			continue
+		}
+		w.retiring = false // work came: not idle after all
 		if w.nc == nil || len(w.pending) == 0 {
 			w.releaseLocked()
 			w.mu.Unlock()
@@ -373,10 +378,8 @@ func (w *writer) tidy() {
 		w.pending = nil
 	}
 	if w.running {
-		select {
-		case w.retire <- struct{}{}:
-		default:
-		}
+		w.retiring = true
+		w.wakeLocked()
 	}
 }
 
@@ -585,10 +588,9 @@ func (w *writer) flushAndDetach(grace time.Duration) net.Conn {
 		_, _ = nc.Write(w.pending)
 	}
 	w.nc, w.pending, w.spare = nil, nil, nil
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop) // after the owner's write: a writer goroutine kicked before Close writes
+	if !w.stopped {
+		w.stopped = true // after the owner's write: a writer goroutine kicked before Close writes
+		w.wakeLocked()
 	}
 	return nc
 }
