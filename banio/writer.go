@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/banfleet/banfleet/internal/monoclock"
 )
 
 // writer is the write path of one connection: it owns the connection's socket (one
@@ -76,7 +78,7 @@ type writer struct {
 	deferred bool
 	closing  bool // flushAndDetach has begun: no new frames
 	// armedFor and armedUntil are the socket whose write deadline setWriteDeadline
-	// set last, and until when (monoNow; 0: no deadline).
+	// set last, and until when (monoclock.Now; 0: no deadline).
 	armedFor   net.Conn
 	armedUntil time.Duration
 	running    bool   // the writer goroutine has been started
@@ -505,7 +507,7 @@ func (w *writer) setWriteDeadline(nc net.Conn, d time.Duration) {
 	switch {
 	case w.closing:
 	case d > 0:
-		now := monoNow()
+		now := monoclock.Now()
 		if left := w.armedUntil - now; w.armedFor == nc && left >= d-d/rearmSlack && left <= d {
 			break
 		}
@@ -521,12 +523,6 @@ func (w *writer) setWriteDeadline(nc net.Conn, d time.Duration) {
 // rearmSlack: setWriteDeadline moves a deadline that has come closer than
 // d-d/rearmSlack.
 const rearmSlack = 8
-
-// monoStart is the origin of monoNow.
-var monoStart = time.Now()
-
-// monoNow reads the monotonic clock only (time.Now reads the wall clock too).
-func monoNow() time.Duration { return time.Since(monoStart) }
 
 // isTimeout reports whether err is a deadline passing.
 func isTimeout(err error) bool {

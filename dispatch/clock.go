@@ -1,9 +1,13 @@
 package dispatch
 
-import "time"
+import (
+	"time"
+
+	"github.com/banfleet/banfleet/internal/monoclock"
+)
 
 // instant is a moment on the master's clock: nanoseconds since clockStart, read from
-// the monotonic clock, with 0 meaning "none". A job records four moments (submitted,
+// the monotonic clock (monoclock), with 0 meaning "none". A job records four moments (submitted,
 // deadline, ready, started); as time.Time values they took 96 of its 416 bytes, and
 // reading the wall clock for them cost twice what reading the monotonic one does.
 //
@@ -14,10 +18,10 @@ import "time"
 type instant int64
 
 // clockStart is the origin of instants.
-var clockStart = time.Now()
+var clockStart = monoclock.Start
 
 // instantNow is the current instant.
-func instantNow() instant { return instant(max(time.Since(clockStart), 1)) }
+func instantNow() instant { return instant(max(monoclock.Now(), 1)) }
 
 // instantOf is t as an instant; the zero time is none. A time read from this process's
 // clock is placed by its monotonic reading, any other (decoded, restored) by its wall

@@ -2,6 +2,7 @@ package fleettest
 
 import (
 	"net"
+	"slices"
 	"sync"
 )
 
@@ -14,9 +15,10 @@ import (
 type cutListener struct {
 	net.Listener
 
-	mu    sync.Mutex
-	conns []net.Conn // every connection accepted since the master started
-	cut   bool
+	mu      sync.Mutex
+	conns   []net.Conn // the connections accepted since the master started, some closed
+	pruneAt int        // len(conns) at which the closed ones are dropped (0: 64)
+	cut     bool
 }
 
 // Accept accepts a connection and keeps it; after cut it refuses.
@@ -31,8 +33,24 @@ func (l *cutListener) Accept() (net.Conn, error) {
 		abort(nc)
 		return nil, net.ErrClosed
 	}
+	if len(l.conns) >= max(l.pruneAt, 64) {
+		// A master that peers keep reconnecting to would otherwise keep every
+		// socket it ever accepted.
+		l.conns = slices.DeleteFunc(l.conns, closed)
+		l.pruneAt = 2 * len(l.conns)
+	}
 	l.conns = append(l.conns, nc)
 	return nc, nil
+}
+
+// closed reports whether nc is a TCP socket closed already (others are kept).
+func closed(nc net.Conn) bool {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	rc, err := tc.SyscallConn()
+	return err != nil || rc.Control(func(uintptr) {}) != nil
 }
 
 // cutAll closes the listener and every connection it accepted. It may be called again.

@@ -31,7 +31,8 @@
 //
 // Files: worker.go (connect), register.go (registration, and what a registration after
 // a loss claims), reply.go (sending a reply, or holding it while the master is away),
-// held.go (the bounded stores of held and recently sent replies), runner.go (each
+// held.go (the bounded store of replies held while the master is away), sentring.go
+// (the replies sent recently, remembered in case the connection drops), runner.go (each
 // accepted job on a goroutine of its own, bounded by a semaphore of the worker's
 // capacity; panics become errors), runpool.go (the goroutines jobs run on, kept for the
 // next job), drain.go (shutdown: stop taking jobs, finish or hand back), blob.go

@@ -12,6 +12,7 @@ import (
 
 	"github.com/banfleet/banfleet/banio"
 	"github.com/banfleet/banfleet/internal/jobspan"
+	"github.com/banfleet/banfleet/internal/monoclock"
 	"github.com/banfleet/banfleet/protocol"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/google/uuid"
@@ -52,7 +53,6 @@ type Worker struct {
 	heldBytes   int           // WithHeldReplyBytes
 	linger      time.Duration // WithReplyLinger
 	lingerBytes int           // WithReplyLingerBytes
-	start       time.Time     // the worker's clock (now) starts here
 
 	handlers    map[string]Handler
 	okHeads     [4][]byte // headers of OK replies to attempts 1 to 4 (replyHead)
@@ -100,7 +100,6 @@ func New(masterAddr string, opts ...Option) *Worker {
 		heldBytes:   DefaultHeldReplyBytes,
 		lingerBytes: DefaultReplyLingerBytes,
 		linger:      DefaultReplyLinger,
-		start:       time.Now(),
 		delivered:   make(chan struct{}, 1),
 	}
 	for _, o := range opts {
@@ -129,8 +128,8 @@ func New(masterAddr string, opts ...Option) *Worker {
 	return w
 }
 
-// now is the worker's monotonic clock, for the linger window.
-func (w *Worker) now() time.Duration { return time.Since(w.start) }
+// now is the worker's clock, for the linger window.
+func (w *Worker) now() time.Duration { return monoclock.Now() }
 
 // ID returns the worker's id as the master knows it.
 func (w *Worker) ID() string { return w.id }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/banfleet/banfleet/internal/monoclock"
 	"github.com/banfleet/banfleet/protocol"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
@@ -37,18 +38,11 @@ type Tracer struct {
 	// spans were found inert; they are skipped while it still is.
 	inertUnder atomic.Pointer[providerSeen]
 	inertUntil atomic.Int64         // other tracers: clock reading (ns) until which spans are skipped
-	now        func() time.Duration // the clock: monotonicNow; tests set their own
+	now        func() time.Duration // the clock: monoclock.Now; tests set their own
 }
 
 // providerSeen boxes a provider for an atomic pointer.
 type providerSeen struct{ tp trace.TracerProvider }
-
-// processStart is the origin of monotonicNow.
-var processStart = time.Now()
-
-// monotonicNow reads the monotonic clock only: time.Now reads the wall clock too, and
-// at one Start per job hop that was 2 % of a benchmark's CPU.
-func monotonicNow() time.Duration { return time.Since(processStart) }
 
 // New returns a tracer of tp (protocol.ScopeName) for spans of kind.
 func New(tp trace.TracerProvider, kind trace.SpanKind) *Tracer {
@@ -61,7 +55,7 @@ func New(tp trace.TracerProvider, kind trace.SpanKind) *Tracer {
 
 // newTracer wraps tracer, of a provider other than the global one, for spans of kind.
 func newTracer(tracer trace.Tracer, kind trace.SpanKind) *Tracer {
-	return &Tracer{tracer: tracer, kind: trace.WithSpanKind(kind), now: monotonicNow}
+	return &Tracer{tracer: tracer, kind: trace.WithSpanKind(kind), now: monoclock.Now}
 }
 
 // Start opens the span "<verb> <jobType>" for a job, with its ID and type as
