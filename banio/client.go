@@ -220,6 +220,8 @@ func (c *ClientIO) RunForever() error {
 			if c.OnConnLost != nil {
 				c.OnConnLost(err)
 			}
+		} else {
+			c.awaitSocketLoss() // the socket failed before it was read: let its waits fail first
 		}
 		var rerr error
 		if nc, rerr = c.reconnect(); rerr != nil {

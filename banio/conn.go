@@ -83,6 +83,12 @@ type BanConn struct {
 	closeErr error
 	onClose  []func() // OnClose hooks
 
+	// lossMu makes a client's loss of a socket one step (socketFailed): the goroutine
+	// that finds the socket gone first (a write, the heartbeat, the read loop) holds it
+	// until the socket's waits have failed, and the read loop takes it before it
+	// reconnects (ClientIO.RunForever).
+	lossMu sync.Mutex
+
 	// Owned by the reading goroutine.
 	hdr        [4]byte  // frame length header
 	lastAction string   // the last action read (internAction)
@@ -258,11 +264,21 @@ func (c *BanConn) OnClose(fn func()) {
 
 // socketFailed handles the loss of the socket nc: a server-side connection closes; a
 // client's pending waits fail at once and its read loop reconnects.
+//
+// For a client it is one step under lossMu, which the read loop takes too before it
+// reconnects. Without that, a write that found the socket dead could close it (waking
+// the read loop) and be descheduled before failing the waits: the read loop, finding
+// the socket dropped already, reconnected, and the late failAll then failed the waits
+// registered for the new socket. In dispatch's Client a blob request hung that way on
+// a connection that had come back (fleettest's TestCutAfterMidUpload, about once in
+// 300 runs under the race detector).
 func (c *BanConn) socketFailed(nc net.Conn, err error) {
 	if c.client == nil {
 		c.closeWithError(err)
 		return
 	}
+	c.lossMu.Lock()
+	defer c.lossMu.Unlock()
 	c.mu.Lock()
 	if c.nc != nc || nc == nil {
 		c.mu.Unlock()
@@ -273,8 +289,23 @@ func (c *BanConn) socketFailed(nc net.Conn, err error) {
 	// Said here: the read loop, woken by the close, sees only a closed socket.
 	c.log.Info("banio: write failed, reconnecting", "err", err)
 	c.out.detach(nc)
-	_ = nc.Close() // wakes the read loop, which reconnects
+	_ = nc.Close() // wakes the read loop, which reconnects once this is done
+	if testHookSocketClosed != nil {
+		testHookSocketClosed()
+	}
 	c.waits.failAll(false)
+}
+
+// testHookSocketClosed, when a test sets it, runs in socketFailed between closing the
+// socket and failing its waits.
+var testHookSocketClosed func()
+
+// awaitSocketLoss returns once a socket loss that another goroutine is handling
+// (socketFailed) is done: its waits have failed.
+func (c *BanConn) awaitSocketLoss() {
+	c.lossMu.Lock()
+	//lint:ignore SA2001 an empty critical section: waiting for the holder is the point
+	c.lossMu.Unlock()
 }
 
 // currentSocket returns the socket being read (nil while reconnecting).

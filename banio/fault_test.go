@@ -434,3 +434,94 @@ func TestNoGoroutineOutlivesClose(t *testing.T) {
 		t.Fatalf("Serve after Close: %v", err)
 	}
 }
+
+// TestLateSocketLossSparesTheNextSocket: a write that finds a client's socket dead
+// closes it, which wakes the read loop, and then fails the socket's waits. If it is
+// slow to fail them, the read loop must not reconnect meanwhile: a wait registered for
+// the new socket would fail with the old one, and the request behind it would hang on
+// a connection that had come back.
+func TestLateSocketLossSparesTheNextSocket(t *testing.T) {
+	leakcheck.Check(t)
+	srv := newServer()
+	srv.InitConn = echoHandler
+	addr := serve(t, srv)
+	var failNext atomic.Bool
+	dialer := func(ctx context.Context, a string) (net.Conn, error) {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, "tcp", a)
+		if err != nil {
+			return nil, err
+		}
+		return &failingConn{Conn: nc, failNext: &failNext}, nil
+	}
+	c := newClient(t, addr, WithDialer(dialer), constantBackoff(10*time.Millisecond))
+	t.Cleanup(func() { testHookSocketClosed = nil }) // registered before run's: after the client is closed
+	type outcome struct {
+		data []byte
+		err  error
+	}
+	reinit := make(chan string, 4)
+	outcomes := make(chan outcome, 4)
+	c.ReInitConn = func() { // a wait for the new socket, as soon as it is up
+		key, err := c.SetWaitFunc("", func(data []byte, err error) { outcomes <- outcome{data, err} })
+		if err != nil {
+			outcomes <- outcome{nil, err}
+			return
+		}
+		reinit <- key
+	}
+	run(t, c)
+	mustRoundTrip(t, c, "before the loss")
+
+	// The write's loss step stalls between closing the socket and failing its waits:
+	// until the client has reconnected, or for a while if it cannot (the fix).
+	forwarded := make(chan string, 1)
+	stalled := make(chan struct{})
+	var once sync.Once
+	testHookSocketClosed = func() {
+		once.Do(func() {
+			defer close(stalled)
+			select {
+			case key := <-reinit:
+				forwarded <- key
+			case <-time.After(300 * time.Millisecond):
+			}
+		})
+	}
+	failNext.Store(true)
+	if err := c.WriteMsg(&IOMsg{Action: "unanswered"}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, stalled, 10*time.Second, "the loss step to stall")
+	var key string
+	select {
+	case key = <-forwarded: // reconnected during the stall
+	case key = <-reinit: // reconnected after it, once the old socket's waits had failed
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client did not reconnect")
+	}
+	// A round trip registered after the reconnect: once it is back, the old socket's
+	// waits have failed, whenever that happened (or it fails itself, registered before).
+	mustRoundTrip(t, c, "after the loss")
+	if err := c.WriteMsg(&IOMsg{Action: "echo", Data: key + "|after the loss"}); err != nil {
+		t.Fatal(err)
+	}
+	got := recv(t, outcomes, 10*time.Second, "the new socket's wait to end")
+	if got.err != nil || string(got.data) != "after the loss" {
+		t.Fatalf("the wait registered for the new socket ended with %q, %v; want the echo", got.data, got.err)
+	}
+}
+
+// failingConn fails its next write once failNext is set. The socket stays open, so
+// that the writer, not the read loop, is the first to find it gone.
+type failingConn struct {
+	net.Conn
+	failNext *atomic.Bool
+}
+
+func (c *failingConn) Write(b []byte) (int, error) {
+	if c.failNext.CompareAndSwap(true, false) {
+		return 0, errors.New("test: the socket is gone")
+	}
+	return c.Conn.Write(b)
+}
