@@ -13,6 +13,7 @@ import (
 	"github.com/banfleet/banfleet/dispatch"
 	"github.com/banfleet/banfleet/fleettest"
 	"github.com/banfleet/banfleet/internal/leakcheck"
+	"github.com/banfleet/banfleet/protocol"
 	"github.com/banfleet/banfleet/store"
 	"github.com/banfleet/banfleet/worker"
 	"github.com/cenkalti/backoff/v4"
@@ -279,6 +280,12 @@ func TestCutAfterMidUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
+	// A round trip first: NewClient returns once its socket is connected, which may be
+	// before the proxy has taken the connection over. Armed before that, the cut would
+	// apply to this connection, which Cut may then miss.
+	if _, err := c2.DeleteBlob(ctx, protocol.BlobHash(nil)); err != nil {
+		t.Fatal(err)
+	}
 	dropped = proxy.CutAfter(8 << 10)
 	proxy.Cut()
 	if _, err := c2.PutBlob(ctx, append(data, '!')); err != nil {
