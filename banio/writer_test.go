@@ -544,14 +544,17 @@ func TestWriterKeepsAFreshDeadline(t *testing.T) {
 		readFrames(t, far, 1, 5*time.Second) // so that each frame is a batch of its own
 	}
 	set := dc.deadlines()
-	if len(set) != 1 || time.Until(set[0]) < timeout-timeout/rearmSlack {
-		t.Fatalf("50 batches set %d deadlines (the first %v away), want one about %v away", len(set), time.Until(set[0]), timeout)
+	if len(set) != 1 {
+		t.Fatalf("50 batches set %d deadlines, want one", len(set))
+	}
+	if away := time.Until(set[0]); away < timeout-timeout/rearmSlack {
+		t.Fatalf("the batches' deadline was %v away, want about %v", away, timeout)
 	}
 
 	w.setWriteDeadline(dc, briefWrite) // what a brief inline write does
 	set = dc.deadlines()
 	if len(set) != 2 || time.Until(set[1]) > briefWrite {
-		t.Fatalf("a brief write left the deadline %v away, want at most %v", time.Until(set[len(set)-1]), briefWrite)
+		t.Fatalf("a brief write left %d deadlines set, the last %v away; want 2, the last at most %v away", len(set), time.Until(set[len(set)-1]), briefWrite)
 	}
 	w.setWriteDeadline(dc, timeout)
 	if set = dc.deadlines(); len(set) != 3 {

@@ -167,7 +167,7 @@ func (m *Master) releaseLocked(j *job, w *workerState, now instant) time.Duratio
 		return -1
 	}
 	j.slot = nil
-	m.slotFreedLocked(w)
+	m.slotFreedLocked(w, now)
 	if j.startedAt.isZero() {
 		return -1
 	}

@@ -102,14 +102,14 @@ func (m *Master) takeSlotLocked(j *job, w *workerState, now instant) {
 	}
 }
 
-// slotFreedLocked gives back one of w's slots and fills it from the queues. Only w's
-// load changed, and no other worker of its class took the waiting jobs (they were
+// slotFreedLocked gives back one of w's slots, now, and fills it from the queues. Only
+// w's load changed, and no other worker of its class took the waiting jobs (they were
 // full, else pumping would have given them one), so only its class needs pumping.
-func (m *Master) slotFreedLocked(w *workerState) {
+func (m *Master) slotFreedLocked(w *workerState, now instant) {
 	w.inflight--
 	if w.heapAt >= 0 {
 		w.class.free.fix(w.heapAt)
-		m.pumpLocked(w.class)
+		m.pumpLocked(w.class, now)
 	}
 }
 
@@ -118,8 +118,8 @@ func (m *Master) slotFreedLocked(w *workerState) {
 // workers need looking at: pumping keeps every other worker serving a waiting type
 // full (a job waits only when pickLocked found no worker free for it, and a slot freed
 // or added anywhere is pumped at once), so a free worker of c is the least loaded for
-// any of them.
-func (m *Master) pumpLocked(c *workerClass) {
+// any of them. The jobs it dispatches start now.
+func (m *Master) pumpLocked(c *workerClass, now instant) {
 	for len(c.waiting) > 0 {
 		w := c.free.top()
 		if w == nil || w.inflight >= w.info.Capacity {
@@ -129,7 +129,7 @@ func (m *Master) pumpLocked(c *workerClass) {
 		m.routeSteps++
 		j := jt.queue.head
 		m.dequeueLocked(jt, j)
-		m.startLocked(j, w, instantNow())
+		m.startLocked(j, w, now)
 	}
 }
 
@@ -186,7 +186,7 @@ func (m *Master) register(c *banio.BanConn, info WorkerInfo) error {
 	for _, h := range unwanted {
 		m.sendCancel(w, h.ID, h.Attempt)
 	}
-	m.pumpLocked(class)
+	m.pumpLocked(class, instantNow())
 	m.mu.Unlock()
 	m.adopt(w, adopted)
 	return nil

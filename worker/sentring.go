@@ -150,9 +150,12 @@ func (s *sentRing) grow() {
 	s.ents, s.head = circular.Grown(s.ents, s.head, s.n, 64, s.maxN), 0
 }
 
-// at returns the reply e remembers, as it was pushed (its wait key made again: it is
-// the attempt's, protocol.AttemptKey, which is all register sends a held reply on).
-func (s *sentRing) at(e sentEntry) heldReply {
+// oldest returns the oldest reply remembered, as it was pushed (its wait key made
+// again: it is the attempt's, protocol.AttemptKey, which is all register sends a held
+// reply on). Only the oldest: the big replies are in push order, so the oldest entry's
+// is the first of them.
+func (s *sentRing) oldest() heldReply {
+	e := s.ents[s.head]
 	if e.big {
 		return s.big[s.bigHead]
 	}
@@ -174,7 +177,7 @@ func (s *sentRing) at(e sentEntry) heldReply {
 func (s *sentRing) drain(now time.Duration, fn func(heldReply)) {
 	s.expire(now)
 	for s.n > 0 {
-		r := s.at(s.ents[s.head])
+		r := s.oldest()
 		s.pop()
 		fn(r)
 	}
