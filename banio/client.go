@@ -48,6 +48,7 @@ type ClientIO struct {
 
 	handshake chan error // cap 1: the answer to the hello being awaited
 	runOnce   sync.Once
+	runEnded  chan error // cap 1: RunForever's result, from the goroutine the reading moved to
 
 	// Owned by the reading goroutine (NewClientIO's, then RunForever's).
 	prehandshake bool   // a new socket's welcome is awaited before it is attached (addrs.go)
@@ -74,7 +75,7 @@ func NewClientIO(addr string, opts ...Option) (*ClientIO, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &ClientIO{Addr: addr, addrs: splitAddrs(addr), subs: make(map[string]struct{}), handshake: make(chan error, 1)}
+	c := &ClientIO{Addr: addr, addrs: splitAddrs(addr), subs: make(map[string]struct{}), handshake: make(chan error, 1), runEnded: make(chan error, 1)}
 	c.prehandshake = len(c.addrs) > 1
 	if cfg.token == "" && !c.prehandshake {
 		nc, err := dialAbortable(&cfg, addr, nil)
@@ -203,9 +204,21 @@ func (c *ClientIO) RunForever() error {
 	// The socket the last connect attached. It may have failed already (a write found
 	// it dead) before the read loop got to it: its loss is still reported, to
 	// OnConnLost as to the log, since ReInitConn was called for it.
-	nc := c.currentSocket()
+	// The reading runs on a goroutine of its own, not the caller's: a handler's task may
+	// keep the reading goroutine after handing the reading on (RunMovable), and the
+	// caller must hear of the end even then.
+	go c.carryOn(c.currentSocket())
+	return <-c.runEnded
+}
+
+// runFrom is RunForever's loop, reading socket nc first: until the client is closed or
+// gives up reconnecting, or the reading moves to another goroutine (errReadMoved).
+func (c *ClientIO) runFrom(nc net.Conn) error {
 	for {
 		err := c.readLoop(nc)
+		if errors.Is(err, errReadMoved) {
+			return err // nothing of the reader's is this goroutine's any more
+		}
 		// closing, not IsClosed: Close closes the socket (which ends readLoop) before it
 		// closes done, and a client being closed must not dial again meanwhile.
 		if c.closing() {

@@ -61,7 +61,8 @@ type IBanConn interface {
 // waits, to the handler goroutine), a writer (writer.go), per-connection data and
 // subscriptions, and pending waits. It is safe for concurrent use.
 //
-// Goroutines: the caller of RunForever reads; a handler goroutine runs handlers in
+// Goroutines: the caller of RunForever reads (a ClientIO reads on a goroutine of its
+// own, which may hand the reading on: movable.go); a handler goroutine runs handlers in
 // arrival order (started on the first message that needs one); the writer's goroutine
 // writes the frames callers queue (started on first need, ended after a heartbeat
 // interval with nothing to write). All end when the connection closes.
@@ -96,6 +97,9 @@ type BanConn struct {
 	batching   bool     // counted in a read batch (flush.go)
 	ownBody    bool     // the frame just read is in a buffer of its own (readLarge)
 	viewMsg    IOMsgRaw // the message an inline view handler is lent (handleMsg)
+	// reader is the reading role, which a client's read loop may give to another
+	// goroutine (movable.go).
+	reader readerState
 
 	done chan struct{}  // closed when the connection is closed for good
 	wg   sync.WaitGroup // the handler goroutine; it ends soon after done closes

@@ -65,7 +65,11 @@
 // loop as its message arrives, skipping the handoff; it must never block.
 // ListenInlineView's handler is lent the message as well: its data may be a view of the
 // read buffer, valid until the handler returns, which saves copying it out first
-// (package worker starts jobs with one, copying only their payloads). Built-in handlers answer ping with pong (value + 1,
+// (package worker starts jobs with one, copying only their payloads). On a ClientIO, an
+// inline handler may run a task on the read loop that might block after all
+// (RunMovable, movable.go): should it still run after 200 µs, the reading moves to a new
+// goroutine and the task finishes where it is; package worker runs short jobs that way,
+// which saves them a goroutine hand-off each. Built-in handlers answer ping with pong (value + 1,
 // unencrypted) on the read loop, so that a busy handler never delays a heartbeat;
 // they record subscribe/unsubscribe in the connection's data (GetData), in order with
 // the other messages, and on the server serve the key/value store and locks.

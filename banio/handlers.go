@@ -55,7 +55,8 @@ func (c *BanConn) Listen(prefix string, cb ConnCB) { c.listen(prefix, handler{cb
 // a goroutine): cb runs on the read loop itself as each message arrives, saving the
 // handoff to the handler goroutine. It runs ahead of messages still waiting for the
 // handler goroutine, so use it only for actions whose order relative to others does not
-// matter. A blocking cb stalls the whole connection.
+// matter. A blocking cb stalls the whole connection; on a ClientIO, cb may run work that
+// might block with RunMovable instead.
 func (c *BanConn) ListenInline(prefix string, cb ConnCB) {
 	c.listen(prefix, handler{cb: cb, inline: true})
 }

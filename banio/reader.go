@@ -29,7 +29,13 @@ func (c *BanConn) readLoop(nc net.Conn) error {
 	if nc == nil {
 		return ErrConnClosed
 	}
-	defer c.endBatch()
+	gen := c.reader.generation()
+	c.reader.sock = nc
+	defer func() {
+		if !c.reader.movedFrom(gen) {
+			c.endBatch()
+		}
+	}()
 	for {
 		if !c.readMore {
 			// Nothing complete is buffered: the next read may wait on the network, so
@@ -47,10 +53,16 @@ func (c *BanConn) readLoop(nc net.Conn) error {
 				if data, lent, err = c.decodeDataView(wm); err == nil {
 					c.reads.Add(1)
 					c.waits.deliver(key, data, lent)
+					if c.reader.movedFrom(gen) {
+						return errReadMoved // a wait callback ran a task that gave the reading away
+					}
 					continue
 				}
 				err = fmt.Errorf("action %q: %w", wm.Action, err)
-			} else if err = c.handleMsg(wm); err == nil {
+			} else if err = c.handleMsg(wm, gen); err == nil {
+				if c.reader.movedFrom(gen) {
+					return errReadMoved // the handler's task gave the reading away (movable.go)
+				}
 				continue
 			}
 		}
@@ -133,7 +145,7 @@ func (c *BanConn) finishMsg(wm wireMsg) (*IOMsgRaw, error) {
 // handleMsg decodes a message and hands it over: in place to an inline view handler
 // (ListenInlineView), which has it only for the call, and in memory of its own to
 // anyone else (route).
-func (c *BanConn) handleMsg(wm wireMsg) error {
+func (c *BanConn) handleMsg(wm wireMsg, gen uint64) error {
 	data, lent, err := c.decodeDataView(wm)
 	if err != nil {
 		return fmt.Errorf("action %q: %w", wm.Action, err)
@@ -148,7 +160,9 @@ func (c *BanConn) handleMsg(wm wireMsg) error {
 			m := &c.viewMsg
 			*m = IOMsgRaw{Action: action, Data: data, NoEncrypt: wm.NoEncrypt}
 			c.run(m, h.cb)
-			*m = IOMsgRaw{}
+			if !c.reader.movedFrom(gen) { // else the message is the new reader's
+				*m = IOMsgRaw{}
+			}
 			return nil
 		}
 	}
