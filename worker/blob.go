@@ -80,6 +80,9 @@ func (c *blobCache) get(ctx context.Context, conn *banio.ClientIO, hash string) 
 		go c.fetch(conn, hash, f)
 	}
 	c.mu.Unlock()
+	// The download comes through the read loop: a job running on it must not wait
+	// for it there (inline.go).
+	conn.MoveReading()
 	select {
 	case <-f.done:
 		return f.data, f.err

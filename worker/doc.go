@@ -32,10 +32,11 @@
 // Files: worker.go (connect), register.go (registration, and what a registration after
 // a loss claims), reply.go (sending a reply, or holding it while the master is away),
 // held.go (the bounded store of replies held while the master is away), sentring.go
-// (the replies sent recently, remembered in case the connection drops), runner.go (each
-// accepted job on a goroutine of its own, bounded by a semaphore of the worker's
-// capacity; panics become errors), runpool.go (the goroutines jobs run on, kept for the
-// next job), drain.go (shutdown: stop taking jobs, finish or hand back), blob.go
+// (the replies sent recently, remembered in case the connection drops), runner.go
+// (running an accepted job, bounded by a semaphore of the worker's capacity; panics
+// become errors), inline.go (short jobs run on the connection's read loop, moved off it
+// when they run long), runpool.go (the goroutines other jobs run on, kept for the next
+// job), drain.go (shutdown: stop taking jobs, finish or hand back), blob.go
 // (content-addressed inputs fetched once and cached).
 //
 // It speaks to the master in package protocol's vocabulary and does not import

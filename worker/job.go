@@ -27,7 +27,10 @@ type Job struct {
 // JSON. An error becomes a *dispatch.RemoteError for the caller; wrap it with
 // Retryable to have the master try again elsewhere, or return an *Error for a code.
 // ctx ends at the job's deadline, on cancellation by the caller, and when a draining
-// worker's grace period is over.
+// worker's grace period is over. A handler may block as long as it needs: a short job
+// runs on the connection's read loop, and one still running after 200 µs hands the
+// reading to another goroutine (WithInlineJobs). A []byte result is the worker's once
+// returned (it may be sent again after a reconnect): do not modify it afterwards.
 type Handler func(ctx context.Context, job *Job) (any, error)
 
 // Progress reports how far the job got. It never blocks the handler for long: reports

@@ -42,6 +42,12 @@ func WithConcurrency(n int) Option {
 	}
 }
 
+// WithInlineJobs says whether short jobs may run on the connection's read loop, which
+// saves them a goroutine hand-off each (see inline.go; a job that runs long moves the
+// reading elsewhere within 200 µs). Default: true. Turn it off for handlers that must
+// never share a goroutine with the connection, such as ones that lock their OS thread.
+func WithInlineJobs(on bool) Option { return func(w *Worker) { w.inline = on } }
+
 // WithName sets a human-readable name shown by the master (default: the host name).
 func WithName(name string) Option { return func(w *Worker) { w.name = name } }
 

@@ -37,9 +37,15 @@ type task struct {
 	wait  string            // the envelope's Key: the master's wait for this attempt
 	trace map[string]string // the envelope's trace context
 	run   runningJob
-	ctx   context.Context // the job's context and handler, for execute: the run pool
-	h     Handler         // hands it the task alone
+	ctx   context.Context // the job's context and type, for execute: the run pool
+	kind  *jobKind        // and the read loop hand it the task alone
+	// slotHeld: the job took its capacity slot before it started (it runs on the read
+	// loop, which must not wait for one).
+	slotHeld bool
 }
+
+// Run runs the job on the read loop (banio.ClientIO.RunMovable).
+func (t *task) Run() { t.job.worker.execute(t) }
 
 // jobKey names one attempt of a job: a re-dispatched job may come back to the same
 // worker while its older attempt still runs.
@@ -53,10 +59,11 @@ func (t *task) key() jobKey { return jobKey{t.job.ID, t.job.Attempt} }
 // badEnvelopeLog logs the first malformed job envelope only.
 var badEnvelopeLog sync.Once
 
-// onJob runs on the read loop (ListenInlineView): it decodes the envelope and starts
-// the job on its own goroutine, so the next message is not held up. msg is lent for the
-// call only: the envelope's strings are decoded into strings of their own, and the
-// payload is copied, which is the one copy a job's input costs on the worker.
+// onJob runs on the read loop (ListenInlineView): it decodes the envelope and runs the
+// job there, movable off it should it run long, or on a pool goroutine (inline.go). msg
+// is lent for the call only: the envelope's strings are decoded into strings of their
+// own, and the payload is copied, which is the one copy a job's input costs on the
+// worker.
 func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 	// The action names the type: a string banio keeps, which the envelope's type
 	// then takes instead of a string of its own.
@@ -71,8 +78,8 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 		wait:  env.Key,
 		trace: env.Trace,
 	}
-	h := w.handlers[env.Type]
-	if h == nil {
+	kind := w.handlers[env.Type]
+	if kind == nil {
 		rep := failed(protocol.CodeNoHandler, "worker has no handler for job type "+env.Type)
 		w.reply(w.currentConn(), t, &rep)
 		return
@@ -95,7 +102,15 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 		return
 	}
 	t.job.conn = conn
-	t.ctx, t.h = ctx, h
+	t.ctx, t.kind = ctx, kind
+	if w.inline && !kind.slow.Load() && w.takeSlot() {
+		// On the read loop itself (inline.go); it moves off if the job runs long.
+		t.slotHeld = true
+		if conn.RunMovable(t) {
+			kind.slow.Store(true)
+		}
+		return
+	}
 	w.pool.run(t)
 }
 
@@ -105,7 +120,7 @@ func (w *Worker) onJob(msg *banio.IOMsgRaw) {
 func (w *Worker) execute(t *task) {
 	defer w.jobs.Done()
 	defer t.run.cancel(nil)
-	ctx, h := t.ctx, t.h
+	ctx := t.ctx
 	job := &t.job
 	if len(t.trace) > 0 {
 		ctx = w.propagator.Extract(ctx, propagation.MapCarrier(t.trace))
@@ -120,7 +135,7 @@ func (w *Worker) execute(t *task) {
 		defer stop()
 	}
 
-	rep := w.run(ctx, h, job)
+	rep := w.run(ctx, t, job)
 	if rep.Kind != protocol.KindOK {
 		span.SetStatus(codes.Error, rep.Message)
 		if rep.Kind == protocol.KindHandedBack {
@@ -135,10 +150,8 @@ func (w *Worker) execute(t *task) {
 
 // run calls the handler once a slot is free and turns its outcome (or panic) into a
 // reply. The reply is a value: it lives on execute's stack until reply has encoded it.
-func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep protocol.Reply) {
-	select {
-	case w.slots <- struct{}{}:
-	default:
+func (w *Worker) run(ctx context.Context, t *task, job *Job) (rep protocol.Reply) {
+	if !t.slotHeld && !w.takeSlot() {
 		// No slot free: wait for one, or for the job's end. Only here is ctx.Done
 		// asked for, which makes the context allocate its channel.
 		select {
@@ -160,7 +173,7 @@ func (w *Worker) run(ctx context.Context, h Handler, job *Job) (rep protocol.Rep
 			rep = failed(protocol.CodePanic, fmt.Sprintf("handler panicked: %v", r))
 		}
 	}()
-	result, err := h(ctx, job)
+	result, err := t.kind.runTimed(ctx, job, !t.slotHeld)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return replyForContext(ctx)

@@ -54,7 +54,8 @@ type Worker struct {
 	linger      time.Duration // WithReplyLinger
 	lingerBytes int           // WithReplyLingerBytes
 
-	handlers    map[string]Handler
+	handlers    map[string]*jobKind
+	inline      bool      // WithInlineJobs
 	okHeads     [4][]byte // headers of OK replies to attempts 1 to 4 (replyHead)
 	blobs       blobCache
 	tooLargeLog sync.Once     // the first reply that did not fit a frame
@@ -93,7 +94,8 @@ func New(masterAddr string, opts ...Option) *Worker {
 		capacity: defaultCapacity(),
 		grace:    DefaultDrainGrace,
 		log:      slog.New(slog.DiscardHandler),
-		handlers: make(map[string]Handler),
+		handlers: make(map[string]*jobKind),
+		inline:   true,
 		running:  make(map[jobKey]*runningJob),
 		blobs:    blobCache{limit: DefaultBlobCacheBytes},
 
@@ -135,7 +137,7 @@ func (w *Worker) now() time.Duration { return monoclock.Now() }
 func (w *Worker) ID() string { return w.id }
 
 // Handle registers h for jobType. Call it before Run.
-func (w *Worker) Handle(jobType string, h Handler) { w.handlers[jobType] = h }
+func (w *Worker) Handle(jobType string, h Handler) { w.handlers[jobType] = &jobKind{h: h} }
 
 // Run connects (retrying until ctx ends), serves jobs until ctx ends, then drains: it
 // tells the master to send nothing more, lets running jobs finish within the grace
