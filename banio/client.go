@@ -50,7 +50,8 @@ type ClientIO struct {
 	runOnce   sync.Once
 	runEnded  chan error // cap 1: RunForever's result, from the goroutine the reading moved to
 
-	// Owned by the reading goroutine (NewClientIO's, then RunForever's).
+	// Owned by the reading goroutine (NewClientIO's, then the one RunForever reads on,
+	// and whichever the reading moves to: movable.go).
 	prehandshake bool   // a new socket's welcome is awaited before it is attached (addrs.go)
 	handshaking  bool   // a welcome is being awaited: a refusal is its answer
 	redirect     string // the leader a running connection's not_leader named: dialed first

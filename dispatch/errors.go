@@ -28,7 +28,8 @@ var (
 	// ErrIDConflict: the job's id is held by the master (unresolved, or resolved and
 	// retained: WithResultRetention) for a job of another type or with another
 	// payload. The same id with the same type and payload attaches to the held job
-	// instead; different work needs a different id.
+	// instead; different work needs a different id. An id made up for its job (an
+	// empty Job.ID) is checked against the type only: nobody but its submitter knows it.
 	ErrIDConflict = protocol.ErrIDConflict
 	// ErrMasterLost: a Client lost its connection to the master and it did not come
 	// back within the reconnect budget (WithReconnectBudget). The job may still run,

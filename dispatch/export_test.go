@@ -149,3 +149,18 @@ func ClientDown(c *Client) bool {
 	defer c.mu.Unlock()
 	return c.down
 }
+
+// PayloadHashed reports whether the master hashed the payload of the job it holds
+// under id, unresolved or retained, for the conflict check of a resubmitted id; found
+// is false when it holds none.
+func PayloadHashed(m *Master, id string) (hashed, found bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if j := m.jobs[id]; j != nil {
+		return !j.unhashed, true
+	}
+	if o, ok := m.retained.get(id, instantNow()); ok {
+		return !o.unhashed, true
+	}
+	return false, false
+}

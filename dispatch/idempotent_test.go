@@ -193,3 +193,61 @@ func TestRetentionExpiresAndIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// A job whose id was made up for it (by the master, or by a Client, which sends its
+// reply key as the id) is never submitted again with other work, so its payload is not
+// hashed; a job with an id of the caller's is, pending and retained, and other work
+// under that id is still a conflict.
+func TestOnlyChosenIDsHashTheirPayload(t *testing.T) {
+	leakcheck.Check(t)
+	f := newFleet(t)
+	e := newExecCounter(true)
+	f.startWorker(map[string]worker.Handler{"count": e.handle}, worker.WithConcurrency(4))
+	client := f.Client()
+	ctx := context.Background()
+	type submitted struct {
+		what   string
+		id     string
+		hashed bool
+	}
+	var cases []submitted
+	var tickets []*dispatch.Ticket
+	submit := func(what string, hashed bool, tk *dispatch.Ticket, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		tickets = append(tickets, tk)
+		cases = append(cases, submitted{what, tk.ID(), hashed})
+		recv(t, e.started, what+" running")
+	}
+	tk, err := f.master.Submit(ctx, dispatch.Job{Type: "count", Payload: "a"})
+	submit("in-process, no id", false, tk, err)
+	tk, err = f.master.Submit(ctx, dispatch.Job{ID: "mine", Type: "count", Payload: "b"})
+	submit("in-process, chosen id", true, tk, err)
+	tk, err = client.Submit(ctx, dispatch.Job{Type: "count", Payload: "c"})
+	submit("remote, no id", false, tk, err)
+	tk, err = client.Submit(ctx, dispatch.Job{ID: "theirs", Type: "count", Payload: "d"})
+	submit("remote, chosen id", true, tk, err)
+	check := func(when string) {
+		t.Helper()
+		for _, c := range cases {
+			hashed, found := dispatch.PayloadHashed(f.master, c.id)
+			if !found || hashed != c.hashed {
+				t.Errorf("%s, %s: hashed %v (held: %v), want %v", when, c.what, hashed, found, c.hashed)
+			}
+		}
+	}
+	check("pending")
+	if _, err := f.master.Submit(ctx, dispatch.Job{ID: "mine", Type: "count", Payload: "other"}); !errors.Is(err, dispatch.ErrIDConflict) {
+		t.Fatalf("a chosen id with other work while pending: %v, want ErrIDConflict", err)
+	}
+	close(e.gate)
+	for i, tk := range tickets {
+		wantResult(t, tk, "r:"+string("abcd"[i]))
+	}
+	check("retained")
+	if _, err := f.master.Submit(ctx, dispatch.Job{ID: "theirs", Type: "count", Payload: "other"}); !errors.Is(err, dispatch.ErrIDConflict) {
+		t.Fatalf("a chosen id with other work once retained: %v, want ErrIDConflict", err)
+	}
+}

@@ -62,7 +62,7 @@ type job struct {
 	typ         string
 	action      string // protocol.JobAction(typ), built once
 	payload     []byte
-	hash        uint64                // payloadHash(payload), for a resubmitted id's conflict check
+	hash        uint64                // payloadHash(payload), for a resubmitted id's conflict check; 0 if unhashed
 	deadline    instant               // the earlier of the caller's deadline and the timeout; none if neither
 	ended       atomic.Pointer[error] // why the job must stop (see end); nil while it may run
 	maxAttempts int
@@ -78,7 +78,12 @@ type job struct {
 	stopWatch func() bool // stops watching the caller's context; set once the job is admitted
 	timer     *time.Timer // fires the job's timeout; set once the job is admitted
 	state     jobState
-	stored    bool         // the store holds the job (its Submitted record is committed): its changes are recorded
+	stored    bool // the store holds the job (its Submitted record is committed): its changes are recorded
+	// unhashed: the job's id was made up for it (by the master, or by a Client, which
+	// sends its reply key as the id), so only its own submitter submits it again, with
+	// the same payload, and the payload is not hashed (see submit). Set before the job
+	// is shared; beside state and stored, where it takes no room of its own.
+	unhashed  bool
 	adopted   int32        // the attempt last re-adopted from an orphan (orphan.go), 0 if none; an int32 beside state and stored, where it takes no room of its own
 	attempt   int          // dispatch sequence number; also tells replies of old attempts apart
 	spent     int          // attempts counted against maxAttempts (hand-backs are not)

@@ -33,8 +33,9 @@ type outcome struct {
 	hash   uint64 // payloadHash of the job
 	result []byte
 	err    error
-	// unhashed: loaded from a store, which keeps no payload of a resolved job, so a
-	// resubmission is checked against its type only.
+	// unhashed: loaded from a store, which keeps no payload of a resolved job, or the
+	// outcome of a job whose id was made up for it (job.unhashed), so a resubmission is
+	// checked against its type only.
 	unhashed bool
 }
 
@@ -275,7 +276,7 @@ func (m *Master) retainLocked(j *job, result []byte, err error, now instant) boo
 	if !s.enabled() {
 		return false
 	}
-	kept := s.add(outcome{id: j.id, typ: j.typ, hash: j.hash, result: result, err: err}, now)
+	kept := s.add(outcome{id: j.id, typ: j.typ, hash: j.hash, unhashed: j.unhashed, result: result, err: err}, now)
 	m.armRetainLocked()
 	return kept
 }
