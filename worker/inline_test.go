@@ -23,16 +23,7 @@ func poolCounted(t *testing.T, addr string, h Handler, opts ...Option) (*running
 		pooled.Add(1)
 		w.execute(tk)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	rw := &runningWorker{Worker: w, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(rw.done)
-		if err := w.Run(ctx); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	t.Cleanup(func() { rw.stop(t) })
-	return rw, pooled
+	return runWorker(t, w), pooled
 }
 
 // Short jobs run on the read loop; one that blocks lets the next jobs be read and

@@ -213,6 +213,12 @@ func startWorker(t *testing.T, addr string, h Handler, opts ...Option) *runningW
 	}, opts...)
 	w := New(addr, opts...)
 	w.Handle("t", h)
+	return runWorker(t, w)
+}
+
+// runWorker runs w until the test ends.
+func runWorker(t *testing.T, w *Worker) *runningWorker {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	rw := &runningWorker{Worker: w, cancel: cancel, done: make(chan struct{})}
 	go func() {
