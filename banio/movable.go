@@ -120,8 +120,20 @@ func (c *ClientIO) moveReading() {
 
 // carryOn is the reading goroutine after a move: RunForever's loop from socket nc on.
 // The one that ends the loop for good hands RunForever its result.
+//
+// A handler that ends the reading goroutine (runtime.Goexit, as t.FailNow does) must not
+// end the reading: the goroutine's frames are unwound by then, a panic's recovered
+// below, so another goroutine carries on with the socket it read.
 func (c *ClientIO) carryOn(nc net.Conn) {
-	if err := c.runFrom(nc); !errors.Is(err, errReadMoved) {
+	ended := false
+	defer func() {
+		if !ended {
+			go c.carryOn(c.reader.sock)
+		}
+	}()
+	err := c.runFrom(nc)
+	ended = true
+	if !errors.Is(err, errReadMoved) {
 		c.runEnded <- err
 	}
 }

@@ -1,6 +1,7 @@
 package banio
 
 import (
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -181,5 +182,25 @@ func TestPanickingTaskLeavesOneReader(t *testing.T) {
 	}
 	if got := notes.Load(); got != 2*more {
 		t.Fatalf("%d notes handled, want %d", got, 2*more)
+	}
+}
+
+// A task that ends its goroutine (runtime.Goexit, as t.FailNow does) leaves the
+// connection read all the same, by another goroutine.
+func TestTaskThatEndsItsGoroutineLeavesTheReadingGoing(t *testing.T) {
+	leakcheck.Check(t)
+	c, sc, tasks, _, notes, noted := movableClient(t)
+	tasks <- runtime.Goexit
+	send(t, sc, "task")
+	const more = 50
+	for range more {
+		send(t, sc, "note")
+	}
+	for range more {
+		recv(t, noted, 5*time.Second, "the messages after the task ended its goroutine")
+	}
+	mustRoundTrip(t, c, "after Goexit")
+	if got := notes.Load(); got != more {
+		t.Fatalf("%d notes handled, want %d", got, more)
 	}
 }
