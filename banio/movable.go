@@ -123,11 +123,13 @@ func (c *ClientIO) moveReading() {
 //
 // A handler that ends the reading goroutine (runtime.Goexit, as t.FailNow does) must not
 // end the reading: the goroutine's frames are unwound by then, a panic's recovered
-// below, so another goroutine carries on with the socket it read.
+// below, so another goroutine carries on with the socket it read, unless the reading
+// had moved away from this one before (its generation is not gen any more).
 func (c *ClientIO) carryOn(nc net.Conn) {
+	gen := c.reader.generation()
 	ended := false
 	defer func() {
-		if !ended {
+		if !ended && !c.reader.movedFrom(gen) {
 			go c.carryOn(c.reader.sock)
 		}
 	}()

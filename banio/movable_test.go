@@ -204,3 +204,26 @@ func TestTaskThatEndsItsGoroutineLeavesTheReadingGoing(t *testing.T) {
 		t.Fatalf("%d notes handled, want %d", got, more)
 	}
 }
+
+// A task that ends its goroutine after the reading moved off it leaves one reader:
+// the one it moved to.
+func TestMovedTaskThatEndsItsGoroutineLeavesOneReader(t *testing.T) {
+	leakcheck.Check(t)
+	c, sc, tasks, _, notes, noted := movableClient(t)
+	tasks <- func() {
+		c.MoveReading()
+		runtime.Goexit()
+	}
+	send(t, sc, "task")
+	const more = 200
+	for range more {
+		send(t, sc, "note")
+	}
+	for range more {
+		recv(t, noted, 5*time.Second, "the messages after the moved task ended its goroutine")
+	}
+	mustRoundTrip(t, c, "one reader")
+	if got := notes.Load(); got != more {
+		t.Fatalf("%d notes handled, want %d", got, more)
+	}
+}
