@@ -49,8 +49,8 @@ type readerState struct {
 	// goroutine that carries on: written by the reader before it sets running, read by a
 	// mover after its swap.
 	sock  net.Conn
-	timer *time.Timer // calls the mover moveAfter into a task; the reader's
-	moves atomic.Uint64
+	timer *time.Timer   // calls the mover moveAfter into a task; the reader's
+	moves atomic.Uint64 // moves so far (tests)
 }
 
 const readerRunning = 1

@@ -14,27 +14,57 @@ type runnerFunc func()
 
 func (f runnerFunc) Run() { f() }
 
-// movableClient is a client whose "task" messages run their tasks on the read loop
-// (RunMovable), each its own: tasks hands the handler the task for the next message,
-// moved hears what RunMovable reported. Messages "note" are counted in notes, on the
-// read loop too. The server's end of the connection comes back too.
-func movableClient(t *testing.T, opts ...Option) (c *ClientIO, sc *BanConn, tasks chan func(), moved chan bool, notes *atomic.Int64, noted chan struct{}) {
+// movable is a client whose "task" messages run their tasks on the read loop
+// (RunMovable), each its own, with the server's end of its connection: tasks hands the
+// handler the task for the next message, moved hears what RunMovable reported.
+// Messages "note" are counted on the read loop too.
+type movable struct {
+	c     *ClientIO
+	sc    *BanConn
+	tasks chan func()
+	moved chan bool
+	notes atomic.Int64
+	noted chan struct{}
+}
+
+func movableClient(t *testing.T) *movable {
 	t.Helper()
 	_, addr, conns := startServer(t)
-	c = newClient(t, addr, opts...)
-	tasks, moved = make(chan func(), 8), make(chan bool, 8)
-	notes, noted = new(atomic.Int64), make(chan struct{}, 1024)
-	c.ListenInlineView("task", func(*IOMsgRaw) {
-		task := <-tasks
-		moved <- c.RunMovable(runnerFunc(task))
+	m := &movable{c: newClient(t, addr), tasks: make(chan func(), 8), moved: make(chan bool, 8), noted: make(chan struct{}, 1024)}
+	m.c.ListenInlineView("task", func(*IOMsgRaw) {
+		task := <-m.tasks
+		m.moved <- m.c.RunMovable(runnerFunc(task))
 	})
-	c.ListenInlineView("note", func(*IOMsgRaw) {
-		notes.Add(1)
-		noted <- struct{}{}
+	m.c.ListenInlineView("note", func(*IOMsgRaw) {
+		m.notes.Add(1)
+		m.noted <- struct{}{}
 	})
-	run(t, c)
-	sc = recv(t, conns, 5*time.Second, "the server's connection")
-	return c, sc, tasks, moved, notes, noted
+	run(t, m.c)
+	m.sc = recv(t, conns, 5*time.Second, "the server's connection")
+	return m
+}
+
+// runTask has the client run task on its read loop.
+func (m *movable) runTask(t *testing.T, task func()) {
+	t.Helper()
+	m.tasks <- task
+	send(t, m.sc, "task")
+}
+
+// noteAll sends n notes and waits until they are handled; then the client must have
+// handled want notes in all, each once, and still answer a round trip.
+func (m *movable) noteAll(t *testing.T, n int, want int64, what string) {
+	t.Helper()
+	for range n {
+		send(t, m.sc, "note")
+	}
+	for range n {
+		recv(t, m.noted, 5*time.Second, what)
+	}
+	mustRoundTrip(t, m.c, what)
+	if got := m.notes.Load(); got != want {
+		t.Fatalf("%s: %d notes handled, want %d", what, got, want)
+	}
 }
 
 func send(t *testing.T, sc *BanConn, action string) {
@@ -49,48 +79,37 @@ func send(t *testing.T, sc *BanConn, action string) {
 // goes on on one goroutine only.
 func TestBlockingTaskGivesTheReadingAway(t *testing.T) {
 	leakcheck.Check(t)
-	c, sc, tasks, moved, notes, noted := movableClient(t)
+	m := movableClient(t)
 	release := make(chan struct{})
-	tasks <- func() { <-release }
-	send(t, sc, "task")
-	send(t, sc, "note")
-	recv(t, noted, 5*time.Second, "a message read while the task blocks")
+	m.runTask(t, func() { <-release })
+	send(t, m.sc, "note")
+	recv(t, m.noted, 5*time.Second, "a message read while the task blocks")
 	close(release)
-	if !recv(t, moved, 5*time.Second, "RunMovable's return") {
+	if !recv(t, m.moved, 5*time.Second, "RunMovable's return") {
 		t.Fatal("RunMovable reported no move for a task that blocked until the next message was read")
 	}
-	const more = 200
-	for range more {
-		send(t, sc, "note")
-	}
-	for range more {
-		recv(t, noted, 5*time.Second, "the messages after the move")
-	}
-	mustRoundTrip(t, c, "after the move")
-	if got := notes.Load(); got != more+1 {
-		t.Fatalf("%d notes handled, want %d", got, more+1)
-	}
+	m.noteAll(t, 200, 201, "the messages after the move")
 }
 
 // MoveReading moves the reading at once, so a task may wait for what the read loop
 // brings, here the result of a round trip on its own connection.
 func TestMoveReadingMovesAtOnce(t *testing.T) {
 	leakcheck.Check(t)
-	c, sc, tasks, moved, _, _ := movableClient(t)
+	m := movableClient(t)
+	c := m.c
 	errs := make(chan error, 1)
-	tasks <- func() {
+	m.runTask(t, func() {
 		c.MoveReading()
 		if n := c.reader.moves.Load(); n != 1 {
 			t.Errorf("%d moves right after MoveReading, want 1", n)
 		}
 		_, err := roundTrip(c, []byte("from a task"), 5*time.Second)
 		errs <- err
-	}
-	send(t, sc, "task")
+	})
 	if err := recv(t, errs, 10*time.Second, "the task's round trip"); err != nil {
 		t.Fatalf("a round trip from a task that moved the reading: %v", err)
 	}
-	if !recv(t, moved, 5*time.Second, "RunMovable's return") {
+	if !recv(t, m.moved, 5*time.Second, "RunMovable's return") {
 		t.Fatal("RunMovable reported no move after MoveReading")
 	}
 	// With no task on the read loop, MoveReading does nothing.
@@ -158,30 +177,17 @@ func TestMovedReadingReconnects(t *testing.T) {
 }
 
 // A task that panics leaves the read loop as it was: one reader, every message
-// handled once.
+// handled once, and no task marked as running (a mark left behind would move the
+// reading once the move delay passed, while the reader goes on reading too).
 func TestPanickingTaskLeavesOneReader(t *testing.T) {
 	leakcheck.Check(t)
-	_, sc, tasks, _, notes, noted := movableClient(t)
-	tasks <- func() { panic("task panics") }
-	send(t, sc, "task")
-	const more = 200
-	for range more {
-		send(t, sc, "note")
-	}
-	for range more {
-		recv(t, noted, 5*time.Second, "the messages after the panic")
-	}
-	// Longer than the move delay: a running mark left behind would move the reading
-	// now, and two readers would take turns at the socket.
-	time.Sleep(5 * moveAfter)
-	for range more {
-		send(t, sc, "note")
-	}
-	for range more {
-		recv(t, noted, 5*time.Second, "the messages after the move delay")
-	}
-	if got := notes.Load(); got != 2*more {
-		t.Fatalf("%d notes handled, want %d", got, 2*more)
+	m := movableClient(t)
+	m.runTask(t, func() { panic("task panics") })
+	m.noteAll(t, 200, 200, "the messages after the panic")
+	// Handling them took far longer than the move delay, so a mark left behind has
+	// moved the reading by now; the task panicked at once, so nothing else would have.
+	if w, n := m.c.reader.word.Load(), m.c.reader.moves.Load(); w&readerRunning != 0 || n != 0 {
+		t.Fatalf("reader word %#x, %d moves: the panicked task stayed marked as running", w, n)
 	}
 }
 
@@ -189,41 +195,19 @@ func TestPanickingTaskLeavesOneReader(t *testing.T) {
 // connection read all the same, by another goroutine.
 func TestTaskThatEndsItsGoroutineLeavesTheReadingGoing(t *testing.T) {
 	leakcheck.Check(t)
-	c, sc, tasks, _, notes, noted := movableClient(t)
-	tasks <- runtime.Goexit
-	send(t, sc, "task")
-	const more = 50
-	for range more {
-		send(t, sc, "note")
-	}
-	for range more {
-		recv(t, noted, 5*time.Second, "the messages after the task ended its goroutine")
-	}
-	mustRoundTrip(t, c, "after Goexit")
-	if got := notes.Load(); got != more {
-		t.Fatalf("%d notes handled, want %d", got, more)
-	}
+	m := movableClient(t)
+	m.runTask(t, runtime.Goexit)
+	m.noteAll(t, 50, 50, "the messages after the task ended its goroutine")
 }
 
 // A task that ends its goroutine after the reading moved off it leaves one reader:
 // the one it moved to.
 func TestMovedTaskThatEndsItsGoroutineLeavesOneReader(t *testing.T) {
 	leakcheck.Check(t)
-	c, sc, tasks, _, notes, noted := movableClient(t)
-	tasks <- func() {
-		c.MoveReading()
+	m := movableClient(t)
+	m.runTask(t, func() {
+		m.c.MoveReading()
 		runtime.Goexit()
-	}
-	send(t, sc, "task")
-	const more = 200
-	for range more {
-		send(t, sc, "note")
-	}
-	for range more {
-		recv(t, noted, 5*time.Second, "the messages after the moved task ended its goroutine")
-	}
-	mustRoundTrip(t, c, "one reader")
-	if got := notes.Load(); got != more {
-		t.Fatalf("%d notes handled, want %d", got, more)
-	}
+	})
+	m.noteAll(t, 200, 200, "the messages after the moved task ended its goroutine")
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/banfleet/banfleet/internal/monoclock"
 )
 
 // Jobs run on the read loop. A job arrives on the connection's read loop (onJob), and
@@ -43,9 +45,9 @@ func (k *jobKind) runTimed(ctx context.Context, job *Job, timed bool) (any, erro
 	if !timed || !k.slow.Load() {
 		return k.h(ctx, job)
 	}
-	start := time.Now()
+	start := monoclock.Now()
 	defer func() {
-		if time.Since(start) < quickJob {
+		if monoclock.Now()-start < quickJob {
 			k.slow.Store(false)
 		}
 	}()
